@@ -1,0 +1,235 @@
+//! Activation functions and their derivatives.
+
+use serde::{Deserialize, Serialize};
+
+/// Elementwise activation `sigma` applied after every hidden layer.
+///
+/// All but [`Activation::Relu`] are smooth, which SAPM-PINN needs (its derivative
+/// auxiliaries use `sigma'`, and second-order operators `sigma''`).
+///
+/// ```
+/// use sapm::Activation;
+/// let a = Activation::Tanh;
+/// assert_eq!(a.eval(0.0), 0.0);
+/// assert_eq!(a.deriv(0.0), 1.0);
+/// assert_eq!(a.lipschitz(), 1.0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// `tanh(z)`; Lipschitz constant 1.
+    #[default]
+    Tanh,
+    /// `sin(z)`; Lipschitz constant 1.
+    Sin,
+    /// `1 / (1 + exp(-z))`; Lipschitz constant 1/4.
+    Sigmoid,
+    /// `ln(1 + exp(z))`; Lipschitz constant 1.
+    Softplus,
+    /// `max(z, 0)`; not differentiable at 0, for plain regression only.
+    Relu,
+}
+
+impl Activation {
+    /// All activations, in a fixed order (for tests and help texts).
+    pub const ALL: [Activation; 5] = [
+        Activation::Tanh,
+        Activation::Sin,
+        Activation::Sigmoid,
+        Activation::Softplus,
+        Activation::Relu,
+    ];
+
+    /// Lower-case name as used in config files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Tanh => "tanh",
+            Activation::Sin => "sin",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Softplus => "softplus",
+            Activation::Relu => "relu",
+        }
+    }
+
+    /// Whether `sigma` is twice continuously differentiable (required by PINN methods).
+    pub fn is_smooth(self) -> bool {
+        !matches!(self, Activation::Relu)
+    }
+
+    /// `sigma(z)`.
+    #[inline]
+    pub fn eval(self, z: f64) -> f64 {
+        match self {
+            Activation::Tanh => z.tanh(),
+            Activation::Sin => z.sin(),
+            Activation::Sigmoid => sigmoid(z),
+            Activation::Softplus => softplus(z),
+            Activation::Relu => z.max(0.0),
+        }
+    }
+
+    /// `sigma(z)` in single precision (for the f32 fragility check).
+    #[inline]
+    pub fn eval_f32(self, z: f32) -> f32 {
+        match self {
+            Activation::Tanh => z.tanh(),
+            Activation::Sin => z.sin(),
+            Activation::Sigmoid => {
+                if z >= 0.0 {
+                    1.0 / (1.0 + (-z).exp())
+                } else {
+                    let e = z.exp();
+                    e / (1.0 + e)
+                }
+            }
+            Activation::Softplus => z.max(0.0) + (-z.abs()).exp().ln_1p(),
+            Activation::Relu => z.max(0.0),
+        }
+    }
+
+    /// `sigma'(z)` (for ReLU: 1 for z > 0, else 0).
+    #[inline]
+    pub fn deriv(self, z: f64) -> f64 {
+        match self {
+            Activation::Tanh => {
+                let t = z.tanh();
+                1.0 - t * t
+            }
+            Activation::Sin => z.cos(),
+            Activation::Sigmoid => {
+                let s = sigmoid(z);
+                s * (1.0 - s)
+            }
+            Activation::Softplus => sigmoid(z),
+            Activation::Relu => {
+                if z > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    /// `sigma''(z)` (0 for ReLU).
+    #[inline]
+    pub fn deriv2(self, z: f64) -> f64 {
+        match self {
+            Activation::Tanh => {
+                let t = z.tanh();
+                -2.0 * t * (1.0 - t * t)
+            }
+            Activation::Sin => -z.sin(),
+            Activation::Sigmoid => {
+                let s = sigmoid(z);
+                s * (1.0 - s) * (1.0 - 2.0 * s)
+            }
+            Activation::Softplus => {
+                let s = sigmoid(z);
+                s * (1.0 - s)
+            }
+            Activation::Relu => 0.0,
+        }
+    }
+
+    /// `sigma'''(z)` (0 for ReLU); needed to differentiate second-order PINN residuals.
+    #[inline]
+    pub fn deriv3(self, z: f64) -> f64 {
+        match self {
+            Activation::Tanh => {
+                let t = z.tanh();
+                let s = 1.0 - t * t;
+                -2.0 * s * s + 4.0 * t * t * s
+            }
+            Activation::Sin => -z.cos(),
+            Activation::Sigmoid => {
+                let s = sigmoid(z);
+                let d = s * (1.0 - s);
+                d * (1.0 - 6.0 * d)
+            }
+            Activation::Softplus => {
+                let s = sigmoid(z);
+                s * (1.0 - s) * (1.0 - 2.0 * s)
+            }
+            Activation::Relu => 0.0,
+        }
+    }
+
+    /// Lipschitz constant `K` of `sigma` (the consistency bound uses `K^(2(L-1))`).
+    pub fn lipschitz(self) -> f64 {
+        match self {
+            Activation::Sigmoid => 0.25,
+            _ => 1.0,
+        }
+    }
+}
+
+impl std::fmt::Display for Activation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[inline]
+fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+#[inline]
+fn softplus(z: f64) -> f64 {
+    // Stable for large |z|.
+    z.max(0.0) + (-z.abs()).exp().ln_1p()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fd(f: impl Fn(f64) -> f64, z: f64) -> f64 {
+        let h = 1e-5;
+        (f(z + h) - f(z - h)) / (2.0 * h)
+    }
+
+    #[test]
+    fn derivatives_match_finite_differences() {
+        for act in Activation::ALL {
+            for &z in &[-3.1, -0.7, 0.3, 1.9, 4.2] {
+                let d1 = fd(|t| act.eval(t), z);
+                assert!((d1 - act.deriv(z)).abs() < 1e-8, "{act} d1 at {z}");
+                if act.is_smooth() {
+                    let d2 = fd(|t| act.deriv(t), z);
+                    assert!((d2 - act.deriv2(z)).abs() < 1e-8, "{act} d2 at {z}");
+                    let d3 = fd(|t| act.deriv2(t), z);
+                    assert!((d3 - act.deriv3(z)).abs() < 1e-7, "{act} d3 at {z}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lipschitz_bounds_hold_on_a_grid() {
+        for act in Activation::ALL {
+            let k = act.lipschitz();
+            let max = (-4000..4000)
+                .map(|i| act.deriv(i as f64 * 1e-3).abs())
+                .fold(0.0, f64::max);
+            assert!(max <= k + 1e-12, "{act}: max |sigma'| {max} > {k}");
+        }
+    }
+
+    #[test]
+    fn f32_matches_f64() {
+        for act in Activation::ALL {
+            for &z in &[-30.0, -2.0, 0.5, 40.0] {
+                let a = act.eval(z);
+                let b = act.eval_f32(z as f32) as f64;
+                assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{act} at {z}");
+            }
+        }
+    }
+}
