@@ -1,1 +1,319 @@
-fn main(){}
+//! The `sapm` command: a thin layer over the `sapm` library.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use sapm::config::TrainConfig;
+use sapm::data::{Column, read_table};
+use sapm::fit::{Fitted, fit_with};
+use sapm::model::Model;
+use sapm::train::{Observer, Record, Status, StopRules};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit code when training stopped because it diverged (outputs are still written).
+const EXIT_DIVERGED: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "sapm",
+    version,
+    about = "Train FNNs by least squares with LS, PM and SAPM (self-adaptive weighted auxiliary variables)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Train a model from a TOML config; writes model.json, history.csv and summary.json.
+    Train {
+        /// Config file (see examples/). Without it, the defaults (SAPM on sin_x2) are used.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override a config key, e.g. --set sapm.tau=0.5 --set method=ls-adam (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Output folder (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Worker threads (overrides the config's `threads`; 0 = all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Predict with a trained model: reads the model's input columns, writes inputs and predictions.
+    Predict {
+        /// model.json of a trained run.
+        #[arg(long)]
+        model: PathBuf,
+        /// Input CSV with a header (or .npy).
+        #[arg(long)]
+        input: PathBuf,
+        /// Output CSV.
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Evaluate a model on labelled data; prints metrics as JSON.
+    Eval {
+        /// model.json of a trained run.
+        #[arg(long)]
+        model: PathBuf,
+        /// CSV (or .npy) with the model's input and output columns.
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::Train {
+            config,
+            set,
+            out,
+            threads,
+            quiet,
+        } => train(config.as_deref(), &set, &out, threads, quiet),
+        Cmd::Predict {
+            model,
+            input,
+            output,
+        } => predict(&model, &input, &output).map(|_| ExitCode::SUCCESS),
+        Cmd::Eval { model, data } => eval(&model, &data).map(|_| ExitCode::SUCCESS),
+    };
+    match res {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn train(
+    config: Option<&Path>,
+    set: &[String],
+    out: &Path,
+    threads: Option<usize>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let mut cfg = match config {
+        Some(p) => TrainConfig::load(p, set)?,
+        None => TrainConfig::from_toml_str("", set, None)?,
+    };
+    if let Some(t) = threads {
+        cfg.threads = t;
+    }
+    if out.exists() && !out.is_dir() {
+        bail!("--out {} exists and is not a folder", out.display());
+    }
+    let data = cfg.data.load(cfg.seed)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()
+        .context("starting worker threads")?;
+    let mut obs = Progress::new(quiet, &cfg);
+    let fitted = pool.install(|| fit_with(&cfg, &data, &mut obs))?;
+    obs.finish(&fitted);
+    write_run(out, &fitted)?;
+    let s = &fitted.summary;
+    eprintln!(
+        "{}: {} after {} iterations in {:.2} s: train MSE {:.3e}, test MSE {:.3e} (f32 {:.3e}{}), |W_L|^2 {:.3e}; wrote {}",
+        s.method,
+        s.status.as_str(),
+        s.iterations,
+        s.seconds,
+        s.train_mse,
+        s.test_mse,
+        s.diagnostics.test_mse_f32,
+        if s.diagnostics.fragile {
+            ", FRAGILE"
+        } else {
+            ""
+        },
+        s.diagnostics.output_weight_norm_sq,
+        out.display()
+    );
+    if s.status == Status::Diverged {
+        eprintln!("warning: {}", s.message);
+        return Ok(ExitCode::from(EXIT_DIVERGED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_run(out: &Path, f: &Fitted) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    f.model.save(&out.join("model.json"))?;
+    sapm::io::write_atomic(
+        &out.join("history.csv"),
+        sapm::io::history_csv(&f.metric_names, &f.history).as_bytes(),
+    )?;
+    let json = serde_json::to_string_pretty(&f.summary).context("serialising the summary")?;
+    sapm::io::write_atomic(&out.join("summary.json"), json.as_bytes())?;
+    Ok(())
+}
+
+/// Columns of `path` that feed the model: its named inputs if present, else
+/// the first `d` columns when the file has exactly `d` (or `d + m`) columns.
+fn pick_columns(model: &Model, path: &Path, want_outputs: bool) -> Result<sapm::data::Dataset> {
+    let table = read_table(path)?;
+    let names = |v: &[String]| v.iter().cloned().map(Column::Name).collect::<Vec<_>>();
+    let has = |v: &[String]| v.iter().all(|n| table.names.contains(n));
+    let (d, m) = (model.input_names.len(), model.output_names.len());
+    let (inputs, outputs) =
+        if has(&model.input_names) && (!want_outputs || has(&model.output_names)) {
+            (names(&model.input_names), names(&model.output_names))
+        } else if table.names.len() == d + if want_outputs { m } else { 0 } {
+            (
+                (0..d).map(Column::Index).collect(),
+                (d..d + m).map(Column::Index).collect(),
+            )
+        } else {
+            bail!(
+                "{}: expected columns {:?}{} (or exactly {} unnamed columns), found {:?}",
+                path.display(),
+                model.input_names,
+                if want_outputs {
+                    format!(" and {:?}", model.output_names)
+                } else {
+                    String::new()
+                },
+                d + if want_outputs { m } else { 0 },
+                table.names
+            );
+        };
+    if want_outputs {
+        Ok(table.to_dataset(path, Some(&inputs), Some(&outputs))?)
+    } else {
+        // Predict needs no targets: use a dummy zero output column.
+        let x = faer::Mat::from_fn(d, table.rows, |i, j| {
+            let c = match &inputs[i] {
+                Column::Name(n) => table.names.iter().position(|t| t == n).unwrap_or(0),
+                Column::Index(k) => *k,
+            };
+            table.values[j * table.names.len() + c]
+        });
+        Ok(sapm::data::Dataset::new(
+            x,
+            faer::Mat::zeros(1, table.rows),
+            model.input_names.clone(),
+            vec!["_".into()],
+        )?)
+    }
+}
+
+fn predict(model: &Path, input: &Path, output: &Path) -> Result<()> {
+    let model = Model::load(model)?;
+    let data = pick_columns(&model, input, false)?;
+    let u = model.predict(data.x.as_ref())?;
+    let mut s = String::new();
+    let header: Vec<String> = model
+        .input_names
+        .iter()
+        .chain(&model.output_names)
+        .cloned()
+        .collect();
+    s.push_str(&header.join(","));
+    s.push('\n');
+    for j in 0..data.len() {
+        let row: Vec<String> = (0..data.input_dim())
+            .map(|i| format!("{:e}", data.x[(i, j)]))
+            .chain((0..u.nrows()).map(|i| format!("{:e}", u[(i, j)])))
+            .collect();
+        s.push_str(&row.join(","));
+        s.push('\n');
+    }
+    sapm::io::write_atomic(output, s.as_bytes())?;
+    Ok(())
+}
+
+fn eval(model: &Path, data: &Path) -> Result<()> {
+    let model = Model::load(model)?;
+    let d = pick_columns(&model, data, true)?;
+    let u = model.predict(d.x.as_ref())?;
+    let u32 = model.net.predict_f32(d.x.as_ref());
+    let n = d.len() as f64;
+    let (mut se, mut se32, mut ny, mut maxe) = (0.0, 0.0, 0.0, 0.0f64);
+    for j in 0..d.len() {
+        for i in 0..u.nrows() {
+            let e = u[(i, j)] - d.y[(i, j)];
+            se += e * e;
+            se32 += (u32[(i, j)] - d.y[(i, j)]).powi(2);
+            ny += d.y[(i, j)] * d.y[(i, j)];
+            maxe = maxe.max(e.abs());
+        }
+    }
+    let v = serde_json::json!({
+        "n": d.len(),
+        "mse": se / n,
+        "rmse": (se / n).sqrt(),
+        "max_abs_error": maxe,
+        "rel_l2": if ny > 0.0 { (se / ny).sqrt() } else { f64::NAN },
+        "mse_f32": se32 / n,
+    });
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+/// Progress bar with the current losses.
+struct Progress {
+    bar: Option<ProgressBar>,
+    names: Vec<String>,
+    last: String,
+}
+
+impl Progress {
+    fn new(quiet: bool, cfg: &TrainConfig) -> Self {
+        let bar = (!quiet).then(|| {
+            let b = ProgressBar::new(cfg.train.max_iterations as u64);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b.set_prefix(cfg.method.name());
+            b
+        });
+        Progress {
+            bar,
+            names: Vec::new(),
+            last: String::new(),
+        }
+    }
+    fn finish(&mut self, _f: &Fitted) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn on_start(&mut self, names: &[String], _rules: &StopRules) {
+        self.names = names.to_vec();
+    }
+    fn on_iteration(&mut self, it: usize, objective: f64) {
+        if let Some(b) = &self.bar {
+            b.set_position(it as u64);
+            if it % 16 == 0 {
+                b.set_message(format!("obj {objective:.3e} {}", self.last));
+            }
+        }
+    }
+    fn on_record(&mut self, r: &Record) {
+        self.last = self
+            .names
+            .iter()
+            .zip(&r.values)
+            .map(|(n, v)| format!("{n} {v:.3e}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if let Some(a) = r.aux_loss {
+            self.last.push_str(&format!(" aux {a:.3e}"));
+        }
+    }
+}

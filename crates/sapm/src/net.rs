@@ -83,7 +83,10 @@ impl NetworkSpec {
         if self.widths.len() < 2 {
             return Err(Error::config(
                 "network.widths",
-                format!("need at least input and output width, got {:?}", self.widths),
+                format!(
+                    "need at least input and output width, got {:?}",
+                    self.widths
+                ),
             ));
         }
         if let Some(i) = self.widths.iter().position(|&w| w == 0) {
@@ -97,7 +100,10 @@ impl NetworkSpec {
             ("network.bias_range", self.bias_range),
         ] {
             if !(v.is_finite() && v > 0.0) {
-                return Err(Error::config(key, format!("must be finite and > 0, got {v}")));
+                return Err(Error::config(
+                    key,
+                    format!("must be finite and > 0, got {v}"),
+                ));
             }
         }
         Ok(())
@@ -231,9 +237,9 @@ impl Network {
 
     /// True when every parameter is finite.
     pub fn is_finite(&self) -> bool {
-        self.layers.iter().all(|m| {
-            (0..m.ncols()).all(|j| m.col_as_slice(j).iter().all(|v| v.is_finite()))
-        })
+        self.layers
+            .iter()
+            .all(|m| (0..m.ncols()).all(|j| m.col_as_slice(j).iter().all(|v| v.is_finite())))
     }
 
     /// Copy all parameters into `out` (layer by layer, column-major). `out.len() == num_params()`.

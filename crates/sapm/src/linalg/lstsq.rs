@@ -146,7 +146,11 @@ impl<'a> LayerSystem<'a> {
 
     /// Gram matrix `G = sum w c p p^T` (`k x k`) and `R = sum w c p t^T` (`k x m`),
     /// summed over sample blocks in a fixed order and then over processes.
-    pub fn normal_equations(&self, block: usize, reducer: &dyn Reducer) -> Result<(Mat<f64>, Mat<f64>)> {
+    pub fn normal_equations(
+        &self,
+        block: usize,
+        reducer: &dyn Reducer,
+    ) -> Result<(Mat<f64>, Mat<f64>)> {
         self.check()?;
         let (k, m) = (self.k(), self.m());
         let mut g = Mat::<f64>::zeros(k, k);
@@ -160,14 +164,42 @@ impl<'a> LayerSystem<'a> {
                 let mut rp = Mat::<f64>::zeros(k, m);
                 match grp.sample_weights {
                     None => {
-                        faer::linalg::matmul::matmul(gp.as_mut(), Accum::Replace, p, p.transpose(), grp.weight, Par::Seq);
-                        faer::linalg::matmul::matmul(rp.as_mut(), Accum::Replace, p, t.transpose(), grp.weight, Par::Seq);
+                        faer::linalg::matmul::matmul(
+                            gp.as_mut(),
+                            Accum::Replace,
+                            p,
+                            p.transpose(),
+                            grp.weight,
+                            Par::Seq,
+                        );
+                        faer::linalg::matmul::matmul(
+                            rp.as_mut(),
+                            Accum::Replace,
+                            p,
+                            t.transpose(),
+                            grp.weight,
+                            Par::Seq,
+                        );
                     }
                     Some(c) => {
                         let c = &c[range.clone()];
                         let pc = Mat::from_fn(k, p.ncols(), |i, j| p[(i, j)] * c[j]);
-                        faer::linalg::matmul::matmul(gp.as_mut(), Accum::Replace, pc.as_ref(), p.transpose(), grp.weight, Par::Seq);
-                        faer::linalg::matmul::matmul(rp.as_mut(), Accum::Replace, pc.as_ref(), t.transpose(), grp.weight, Par::Seq);
+                        faer::linalg::matmul::matmul(
+                            gp.as_mut(),
+                            Accum::Replace,
+                            pc.as_ref(),
+                            p.transpose(),
+                            grp.weight,
+                            Par::Seq,
+                        );
+                        faer::linalg::matmul::matmul(
+                            rp.as_mut(),
+                            Accum::Replace,
+                            pc.as_ref(),
+                            t.transpose(),
+                            grp.weight,
+                            Par::Seq,
+                        );
                     }
                 }
                 (gp, rp)
@@ -283,13 +315,20 @@ fn check_reg(reg: &Regularization<'_>, k: usize, m: usize) -> Result<()> {
     if !(reg.lambda >= 0.0 && reg.lambda.is_finite() && reg.rho >= 0.0 && reg.rho.is_finite()) {
         return Err(Error::numerical(
             "weight step",
-            format!("regularisation must be finite and >= 0 (lambda {}, rho {})", reg.lambda, reg.rho),
+            format!(
+                "regularisation must be finite and >= 0 (lambda {}, rho {})",
+                reg.lambda, reg.rho
+            ),
         ));
     }
     if let Some(c) = reg.center
         && (c.nrows() != m || c.ncols() != k)
     {
-        return Err(Error::shape("proximal centre", format!("{m} x {k}"), format!("{} x {}", c.nrows(), c.ncols())));
+        return Err(Error::shape(
+            "proximal centre",
+            format!("{m} x {k}"),
+            format!("{} x {}", c.nrows(), c.ncols()),
+        ));
     }
     Ok(())
 }
@@ -297,7 +336,11 @@ fn check_reg(reg: &Regularization<'_>, k: usize, m: usize) -> Result<()> {
 /// Solve `(G + lambda D + rho I) X = R + rho W~_0^T` by Cholesky (`D` = identity
 /// without the bias entry), falling back to an SVD pseudo-inverse. Returns `X`
 /// (`k x m`) and whether the fallback was used.
-pub fn solve_normal(g: MatRef<'_, f64>, r: MatRef<'_, f64>, reg: &Regularization<'_>) -> Result<(Mat<f64>, bool)> {
+pub fn solve_normal(
+    g: MatRef<'_, f64>,
+    r: MatRef<'_, f64>,
+    reg: &Regularization<'_>,
+) -> Result<(Mat<f64>, bool)> {
     let k = g.nrows();
     let mut a = g.to_owned();
     let mut b = r.to_owned();
@@ -323,7 +366,9 @@ pub fn solve_normal(g: MatRef<'_, f64>, r: MatRef<'_, f64>, reg: &Regularization
         // Reject a "successful" factorisation of a numerically singular matrix.
         let diag_max = (0..k).map(|i| a[(i, i)].abs()).fold(0.0, f64::max);
         let l = llt.L();
-        let piv_min = (0..k).map(|i| l[(i, i)] * l[(i, i)]).fold(f64::INFINITY, f64::min);
+        let piv_min = (0..k)
+            .map(|i| l[(i, i)] * l[(i, i)])
+            .fold(f64::INFINITY, f64::min);
         if all_finite(x.as_ref()) && piv_min > diag_max * f64::EPSILON * k as f64 {
             return Ok((x, false));
         }
@@ -340,7 +385,9 @@ pub fn lstsq_qr(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Result<(Mat<f64>, boo
         let qr = a.qr();
         let rf = qr.thin_R();
         let dmax = (0..k).map(|i| rf[(i, i)].abs()).fold(0.0, f64::max);
-        let dmin = (0..k).map(|i| rf[(i, i)].abs()).fold(f64::INFINITY, f64::min);
+        let dmin = (0..k)
+            .map(|i| rf[(i, i)].abs())
+            .fold(f64::INFINITY, f64::min);
         if dmax > 0.0 && dmin > dmax * f64::EPSILON * (a.nrows().max(k) as f64) {
             let x = qr.solve_lstsq(b);
             if all_finite(x.as_ref()) {
@@ -370,7 +417,10 @@ pub fn pinv_solve(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Result<Mat<f64>> {
     }
     let x = v * utb;
     if !all_finite(x.as_ref()) {
-        return Err(Error::numerical("weight step", "SVD solution is not finite"));
+        return Err(Error::numerical(
+            "weight step",
+            "SVD solution is not finite",
+        ));
     }
     Ok(x)
 }
@@ -452,7 +502,9 @@ mod tests {
             }
         }
         for col in 0..k {
-            let piv = (col..k).max_by(|&a, &b| g[a][col].abs().total_cmp(&g[b][col].abs())).unwrap();
+            let piv = (col..k)
+                .max_by(|&a, &b| g[a][col].abs().total_cmp(&g[b][col].abs()))
+                .unwrap();
             g.swap(col, piv);
             for r in 0..k {
                 if r != col {
@@ -521,9 +573,13 @@ mod tests {
         let t = Mat::from_fn(1, 10, |_, j| 4.0 * j as f64);
         let sys = LayerSystem::single(p.as_ref(), t.as_ref());
         for method in [SolveMethod::Qr, SolveMethod::Cholesky] {
-            let (w, info) = solve_layer(&sys, &Regularization::default(), method, 64, &LocalReducer).unwrap();
+            let (w, info) =
+                solve_layer(&sys, &Regularization::default(), method, 64, &LocalReducer).unwrap();
             assert!(info.fallback, "{method:?}");
-            assert!((w[(0, 0)] - 2.0).abs() < 1e-8 && (w[(0, 1)] - 2.0).abs() < 1e-8, "{w:?}");
+            assert!(
+                (w[(0, 0)] - 2.0).abs() < 1e-8 && (w[(0, 1)] - 2.0).abs() < 1e-8,
+                "{w:?}"
+            );
         }
     }
 

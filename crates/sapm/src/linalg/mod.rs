@@ -4,5 +4,8 @@
 mod lstsq;
 mod reduce;
 
-pub use lstsq::{condition_number, solve_layer, LayerSystem, Regularization, SolveInfo, SolveMethod};
+pub use lstsq::{
+    LayerSystem, Regularization, RowGroup, SolveInfo, SolveMethod, condition_number, lstsq_qr,
+    pinv_solve, solve_layer, solve_normal,
+};
 pub use reduce::{LocalReducer, Reducer, SampleBlocks};

@@ -1,0 +1,543 @@
+//! Run configuration: one TOML file, overridable by `key=value` pairs.
+//!
+//! Unknown keys are errors (`deny_unknown_fields`); every value is checked by
+//! [`TrainConfig::validate`] with an error naming the key and the value.
+//! See the README for the full table of keys and defaults.
+
+use crate::Activation;
+use crate::data::DataConfig;
+use crate::error::{Error, Result};
+use crate::linalg::SolveMethod;
+use crate::net::{BiasInit, NetworkSpec, WeightInit};
+use crate::train::{AdamConfig, LbfgsConfig, PenaltyConfig, StopRules};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The training method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Full-batch gradient descent on `J_LS`.
+    LsGd,
+    /// Full-batch Adam on `J_LS`.
+    LsAdam,
+    /// L-BFGS (strong-Wolfe line search) on `J_LS`.
+    LsLbfgs,
+    /// Adam for `adam_lbfgs.adam_steps`, then L-BFGS.
+    LsAdamLbfgs,
+    /// Random hidden layers, least-squares output layer.
+    Elm,
+    /// Penalty model with constant `beta`.
+    Pm,
+    /// Self-adaptive weighted penalty model.
+    #[default]
+    Sapm,
+}
+
+impl Method {
+    /// All methods.
+    pub const ALL: [Method; 7] = [
+        Method::LsGd,
+        Method::LsAdam,
+        Method::LsLbfgs,
+        Method::LsAdamLbfgs,
+        Method::Elm,
+        Method::Pm,
+        Method::Sapm,
+    ];
+
+    /// Config name (`ls-adam`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::LsGd => "ls-gd",
+            Method::LsAdam => "ls-adam",
+            Method::LsLbfgs => "ls-lbfgs",
+            Method::LsAdamLbfgs => "ls-adam-lbfgs",
+            Method::Elm => "elm",
+            Method::Pm => "pm",
+            Method::Sapm => "sapm",
+        }
+    }
+
+    /// Parse a config name.
+    pub fn parse(s: &str) -> Result<Method> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                Error::config(
+                    "method",
+                    format!(
+                        "unknown method {s:?}; known: {}",
+                        Method::ALL.map(|m| m.name()).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `[network]`: architecture and initialisation. Input and output widths come from the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Number of affine layers `L` (>= 1); ignored when `hidden` is set.
+    pub depth: usize,
+    /// Width of every hidden layer; ignored when `hidden` is set.
+    pub width: usize,
+    /// Explicit hidden widths `[m_1, ..., m_{L-1}]`.
+    pub hidden: Option<Vec<usize>>,
+    /// Activation.
+    pub activation: Activation,
+    /// Weight initialisation: `glorot` or `uniform` (with `init_range`).
+    pub init: WeightInit,
+    /// `r` of `U(-r, r)` weights when `init = "uniform"`.
+    pub init_range: f64,
+    /// Bias initialisation: `uniform` (with `bias_range`) or `zero`.
+    pub bias_init: BiasInit,
+    /// `r` of `U(-r, r)` biases.
+    pub bias_range: f64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            depth: 6,
+            width: 20,
+            hidden: None,
+            activation: Activation::Tanh,
+            init: WeightInit::Glorot,
+            init_range: 1.0,
+            bias_init: BiasInit::Uniform,
+            bias_range: 1.0,
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// The full spec for input dimension `d` and output dimension `m`.
+    pub fn spec(&self, d: usize, m: usize) -> NetworkSpec {
+        let hidden = match &self.hidden {
+            Some(h) => h.clone(),
+            None => vec![self.width; self.depth.saturating_sub(1)],
+        };
+        let mut widths = vec![d];
+        widths.extend(hidden);
+        widths.push(m);
+        NetworkSpec {
+            widths,
+            activation: self.activation,
+            init: self.init,
+            init_range: self.init_range,
+            bias_init: self.bias_init,
+            bias_range: self.bias_range,
+        }
+    }
+}
+
+/// `[train]`: stopping rules and recording.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSection {
+    /// Maximum iterations (>= 1). One iteration = one gradient step (GD/Adam),
+    /// one L-BFGS iteration, or one outer PM/SAPM iteration.
+    pub max_iterations: usize,
+    /// Wall-time limit in seconds (0 = none). Runs stopped by time are not bit-reproducible.
+    pub max_seconds: f64,
+    /// Stop once the objective is <= this (0 = off).
+    pub target_loss: f64,
+    /// Stop when the objective changes by less than this fraction in one iteration (0 = off).
+    pub rel_tol: f64,
+    /// Divergence: objective above this multiple of its initial value.
+    pub divergence_factor: f64,
+    /// Record history every this many iterations (>= 1).
+    pub record_every: usize,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        let s = StopRules::default();
+        TrainSection {
+            max_iterations: s.max_iterations,
+            max_seconds: s.max_seconds,
+            target_loss: s.target_loss,
+            rel_tol: s.rel_tol,
+            divergence_factor: s.divergence_factor,
+            record_every: 10,
+        }
+    }
+}
+
+impl TrainSection {
+    /// The driver's stopping rules.
+    pub fn rules(&self) -> StopRules {
+        StopRules {
+            max_iterations: self.max_iterations,
+            max_seconds: self.max_seconds,
+            target_loss: self.target_loss,
+            rel_tol: self.rel_tol,
+            divergence_factor: self.divergence_factor,
+        }
+    }
+}
+
+/// `[gd]`: gradient descent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GdConfig {
+    /// Step size (> 0).
+    pub lr: f64,
+}
+
+impl Default for GdConfig {
+    fn default() -> Self {
+        GdConfig { lr: 0.01 }
+    }
+}
+
+/// `[adam_lbfgs]`: the Adam -> L-BFGS schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdamLbfgsConfig {
+    /// Adam steps before switching to L-BFGS.
+    pub adam_steps: usize,
+}
+
+impl Default for AdamLbfgsConfig {
+    fn default() -> Self {
+        AdamLbfgsConfig { adam_steps: 2000 }
+    }
+}
+
+/// `[elm]`: extreme learning machine baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ElmConfig {
+    /// Ridge relative to `trace(P P^T) / k` (>= 0).
+    pub ridge: f64,
+    /// `qr` or `cholesky`.
+    pub solver: SolveMethod,
+}
+
+/// A complete run configuration.
+///
+/// ```
+/// use sapm::config::{Method, TrainConfig};
+/// let cfg = TrainConfig::from_toml_str("method = \"pm\"\n[train]\nmax_iterations = 5", &["pm.beta=10".into()], None).unwrap();
+/// assert_eq!(cfg.method, Method::Pm);
+/// assert_eq!(cfg.pm.beta, 10.0);
+/// assert!(TrainConfig::from_toml_str("bogus = 1", &[], None).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Training method.
+    pub method: Method,
+    /// Seed of initial weights, training points, splits and random auxiliaries.
+    pub seed: u64,
+    /// Worker threads (0 = all cores). Results do not depend on it.
+    pub threads: usize,
+    /// Network.
+    pub network: NetworkConfig,
+    /// Data.
+    pub data: DataConfig,
+    /// Stopping and recording.
+    pub train: TrainSection,
+    /// Gradient descent.
+    pub gd: GdConfig,
+    /// Adam (also the warm start of PM/SAPM and the first phase of ls-adam-lbfgs).
+    pub adam: AdamConfig,
+    /// L-BFGS.
+    pub lbfgs: LbfgsConfig,
+    /// Adam -> L-BFGS switch.
+    pub adam_lbfgs: AdamLbfgsConfig,
+    /// ELM.
+    pub elm: ElmConfig,
+    /// PM knobs.
+    pub pm: PenaltyConfig,
+    /// SAPM knobs.
+    pub sapm: PenaltyConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            method: Method::Sapm,
+            seed: 0,
+            threads: 0,
+            network: NetworkConfig::default(),
+            data: DataConfig::default(),
+            train: TrainSection::default(),
+            gd: GdConfig::default(),
+            adam: AdamConfig::default(),
+            lbfgs: LbfgsConfig::default(),
+            adam_lbfgs: AdamLbfgsConfig::default(),
+            elm: ElmConfig::default(),
+            pm: PenaltyConfig::default(),
+            sapm: PenaltyConfig::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Parse TOML text, apply `key=value` overrides (dotted keys, TOML values;
+    /// bare words are strings), then validate. Relative data paths in the text
+    /// are taken relative to `base_dir` (the config file's folder); paths given
+    /// in overrides stay relative to the working directory.
+    pub fn from_toml_str(
+        text: &str,
+        overrides: &[String],
+        base_dir: Option<&Path>,
+    ) -> Result<TrainConfig> {
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| Error::ConfigParse(e.to_string()))?;
+        if let Some(dir) = base_dir {
+            rebase_paths(&mut table, dir);
+        }
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        let cfg: TrainConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::ConfigParse(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Read a TOML file (see [`TrainConfig::from_toml_str`]).
+    pub fn load(path: &Path, overrides: &[String]) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        TrainConfig::from_toml_str(&text, overrides, dir).map_err(|e| match e {
+            Error::ConfigParse(m) => Error::ConfigParse(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// The config as TOML text (what `summary.json` embeds as JSON).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Check every value; errors name the key.
+    pub fn validate(&self) -> Result<()> {
+        let pos = |key: &str, v: f64| -> Result<()> {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::config(
+                    key,
+                    format!("must be finite and > 0, got {v}"),
+                ))
+            }
+        };
+        let nonneg = |key: &str, v: f64| -> Result<()> {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(Error::config(
+                    key,
+                    format!("must be finite and >= 0, got {v}"),
+                ))
+            }
+        };
+        let n = &self.network;
+        if n.hidden.is_none() {
+            if n.depth == 0 {
+                return Err(Error::config("network.depth", "must be >= 1, got 0"));
+            }
+            if n.width == 0 && n.depth > 1 {
+                return Err(Error::config("network.width", "must be >= 1, got 0"));
+            }
+        }
+        if let Some(h) = &n.hidden
+            && h.contains(&0)
+        {
+            return Err(Error::config(
+                "network.hidden",
+                format!("widths must be >= 1, got {h:?}"),
+            ));
+        }
+        pos("network.init_range", n.init_range)?;
+        pos("network.bias_range", n.bias_range)?;
+        let depth = n.hidden.as_ref().map_or(n.depth, |h| h.len() + 1);
+        if matches!(self.method, Method::Pm | Method::Sapm) && depth < 2 {
+            return Err(Error::config(
+                "network.depth",
+                format!(
+                    "{} needs at least 2 layers (one hidden), got {depth}",
+                    self.method
+                ),
+            ));
+        }
+        if self.network.activation == Activation::Relu
+            && matches!(self.method, Method::Pm | Method::Sapm)
+        {
+            // Allowed: the weight step does not need smoothness; backtracking handles kinks.
+        }
+        self.data.validate()?;
+        let t = &self.train;
+        if t.max_iterations == 0 {
+            return Err(Error::config("train.max_iterations", "must be >= 1, got 0"));
+        }
+        nonneg("train.max_seconds", t.max_seconds)?;
+        nonneg("train.target_loss", t.target_loss)?;
+        nonneg("train.rel_tol", t.rel_tol)?;
+        pos("train.divergence_factor", t.divergence_factor)?;
+        if t.divergence_factor <= 1.0 {
+            return Err(Error::config(
+                "train.divergence_factor",
+                format!("must be > 1, got {}", t.divergence_factor),
+            ));
+        }
+        if t.record_every == 0 {
+            return Err(Error::config("train.record_every", "must be >= 1, got 0"));
+        }
+        pos("gd.lr", self.gd.lr)?;
+        pos("adam.lr", self.adam.lr)?;
+        pos("adam.eps", self.adam.eps)?;
+        for (k, b) in [
+            ("adam.beta1", self.adam.beta1),
+            ("adam.beta2", self.adam.beta2),
+        ] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(Error::config(k, format!("must be in [0, 1), got {b}")));
+            }
+        }
+        if self.lbfgs.memory == 0 {
+            return Err(Error::config("lbfgs.memory", "must be >= 1, got 0"));
+        }
+        nonneg("lbfgs.tol_grad", self.lbfgs.tol_grad)?;
+        nonneg("lbfgs.tol_cost", self.lbfgs.tol_cost)?;
+        nonneg("elm.ridge", self.elm.ridge)?;
+        for (sec, p) in [("pm", &self.pm), ("sapm", &self.sapm)] {
+            pos(&format!("{sec}.beta"), p.beta)?;
+            nonneg(&format!("{sec}.ridge"), p.ridge)?;
+            nonneg(&format!("{sec}.prox"), p.prox)?;
+            pos(&format!("{sec}.tau"), p.tau)?;
+            nonneg(&format!("{sec}.cap_output"), p.cap_output)?;
+            nonneg(&format!("{sec}.cap_hidden"), p.cap_hidden)?;
+            if p.aux_steps == 0 {
+                return Err(Error::config(
+                    format!("{sec}.aux_steps"),
+                    "must be >= 1, got 0",
+                ));
+            }
+            if p.block == 0 {
+                return Err(Error::config(format!("{sec}.block"), "must be >= 1, got 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rebase_paths(table: &mut toml::Table, dir: &Path) {
+    if let Some(toml::Value::Table(data)) = table.get_mut("data") {
+        for key in ["train", "test"] {
+            if let Some(toml::Value::String(s)) = data.get_mut(key) {
+                let p = Path::new(s.as_str());
+                if p.is_relative() {
+                    *s = dir.join(p).to_string_lossy().into_owned();
+                }
+            }
+        }
+    }
+}
+
+/// Apply one `a.b.c=value` override to a TOML table.
+pub fn apply_override(table: &mut toml::Table, o: &str) -> Result<()> {
+    let (key, raw) = o.split_once('=').ok_or_else(|| {
+        Error::ConfigParse(format!("override {o:?} is not of the form key=value"))
+    })?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        return Err(Error::ConfigParse(format!(
+            "override {o:?} has an empty key"
+        )));
+    }
+    let raw = raw.trim();
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = table;
+    for p in &parts[..parts.len() - 1] {
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(Error::ConfigParse(format!(
+                    "override {o:?}: `{p}` is not a section"
+                )));
+            }
+        };
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_round_trip() {
+        let c = TrainConfig::default();
+        c.validate().unwrap();
+        let back = TrainConfig::from_toml_str(&c.to_toml(), &[], None).unwrap();
+        assert_eq!(c, back);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("network.depth=0", "network.depth"),
+            ("network.width=0", "network.width"),
+            ("train.max_iterations=0", "train.max_iterations"),
+            ("adam.lr=-1", "adam.lr"),
+            ("gd.lr=0", "gd.lr"),
+            ("sapm.tau=0", "sapm.tau"),
+            ("pm.beta=-2", "pm.beta"),
+            ("sapm.aux_steps=0", "sapm.aux_steps"),
+            ("data.n_train=0", "data.n_train"),
+            ("data.builtin=nope", "data.builtin"),
+            ("method=sgd", "method"),
+            ("sapm.bogus=1", "bogus"),
+            ("network.activation=cube", "activation"),
+        ];
+        for (o, key) in cases {
+            let e = TrainConfig::from_toml_str("", &[o.to_string()], None)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{o}: {e}");
+        }
+        assert!(TrainConfig::from_toml_str("", &["novalue".into()], None).is_err());
+        assert!(TrainConfig::from_toml_str("[network\n", &[], None).is_err());
+    }
+
+    #[test]
+    fn overrides_parse_types() {
+        let c = TrainConfig::from_toml_str(
+            "",
+            &[
+                "network.hidden=[3, 4]".into(),
+                "method=ls-adam".into(),
+                "sapm.solver=cholesky".into(),
+                "data.inputs=[\"a\", 1]".into(),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.network.spec(2, 1).widths, vec![2, 3, 4, 1]);
+        assert_eq!(c.method, Method::LsAdam);
+        assert_eq!(c.sapm.solver, SolveMethod::Cholesky);
+    }
+}

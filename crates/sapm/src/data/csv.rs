@@ -1,0 +1,144 @@
+//! CSV tables with a header row.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// A dense numeric table: `rows x names.len()` values, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// Column names (generated as `c0, c1, ...` for headerless formats).
+    pub names: Vec<String>,
+    /// Number of data rows.
+    pub rows: usize,
+    /// Row-major values.
+    pub values: Vec<f64>,
+}
+
+/// Read a CSV file with a header row; every data field must parse as a finite
+/// number and every row must have as many fields as the header.
+///
+/// Errors name the file, the 1-based line and the column.
+pub fn read_csv_table(path: &Path) -> Result<Table> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_csv(path, &bytes)
+}
+
+/// Parse CSV bytes (see [`read_csv_table`]); `path` only labels errors.
+pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Table> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(bytes);
+    let mut records = rdr.records();
+    let header = match records.next() {
+        None => return Err(Error::format(path, "empty file (no header row)")),
+        Some(r) => r.map_err(|e| Error::format(path, format!("unreadable header: {e}")))?,
+    };
+    let names: Vec<String> = header.iter().map(str::to_string).collect();
+    if names.is_empty() || names.iter().all(|n| n.is_empty()) {
+        return Err(Error::format(path, "empty header row"));
+    }
+    if let Some(i) = names.iter().position(|n| n.is_empty()) {
+        return Err(Error::format(
+            path,
+            format!("header column {} has no name", i + 1),
+        ));
+    }
+    for (i, n) in names.iter().enumerate() {
+        if names[..i].contains(n) {
+            return Err(Error::format(
+                path,
+                format!("duplicate column name {n:?} in the header"),
+            ));
+        }
+    }
+    let ncol = names.len();
+    let mut values = Vec::new();
+    let mut rows = 0;
+    for rec in records {
+        let rec = rec.map_err(|e| Error::format(path, format!("unreadable row: {e}")))?;
+        let line = rec.position().map_or(0, |p| p.line());
+        if rec.len() == 1 && rec.get(0) == Some("") {
+            continue; // blank line
+        }
+        if rec.len() != ncol {
+            return Err(Error::format(
+                path,
+                format!(
+                    "line {line}: {} fields, but the header has {ncol} (ragged row)",
+                    rec.len()
+                ),
+            ));
+        }
+        for (c, field) in rec.iter().enumerate() {
+            let v: f64 = field.parse().map_err(|_| {
+                Error::format(
+                    path,
+                    format!(
+                        "line {line}, column {:?}: {field:?} is not a number",
+                        names[c]
+                    ),
+                )
+            })?;
+            if !v.is_finite() {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "line {line}, column {:?}: value {field} is not finite",
+                        names[c]
+                    ),
+                ));
+            }
+            values.push(v);
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(Error::format(path, "no data rows after the header"));
+    }
+    Ok(Table {
+        names,
+        rows,
+        values,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Table> {
+        parse_csv(Path::new("t.csv"), s.as_bytes())
+    }
+
+    #[test]
+    fn parses_a_table() {
+        let t = parse("x, y\n1, 2\n\n3,4.5e-1\n").unwrap();
+        assert_eq!(t.names, vec!["x", "y"]);
+        assert_eq!(t.rows, 2);
+        assert_eq!(t.values, vec![1.0, 2.0, 3.0, 0.45]);
+    }
+
+    #[test]
+    fn malformed_tables_get_specific_errors() {
+        let cases = [
+            ("", "empty file"),
+            ("x,y\n", "no data rows"),
+            ("x,y\n1,2\n3\n", "ragged"),
+            ("x,y\n1,abc\n", "not a number"),
+            ("x,y\n1,nan\n", "not finite"),
+            ("x,y\n1,inf\n", "not finite"),
+            ("x,x\n1,2\n", "duplicate"),
+            ("x,\n1,2\n", "no name"),
+        ];
+        for (text, want) in cases {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+            assert!(e.contains("t.csv"), "{e}");
+        }
+        let e = parse("x,y\n1,2\n3,zz\n").unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("\"y\""), "{e}");
+    }
+}

@@ -1,0 +1,260 @@
+//! From a config and data to a fitted model, history and summary: the API the
+//! `sapm` command is a thin layer over.
+
+use crate::config::{Method, TrainConfig};
+use crate::data::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::linalg::condition_number;
+use crate::loss::{LsObjective, mse};
+use crate::model::Model;
+use crate::net::{ForwardCache, Network};
+use crate::penalty::{Weighting, consistency_constant};
+use crate::train::{
+    Adam, Elm, GradientDescent, Lbfgs, Metrics, NoObserver, Observer, PenaltyTrainer, Record,
+    Sequence, Status, Trainer, TrainerStats, run,
+};
+use serde::Serialize;
+
+/// Train and test MSE as the recorded metrics of a regression run.
+pub struct RegressionMetrics<'a> {
+    /// Training set.
+    pub train: &'a Dataset,
+    /// Test set.
+    pub test: &'a Dataset,
+}
+
+impl Metrics for RegressionMetrics<'_> {
+    fn names(&self) -> Vec<String> {
+        vec!["train_mse".into(), "test_mse".into()]
+    }
+    fn eval(&self, net: &Network) -> Vec<f64> {
+        vec![
+            mse(net, self.train.x.as_ref(), self.train.y.as_ref()),
+            mse(net, self.test.x.as_ref(), self.test.y.as_ref()),
+        ]
+    }
+}
+
+/// Build the trainer a config asks for, on the training set.
+pub fn build_trainer<'a>(
+    cfg: &TrainConfig,
+    net: &Network,
+    train: &'a Dataset,
+) -> Result<Box<dyn Trainer + 'a>> {
+    let (x, y) = (train.x.as_ref(), train.y.as_ref());
+    let obj = || Box::new(LsObjective::new(net, x, y));
+    let adam = |name: &str| -> Box<dyn Trainer + 'a> {
+        let _ = name;
+        Box::new(Adam::new(obj(), cfg.adam))
+    };
+    Ok(match cfg.method {
+        Method::LsGd => Box::new(GradientDescent::new(obj(), cfg.gd.lr)),
+        Method::LsAdam => adam("ls-adam"),
+        Method::LsLbfgs => Box::new(Lbfgs::new(obj(), cfg.lbfgs)),
+        Method::LsAdamLbfgs => Box::new(Sequence::new(
+            "ls-adam-lbfgs",
+            vec![
+                (adam("ls-adam"), cfg.adam_lbfgs.adam_steps),
+                (Box::new(Lbfgs::new(obj(), cfg.lbfgs)), 0),
+            ],
+        )),
+        Method::Elm => Box::new(Elm::new(x, y, cfg.elm.ridge, cfg.elm.solver)),
+        Method::Pm | Method::Sapm => {
+            let (pc, w) = if cfg.method == Method::Pm {
+                (cfg.pm, Weighting::Constant(cfg.pm.beta))
+            } else {
+                (cfg.sapm, Weighting::SelfAdaptive)
+            };
+            let t: Box<dyn Trainer + 'a> = Box::new(PenaltyTrainer::new(pc, w, x, y, cfg.seed));
+            if pc.warm_start > 0 {
+                Box::new(Sequence::new(
+                    cfg.method.name(),
+                    vec![(adam("ls-adam"), pc.warm_start), (t, 0)],
+                ))
+            } else {
+                t
+            }
+        }
+    })
+}
+
+/// End-of-run numbers that tell a real fit from a fragile one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnostics {
+    /// `|W_l|_F^2` for every layer (bias excluded).
+    pub weight_norms_sq: Vec<f64>,
+    /// `|W_L|_F^2` of the output layer.
+    pub output_weight_norm_sq: f64,
+    /// Product of the layers' spectral norms (a Lipschitz bound of the network).
+    pub spectral_norm_product: f64,
+    /// 2-norm condition number of the output layer's design matrix `[s(z_{L-1}); 1]^T` on the training set.
+    pub output_design_cond: f64,
+    /// Test MSE of the same model evaluated in f32.
+    pub test_mse_f32: f64,
+    /// `test_mse_f32 > 2 test_mse + 1e-10`: the fit relies on cancellation between large weights.
+    pub fragile: bool,
+    /// For PM/SAPM: `J_LS / J_aux` at the end (SAPM's bound: <= `consistency_bound`).
+    pub ls_over_aux: Option<f64>,
+    /// `L max(1, K^(2(L-1)))`.
+    pub consistency_bound: f64,
+    /// MSE of the best constant predictor on the training set (failure threshold).
+    pub constant_predictor_mse: f64,
+    /// Bytes held by auxiliary variables per training sample (PM/SAPM), else 0.
+    pub aux_bytes_per_sample: usize,
+}
+
+/// Diagnostics of `net` on `data`.
+pub fn diagnostics(net: &Network, data: &Split, aux_loss: Option<f64>) -> Diagnostics {
+    let weight_norms_sq = net.weight_norms_sq();
+    let spectral_norm_product = (0..net.depth())
+        .map(|l| {
+            net.weight(l)
+                .singular_values()
+                .ok()
+                .and_then(|s| s.into_iter().reduce(f64::max))
+                .unwrap_or(f64::NAN)
+        })
+        .product();
+    let mut cache = ForwardCache::new(net.widths(), data.train.len());
+    net.forward_into(data.train.x.as_ref(), &mut cache);
+    let output_design_cond = condition_number(cache.p[net.depth() - 1].as_ref().transpose());
+    let test_mse = mse(net, data.test.x.as_ref(), data.test.y.as_ref());
+    let pred32 = net.predict_f32(data.test.x.as_ref());
+    let test_mse_f32 =
+        crate::loss::sq_diff(pred32.as_ref(), data.test.y.as_ref()) / data.test.len().max(1) as f64;
+    let train_mse = mse(net, data.train.x.as_ref(), data.train.y.as_ref());
+    let hidden: usize = net.widths()[1..net.depth()].iter().sum();
+    Diagnostics {
+        output_weight_norm_sq: *weight_norms_sq.last().unwrap_or(&0.0),
+        weight_norms_sq,
+        spectral_norm_product,
+        output_design_cond,
+        test_mse_f32,
+        fragile: !(test_mse_f32 <= 2.0 * test_mse + 1e-10),
+        ls_over_aux: aux_loss.map(|a| train_mse / a),
+        consistency_bound: consistency_constant(net.depth(), net.activation().lipschitz()),
+        constant_predictor_mse: data.train.constant_predictor_mse(),
+        aux_bytes_per_sample: if aux_loss.is_some() { hidden * 8 } else { 0 },
+    }
+}
+
+/// Everything `summary.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Method name.
+    pub method: String,
+    /// Why training stopped (`max_iterations`, `converged`, `time_limit`, `diverged`, `interrupted`).
+    pub status: Status,
+    /// Human-readable stop reason.
+    pub message: String,
+    /// Iterations completed.
+    pub iterations: usize,
+    /// Training seconds (evaluation excluded).
+    pub seconds: f64,
+    /// Final train MSE.
+    pub train_mse: f64,
+    /// Final test MSE.
+    pub test_mse: f64,
+    /// Final PM/SAPM loss (null for other methods).
+    pub aux_loss: Option<f64>,
+    /// The run seed.
+    pub seed: u64,
+    /// Number of training / test samples.
+    pub n_train: usize,
+    /// Number of test samples.
+    pub n_test: usize,
+    /// Fragility and consistency diagnostics.
+    pub diagnostics: Diagnostics,
+    /// Trainer counters.
+    pub stats: TrainerStats,
+    /// sapm version.
+    pub version: String,
+    /// The resolved config.
+    pub config: TrainConfig,
+}
+
+/// The result of [`fit`].
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    /// The trained model (the last finite iterate if training diverged).
+    pub model: Model,
+    /// Summary numbers.
+    pub summary: Summary,
+    /// Metric names of the history values (`train_mse`, `test_mse`).
+    pub metric_names: Vec<String>,
+    /// Recorded history.
+    pub history: Vec<Record>,
+}
+
+/// Train as `cfg` says on `data` (see [`fit_with`]).
+pub fn fit(cfg: &TrainConfig, data: &Split) -> Result<Fitted> {
+    fit_with(cfg, data, &mut NoObserver)
+}
+
+/// Train with an observer for progress and interruption.
+///
+/// Deterministic: the same config, seed and data give bit-identical weights,
+/// losses and history (except `seconds`) for any thread count, unless
+/// `train.max_seconds` stops the run.
+pub fn fit_with(cfg: &TrainConfig, data: &Split, observer: &mut dyn Observer) -> Result<Fitted> {
+    cfg.validate()?;
+    let (d, m) = (data.train.input_dim(), data.train.output_dim());
+    if data.test.input_dim() != d || data.test.output_dim() != m {
+        return Err(Error::shape(
+            "test set",
+            format!("{d} inputs and {m} outputs"),
+            format!("{} and {}", data.test.input_dim(), data.test.output_dim()),
+        ));
+    }
+    let spec = cfg.network.spec(d, m);
+    let mut net = spec.build(cfg.seed)?;
+    let mut trainer = build_trainer(cfg, &net, &data.train)?;
+    let metrics = RegressionMetrics {
+        train: &data.train,
+        test: &data.test,
+    };
+    let res = run(
+        trainer.as_mut(),
+        &mut net,
+        &metrics,
+        &cfg.train.rules(),
+        cfg.train.record_every,
+        observer,
+    )?;
+    let last = res
+        .history
+        .last()
+        .map(|r| r.values.clone())
+        .unwrap_or_default();
+    let aux_loss = res
+        .aux_loss
+        .filter(|_| matches!(cfg.method, Method::Pm | Method::Sapm));
+    let summary = Summary {
+        method: cfg.method.name().to_string(),
+        status: res.status,
+        message: res.message.clone(),
+        iterations: res.iterations,
+        seconds: res.seconds,
+        train_mse: last.first().copied().unwrap_or(f64::NAN),
+        test_mse: last.get(1).copied().unwrap_or(f64::NAN),
+        aux_loss,
+        seed: cfg.seed,
+        n_train: data.train.len(),
+        n_test: data.test.len(),
+        diagnostics: diagnostics(&net, data, aux_loss),
+        stats: res.stats.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        config: cfg.clone(),
+    };
+    let model = Model::new(
+        net,
+        data.train.input_names.clone(),
+        data.train.output_names.clone(),
+    )?;
+    Ok(Fitted {
+        model,
+        summary,
+        metric_names: res.metric_names,
+        history: res.history,
+    })
+}

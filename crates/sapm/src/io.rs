@@ -1,0 +1,101 @@
+//! Output files: atomic writes, history CSV, summaries.
+
+use crate::error::{Error, Result};
+use crate::train::Record;
+use std::io::Write;
+use std::path::Path;
+
+/// Write `bytes` to `path` via a temporary file in the same folder and a
+/// rename, so readers never see a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+/// History as CSV text: `iteration,seconds,objective,aux_loss,<metrics...>`;
+/// a missing auxiliary loss is an empty field.
+pub fn history_csv(metric_names: &[String], rows: &[Record]) -> String {
+    let mut s = String::from("iteration,seconds,objective,aux_loss");
+    for n in metric_names {
+        s.push(',');
+        s.push_str(n);
+    }
+    s.push('\n');
+    for r in rows {
+        s.push_str(&format!(
+            "{},{:e},{:e},",
+            r.iteration, r.seconds, r.objective
+        ));
+        if let Some(a) = r.aux_loss {
+            s.push_str(&format!("{a:e}"));
+        }
+        for v in &r.values {
+            s.push_str(&format!(",{v:e}"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.txt");
+        write_atomic(&p, b"first").unwrap();
+        write_atomic(&p, b"second").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"second");
+        // A write that cannot complete (target is a directory) leaves no temp file behind.
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(write_atomic(&sub, b"x").is_err());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn history_has_a_header_and_round_trips_numbers() {
+        let rows = vec![Record {
+            iteration: 3,
+            seconds: 0.5,
+            objective: 1.25e-3,
+            aux_loss: None,
+            values: vec![0.1, 1e-300],
+        }];
+        let csv = history_csv(&["train_mse".into(), "test_mse".into()], &rows);
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some("iteration,seconds,objective,aux_loss,train_mse,test_mse")
+        );
+        let f: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(f[0], "3");
+        assert_eq!(f[3], "");
+        assert_eq!(f[5].parse::<f64>().unwrap(), 1e-300);
+    }
+}

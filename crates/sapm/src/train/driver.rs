@@ -1,0 +1,328 @@
+//! The training loop: stopping rules, divergence guard, history and observers.
+
+use super::{Trainer, TrainerStats};
+use crate::error::{Error, Result};
+use crate::net::Network;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// When to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StopRules {
+    /// Maximum number of iterations (>= 1).
+    pub max_iterations: usize,
+    /// Wall-time limit in seconds of training (evaluation excluded); 0 = none.
+    pub max_seconds: f64,
+    /// Stop with `converged` once the objective is at or below this; 0 = off.
+    pub target_loss: f64,
+    /// Stop with `converged` when the objective changes by less than this
+    /// fraction in one iteration; 0 = off.
+    pub rel_tol: f64,
+    /// Stop with `diverged` when the objective exceeds this multiple of its
+    /// initial value (or any weight or loss is NaN/Inf).
+    pub divergence_factor: f64,
+}
+
+impl Default for StopRules {
+    fn default() -> Self {
+        StopRules {
+            max_iterations: 1000,
+            max_seconds: 0.0,
+            target_loss: 0.0,
+            rel_tol: 0.0,
+            divergence_factor: 1e8,
+        }
+    }
+}
+
+/// Why training stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Reached `max_iterations`.
+    MaxIterations,
+    /// A tolerance fired (target loss, relative change, or the method's own test).
+    Converged,
+    /// Reached `max_seconds`.
+    TimeLimit,
+    /// NaN/Inf or explosion; the model is the last finite one.
+    Diverged,
+    /// Stopped by the observer (Ctrl-C).
+    Interrupted,
+}
+
+impl Status {
+    /// snake_case name as written in `summary.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::MaxIterations => "max_iterations",
+            Status::Converged => "converged",
+            Status::TimeLimit => "time_limit",
+            Status::Diverged => "diverged",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Quantities recorded in the history besides the objective (e.g. train and
+/// test MSE, or PINN relative L2 error).
+pub trait Metrics {
+    /// Column names.
+    fn names(&self) -> Vec<String>;
+    /// Values for `net`, in `names` order.
+    fn eval(&self, net: &Network) -> Vec<f64>;
+}
+
+/// One row of the history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    /// Iterations completed.
+    pub iteration: usize,
+    /// Training seconds so far (metric evaluation excluded).
+    pub seconds: f64,
+    /// The method's objective.
+    pub objective: f64,
+    /// PM/SAPM auxiliary loss, if any.
+    pub aux_loss: Option<f64>,
+    /// Metric values in [`Metrics::names`] order.
+    pub values: Vec<f64>,
+}
+
+/// Callbacks from the loop (progress bars, logging, Ctrl-C).
+pub trait Observer {
+    /// Called once before the first iteration.
+    fn on_start(&mut self, _metric_names: &[String], _rules: &StopRules) {}
+    /// Called after every iteration.
+    fn on_iteration(&mut self, _iteration: usize, _objective: f64) {}
+    /// Called for every recorded row.
+    fn on_record(&mut self, _record: &Record) {}
+    /// Return true to stop with [`Status::Interrupted`].
+    fn should_stop(&mut self) -> bool {
+        false
+    }
+}
+
+/// An observer that does nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+/// What a run produced. The network passed to [`run`] holds the final model
+/// (the last finite one if training diverged).
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Why it stopped.
+    pub status: Status,
+    /// Human-readable reason, naming the iteration and quantity on divergence.
+    pub message: String,
+    /// Iterations completed (of the returned model).
+    pub iterations: usize,
+    /// Training seconds.
+    pub seconds: f64,
+    /// Metric names of `history[i].values`.
+    pub metric_names: Vec<String>,
+    /// Recorded rows (iteration 0, every `record_every`, and the last).
+    pub history: Vec<Record>,
+    /// Last objective.
+    pub objective: f64,
+    /// Last auxiliary loss (PM/SAPM).
+    pub aux_loss: Option<f64>,
+    /// Trainer counters.
+    pub stats: TrainerStats,
+}
+
+/// Run `trainer` on `net` until a rule in `rules` fires.
+///
+/// Records iteration 0, every `record_every` iterations and the final one.
+/// On divergence `net` is reset to the last iterate whose objective and
+/// weights were finite.
+pub fn run(
+    trainer: &mut dyn Trainer,
+    net: &mut Network,
+    metrics: &dyn Metrics,
+    rules: &StopRules,
+    record_every: usize,
+    observer: &mut dyn Observer,
+) -> Result<RunResult> {
+    let names = metrics.names();
+    observer.on_start(&names, rules);
+    let record_every = record_every.max(1);
+    let mut seconds = 0.0;
+    let t0 = Instant::now();
+    trainer.start(net)?;
+    seconds += t0.elapsed().as_secs_f64();
+
+    let mut history: Vec<Record> = Vec::new();
+    let push = |history: &mut Vec<Record>,
+                it: usize,
+                secs: f64,
+                obj: f64,
+                aux: Option<f64>,
+                net: &Network,
+                obs: &mut dyn Observer| {
+        let rec = Record {
+            iteration: it,
+            seconds: secs,
+            objective: obj,
+            aux_loss: aux,
+            values: metrics.eval(net),
+        };
+        obs.on_record(&rec);
+        history.push(rec);
+    };
+    let initial = metrics_objective_guess(trainer, net, metrics);
+    push(
+        &mut history,
+        0,
+        seconds,
+        initial,
+        trainer.aux_loss(),
+        net,
+        observer,
+    );
+
+    let mut last_good = net.clone();
+    let mut last_objective = initial;
+    let mut last_aux = trainer.aux_loss();
+    let mut reference = initial;
+    let mut status = Status::MaxIterations;
+    let mut message = String::new();
+    let mut it = 0;
+    while it < rules.max_iterations {
+        if observer.should_stop() {
+            status = Status::Interrupted;
+            message = format!("interrupted after iteration {it}");
+            break;
+        }
+        let t = Instant::now();
+        let out = trainer.step(net);
+        seconds += t.elapsed().as_secs_f64();
+        let out = match out {
+            Ok(o) => o,
+            Err(Error::Numerical { what, reason }) => {
+                *net = last_good.clone();
+                status = Status::Diverged;
+                message = format!(
+                    "diverged at iteration {}: {what}: {reason}; kept the model of iteration {it}",
+                    it + 1
+                );
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        if !reference.is_finite() && out.objective.is_finite() {
+            reference = out.objective;
+        }
+        let bad = if !out.objective.is_finite() {
+            Some(format!("objective is {}", out.objective))
+        } else if !net.is_finite() {
+            Some("weights contain NaN/Inf".to_string())
+        } else if out.objective > rules.divergence_factor * reference.abs().max(1e-300) {
+            Some(format!(
+                "objective {:.3e} exceeds {:.0e} x its initial value {:.3e}",
+                out.objective, rules.divergence_factor, reference
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = bad {
+            *net = last_good.clone();
+            status = Status::Diverged;
+            message = format!(
+                "diverged at iteration {}: {why}; kept the model of iteration {it}",
+                it + 1
+            );
+            break;
+        }
+        it += 1;
+        last_good.clone_from(net);
+        let prev = last_objective;
+        last_objective = out.objective;
+        last_aux = trainer.aux_loss();
+        observer.on_iteration(it, out.objective);
+        if it % record_every == 0 {
+            push(
+                &mut history,
+                it,
+                seconds,
+                out.objective,
+                last_aux,
+                net,
+                observer,
+            );
+        }
+        if out.converged {
+            status = Status::Converged;
+            message = format!("{} reported convergence at iteration {it}", trainer.name());
+            break;
+        }
+        if rules.target_loss > 0.0 && out.objective <= rules.target_loss {
+            status = Status::Converged;
+            message = format!(
+                "objective {:.3e} <= target_loss {:.3e} at iteration {it}",
+                out.objective, rules.target_loss
+            );
+            break;
+        }
+        if rules.rel_tol > 0.0
+            && (prev - out.objective).abs() <= rules.rel_tol * out.objective.abs()
+        {
+            status = Status::Converged;
+            message = format!(
+                "relative change below rel_tol {:.1e} at iteration {it}",
+                rules.rel_tol
+            );
+            break;
+        }
+        if rules.max_seconds > 0.0 && seconds >= rules.max_seconds {
+            status = Status::TimeLimit;
+            message = format!(
+                "time limit {} s reached at iteration {it}",
+                rules.max_seconds
+            );
+            break;
+        }
+    }
+    if status == Status::MaxIterations {
+        message = format!("reached max_iterations = {}", rules.max_iterations);
+    }
+    if history.last().is_none_or(|r| r.iteration != it) {
+        push(
+            &mut history,
+            it,
+            seconds,
+            last_objective,
+            last_aux,
+            net,
+            observer,
+        );
+    }
+    // Divergence may also show only in the recorded metrics.
+    if status != Status::Diverged
+        && let Some(r) = history.last()
+        && r.values.iter().any(|v| !v.is_finite())
+    {
+        status = Status::Diverged;
+        message = format!("diverged: a recorded metric is not finite at iteration {it}");
+    }
+    Ok(RunResult {
+        status,
+        message,
+        iterations: it,
+        seconds,
+        metric_names: names,
+        history,
+        objective: last_objective,
+        aux_loss: last_aux,
+        stats: trainer.stats(),
+    })
+}
+
+/// The objective before the first step: the auxiliary loss when the method has
+/// one, else the first metric (the train loss).
+fn metrics_objective_guess(trainer: &dyn Trainer, net: &Network, metrics: &dyn Metrics) -> f64 {
+    trainer
+        .aux_loss()
+        .unwrap_or_else(|| metrics.eval(net).first().copied().unwrap_or(f64::NAN))
+}
