@@ -299,7 +299,7 @@ impl Observer for Progress {
     fn on_iteration(&mut self, it: usize, objective: f64) {
         if let Some(b) = &self.bar {
             b.set_position(it as u64);
-            if it % 16 == 0 {
+            if it.is_multiple_of(16) {
                 b.set_message(format!("obj {objective:.3e} {}", self.last));
             }
         }

@@ -130,7 +130,7 @@ pub fn diagnostics(net: &Network, data: &Split, aux_loss: Option<f64>) -> Diagno
         spectral_norm_product,
         output_design_cond,
         test_mse_f32,
-        fragile: !(test_mse_f32 <= 2.0 * test_mse + 1e-10),
+        fragile: test_mse_f32.is_nan() || test_mse_f32 > 2.0 * test_mse + 1e-10,
         ls_over_aux: aux_loss.map(|a| train_mse / a),
         consistency_bound: consistency_constant(net.depth(), net.activation().lipschitz()),
         constant_predictor_mse: data.train.constant_predictor_mse(),

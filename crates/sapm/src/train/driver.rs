@@ -241,7 +241,7 @@ pub fn run(
         last_objective = out.objective;
         last_aux = trainer.aux_loss();
         observer.on_iteration(it, out.objective);
-        if it % record_every == 0 {
+        if it.is_multiple_of(record_every) {
             push(
                 &mut history,
                 it,
