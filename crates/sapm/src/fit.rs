@@ -196,7 +196,11 @@ pub fn fit(cfg: &TrainConfig, data: &Split) -> Result<Fitted> {
 /// Deterministic: the same config, seed and data give bit-identical weights,
 /// losses and history (except `seconds`) for any thread count, unless
 /// `train.max_seconds` stops the run.
+///
+/// Sets faer's global parallelism to sequential: faer's own threading would make
+/// results depend on the thread count; we parallelise over sample blocks instead.
 pub fn fit_with(cfg: &TrainConfig, data: &Split, observer: &mut dyn Observer) -> Result<Fitted> {
+    faer::set_global_parallelism(faer::Par::Seq);
     cfg.validate()?;
     let (d, m) = (data.train.input_dim(), data.train.output_dim());
     if data.test.input_dim() != d || data.test.output_dim() != m {

@@ -99,6 +99,7 @@ impl Trainer for Adam<'_> {
         Ok(StepOutcome {
             objective: f,
             converged: false,
+            lagged: true,
         })
     }
 }

@@ -183,6 +183,8 @@ pub fn run(
     );
 
     let mut last_good = net.clone();
+    // The iterate before `last_good`, for objectives that lag one step.
+    let mut before_last = net.clone();
     let mut last_objective = initial;
     let mut last_aux = trainer.aux_loss();
     let mut reference = initial;
@@ -227,15 +229,22 @@ pub fn run(
             None
         };
         if let Some(why) = bad {
-            *net = last_good.clone();
+            let (model, kept) = if out.lagged && it > 0 {
+                (&before_last, it - 1)
+            } else {
+                (&last_good, it)
+            };
+            *net = model.clone();
             status = Status::Diverged;
             message = format!(
-                "diverged at iteration {}: {why}; kept the model of iteration {it}",
+                "diverged at iteration {}: {why}; kept the model of iteration {kept}",
                 it + 1
             );
+            it = kept;
             break;
         }
         it += 1;
+        std::mem::swap(&mut before_last, &mut last_good);
         last_good.clone_from(net);
         let prev = last_objective;
         last_objective = out.objective;

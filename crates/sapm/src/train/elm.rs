@@ -64,6 +64,7 @@ impl Trainer for Elm<'_> {
         Ok(StepOutcome {
             objective,
             converged: true,
+            lagged: false,
         })
     }
     fn stats(&self) -> TrainerStats {

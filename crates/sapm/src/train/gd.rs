@@ -44,6 +44,7 @@ impl Trainer for GradientDescent<'_> {
         Ok(StepOutcome {
             objective,
             converged: false,
+            lagged: true,
         })
     }
 }

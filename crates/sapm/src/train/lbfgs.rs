@@ -148,6 +148,7 @@ impl Trainer for Lbfgs<'_> {
             return Ok(StepOutcome {
                 objective: f,
                 converged: true,
+                lagged: false,
             });
         }
         let (mut state, _) = solver.next_iter(problem, state).map_err(argmin_err)?;
@@ -165,6 +166,7 @@ impl Trainer for Lbfgs<'_> {
         Ok(StepOutcome {
             objective: f,
             converged,
+            lagged: false,
         })
     }
 

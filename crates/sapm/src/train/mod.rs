@@ -28,6 +28,10 @@ pub struct StepOutcome {
     /// The method's own convergence test fired (e.g. L-BFGS gradient tolerance,
     /// a failed line search at machine precision); the driver stops with `converged`.
     pub converged: bool,
+    /// `objective` was evaluated at the parameters *before* this step (GD and
+    /// Adam get it for free with the gradient). The driver then knows a bad
+    /// value condemns the previous iterate, not the new one.
+    pub lagged: bool,
 }
 
 /// Counters a trainer exposes for the summary.

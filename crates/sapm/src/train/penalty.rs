@@ -462,6 +462,7 @@ impl Trainer for PenaltyTrainer<'_> {
         Ok(StepOutcome {
             objective: self.objective,
             converged: false,
+            lagged: false,
         })
     }
 
@@ -471,5 +472,73 @@ impl Trainer for PenaltyTrainer<'_> {
 
     fn stats(&self) -> TrainerStats {
         self.stats.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NetworkSpec;
+    use crate::penalty::objective;
+    use rand::RngExt;
+
+    /// Each coupled weight step is the exact minimiser of J_SAPM over
+    /// `[W_l, b_l]` with everything else fixed, including the dependence of the
+    /// lower layers' omegas on `|W_l|`; "frozen" is not (it ignores that term).
+    #[test]
+    fn coupled_weight_step_is_a_block_minimiser() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let x = Mat::from_fn(1, 30, |_, _| rng.random_range(-2.0f64..2.0));
+        let y = Mat::from_fn(1, 30, |_, j| (x[(0, j)] * x[(0, j)]).sin());
+        for mode in [OmegaMode::Coupled, OmegaMode::Frozen] {
+            let mut worst_gain: f64 = 0.0;
+            for l in 0..4 {
+                let mut net = NetworkSpec::new(vec![1, 6, 5, 4, 1]).build(2).unwrap();
+                let cfg = PenaltyConfig {
+                    omega_mode: mode,
+                    ..PenaltyConfig::default()
+                };
+                let mut t =
+                    PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
+                t.start(&net).unwrap();
+                // Make every constraint active: move the auxiliaries off the forward pass.
+                for a in &mut t.aux.as_mut().unwrap().a {
+                    for j in 0..a.ncols() {
+                        for i in 0..a.nrows() {
+                            a[(i, j)] += rng.random_range(-0.3..0.3);
+                        }
+                    }
+                }
+                let aux = t.aux.clone().unwrap();
+                t.ws.as_mut().unwrap().refresh(&net, &aux, y.as_ref());
+                t.weight_step(&mut net, l).unwrap();
+                let j0 = objective(&net, &aux, x.as_ref(), y.as_ref(), Weighting::SelfAdaptive);
+                for scale in [1e-2, 1e-4] {
+                    for _ in 0..20 {
+                        let mut p = net.clone();
+                        let w = p.layer(l).to_owned();
+                        let d = Mat::from_fn(w.nrows(), w.ncols(), |_, _| {
+                            scale * rng.random_range(-1.0..1.0)
+                        });
+                        p.layer_mut(l).copy_from(&(&w + &d));
+                        let j =
+                            objective(&p, &aux, x.as_ref(), y.as_ref(), Weighting::SelfAdaptive);
+                        worst_gain = worst_gain.max((j0 - j) / j0);
+                        if mode == OmegaMode::Coupled {
+                            assert!(
+                                j >= j0 * (1.0 - 1e-11),
+                                "layer {l}: perturbation lowered J from {j0} to {j}"
+                            );
+                        }
+                    }
+                }
+            }
+            if mode == OmegaMode::Frozen {
+                assert!(
+                    worst_gain > 1e-6,
+                    "frozen mode unexpectedly optimal (gain {worst_gain})"
+                );
+            }
+        }
     }
 }
