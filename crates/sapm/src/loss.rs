@@ -164,10 +164,11 @@ fn backprop_block(
                 Par::Seq,
             );
             let z = ws.fwd.z[l - 1].as_ref();
+            let s = ws.fwd.p[l].as_ref();
             let act = net.activation();
             for j in 0..prev.ncols() {
                 for i in 0..prev.nrows() {
-                    prev[(i, j)] *= act.deriv(z[(i, j)]);
+                    prev[(i, j)] *= act.deriv_with_value(z[(i, j)], s[(i, j)]);
                 }
             }
         }

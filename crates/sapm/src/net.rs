@@ -8,6 +8,7 @@
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -414,10 +415,30 @@ pub fn matmul_into(dst: MatMut<'_, f64>, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f
 pub fn activate_into(act: Activation, z: MatRef<'_, f64>, mut p: MatMut<'_, f64>) {
     let m = z.nrows();
     for j in 0..z.ncols() {
-        for i in 0..m {
-            p[(i, j)] = act.eval(z[(i, j)]);
+        let zc = col(z, j);
+        let pc = col_mut(p.rb_mut(), j);
+        for (o, &v) in pc[..m].iter_mut().zip(zc) {
+            *o = act.eval(v);
         }
     }
+}
+
+/// Column `j` of a column-major view as a slice (views here always have unit row stride).
+#[inline]
+pub fn col(m: MatRef<'_, f64>, j: usize) -> &[f64] {
+    m.col(j)
+        .try_as_col_major()
+        .expect("unit row stride")
+        .as_slice()
+}
+
+/// Mutable column `j` of a column-major view as a slice.
+#[inline]
+pub fn col_mut(m: MatMut<'_, f64>, j: usize) -> &mut [f64] {
+    m.col_mut(j)
+        .try_as_col_major_mut()
+        .expect("unit row stride")
+        .as_slice_mut()
 }
 
 #[cfg(test)]

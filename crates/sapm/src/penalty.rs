@@ -179,10 +179,12 @@ impl PenaltyWorkspace {
                 Par::Seq,
             );
             let a = aux.a[l].as_ref();
+            let s = self.p[l + 1].as_ref();
             let e = self.e[l].as_ref();
             for j in 0..gl.ncols() {
                 for i in 0..gl.nrows() {
-                    gl[(i, j)] = scale * (omega[l] * e[(i, j)] + act.deriv(a[(i, j)]) * gl[(i, j)]);
+                    let d = act.deriv_with_value(a[(i, j)], s[(i, j)]);
+                    gl[(i, j)] = scale * (omega[l] * e[(i, j)] + d * gl[(i, j)]);
                 }
             }
         });
