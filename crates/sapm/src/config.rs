@@ -9,7 +9,7 @@ use crate::data::DataConfig;
 use crate::error::{Error, Result};
 use crate::linalg::SolveMethod;
 use crate::net::{BiasInit, NetworkSpec, WeightInit};
-use crate::train::{AdamConfig, LbfgsConfig, PenaltyConfig, StopRules};
+use crate::train::{AdamConfig, Clock, LbfgsConfig, PenaltyConfig, StopRules};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -147,8 +147,11 @@ pub struct TrainSection {
     /// Maximum iterations (>= 1). One iteration = one gradient step (GD/Adam),
     /// one L-BFGS iteration, or one outer PM/SAPM iteration.
     pub max_iterations: usize,
-    /// Wall-time limit in seconds (0 = none). Runs stopped by time are not bit-reproducible.
+    /// Time limit in seconds (0 = none). Runs stopped by time are not bit-reproducible.
     pub max_seconds: f64,
+    /// Clock for `seconds` and `max_seconds`: `wall` or `cpu` (process CPU time,
+    /// fair equal-time comparisons on a shared machine).
+    pub clock: Clock,
     /// Stop once the objective is <= this (0 = off).
     pub target_loss: f64,
     /// Stop when the objective changes by less than this fraction in one iteration (0 = off).
@@ -165,6 +168,7 @@ impl Default for TrainSection {
         TrainSection {
             max_iterations: s.max_iterations,
             max_seconds: s.max_seconds,
+            clock: s.clock,
             target_loss: s.target_loss,
             rel_tol: s.rel_tol,
             divergence_factor: s.divergence_factor,
@@ -179,6 +183,7 @@ impl TrainSection {
         StopRules {
             max_iterations: self.max_iterations,
             max_seconds: self.max_seconds,
+            clock: self.clock,
             target_loss: self.target_loss,
             rel_tol: self.rel_tol,
             divergence_factor: self.divergence_factor,
@@ -196,7 +201,7 @@ pub struct GdConfig {
 
 impl Default for GdConfig {
     fn default() -> Self {
-        GdConfig { lr: 0.01 }
+        GdConfig { lr: 0.03 }
     }
 }
 

@@ -12,8 +12,10 @@ use std::time::Instant;
 pub struct StopRules {
     /// Maximum number of iterations (>= 1).
     pub max_iterations: usize,
-    /// Wall-time limit in seconds of training (evaluation excluded); 0 = none.
+    /// Time limit in seconds of training (evaluation excluded), on `clock`; 0 = none.
     pub max_seconds: f64,
+    /// Which clock measures training time.
+    pub clock: Clock,
     /// Stop with `converged` once the objective is at or below this; 0 = off.
     pub target_loss: f64,
     /// Stop with `converged` when the objective changes by less than this
@@ -29,9 +31,44 @@ impl Default for StopRules {
         StopRules {
             max_iterations: 1000,
             max_seconds: 0.0,
+            clock: Clock::Wall,
             target_loss: 0.0,
             rel_tol: 0.0,
-            divergence_factor: 1e8,
+            divergence_factor: 1e4,
+        }
+    }
+}
+
+/// Which clock times training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Clock {
+    /// Elapsed wall time (what users wait for).
+    #[default]
+    Wall,
+    /// CPU time of the whole process (all threads): robust to other jobs on a
+    /// shared machine, so equal-time comparisons stay fair under load.
+    Cpu,
+}
+
+impl Clock {
+    /// Seconds on this clock since an arbitrary origin.
+    pub fn now(self) -> f64 {
+        match self {
+            Clock::Wall => {
+                static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+                ORIGIN.get_or_init(Instant::now).elapsed().as_secs_f64()
+            }
+            Clock::Cpu => {
+                let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                // SAFETY: clock_gettime writes one timespec into the valid pointer.
+                let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+                if rc == 0 {
+                    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+                } else {
+                    Clock::Wall.now()
+                }
+            }
         }
     }
 }
@@ -149,9 +186,10 @@ pub fn run(
     observer.on_start(&names, rules);
     let record_every = record_every.max(1);
     let mut seconds = 0.0;
-    let t0 = Instant::now();
+    let clock = rules.clock;
+    let t0 = clock.now();
     trainer.start(net)?;
-    seconds += t0.elapsed().as_secs_f64();
+    seconds += clock.now() - t0;
 
     let mut history: Vec<Record> = Vec::new();
     let push = |history: &mut Vec<Record>,
@@ -197,9 +235,9 @@ pub fn run(
             message = format!("interrupted after iteration {it}");
             break;
         }
-        let t = Instant::now();
+        let t = clock.now();
         let out = trainer.step(net);
-        seconds += t.elapsed().as_secs_f64();
+        seconds += clock.now() - t;
         let out = match out {
             Ok(o) => o,
             Err(Error::Numerical { what, reason }) => {

@@ -10,7 +10,7 @@ mod penalty;
 mod sequence;
 
 pub use adam::{Adam, AdamConfig};
-pub use driver::{Metrics, NoObserver, Observer, Record, RunResult, Status, StopRules, run};
+pub use driver::{Clock, Metrics, NoObserver, Observer, Record, RunResult, Status, StopRules, run};
 pub use elm::Elm;
 pub use gd::GradientDescent;
 pub use lbfgs::{Lbfgs, LbfgsConfig};
