@@ -100,6 +100,7 @@ impl Trainer for Adam<'_> {
             objective: f,
             converged: false,
             lagged: true,
+            new_phase: false,
         })
     }
 }

@@ -65,6 +65,7 @@ impl Trainer for Elm<'_> {
             objective,
             converged: true,
             lagged: false,
+            new_phase: false,
         })
     }
     fn stats(&self) -> TrainerStats {

@@ -45,6 +45,7 @@ impl Trainer for GradientDescent<'_> {
             objective,
             converged: false,
             lagged: true,
+            new_phase: false,
         })
     }
 }

@@ -149,6 +149,7 @@ impl Trainer for Lbfgs<'_> {
                 objective: f,
                 converged: true,
                 lagged: false,
+                new_phase: false,
             });
         }
         let (mut state, _) = solver.next_iter(problem, state).map_err(argmin_err)?;
@@ -167,6 +168,7 @@ impl Trainer for Lbfgs<'_> {
             objective: f,
             converged,
             lagged: false,
+            new_phase: false,
         })
     }
 

@@ -32,6 +32,9 @@ pub struct StepOutcome {
     /// Adam get it for free with the gradient). The driver then knows a bad
     /// value condemns the previous iterate, not the new one.
     pub lagged: bool,
+    /// First step of a new phase (e.g. SAPM after an Adam warm start): the
+    /// objective may change meaning, so the driver's divergence reference restarts.
+    pub new_phase: bool,
 }
 
 /// Counters a trainer exposes for the summary.

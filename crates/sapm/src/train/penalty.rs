@@ -463,6 +463,7 @@ impl Trainer for PenaltyTrainer<'_> {
             objective: self.objective,
             converged: false,
             lagged: false,
+            new_phase: false,
         })
     }
 

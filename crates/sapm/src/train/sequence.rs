@@ -45,13 +45,16 @@ impl Trainer for Sequence<'_> {
         self.phases[self.current].0.start(net)
     }
     fn step(&mut self, net: &mut Network) -> Result<StepOutcome> {
+        let mut switched = false;
         if self.current + 1 < self.phases.len() && self.done_in_phase >= self.phases[self.current].1
         {
             self.current += 1;
             self.done_in_phase = 0;
             self.phases[self.current].0.start(net)?;
+            switched = true;
         }
         let mut out = self.phases[self.current].0.step(net)?;
+        out.new_phase |= switched;
         self.done_in_phase += 1;
         // Convergence of an early phase only ends that phase.
         if out.converged && self.current + 1 < self.phases.len() {
