@@ -107,6 +107,7 @@ fn train(
     };
     if let Some(t) = threads {
         cfg.threads = t;
+        cfg.validate()?;
     }
     if out.exists() && !out.is_dir() {
         bail!("--out {} exists and is not a folder", out.display());

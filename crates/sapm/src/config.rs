@@ -300,26 +300,65 @@ impl TrainConfig {
         base_dir: Option<&Path>,
     ) -> Result<TrainConfig> {
         let mut table: toml::Table =
-            toml::from_str(text).map_err(|e| Error::ConfigParse(e.to_string()))?;
+            toml::from_str(text).map_err(|e| Error::ConfigParse(toml_error(text, &e)))?;
         if let Some(dir) = base_dir {
             rebase_paths(&mut table, dir);
         }
         for o in overrides {
             apply_override(&mut table, o)?;
         }
-        let cfg: TrainConfig = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::ConfigParse(e.to_string()))?;
+        let cfg: TrainConfig =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    // Errors from the merged table name the key but not the line;
+                    // deserialising the text alone finds the line when the file
+                    // itself is at fault: always without overrides (rebasing
+                    // only edits path strings), else when the message is the same.
+                    let direct = toml::from_str::<TrainConfig>(text)
+                        .err()
+                        .filter(|d| overrides.is_empty() || d.message() == e.message());
+                    Error::ConfigParse(conversion_error(text, &e, direct.as_ref(), overrides))
+                })?;
         cfg.validate()?;
         Ok(cfg)
     }
 
-    /// Read a TOML file (see [`TrainConfig::from_toml_str`]).
+    /// Read a TOML file (see [`TrainConfig::parse`]).
     pub fn load(path: &Path, overrides: &[String]) -> Result<TrainConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        TrainConfig::parse(path, &bytes, overrides)
+    }
+
+    /// Parse the bytes of a config file named `path` (see
+    /// [`TrainConfig::from_toml_str`]); relative data paths are taken relative
+    /// to `path`'s folder. Every error names the file: parse errors carry its
+    /// name and the line and column, and [`Error::Config`] reasons end with
+    /// `(in FILE)` or `(set by override KEY=VALUE)`.
+    pub fn parse(path: &Path, bytes: &[u8], overrides: &[String]) -> Result<TrainConfig> {
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            let at = e.valid_up_to();
+            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+            Error::format(path, format!("invalid UTF-8 at byte {at} (line {line})"))
+        })?;
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-        TrainConfig::from_toml_str(&text, overrides, dir).map_err(|e| match e {
+        TrainConfig::from_toml_str(text, overrides, dir).map_err(|e| match e {
             Error::ConfigParse(m) => Error::ConfigParse(format!("{}: {m}", path.display())),
+            Error::Config { key, reason } => {
+                let from_override = overrides.iter().find(|o| {
+                    o.split_once('=').is_some_and(|(k, _)| {
+                        let k = k.trim();
+                        k == key
+                            || key.starts_with(&format!("{k}."))
+                            || k.starts_with(&format!("{key}."))
+                    })
+                });
+                let reason = match from_override {
+                    Some(o) => format!("{reason} (set by override `{o}`)"),
+                    None => format!("{reason} (in {})", path.display()),
+                };
+                Error::Config { key, reason }
+            }
             other => other,
         })
     }
@@ -351,8 +390,29 @@ impl TrainConfig {
                 ))
             }
         };
+        if self.threads > MAX_THREADS {
+            return Err(Error::config(
+                "threads",
+                format!(
+                    "must be <= {MAX_THREADS} (0 = all cores), got {}",
+                    self.threads
+                ),
+            ));
+        }
         let n = &self.network;
         if n.hidden.is_none() {
+            if n.depth > MAX_DEPTH {
+                return Err(Error::config(
+                    "network.depth",
+                    format!("must be <= {MAX_DEPTH}, got {}", n.depth),
+                ));
+            }
+            if n.width > MAX_WIDTH {
+                return Err(Error::config(
+                    "network.width",
+                    format!("must be <= {MAX_WIDTH}, got {}", n.width),
+                ));
+            }
             if n.depth == 0 {
                 return Err(Error::config("network.depth", "must be >= 1, got 0"));
             }
@@ -366,6 +426,40 @@ impl TrainConfig {
             return Err(Error::config(
                 "network.hidden",
                 format!("widths must be >= 1, got {h:?}"),
+            ));
+        }
+        if let Some(h) = &n.hidden {
+            if h.len() + 1 > MAX_DEPTH {
+                return Err(Error::config(
+                    "network.hidden",
+                    format!("at most {} hidden layers, got {}", MAX_DEPTH - 1, h.len()),
+                ));
+            }
+            if let Some(w) = h.iter().find(|&&w| w > MAX_WIDTH) {
+                return Err(Error::config(
+                    "network.hidden",
+                    format!("widths must be <= {MAX_WIDTH}, got {w}"),
+                ));
+            }
+        }
+        // Widths within range can still multiply into more weights than fit in
+        // memory; refuse here rather than abort on allocation during training.
+        let hidden = n.spec(1, 1).widths;
+        let weights: u128 = hidden[1..hidden.len() - 1]
+            .windows(2)
+            .map(|w| w[0] as u128 * w[1] as u128)
+            .sum();
+        if weights > MAX_HIDDEN_WEIGHTS as u128 {
+            let key = if n.hidden.is_some() {
+                "network.hidden"
+            } else {
+                "network.width"
+            };
+            return Err(Error::config(
+                key,
+                format!(
+                    "{weights} weights between hidden layers; at most {MAX_HIDDEN_WEIGHTS} are allowed"
+                ),
             ));
         }
         pos("network.init_range", n.init_range)?;
@@ -414,8 +508,14 @@ impl TrainConfig {
                 return Err(Error::config(k, format!("must be in [0, 1), got {b}")));
             }
         }
-        if self.lbfgs.memory == 0 {
-            return Err(Error::config("lbfgs.memory", "must be >= 1, got 0"));
+        if self.lbfgs.memory == 0 || self.lbfgs.memory > MAX_LBFGS_MEMORY {
+            return Err(Error::config(
+                "lbfgs.memory",
+                format!(
+                    "must be in [1, {MAX_LBFGS_MEMORY}], got {}",
+                    self.lbfgs.memory
+                ),
+            ));
         }
         nonneg("lbfgs.tol_grad", self.lbfgs.tol_grad)?;
         nonneg("lbfgs.tol_cost", self.lbfgs.tol_cost)?;
@@ -441,6 +541,19 @@ impl TrainConfig {
     }
 }
 
+/// Largest `threads`: more would only exhaust the process's thread limit.
+pub const MAX_THREADS: usize = 1024;
+/// Largest number of layers `L`.
+pub const MAX_DEPTH: usize = 1000;
+/// Largest hidden width.
+pub const MAX_WIDTH: usize = 1 << 20;
+/// Largest number of hidden-to-hidden weights (2 GiB of `f64`).
+pub const MAX_HIDDEN_WEIGHTS: usize = 1 << 28;
+/// Most dotted parts in an override key (`section.key` needs 2).
+const MAX_KEY_PARTS: usize = 8;
+/// Largest `lbfgs.memory` (the solver reserves this many vector pairs up front).
+pub const MAX_LBFGS_MEMORY: usize = 10_000;
+
 fn rebase_paths(table: &mut toml::Table, dir: &Path) {
     if let Some(toml::Value::Table(data)) = table.get_mut("data") {
         for key in ["train", "test"] {
@@ -451,6 +564,63 @@ fn rebase_paths(table: &mut toml::Table, dir: &Path) {
                 }
             }
         }
+    }
+}
+
+/// `line L, column C: message` for a TOML syntax error. The toml crate's own
+/// rendering quotes the whole offending line, which can be megabytes long.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => format!("{}: {}", position(text, span.start), e.message()),
+        None if e.message().contains("recursion limit") => {
+            "tables or arrays nest deeper than the TOML parser's recursion limit".into()
+        }
+        None => e.message().to_string(),
+    }
+}
+
+/// `line L, column C` (1-based, columns in characters) of byte `at`.
+fn position(text: &str, at: usize) -> String {
+    let at = at.min(text.len());
+    let before = text.as_bytes()[..at].iter().rposition(|&b| b == b'\n');
+    let line = 1 + text.as_bytes()[..at]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    let start = before.map_or(0, |i| i + 1);
+    let column = 1 + String::from_utf8_lossy(&text.as_bytes()[start..at])
+        .chars()
+        .count();
+    format!("line {line}, column {column}")
+}
+
+/// Describe an error from deserialising the merged table: the key (from the
+/// error's `in `a.b`` suffix), the line when `direct` located it in the file,
+/// else a note that overrides took part.
+fn conversion_error(
+    text: &str,
+    e: &toml::de::Error,
+    direct: Option<&toml::de::Error>,
+    overrides: &[String],
+) -> String {
+    let shown = e.to_string();
+    let key = shown
+        .trim_end()
+        .rsplit_once("\nin `")
+        .map(|(_, k)| format!("key `{}", k.trim_end()));
+    let mut place: Vec<String> = Vec::new();
+    if let Some(at) = direct.and_then(|d| d.span()) {
+        place.push(position(text, at.start));
+    }
+    place.extend(key);
+    if direct.is_none() && !overrides.is_empty() {
+        place.push("after applying the overrides".into());
+    }
+    let message = direct.map_or(e.message(), |d| d.message());
+    if place.is_empty() {
+        message.to_string()
+    } else {
+        format!("{}: {message}", place.join(", "))
     }
 }
 
@@ -471,6 +641,13 @@ pub fn apply_override(table: &mut toml::Table, o: &str) -> Result<()> {
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
     let parts: Vec<&str> = key.split('.').collect();
+    // Each part nests a table; refuse absurd depths before building them.
+    if parts.len() > MAX_KEY_PARTS {
+        return Err(Error::ConfigParse(format!(
+            "override key has {} parts; config keys have at most {MAX_KEY_PARTS}",
+            parts.len()
+        )));
+    }
     let mut cur = table;
     for p in &parts[..parts.len() - 1] {
         let entry = cur
@@ -526,6 +703,67 @@ mod tests {
         }
         assert!(TrainConfig::from_toml_str("", &["novalue".into()], None).is_err());
         assert!(TrainConfig::from_toml_str("[network\n", &[], None).is_err());
+    }
+
+    #[test]
+    fn errors_locate_the_key_in_the_file() {
+        // Found by tests/fuzz_parsers.rs: errors from the merged table named
+        // neither a line nor, for top-level keys, a key.
+        let path = Path::new("dir/c.toml");
+        let err = |text: &str, sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            TrainConfig::parse(path, text.as_bytes(), &sets)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err("seed = 1\nbogus = 2\n", &[]);
+        assert!(
+            e.contains("dir/c.toml: line 2, column 1") && e.contains("`bogus`"),
+            "{e}"
+        );
+        let e = err("[network]\ndepth = \"x\"\n", &[]);
+        assert!(e.contains("line 2, column 9, key `network.depth`"), "{e}");
+        let e = err("", &["network.depth=x"]);
+        assert!(
+            e.contains("key `network.depth`") && e.contains("overrides"),
+            "{e}"
+        );
+        let e = err("[network]\ndepth = 0\n", &[]);
+        assert!(
+            e.contains("`network.depth`") && e.contains("(in dir/c.toml)"),
+            "{e}"
+        );
+        let e = err("", &["network.depth=0"]);
+        assert!(e.contains("override `network.depth=0`"), "{e}");
+        let e = err(
+            &format!("a = {}{}", "[".repeat(5000), "]".repeat(5000)),
+            &[],
+        );
+        assert!(
+            e.contains("line 1, column") && e.contains("recursion"),
+            "{e}"
+        );
+        let e = err(&format!("{} = 1", vec!["a"; 5000].join(".")), &[]);
+        assert!(
+            e.contains("dir/c.toml: tables or arrays nest deeper"),
+            "{e}"
+        );
+        let e = err("", &[&format!("{}=1", vec!["a"; 100].join("."))]);
+        assert!(e.contains("100 parts"), "{e}");
+        let long = format!("seed = [{}\n", "1,".repeat(100_000));
+        let e = err(&long, &[]);
+        assert!(
+            e.len() < 500,
+            "the message quotes the whole line: {} bytes",
+            e.len()
+        );
+        let e = TrainConfig::parse(path, b"seed = 1\n\xff", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("dir/c.toml") && e.contains("UTF-8 at byte 9 (line 2)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -7,8 +7,12 @@ use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Current `model.json` format version.
+/// Current `model.json` format version (what [`Model::save`] writes).
 pub const MODEL_VERSION: u32 = 1;
+
+/// Every `model.json` version [`Model::load`] reads. When the format changes,
+/// keep reading the old versions here rather than refusing them.
+pub const SUPPORTED_MODEL_VERSIONS: &[u32] = &[1];
 
 /// A fitted network with the names of its input and output columns.
 ///
@@ -27,6 +31,14 @@ pub struct Model {
     pub input_names: Vec<String>,
     /// Output column names (length `m_L`).
     pub output_names: Vec<String>,
+}
+
+/// The fields read before the strict parse: any JSON object passes, so the
+/// format and version can be judged first.
+#[derive(Deserialize)]
+struct Probe {
+    format: Option<serde_json::Value>,
+    version: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -102,56 +114,130 @@ impl Model {
         serde_json::to_string_pretty(&f).expect("model serialises")
     }
 
-    /// Parse and validate JSON (format tag, version, shapes, finiteness).
+    /// Parse and validate JSON (format tag, version, shapes, finiteness);
+    /// errors are labelled `<model>`.
     pub fn from_json(text: &str) -> Result<Model> {
-        Model::from_json_at(Path::new("<model>"), text)
+        Model::parse(Path::new("<model>"), text.as_bytes())
     }
 
-    fn from_json_at(path: &Path, text: &str) -> Result<Model> {
+    /// Parse and validate the bytes of a model file; `path` only labels errors.
+    ///
+    /// The format tag and version are checked before the rest of the file, so
+    /// a file from another version gets a message that lists the supported
+    /// versions rather than a complaint about an unknown field. Every error is
+    /// an [`Error::Format`] naming the file and the field (`layers[1].bias[0]`)
+    /// or the JSON line and column.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Model> {
         let bad = |r: String| Error::format(path, r);
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            let at = e.valid_up_to();
+            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+            bad(format!("invalid UTF-8 at byte {at} (line {line})"))
+        })?;
+        let probe: Probe =
+            serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        match probe.format {
+            Some(serde_json::Value::String(f)) if f == "sapm-model" => {}
+            Some(other) => {
+                return Err(bad(format!(
+                    "field `format` is {other}, expected \"sapm-model\""
+                )));
+            }
+            None => return Err(bad("missing field `format` (not a sapm model file?)".into())),
+        }
+        let supported = || {
+            SUPPORTED_MODEL_VERSIONS
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match &probe.version {
+            Some(v)
+                if v.as_u64().is_some_and(|v| {
+                    u32::try_from(v).is_ok_and(|v| SUPPORTED_MODEL_VERSIONS.contains(&v))
+                }) => {}
+            Some(v) => {
+                return Err(bad(format!(
+                    "field `version` is {v}; this build reads model versions {} (re-train or convert the model)",
+                    supported()
+                )));
+            }
+            None => {
+                return Err(bad(format!(
+                    "missing field `version` (supported versions: {})",
+                    supported()
+                )));
+            }
+        }
         let f: ModelFile =
-            serde_json::from_str(text).map_err(|e| bad(format!("not a valid model file: {e}")))?;
-        if f.format != "sapm-model" {
+            serde_json::from_str(text).map_err(|e| bad(format!("invalid model file: {e}")))?;
+        if f.widths.len() < 2 {
             return Err(bad(format!(
-                "field `format` is {:?}, expected \"sapm-model\"",
-                f.format
+                "field `widths` {:?} needs at least an input and an output width",
+                f.widths
             )));
         }
-        if f.version != MODEL_VERSION {
-            return Err(bad(format!(
-                "field `version` is {}; this build reads version {MODEL_VERSION} (re-train or convert the model)",
-                f.version
-            )));
-        }
-        if f.widths.len() < 2 || f.widths.contains(&0) {
-            return Err(bad(format!("field `widths` {:?} is invalid", f.widths)));
+        if let Some(i) = f.widths.iter().position(|&w| w == 0) {
+            return Err(bad(format!("field `widths[{i}]` is 0 in {:?}", f.widths)));
         }
         if f.layers.len() != f.widths.len() - 1 {
             return Err(bad(format!(
-                "{} layers for widths {:?}",
+                "field `layers` has {} entries but `widths` {:?} needs {}",
                 f.layers.len(),
-                f.widths
+                f.widths,
+                f.widths.len() - 1
             )));
+        }
+        let (d, m) = (f.widths[0], f.widths[f.widths.len() - 1]);
+        for (key, names, want) in [
+            ("input_names", &f.input_names, d),
+            ("output_names", &f.output_names, m),
+        ] {
+            if names.len() != want {
+                return Err(bad(format!(
+                    "field `{key}` has {} names but `widths` says {want}",
+                    names.len()
+                )));
+            }
         }
         let mut mats = Vec::with_capacity(f.layers.len());
         for (l, lf) in f.layers.iter().enumerate() {
             let (rows, cols) = (f.widths[l + 1], f.widths[l]);
-            if lf.weight.len() != rows
-                || lf.weight.iter().any(|r| r.len() != cols)
-                || lf.bias.len() != rows
-            {
+            if lf.weight.len() != rows {
                 return Err(bad(format!(
-                    "layers[{l}]: expected a {rows} x {cols} weight and {rows} biases"
+                    "field `layers[{l}].weight` has {} rows, expected {rows} (widths[{}])",
+                    lf.weight.len(),
+                    l + 1
                 )));
             }
-            if lf
-                .weight
-                .iter()
-                .flatten()
-                .chain(&lf.bias)
-                .any(|v| !v.is_finite())
-            {
-                return Err(bad(format!("layers[{l}]: non-finite value")));
+            if let Some(i) = lf.weight.iter().position(|r| r.len() != cols) {
+                return Err(bad(format!(
+                    "field `layers[{l}].weight[{i}]` has {} values, expected {cols} (widths[{l}])",
+                    lf.weight[i].len()
+                )));
+            }
+            if lf.bias.len() != rows {
+                return Err(bad(format!(
+                    "field `layers[{l}].bias` has {} values, expected {rows} (widths[{}])",
+                    lf.bias.len(),
+                    l + 1
+                )));
+            }
+            // JSON cannot spell NaN or Inf, but a hand-written 1e999 must not slip through.
+            for (i, row) in lf.weight.iter().enumerate() {
+                if let Some(j) = row.iter().position(|v| !v.is_finite()) {
+                    return Err(bad(format!(
+                        "field `layers[{l}].weight[{i}][{j}]` is {}, not finite",
+                        row[j]
+                    )));
+                }
+            }
+            if let Some(i) = lf.bias.iter().position(|v| !v.is_finite()) {
+                return Err(bad(format!(
+                    "field `layers[{l}].bias[{i}]` is {}, not finite",
+                    lf.bias[i]
+                )));
             }
             mats.push(Mat::from_fn(rows, cols + 1, |i, j| {
                 if j < cols {
@@ -172,8 +258,8 @@ impl Model {
 
     /// Read and validate a model file.
     pub fn load(path: &Path) -> Result<Model> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Model::from_json_at(path, &text)
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Model::parse(path, &bytes)
     }
 }
 
@@ -201,11 +287,11 @@ mod tests {
             (good.replace("sapm-model", "other"), "format"),
             (
                 good.replacen("\"widths\": [\n    2,", "\"widths\": [\n    5,", 1),
-                "layers[0]",
+                "`input_names` has 2 names",
             ),
-            (good.replace("tanh", "cube"), "not a valid model"),
-            (good[..good.len() / 2].to_string(), "not a valid model"),
-            ("{}".to_string(), "not a valid model"),
+            (good.replace("tanh", "cube"), "`cube`"),
+            (good[..good.len() / 2].to_string(), "not valid JSON"),
+            ("{}".to_string(), "missing field `format`"),
         ];
         for (text, want) in mutations {
             assert_ne!(text, good);

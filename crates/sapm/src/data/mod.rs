@@ -186,13 +186,16 @@ impl std::fmt::Display for Column {
     }
 }
 
+/// Largest `n_train` / `n_test` of a built-in target.
+pub const MAX_BUILTIN_POINTS: usize = 1 << 24;
+
 /// Where the data come from (the `[data]` section of a config).
 ///
 /// | key | default | meaning |
 /// |---|---|---|
 /// | `builtin` | `"sin_x2"` when `train` is unset | built-in target: `sin_x2`, `franke` |
-/// | `n_train` | 100 | random training points (built-ins) |
-/// | `n_test` | 1000 | equispaced test grid size (built-ins; 2-D: nearest square) |
+/// | `n_train` | 100 | random training points (built-ins), 1 to 2^24 |
+/// | `n_test` | 1000 | equispaced test grid size (built-ins; 2-D: nearest square), 1 to 2^24 |
 /// | `noise` | 0 | std. dev. of Gaussian noise added to built-in training targets |
 /// | `train` | none | CSV (with header) or `.npy` (2-D) file |
 /// | `test` | none | separate test file; else a seeded split |
@@ -251,6 +254,27 @@ impl DataConfig {
                 "set either `builtin` or `train`, not both",
             ));
         }
+        // Checked even where unused, so a typo never passes silently.
+        if !(self.noise >= 0.0 && self.noise.is_finite()) {
+            return Err(Error::config(
+                "data.noise",
+                format!("must be finite and >= 0, got {}", self.noise),
+            ));
+        }
+        if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
+            return Err(Error::config(
+                "data.test_fraction",
+                format!("must be in (0, 1), got {}", self.test_fraction),
+            ));
+        }
+        for (key, n) in [("data.n_train", self.n_train), ("data.n_test", self.n_test)] {
+            if n == 0 || n > MAX_BUILTIN_POINTS {
+                return Err(Error::config(
+                    key,
+                    format!("must be in [1, {MAX_BUILTIN_POINTS}], got {n}"),
+                ));
+            }
+        }
         if self.train.is_none() {
             let name = self.builtin.as_deref().unwrap_or("sin_x2");
             if !BUILTINS.contains(&name) {
@@ -259,23 +283,6 @@ impl DataConfig {
                     format!("unknown target {name:?}; known: {}", BUILTINS.join(", ")),
                 ));
             }
-            if self.n_train == 0 {
-                return Err(Error::config("data.n_train", "must be > 0"));
-            }
-            if self.n_test == 0 {
-                return Err(Error::config("data.n_test", "must be > 0"));
-            }
-            if !(self.noise >= 0.0 && self.noise.is_finite()) {
-                return Err(Error::config(
-                    "data.noise",
-                    format!("must be finite and >= 0, got {}", self.noise),
-                ));
-            }
-        } else if self.test.is_none() && !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
-            return Err(Error::config(
-                "data.test_fraction",
-                format!("must be in (0, 1), got {}", self.test_fraction),
-            ));
         }
         if self.test.is_some() && self.train.is_none() {
             return Err(Error::config(

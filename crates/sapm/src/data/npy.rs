@@ -17,7 +17,10 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Table> {
     let bad = |r: String| Error::format(path, r);
     // Magic, version and header length come first; check the length ourselves.
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err(bad("not an .npy file (bad magic)".into()));
+        return Err(bad(format!(
+            "not an .npy file (bad magic or shorter than 10 bytes: {} bytes)",
+            bytes.len()
+        )));
     }
     let (hlen, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
@@ -25,28 +28,48 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Table> {
             u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
             12,
         ),
-        v => return Err(bad(format!("unsupported .npy version {v}"))),
+        2 | 3 => {
+            return Err(bad(
+                "truncated header (version 2 and 3 need 12 bytes)".into()
+            ));
+        }
+        v => {
+            return Err(bad(format!(
+                "unsupported .npy version {v}.{}; supported versions: 1.0, 2.0, 3.0",
+                bytes[7]
+            )));
+        }
     };
     if start + hlen > bytes.len() {
         return Err(bad(format!(
-            "header length {hlen} exceeds the file size {}",
-            bytes.len()
+            "header length field says {hlen} bytes but the file holds {} after it",
+            bytes.len() - start
         )));
     }
+    check_header_text(&bytes[start..start + hlen]).map_err(bad)?;
     let file = npyz::NpyFile::new(bytes).map_err(|e| bad(format!("bad header: {e}")))?;
     let shape = file.shape().to_vec();
     let (rows, cols) = match shape.as_slice() {
         [n] => (*n, 1),
         [n, c] => (*n, *c),
-        s => return Err(bad(format!("expected a 1-D or 2-D array, got shape {s:?}"))),
+        s => {
+            return Err(bad(format!(
+                "header field `shape` is {s:?}; expected a 1-D or 2-D array"
+            )));
+        }
     };
     let count = rows
         .checked_mul(cols)
-        .ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
+        .ok_or_else(|| bad(format!("header field `shape` {shape:?} overflows")))?;
     let dtype = file.dtype();
     let item = match &dtype {
         npyz::DType::Plain(t) => t.size_field(),
-        _ => return Err(bad(format!("unsupported dtype {}", dtype.descr()))),
+        _ => {
+            return Err(bad(format!(
+                "header field `descr` is {}; use float64, float32, int64 or int32",
+                dtype.descr()
+            )));
+        }
     };
     let data_len = bytes.len() - start - hlen;
     if count
@@ -54,11 +77,13 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Table> {
         .is_none_or(|need| need > data_len as u64)
     {
         return Err(bad(format!(
-            "shape {shape:?} needs {count} x {item} bytes but the file holds {data_len}"
+            "header field `shape` {shape:?} needs {count} x {item} bytes but the file holds {data_len}"
         )));
     }
     if rows == 0 || cols == 0 {
-        return Err(bad(format!("empty array (shape {shape:?})")));
+        return Err(bad(format!(
+            "empty array (header field `shape` is {shape:?})"
+        )));
     }
     let fortran = file.order() == npyz::Order::Fortran;
     let io = |e: std::io::Error| bad(format!("bad data: {e}"));
@@ -88,7 +113,7 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Table> {
             .collect(),
         _ => {
             return Err(bad(format!(
-                "unsupported dtype {descr} (use float64, float32, int64 or int32)"
+                "header field `descr` is {descr}; use float64, float32, int64 or int32"
             )));
         }
     };
@@ -119,6 +144,53 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Table> {
         rows,
         values,
     })
+}
+
+/// Longest accepted header, as numpy's own default `max_header_size`: plain
+/// dtypes need under 200 bytes, and the header parser's cost grows with it.
+const MAX_HEADER_LEN: usize = 10_000;
+
+/// Deepest bracket nesting in a header: the dict, a list of fields, a field
+/// tuple and a sub-array shape. npyz's header parser backtracks exponentially
+/// in the depth of unclosed brackets, so a 120-byte header of `{{{{...` hangs it.
+const MAX_HEADER_NESTING: usize = 4;
+
+/// Cheap checks on the header dict before npyz parses it.
+fn check_header_text(h: &[u8]) -> std::result::Result<(), String> {
+    if h.len() > MAX_HEADER_LEN {
+        return Err(format!(
+            "header length {} exceeds the limit of {MAX_HEADER_LEN} bytes",
+            h.len()
+        ));
+    }
+    let (mut depth, mut quote, mut escaped) = (0usize, None, false);
+    for (i, &c) in h.iter().enumerate() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == b'\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                b'\'' | b'"' => quote = Some(c),
+                b'{' | b'[' | b'(' => {
+                    depth += 1;
+                    if depth > MAX_HEADER_NESTING {
+                        return Err(format!(
+                            "header brackets nest deeper than {MAX_HEADER_NESTING} levels (byte {i} of the header)"
+                        ));
+                    }
+                }
+                b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    Ok(())
 }
 
 /// Write a row-major `rows x cols` f64 array as `.npy` (used by tests and tools).
@@ -171,5 +243,55 @@ mod tests {
         ] {
             assert!(parse_npy(&p, junk).is_err());
         }
+    }
+
+    fn with_header(version: u8, header: &str) -> Vec<u8> {
+        let mut b = b"\x93NUMPY".to_vec();
+        b.extend_from_slice(&[version, 0]);
+        if version == 1 {
+            b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        } else {
+            b.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        }
+        b.extend_from_slice(header.as_bytes());
+        b.extend_from_slice(&[0u8; 64]);
+        b
+    }
+
+    #[test]
+    fn nested_or_long_headers_are_refused_quickly() {
+        // Found by tests/fuzz_parsers.rs: npyz's header parser backtracks
+        // exponentially on unclosed brackets; this 118-byte header hung it.
+        let p = Path::new("n.npy");
+        let start = std::time::Instant::now();
+        let header = format!("{{'descr': '>f8', 'fortran_order':{}\n", "{".repeat(80));
+        let e = parse_npy(p, &with_header(1, &header))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("n.npy") && e.contains("nest deeper"), "{e}");
+        assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+        // Brackets inside strings do not count; a structured dtype nests 3 deep.
+        let ok = "{'descr': [('a(((', '<f8')], 'fortran_order': False, 'shape': (1,), }\n";
+        let e = parse_npy(p, &with_header(1, ok)).unwrap_err().to_string();
+        assert!(e.contains("`descr`"), "{e}");
+        let long = format!(
+            "{{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }}{}\n",
+            " ".repeat(20_000)
+        );
+        let e = parse_npy(p, &with_header(2, &long))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exceeds the limit"), "{e}");
+        let e = parse_npy(p, b"\x93NUMPY\x04\x00\x00\x00\x00\x00")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("version 4.0; supported versions: 1.0, 2.0, 3.0"),
+            "{e}"
+        );
+        let e = parse_npy(p, b"\x93NUMPY\x02\x00\x00\x00")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("truncated header"), "{e}");
     }
 }
