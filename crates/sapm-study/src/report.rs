@@ -3,7 +3,8 @@
 
 use crate::results::{CellStats, Quantiles};
 
-/// A number with 3 significant digits (`1.23e-4`), `inf`, `NaN`, or `0`.
+/// A number with 3 significant digits: plain between 0.01 and 10^4
+/// (`12.5`, `0.0123`), else scientific (`1.23e-4`); `inf`, `NaN`, `0`.
 pub fn g(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
@@ -11,6 +12,16 @@ pub fn g(v: f64) -> String {
         if v > 0.0 { "inf".into() } else { "-inf".into() }
     } else if v == 0.0 {
         "0".into()
+    } else if (1e-2..1e4).contains(&v.abs()) {
+        // Round to 3 significant digits first, so 9.996 becomes 10 rather than 10.00.
+        let r: f64 = format!("{v:.2e}").parse().unwrap_or(v);
+        let decimals = (2 - r.abs().log10().floor() as i32).max(0) as usize;
+        let s = format!("{r:.decimals$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     } else {
         format!("{v:.2e}")
     }
@@ -88,7 +99,11 @@ pub fn cell_row(name: &str, c: &CellStats) -> Vec<String> {
         range(&c.test_mse),
         range(&c.test_mse_f32),
         range(&c.output_weight_norm_sq),
-        g(c.max_ls_over_aux.median),
+        if c.max_ls_over_aux.median.is_nan() {
+            "-".into()
+        } else {
+            g(c.max_ls_over_aux.median)
+        },
         g(c.iterations.median),
         format!("{:.2}", c.seconds.median),
     ]
@@ -115,10 +130,16 @@ mod tests {
     #[test]
     fn formatting() {
         assert_eq!(g(1.23456e-4), "1.23e-4");
+        assert_eq!(g(10.0), "10");
+        assert_eq!(g(1.6349), "1.63");
+        assert_eq!(g(9.996), "10");
+        assert_eq!(g(-0.012345), "-0.0123");
+        assert_eq!(g(1234.5), "1230");
+        assert_eq!(g(2.5e4), "2.50e4");
         assert_eq!(g(f64::INFINITY), "inf");
         assert_eq!(g(f64::NAN), "NaN");
         assert_eq!(g(0.0), "0");
-        assert_eq!(acc(1e-3, 2e-3, 5.0), "1.00e-3 (f32 2.00e-3, |W_L|² 5.00e0)");
+        assert_eq!(acc(1e-3, 2e-3, 5.0), "1.00e-3 (f32 2.00e-3, |W_L|² 5)");
         let t = table(&["a", "b|c"], &[vec!["1".into(), "x|y".into()]]);
         assert_eq!(t, "| a | b\\|c |\n|---|---|\n| 1 | x\\|y |\n");
         assert_eq!(

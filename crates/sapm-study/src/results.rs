@@ -42,6 +42,8 @@ pub struct ResultRow {
     pub iterations: usize,
     /// Training seconds (evaluation excluded).
     pub seconds: f64,
+    /// Wall seconds of the whole run (data, training, evaluation, files).
+    pub wall_seconds: f64,
     /// Final train MSE.
     pub train_mse: f64,
     /// Final test MSE (f64).
@@ -94,6 +96,7 @@ impl ResultRow {
             message,
             iterations: 0,
             seconds: 0.0,
+            wall_seconds: f64::NAN,
             train_mse: f64::NAN,
             test_mse: f64::NAN,
             test_mse_f32: f64::NAN,
@@ -123,12 +126,16 @@ impl ResultRow {
 
 /// The failure rule of the module docs.
 pub fn is_failure(status: &str, train_mse: f64, constant_predictor_mse: f64) -> bool {
-    // `!(a <= b)` is also true when either side is NaN.
-    status == "error" || !(train_mse <= constant_predictor_mse)
+    // Not "less or equal" also covers NaN on either side.
+    status == "error"
+        || !matches!(
+            train_mse.partial_cmp(&constant_predictor_mse),
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        )
 }
 
 /// Fixed columns of `results.csv`, in order (extras follow).
-pub const COLUMNS: [&str; 24] = [
+pub const COLUMNS: [&str; 25] = [
     "study",
     "run",
     "label",
@@ -141,6 +148,7 @@ pub const COLUMNS: [&str; 24] = [
     "fragile",
     "iterations",
     "seconds",
+    "wall_seconds",
     "train_mse",
     "test_mse",
     "test_mse_f32",
@@ -184,6 +192,7 @@ pub fn to_csv(rows: &[ResultRow]) -> Result<String> {
             u8::from(r.fragile).to_string(),
             r.iterations.to_string(),
             num(r.seconds),
+            num(r.wall_seconds),
             num(r.train_mse),
             num(r.test_mse),
             num(r.test_mse_f32),
@@ -291,18 +300,19 @@ pub fn from_csv(text: &str, path: &Path) -> Result<Vec<ResultRow>> {
             fragile: u(9)? != 0,
             iterations: u(10)? as usize,
             seconds: f(11)?,
-            train_mse: f(12)?,
-            test_mse: f(13)?,
-            test_mse_f32: f(14)?,
-            output_weight_norm_sq: f(15)?,
-            spectral_norm_product: f(16)?,
-            output_design_cond: f(17)?,
-            aux_loss: f(18)?,
-            ls_over_aux: f(19)?,
-            max_ls_over_aux: f(20)?,
-            consistency_bound: f(21)?,
-            constant_predictor_mse: f(22)?,
-            message: s(23),
+            wall_seconds: f(12)?,
+            train_mse: f(13)?,
+            test_mse: f(14)?,
+            test_mse_f32: f(15)?,
+            output_weight_norm_sq: f(16)?,
+            spectral_norm_product: f(17)?,
+            output_design_cond: f(18)?,
+            aux_loss: f(19)?,
+            ls_over_aux: f(20)?,
+            max_ls_over_aux: f(21)?,
+            consistency_bound: f(22)?,
+            constant_predictor_mse: f(23)?,
+            message: s(24),
             extra,
         });
     }
@@ -340,8 +350,6 @@ impl Quantiles {
         v.sort_by(f64::total_cmp);
         let n = v.len();
         let median = if n % 2 == 1 {
-            v[n / 2]
-        } else if v[n / 2 - 1] == v[n / 2] {
             v[n / 2]
         } else {
             0.5 * (v[n / 2 - 1] + v[n / 2])
@@ -392,7 +400,8 @@ pub struct CellStats {
     pub seconds: Quantiles,
     /// Iterations.
     pub iterations: Quantiles,
-    /// Largest `train_mse / aux_loss` over each run's history.
+    /// Largest `train_mse / aux_loss` over each run's history (runs without
+    /// an auxiliary loss are left out; NaN if none has one).
     pub max_ls_over_aux: Quantiles,
 }
 
@@ -441,7 +450,10 @@ pub fn aggregate(rows: &[ResultRow]) -> Vec<CellStats> {
                 output_weight_norm_sq: q(|r| r.output_weight_norm_sq),
                 seconds: q(|r| r.seconds),
                 iterations: q(|r| r.iterations as f64),
-                max_ls_over_aux: q(|r| r.max_ls_over_aux),
+                // Not a number here means "no auxiliary loss", not a failed run.
+                max_ls_over_aux: Quantiles::of(
+                    rs.iter().map(|r| r.max_ls_over_aux).filter(|v| !v.is_nan()),
+                ),
                 key,
             }
         })
@@ -520,15 +532,15 @@ mod tests {
     /// A hand-made table: 2 cells x 4 seeds with known failures and fragility.
     /// Constant-predictor MSE 0.2 everywhere.
     const TABLE: &str = "\
-study,run,label,method,depth,variant,seed,status,failed,fragile,iterations,seconds,train_mse,test_mse,test_mse_f32,output_weight_norm_sq,spectral_norm_product,output_design_cond,aux_loss,ls_over_aux,max_ls_over_aux,consistency_bound,constant_predictor_mse,message,extra_a
-depth,r1,gd,ls-gd,30,bias=uniform,0,time_limit,1,0,100,3,0.25,0.3,0.3,2,1,10,,,,30,0.2,,1
-depth,r2,gd,ls-gd,30,bias=uniform,1,time_limit,0,0,100,3,0.2,0.2,0.2,2,1,10,,,,30,0.2,,1
-depth,r3,gd,ls-gd,30,bias=uniform,2,time_limit,0,0,100,3,1e-3,2e-3,2e-3,2,1,10,,,,30,0.2,,1
-depth,r4,gd,ls-gd,30,bias=uniform,3,diverged,0,0,100,3,NaN,NaN,NaN,2,1,10,,,,30,0.2,diverged at 3,1
-depth,r5,sapm,sapm,30,bias=uniform,0,time_limit,0,1,10,3,1e-6,1e-5,40,1e13,1,10,1e-6,1,1.5,30,0.2,,2
-depth,r6,sapm,sapm,30,bias=uniform,1,time_limit,0,0,10,3,2e-6,3e-5,3e-5,5,1,10,2e-6,1,1.2,30,0.2,,2
-depth,r7,sapm,sapm,30,bias=uniform,2,error,0,0,0,0,,,,,,,,,,,,bad things,2
-depth,r8,sapm,sapm,30,bias=uniform,3,max_iterations,1,1,10,3,0.19,0.5,60,1e14,1,10,1e-9,1e8,2e8,30,0.2,,2
+study,run,label,method,depth,variant,seed,status,failed,fragile,iterations,seconds,wall_seconds,train_mse,test_mse,test_mse_f32,output_weight_norm_sq,spectral_norm_product,output_design_cond,aux_loss,ls_over_aux,max_ls_over_aux,consistency_bound,constant_predictor_mse,message,extra_a
+depth,r1,gd,ls-gd,30,bias=uniform,0,time_limit,1,0,100,3,4,0.25,0.3,0.3,2,1,10,,,,30,0.2,,1
+depth,r2,gd,ls-gd,30,bias=uniform,1,time_limit,0,0,100,3,4,0.2,0.2,0.2,2,1,10,,,,30,0.2,,1
+depth,r3,gd,ls-gd,30,bias=uniform,2,time_limit,0,0,100,3,4,1e-3,2e-3,2e-3,2,1,10,,,,30,0.2,,1
+depth,r4,gd,ls-gd,30,bias=uniform,3,diverged,0,0,100,3,4,NaN,NaN,NaN,2,1,10,,,,30,0.2,diverged at 3,1
+depth,r5,sapm,sapm,30,bias=uniform,0,time_limit,0,1,10,3,4,1e-6,1e-5,40,1e13,1,10,1e-6,1,1.5,30,0.2,,2
+depth,r6,sapm,sapm,30,bias=uniform,1,time_limit,0,0,10,3,4,2e-6,3e-5,3e-5,5,1,10,2e-6,1,1.2,30,0.2,,2
+depth,r7,sapm,sapm,30,bias=uniform,2,error,0,0,0,0,4,,,,,,,,,,,,bad things,2
+depth,r8,sapm,sapm,30,bias=uniform,3,max_iterations,1,1,10,3,4,0.19,0.5,60,1e14,1,10,1e-9,1e8,2e8,30,0.2,,2
 ";
 
     #[test]
@@ -561,8 +573,10 @@ depth,r8,sapm,sapm,30,bias=uniform,3,max_iterations,1,1,10,3,0.19,0.5,60,1e14,1,
         );
         assert_eq!(sapm.failure_rate(), 0.25);
         assert_eq!(sapm.fragile_rate(), 0.5);
-        assert_eq!(sapm.max_ls_over_aux.max, f64::INFINITY);
-        assert_eq!(sapm.max_ls_over_aux.min, 1.2);
+        // The error row has no ratio: left out, not counted as +inf.
+        assert_eq!(sapm.max_ls_over_aux.max, 2e8);
+        assert_eq!(sapm.max_ls_over_aux.median, 1.5);
+        assert!(gd.max_ls_over_aux.median.is_nan());
         assert_eq!(rows[4].extra("extra_a"), Some(2.0));
     }
 

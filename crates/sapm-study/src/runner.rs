@@ -8,13 +8,13 @@
 
 use crate::error::{Error, Result};
 use crate::results::ResultRow;
-use rayon::prelude::*;
 use sapm::config::TrainConfig;
 use sapm::fit::{Fitted, fit};
 use sapm::model::Model;
 use sapm::train::Record;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// One planned run.
@@ -136,6 +136,7 @@ pub fn regression_row(study: &str, spec: &RunSpec, f: &Fitted) -> ResultRow {
         message: s.message.clone(),
         iterations: s.iterations,
         seconds: s.seconds,
+        wall_seconds: f64::NAN,
         train_mse: s.train_mse,
         test_mse: s.test_mse,
         test_mse_f32: d.test_mse_f32,
@@ -191,8 +192,25 @@ pub fn execute_regression(study: &str, spec: &RunSpec) -> RunOutput {
     }
 }
 
+/// Write via a temporary file and a rename, without `fsync`: a study writes
+/// thousands of small files, and syncing each one cost up to a second per run
+/// on a busy disk (a crash loses at most the runs in flight, never leaves a torn file).
+pub fn write_file(path: &Path, text: &str) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    let res = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
 fn write(path: &Path, text: &str) -> Result<()> {
-    sapm::io::write_atomic(path, text.as_bytes()).map_err(Error::from)
+    write_file(path, text)
 }
 
 /// Write a run's folder: `config.toml`, `history.csv`, `summary.json` and
@@ -210,7 +228,7 @@ fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput) -> Result<()> {
             if spec.save_model
                 && let Some(m) = &out.model
             {
-                m.save(&dir.join("model.json"))?;
+                write(&dir.join("model.json"), &m.to_json())?;
             }
         }
         None => write(&dir.join("error.txt"), &out.row.message)?,
@@ -228,54 +246,97 @@ pub fn run_all(
     par: Parallelism,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<Vec<RunOutcome>> {
-    let pool_err = |e: rayon::ThreadPoolBuildError| {
-        Error::option(
-            "--jobs",
-            format!("cannot start {} worker threads: {e}", par.jobs),
-        )
-    };
-    let outer = rayon::ThreadPoolBuilder::new()
-        .num_threads(par.jobs.max(1))
-        .build()
-        .map_err(pool_err)?;
-    let done = AtomicUsize::new(0);
     let total = specs.len();
-    let results: Vec<Result<RunOutcome>> = outer.install(|| {
-        specs
-            .par_iter()
-            .with_max_len(1)
-            .map(|spec| {
-                let t = Instant::now();
-                let inner = rayon::ThreadPoolBuilder::new()
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Mutex<Vec<Option<Result<RunOutcome>>>> =
+        Mutex::new((0..total).map(|_| None).collect());
+    // Plain threads, each with its own pool: a rayon worker waiting in
+    // another pool's `install` steals outer jobs, which would start more
+    // than `jobs` fits at once and break the equal-time budgets.
+    std::thread::scope(|scope| {
+        for _ in 0..par.jobs.max(1).min(total.max(1)) {
+            scope.spawn(|| {
+                let pool = match rayon::ThreadPoolBuilder::new()
                     .num_threads(par.threads_per_run.max(1))
                     .build()
-                    .map_err(pool_err)?;
-                let mut out = inner.install(|| execute(spec));
-                write_run(&runs_dir.join(&spec.id), spec, &out)?;
-                let wall_seconds = t.elapsed().as_secs_f64();
-                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                progress(Progress {
-                    done: n,
-                    total,
-                    row: &out.row,
-                    wall_seconds,
-                });
-                Ok(RunOutcome {
-                    spec: spec.clone(),
-                    row: out.row,
-                    history: std::mem::take(&mut out.history),
-                    metric_names: out.metric_names,
-                    model: if spec.keep_model {
-                        out.model.take()
-                    } else {
-                        None
-                    },
-                    wall_seconds,
-                })
-            })
-            .collect()
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        failed.store(true, Ordering::SeqCst);
+                        if let Ok(mut s) = slots.lock() {
+                            s.push(Some(Err(Error::option(
+                                "--threads",
+                                format!(
+                                    "cannot start a thread pool of {} threads: {e}",
+                                    par.threads_per_run
+                                ),
+                            ))));
+                        }
+                        return;
+                    }
+                };
+                loop {
+                    if failed.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(spec) = specs.get(i) else { return };
+                    let t = Instant::now();
+                    let mut out = pool.install(|| execute(spec));
+                    let res = write_run(&runs_dir.join(&spec.id), spec, &out).map(|_| {
+                        let wall_seconds = t.elapsed().as_secs_f64();
+                        out.row.wall_seconds = wall_seconds;
+                        let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                        progress(Progress {
+                            done: n,
+                            total,
+                            row: &out.row,
+                            wall_seconds,
+                        });
+                        RunOutcome {
+                            spec: spec.clone(),
+                            row: out.row.clone(),
+                            history: std::mem::take(&mut out.history),
+                            metric_names: std::mem::take(&mut out.metric_names),
+                            model: if spec.keep_model {
+                                out.model.take()
+                            } else {
+                                None
+                            },
+                            wall_seconds,
+                        }
+                    });
+                    if res.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    if let Ok(mut s) = slots.lock() {
+                        s[i] = Some(res);
+                    }
+                }
+            });
+        }
     });
-    results.into_iter().collect()
+    let slots = slots
+        .into_inner()
+        .map_err(|_| Error::option("--jobs", "a worker thread panicked"))?;
+    let mut out = Vec::with_capacity(total);
+    let mut missing = None;
+    for (i, s) in slots.into_iter().enumerate() {
+        match s {
+            Some(Err(e)) => return Err(e),
+            Some(Ok(o)) => out.push(o),
+            None => missing = missing.or(Some(i)),
+        }
+    }
+    if let Some(i) = missing.filter(|&i| i < total) {
+        return Err(Error::option(
+            "--jobs",
+            format!("run {} was not executed", specs[i].id),
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -311,13 +372,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let specs: Vec<RunSpec> = (0..4)
             .map(|s| {
-                let mut cfg = TrainConfig::default();
-                cfg.method = if s % 2 == 0 {
-                    sapm::Method::LsAdam
-                } else {
-                    sapm::Method::Sapm
+                let mut cfg = TrainConfig {
+                    method: if s % 2 == 0 {
+                        sapm::Method::LsAdam
+                    } else {
+                        sapm::Method::Sapm
+                    },
+                    seed: s,
+                    ..Default::default()
                 };
-                cfg.seed = s;
                 cfg.network.depth = 3;
                 cfg.network.width = 4;
                 cfg.data.n_train = 20;
@@ -376,6 +439,44 @@ mod tests {
             again.row.train_mse.to_bits(),
             out[1].row.train_mse.to_bits()
         );
+    }
+
+    #[test]
+    fn never_more_than_jobs_runs_at_once() {
+        let specs: Vec<RunSpec> = (0..8)
+            .map(|s| RunSpec {
+                id: format!("r{s}"),
+                label: "x".into(),
+                variant: "v".into(),
+                cfg: TrainConfig::default(),
+                overrides: vec![],
+                save_model: false,
+                keep_model: false,
+            })
+            .collect();
+        let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let exec = |s: &RunSpec| {
+            let k = now.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(k, Ordering::SeqCst);
+            // Nested parallel work inside the run, as a real fit does.
+            let sum: u64 = rayon::iter::ParallelIterator::sum(
+                rayon::iter::IntoParallelIterator::into_par_iter(0..1000u64),
+            );
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            now.fetch_sub(1, Ordering::SeqCst);
+            RunOutput {
+                row: ResultRow::error("t", &s.id, "x", "sapm", 2, "v", sum, "fake".into()),
+                history: vec![],
+                metric_names: vec![],
+                summary_json: None,
+                model: None,
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_all(&specs, &exec, dir.path(), Parallelism::new(3, 1), &|_| {}).unwrap();
+        assert_eq!(out.len(), 8);
+        assert_eq!(peak.load(Ordering::SeqCst), 3);
+        assert!(out.iter().all(|o| o.row.seed == 499_500));
     }
 
     #[test]

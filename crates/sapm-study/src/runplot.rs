@@ -106,16 +106,17 @@ pub fn prediction_chart(title: &str, net: &Network, data: &Split) -> Result<Line
         test.output_names[0]
     ))
     .with_range(lo - pad, hi + pad);
+    // f32 first and thin: when it is fragile it is a wall of spikes that must not hide the rest.
     Ok(
         LineChart::new(title, Axis::linear(test.input_names[0].clone()), y)
-            .with(Series::new("truth", truth, 7, Style::Line))
-            .with(Series::line("prediction (f64)", pts(&|j| u[(0, j)]), 0))
             .with(Series::new(
                 "prediction (f32)",
                 pts(&|j| u32[(0, j)]),
                 3,
-                Style::Dashed,
+                Style::Thin,
             ))
+            .with(Series::new("truth", truth, 7, Style::Line))
+            .with(Series::line("prediction (f64)", pts(&|j| u[(0, j)]), 0))
             .with(Series::new(
                 "training points",
                 (0..train.len())

@@ -181,7 +181,38 @@ impl Study for Ablation {
                 same.join(", ")
             }
         ));
-        body.glance.push(if sound_better.is_empty() {
+        // Soundness matters more than accuracy: a fragile fit is not a usable model.
+        let sound = |c: &CellStats| 2 * c.fragile <= c.n && 2 * c.failed <= c.n;
+        let mut ranked: Vec<&CellStats> = cells.iter().filter(|c| sound(c)).collect();
+        ranked.sort_by(|a, b| a.test_mse.median.total_cmp(&b.test_mse.median));
+        body.glance.push(format!(
+            "**Sound variants** (fragile and failed in at most half the runs), best first: {}.",
+            if ranked.is_empty() {
+                "none".into()
+            } else {
+                ranked
+                    .iter()
+                    .take(4)
+                    .map(|c| format!("{} {}", c.key.label, cell_acc(c)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        ));
+        body.glance.push(if !sound(def) {
+            format!(
+                "**Verdict**: the default is not a usable model at this depth and budget (fragile in {}, failed in {}){}.",
+                frac(def.fragile, def.n),
+                frac(def.failed, def.n),
+                match ranked.first() {
+                    Some(b) => format!(
+                        "; the most accurate sound setting is {} with median test MSE {}",
+                        b.key.label,
+                        cell_acc(b)
+                    ),
+                    None => "; no variant is sound either".into(),
+                }
+            )
+        } else if sound_better.is_empty() {
             "**Verdict**: no single-knob change beats the default by more than 2x without failing or being fragile more often, so these results support the defaults (at this depth and budget).".into()
         } else {
             format!(
@@ -224,7 +255,7 @@ impl Study for Ablation {
             2,
             Style::Points,
         ));
-        let h = 120 + 26 * names.len() as u32;
+        let h = (120 + 26 * names.len() as u32).max(320);
         save(
             &Figure::grid(
                 Some("SAPM ablation: one knob at a time".into()),

@@ -2,8 +2,9 @@
 //!
 //! Methods: ls-gd, ls-adam, ls-lbfgs, ls-adam-lbfgs, elm, pm, sapm (cold) and
 //! sapm-warm (Adam warm start, then SAPM with per-layer norm caps), with
-//! random (`uniform`) and zero initial biases. Every run at depth L gets
-//! `S x L / 10` seconds of training (`--seconds S`, default 3), so that every
+//! random (`uniform`) initial biases at every depth and zero initial biases
+//! at the deep end (`study.zero_depths`, default L = 30). Every run at depth L gets
+//! `S x L / 10` seconds of training (`--seconds S`, default 3.5), so that every
 //! method can afford the same number of forward passes at every depth.
 //! Reported per method and depth: median/min/max train and test MSE, failure
 //! rate, and fragility (f32 test MSE, output-weight norm).
@@ -54,6 +55,11 @@ const OPTIONS: &[OptionDoc] = &[
         meaning: "initial-bias variants (network.bias_init)",
     },
     OptionDoc {
+        key: "study.zero_depths",
+        default: "[30]",
+        meaning: "depths at which the zero-bias variant runs (the deep end, where random biases make gradients vanish; more depths cost more time)",
+    },
+    OptionDoc {
         key: "study.warm_start",
         default: "2000",
         meaning: "Adam steps before SAPM in sapm-warm (sapm.warm_start)",
@@ -96,7 +102,11 @@ impl Study for Depth {
             seeds: 10,
             // Time decides; this only guards against a run with no time limit.
             iterations: 1_000_000_000,
-            seconds: 3.0,
+            // 3.5 s per 10 layers: the 2000 warm-start Adam steps take about
+            // 2-2.5 s per 10 layers on the 2-core test machine, leaving SAPM a
+            // real share, while the default depth + consistency studies stay
+            // under 30 min on 2 cores (estimate in docs/studies.md).
+            seconds: 3.5,
         }
     }
     fn options(&self) -> &'static [OptionDoc] {
@@ -109,6 +119,7 @@ impl Study for Depth {
         let biases = p
             .params
             .name_list("biases", &["uniform", "zero"], &["uniform", "zero"])?;
+        let zero_depths = p.params.usize_list("zero_depths", &[30], 2)?;
         let warm = p.params.usize("warm_start", 2000)?;
         let cap_out = p.params.usize("cap_output", 100)?;
         let cap_hid = p.params.usize("cap_hidden", 30)?;
@@ -118,6 +129,9 @@ impl Study for Depth {
         let mut specs = Vec::new();
         for bias in &biases {
             for &depth in &depths {
+                if bias == "zero" && !zero_depths.contains(&depth) {
+                    continue;
+                }
                 let secs = if per_depth {
                     p.budget.seconds * depth as f64 / 10.0
                 } else {
@@ -188,6 +202,14 @@ impl Study for Depth {
                 .find(|c| c.key.variant == v && c.key.depth == d && c.key.label == l)
         };
         let has = |l: &str| labels.iter().any(|x| x == l);
+        // Depths at which variant `v` ran (the zero-bias variant runs only at some).
+        let variant_depths = |v: &str| -> Vec<usize> {
+            depths
+                .iter()
+                .copied()
+                .filter(|&d| labels.iter().any(|l| cell(v, d, l).is_some()))
+                .collect()
+        };
         let mut body = ReportBody::default();
         if let Some(r) = runs.first() {
             let per_depth = input.plan.params.bool("time_per_depth", true)?;
@@ -210,6 +232,36 @@ impl Study for Depth {
                 input.plan.params.usize("warm_start", 2000)?,
                 input.plan.params.usize("cap_output", 100)?,
                 input.plan.params.usize("cap_hidden", 30)?
+            ));
+        }
+
+        // How much of sapm-warm's time its Adam warm start took (from the history).
+        let warm = input.plan.params.usize("warm_start", 2000)?;
+        if has("sapm-warm") && warm > 0 {
+            let shares: Vec<String> = depths
+                .iter()
+                .filter_map(|&d| {
+                    let rs: Vec<&RunOutcome> = runs
+                        .iter()
+                        .filter(|r| r.row.label == "sapm-warm" && r.row.depth == d)
+                        .collect();
+                    if rs.is_empty() {
+                        return None;
+                    }
+                    let reached = rs.iter().filter(|r| r.row.iterations > warm).count();
+                    let share =
+                        crate::results::Quantiles::of(rs.iter().map(|r| warm_share(r, warm)))
+                            .median;
+                    Some(format!(
+                        "L = {d}: {:.0} %, SAPM phase reached in {}",
+                        100.0 * share,
+                        frac(reached, rs.len())
+                    ))
+                })
+                .collect();
+            body.budget_notes.push(format!(
+                "share of sapm-warm's training time spent in its {warm} Adam steps (median): {}",
+                shares.join("; ")
             ));
         }
 
@@ -237,6 +289,7 @@ impl Study for Depth {
 
         // (2) Robustness to depth: failures by depth, SAPM vs GD and PM.
         for v in &variants {
+            let depths = variant_depths(v);
             let fails = |l: &str| -> Option<Vec<usize>> {
                 depths
                     .iter()
@@ -253,11 +306,11 @@ impl Study for Depth {
             for l in ["ls-gd", "pm", "sapm", "sapm-warm"] {
                 if let Some(f) = fails(l).filter(|_| has(l)) {
                     parts.push(format!(
-                        "{l} {}",
+                        "{l} ({})",
                         f.iter()
                             .map(|x| x.to_string())
                             .collect::<Vec<_>>()
-                            .join("/")
+                            .join(", ")
                     ));
                 }
             }
@@ -295,8 +348,8 @@ impl Study for Depth {
                     })
                     .collect();
             body.glance.push(format!(
-                "**Robustness to depth ({v})**: failed runs out of {n} per depth at L = {}: {}. So {}. Fragile among the runs that did not fail: {}.",
-                depths.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("/"),
+                "**Robustness to depth ({v})**: failed runs out of {n} at L = ({}): {}. So {}. Fragile among the runs that did not fail: {}.",
+                depths.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
                 parts.join("; "),
                 if verdicts.is_empty() { "no comparison is possible with the methods run".to_string() } else { and_list(&verdicts) },
                 if fragile.is_empty() { "-".to_string() } else { fragile.join(", ") }
@@ -407,8 +460,9 @@ impl Study for Depth {
 
         // Plots.
         let s = &mut body.sections;
-        let group_names: Vec<String> = depths.iter().map(|d| format!("L={d}")).collect();
         for v in &variants {
+            let depths = variant_depths(v);
+            let group_names: Vec<String> = depths.iter().map(|d| format!("L={d}")).collect();
             let tag = v.trim_start_matches("bias=");
             let bars = |rate: fn(&CellStats) -> f64| -> Vec<(String, Vec<f64>)> {
                 labels
@@ -550,16 +604,16 @@ impl Study for Depth {
                     ));
                 }
             }
-            s.push_str(&format!("\n### Failed / fragile runs by depth ({v})\n\n"));
+            s.push_str(&format!("\n### Failed and fragile runs by depth ({v})\n\n"));
             let mut header = vec!["method".to_string()];
-            header.extend(group_names.iter().cloned());
+            header.extend(depths.iter().map(|d| format!("L={d}: failed, fragile")));
             let t: Vec<Vec<String>> = labels
                 .iter()
                 .map(|l| {
                     let mut row = vec![l.clone()];
                     row.extend(depths.iter().map(|&d| {
                         cell(v, d, l).map_or("-".into(), |c| {
-                            format!("{} / {}", frac(c.failed, c.n), frac(c.fragile, c.n))
+                            format!("{}, {}", frac(c.failed, c.n), frac(c.fragile, c.n))
                         })
                     }));
                     row
@@ -579,6 +633,20 @@ impl Study for Depth {
         }
         Ok(body)
     }
+}
+
+/// Share of a run's training seconds spent in its first `warm` iterations,
+/// read from the history (1 if the run never got past them).
+fn warm_share(r: &RunOutcome, warm: usize) -> f64 {
+    if r.row.iterations <= warm || r.row.seconds <= 0.0 {
+        return 1.0;
+    }
+    r.history
+        .iter()
+        .filter(|h| h.iteration <= warm)
+        .map(|h| h.seconds)
+        .fold(0.0, f64::max)
+        / r.row.seconds
 }
 
 /// Compare failures by depth of method `a` with method `b`.

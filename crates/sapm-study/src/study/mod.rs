@@ -436,7 +436,7 @@ pub fn plan(name: &str, opts: &StudyOptions) -> Result<(Vec<RunSpec>, PlanSummar
 }
 
 fn write(path: &Path, text: &str) -> Result<PathBuf> {
-    sapm::io::write_atomic(path, text.as_bytes())?;
+    crate::runner::write_file(path, text)?;
     Ok(path.to_path_buf())
 }
 
