@@ -213,6 +213,14 @@ fn default_budgets_fit_the_stated_time() {
     // Upper bound of training time with every run using its full time limit.
     // 10 seeds x 8 methods x 3.5 s x (6 + 8 + 10 + 20 + 30 + 30) / 10 / 2 jobs = 1456 s.
     assert!((d.wall_bound() - 1456.0).abs() < 1e-6, "{}", d.wall_bound());
+    let no_time = StudyOptions {
+        seconds: Some(0.0),
+        ..Default::default()
+    };
+    let e = sapm_study::study::plan("depth", &no_time)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--seconds"), "{e}");
     let (cons, _) = sapm_study::study::plan("consistency", &two).unwrap();
     assert_eq!(cons.len(), 20);
     assert!(

@@ -125,6 +125,13 @@ impl Study for Depth {
         let cap_hid = p.params.usize("cap_hidden", 30)?;
         let per_depth = p.params.bool("time_per_depth", true)?;
         let save_all = p.params.bool("save_all_models", false)?;
+        if p.budget.seconds <= 0.0 && p.budget.iterations >= self.budget().iterations {
+            // No time limit and the guard as iteration limit would run for days.
+            return Err(crate::Error::option(
+                "--seconds",
+                "the depth study compares methods at equal wall time: give --seconds > 0 (or an explicit --iterations)",
+            ));
+        }
         let base = ["train.record_every=50".to_string()];
         let mut specs = Vec::new();
         for bias in &biases {
