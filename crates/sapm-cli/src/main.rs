@@ -11,6 +11,8 @@ use sapm::train::{Observer, Record, Status, StopRules};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod study_cmd;
+
 /// Exit code when training stopped because it diverged (outputs are still written).
 const EXIT_DIVERGED: u8 = 3;
 
@@ -57,6 +59,43 @@ enum Cmd {
         #[arg(long)]
         output: PathBuf,
     },
+    /// Run a study (many runs, results.csv, plots, report.md): consistency, depth, ablation.
+    Study {
+        /// Study name: consistency, depth or ablation (transport and derivatives are not available yet).
+        name: String,
+        /// Output folder (created if missing; files in it are replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seeds per cell (default: the study's, 10).
+        #[arg(long)]
+        seeds: Option<usize>,
+        /// train.max_iterations of each run (default: the study's).
+        #[arg(long)]
+        iterations: Option<usize>,
+        /// train.max_seconds of each run (depth: seconds per 10 layers; default: the study's).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// study.KEY=VALUE sets a study option; any other key=value changes every run's config (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Runs at once (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
+        /// Threads per run (0 = cores / jobs).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Print the plan and its time bound, run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Plot a `sapm train` output folder: loss curves and (1-D) prediction vs truth, as PNG and SVG.
+    Plot {
+        /// The --out folder of `sapm train` (history.csv, summary.json, model.json).
+        run_dir: PathBuf,
+    },
     /// Evaluate a model on labelled data; prints metrics as JSON.
     Eval {
         /// model.json of a trained run.
@@ -84,6 +123,22 @@ fn main() -> ExitCode {
             output,
         } => predict(&model, &input, &output).map(|_| ExitCode::SUCCESS),
         Cmd::Eval { model, data } => eval(&model, &data).map(|_| ExitCode::SUCCESS),
+        Cmd::Study {
+            name,
+            out,
+            seeds,
+            iterations,
+            seconds,
+            set,
+            jobs,
+            threads,
+            dry_run,
+            quiet,
+        } => study_cmd::study(
+            &name, &out, seeds, iterations, seconds, &set, jobs, threads, dry_run, quiet,
+        )
+        .map(|_| ExitCode::SUCCESS),
+        Cmd::Plot { run_dir } => study_cmd::plot(&run_dir).map(|_| ExitCode::SUCCESS),
     };
     match res {
         Ok(code) => code,

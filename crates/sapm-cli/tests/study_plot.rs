@@ -1,0 +1,111 @@
+//! `sapm plot` on a `sapm train` folder and `sapm study` error paths, through the binary.
+
+use std::path::Path;
+use std::process::Command;
+
+fn sapm() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sapm"))
+}
+
+/// Width and height from a PNG's IHDR chunk (bytes 16..24, big-endian).
+fn png_size(p: &Path) -> (u32, u32) {
+    let b = std::fs::read(p).unwrap();
+    assert_eq!(
+        &b[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        p.display()
+    );
+    assert_eq!(&b[12..16], b"IHDR");
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (be(16), be(20))
+}
+
+#[test]
+fn plot_draws_loss_and_prediction_of_a_train_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let st = sapm()
+        .args(["train", "--quiet", "--out"])
+        .arg(&run)
+        .args([
+            "--set",
+            "network.depth=3",
+            "--set",
+            "network.width=5",
+            "--set",
+            "train.max_iterations=20",
+        ])
+        .args([
+            "--set",
+            "data.n_train=30",
+            "--set",
+            "data.n_test=60",
+            "--set",
+            "method=sapm",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = sapm().arg("plot").arg(&run).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(png_size(&run.join("loss.png")), (1400, 520));
+    assert_eq!(png_size(&run.join("prediction.png")), (800, 500));
+    for f in ["loss.svg", "prediction.svg"] {
+        let t = std::fs::read_to_string(run.join(f)).unwrap();
+        assert!(t.contains("<svg") && t.contains("</svg>"), "{f}");
+    }
+    // Not a run folder: a clear error naming the missing file.
+    let out = sapm().arg("plot").arg(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("history.csv"));
+}
+
+#[test]
+fn study_reports_unavailable_studies_and_plans_dry_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sapm()
+        .args(["study", "transport", "--out"])
+        .arg(dir.path().join("t"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not available yet"), "{err}");
+    assert!(!dir.path().join("t").exists());
+    let out = sapm()
+        .args([
+            "study",
+            "depth",
+            "--dry-run",
+            "--seeds",
+            "1",
+            "--jobs",
+            "2",
+            "--out",
+        ])
+        .arg(dir.path().join("d"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("depth: 48 runs, 2 jobs"), "{err}");
+    let out = sapm()
+        .args([
+            "study",
+            "depth",
+            "--dry-run",
+            "--set",
+            "study.nope=1",
+            "--out",
+        ])
+        .arg(dir.path().join("d"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("study.nope"));
+}

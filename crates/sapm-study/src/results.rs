@@ -1,0 +1,633 @@
+//! One row per run (`results.csv`), and per-cell aggregates: median/min/max,
+//! failure rate and fragility rate.
+//!
+//! **Failure**: a run *fails* when its final train MSE is above the MSE of the
+//! best constant predictor on the same training set (the variance of the
+//! targets, `summary.diagnostics.constant_predictor_mse`), when the train MSE
+//! is not a number, or when the run ended in an error. Such a run learned
+//! nothing a constant could not. Diverged runs are judged on the last finite
+//! model the driver kept, and counted separately as well.
+//!
+//! **Fragility**: a run is *fragile* when evaluating its model in f32 gives a
+//! test MSE above `2 x` the f64 test MSE `+ 1e-10`
+//! (`summary.diagnostics.fragile`): the fit relies on cancellation between
+//! large weights. Read every accuracy number next to `test_mse_f32` and the
+//! output-weight norm `|W_L|_F^2`.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// One run's outcome, as a row of `results.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultRow {
+    /// Study name.
+    pub study: String,
+    /// Run id (its folder under `runs/`).
+    pub run: String,
+    /// Method label within the study (e.g. `sapm-warm`).
+    pub label: String,
+    /// The config's `method`.
+    pub method: String,
+    /// Number of affine layers `L`.
+    pub depth: usize,
+    /// Study-specific variant (e.g. `bias=zero`, or an ablation knob).
+    pub variant: String,
+    /// Run seed.
+    pub seed: u64,
+    /// `summary.status`, or `error` if the run could not train.
+    pub status: String,
+    /// Stop reason or error message.
+    pub message: String,
+    /// Iterations completed.
+    pub iterations: usize,
+    /// Training seconds (evaluation excluded).
+    pub seconds: f64,
+    /// Wall seconds of the whole run (data, training, evaluation, files).
+    pub wall_seconds: f64,
+    /// Final train MSE.
+    pub train_mse: f64,
+    /// Final test MSE (f64).
+    pub test_mse: f64,
+    /// Final test MSE of the model evaluated in f32.
+    pub test_mse_f32: f64,
+    /// `summary.diagnostics.fragile`.
+    pub fragile: bool,
+    /// `|W_L|_F^2`.
+    pub output_weight_norm_sq: f64,
+    /// Product of the layers' spectral norms.
+    pub spectral_norm_product: f64,
+    /// Condition number of the output layer's design matrix.
+    pub output_design_cond: f64,
+    /// Final PM/SAPM loss (NaN for other methods).
+    pub aux_loss: f64,
+    /// Final `J_LS / J_aux` (NaN for other methods).
+    pub ls_over_aux: f64,
+    /// Largest `train_mse / aux_loss` over the recorded history (NaN for other methods).
+    pub max_ls_over_aux: f64,
+    /// `L max(1, K^(2(L-1)))`, SAPM's consistency constant.
+    pub consistency_bound: f64,
+    /// MSE of the best constant predictor on the training set.
+    pub constant_predictor_mse: f64,
+    /// Study-specific extra columns (same names on every row of a study).
+    pub extra: Vec<(String, f64)>,
+}
+
+impl ResultRow {
+    /// An empty row for a run that could not train (`status = "error"`).
+    pub fn error(
+        study: &str,
+        run: &str,
+        label: &str,
+        method: &str,
+        depth: usize,
+        variant: &str,
+        seed: u64,
+        message: String,
+    ) -> Self {
+        ResultRow {
+            study: study.into(),
+            run: run.into(),
+            label: label.into(),
+            method: method.into(),
+            depth,
+            variant: variant.into(),
+            seed,
+            status: "error".into(),
+            message,
+            iterations: 0,
+            seconds: 0.0,
+            wall_seconds: f64::NAN,
+            train_mse: f64::NAN,
+            test_mse: f64::NAN,
+            test_mse_f32: f64::NAN,
+            fragile: false,
+            output_weight_norm_sq: f64::NAN,
+            spectral_norm_product: f64::NAN,
+            output_design_cond: f64::NAN,
+            aux_loss: f64::NAN,
+            ls_over_aux: f64::NAN,
+            max_ls_over_aux: f64::NAN,
+            consistency_bound: f64::NAN,
+            constant_predictor_mse: f64::NAN,
+            extra: Vec::new(),
+        }
+    }
+
+    /// See the module docs: train MSE above the constant predictor's, not a number, or an error.
+    pub fn failed(&self) -> bool {
+        is_failure(&self.status, self.train_mse, self.constant_predictor_mse)
+    }
+
+    /// The extra column `name`, if present.
+    pub fn extra(&self, name: &str) -> Option<f64> {
+        self.extra.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+}
+
+/// The failure rule of the module docs.
+pub fn is_failure(status: &str, train_mse: f64, constant_predictor_mse: f64) -> bool {
+    // Not "less or equal" also covers NaN on either side.
+    status == "error"
+        || !matches!(
+            train_mse.partial_cmp(&constant_predictor_mse),
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        )
+}
+
+/// Fixed columns of `results.csv`, in order (extras follow).
+pub const COLUMNS: [&str; 25] = [
+    "study",
+    "run",
+    "label",
+    "method",
+    "depth",
+    "variant",
+    "seed",
+    "status",
+    "failed",
+    "fragile",
+    "iterations",
+    "seconds",
+    "wall_seconds",
+    "train_mse",
+    "test_mse",
+    "test_mse_f32",
+    "output_weight_norm_sq",
+    "spectral_norm_product",
+    "output_design_cond",
+    "aux_loss",
+    "ls_over_aux",
+    "max_ls_over_aux",
+    "consistency_bound",
+    "constant_predictor_mse",
+    "message",
+];
+
+fn num(v: f64) -> String {
+    format!("{v:e}")
+}
+
+/// `results.csv` text: a header of [`COLUMNS`] plus the first row's extra names.
+pub fn to_csv(rows: &[ResultRow]) -> Result<String> {
+    let extras: Vec<String> = rows
+        .first()
+        .map(|r| r.extra.iter().map(|(n, _)| n.clone()).collect())
+        .unwrap_or_default();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| Error::format("results.csv", e.to_string());
+    let mut header: Vec<String> = COLUMNS.iter().map(|s| s.to_string()).collect();
+    header.extend(extras.iter().cloned());
+    w.write_record(&header).map_err(csv_err)?;
+    for r in rows {
+        let mut rec = vec![
+            r.study.clone(),
+            r.run.clone(),
+            r.label.clone(),
+            r.method.clone(),
+            r.depth.to_string(),
+            r.variant.clone(),
+            r.seed.to_string(),
+            r.status.clone(),
+            u8::from(r.failed()).to_string(),
+            u8::from(r.fragile).to_string(),
+            r.iterations.to_string(),
+            num(r.seconds),
+            num(r.wall_seconds),
+            num(r.train_mse),
+            num(r.test_mse),
+            num(r.test_mse_f32),
+            num(r.output_weight_norm_sq),
+            num(r.spectral_norm_product),
+            num(r.output_design_cond),
+            num(r.aux_loss),
+            num(r.ls_over_aux),
+            num(r.max_ls_over_aux),
+            num(r.consistency_bound),
+            num(r.constant_predictor_mse),
+            r.message.clone(),
+        ];
+        for n in &extras {
+            rec.push(num(r.extra(n).unwrap_or(f64::NAN)));
+        }
+        w.write_record(&rec).map_err(csv_err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::format("results.csv", e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| Error::format("results.csv", e.to_string()))
+}
+
+/// Parse `results.csv` text (as written by [`to_csv`]); `path` names the file in errors.
+/// Missing numeric fields read as NaN; the `failed` column is ignored and
+/// recomputed by [`ResultRow::failed`].
+pub fn from_csv(text: &str, path: &Path) -> Result<Vec<ResultRow>> {
+    let mut rd = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let header: Vec<String> = rd
+        .headers()
+        .map_err(|e| Error::format(path, e.to_string()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let col = |name: &str| -> Result<usize> {
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| Error::format(path, format!("missing column {name:?}")))
+    };
+    let idx: Vec<usize> = COLUMNS.iter().map(|c| col(c)).collect::<Result<_>>()?;
+    let extras: Vec<(usize, String)> = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !COLUMNS.contains(&h.as_str()))
+        .map(|(i, h)| (i, h.clone()))
+        .collect();
+    let mut rows = Vec::new();
+    for (line, rec) in rd.records().enumerate() {
+        let rec = rec.map_err(|e| Error::format(path, e.to_string()))?;
+        let row_no = line + 2;
+        let s = |k: usize| rec.get(idx[k]).unwrap_or("").to_string();
+        let f = |k: usize| -> Result<f64> {
+            let t = rec.get(idx[k]).unwrap_or("").trim();
+            if t.is_empty() {
+                return Ok(f64::NAN);
+            }
+            t.parse::<f64>().map_err(|_| {
+                Error::format(
+                    path,
+                    format!(
+                        "row {row_no}, column {:?}: {t:?} is not a number",
+                        COLUMNS[k]
+                    ),
+                )
+            })
+        };
+        let u = |k: usize| -> Result<u64> {
+            let t = rec.get(idx[k]).unwrap_or("").trim();
+            t.parse::<u64>().map_err(|_| {
+                Error::format(
+                    path,
+                    format!(
+                        "row {row_no}, column {:?}: {t:?} is not a whole number",
+                        COLUMNS[k]
+                    ),
+                )
+            })
+        };
+        let mut extra = Vec::with_capacity(extras.len());
+        for (i, name) in &extras {
+            let t = rec.get(*i).unwrap_or("").trim();
+            let v = if t.is_empty() {
+                f64::NAN
+            } else {
+                t.parse::<f64>().map_err(|_| {
+                    Error::format(
+                        path,
+                        format!("row {row_no}, column {name:?}: {t:?} is not a number"),
+                    )
+                })?
+            };
+            extra.push((name.clone(), v));
+        }
+        rows.push(ResultRow {
+            study: s(0),
+            run: s(1),
+            label: s(2),
+            method: s(3),
+            depth: u(4)? as usize,
+            variant: s(5),
+            seed: u(6)?,
+            status: s(7),
+            fragile: u(9)? != 0,
+            iterations: u(10)? as usize,
+            seconds: f(11)?,
+            wall_seconds: f(12)?,
+            train_mse: f(13)?,
+            test_mse: f(14)?,
+            test_mse_f32: f(15)?,
+            output_weight_norm_sq: f(16)?,
+            spectral_norm_product: f(17)?,
+            output_design_cond: f(18)?,
+            aux_loss: f(19)?,
+            ls_over_aux: f(20)?,
+            max_ls_over_aux: f(21)?,
+            consistency_bound: f(22)?,
+            constant_predictor_mse: f(23)?,
+            message: s(24),
+            extra,
+        });
+    }
+    Ok(rows)
+}
+
+/// Median, minimum and maximum of a set of runs.
+///
+/// Values that are not numbers count as `+inf` (a run without a number is
+/// worse than any run with one); an empty set gives NaN everywhere.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quantiles {
+    /// Median (mean of the two middle values for an even count).
+    pub median: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+impl Quantiles {
+    /// Quantiles of `values` (see the type docs).
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut v: Vec<f64> = values
+            .into_iter()
+            .map(|x| if x.is_nan() { f64::INFINITY } else { x })
+            .collect();
+        if v.is_empty() {
+            return Quantiles {
+                median: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+            };
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            0.5 * (v[n / 2 - 1] + v[n / 2])
+        };
+        Quantiles {
+            median,
+            min: v[0],
+            max: v[n - 1],
+        }
+    }
+}
+
+/// Which runs share a cell: same variant, depth and method label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CellKey {
+    /// Study variant.
+    pub variant: String,
+    /// Depth `L`.
+    pub depth: usize,
+    /// Method label.
+    pub label: String,
+}
+
+/// Aggregate over the seeds of one cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellStats {
+    /// The cell.
+    pub key: CellKey,
+    /// Runs in the cell.
+    pub n: usize,
+    /// Runs that failed (see the module docs).
+    pub failed: usize,
+    /// Runs whose f32 evaluation is fragile.
+    pub fragile: usize,
+    /// Runs that stopped as `diverged`.
+    pub diverged: usize,
+    /// Runs that ended in an error.
+    pub errors: usize,
+    /// Final train MSE.
+    pub train_mse: Quantiles,
+    /// Final test MSE.
+    pub test_mse: Quantiles,
+    /// Final test MSE in f32.
+    pub test_mse_f32: Quantiles,
+    /// `|W_L|_F^2`.
+    pub output_weight_norm_sq: Quantiles,
+    /// Training seconds.
+    pub seconds: Quantiles,
+    /// Iterations.
+    pub iterations: Quantiles,
+    /// Largest `train_mse / aux_loss` over each run's history (runs without
+    /// an auxiliary loss are left out; NaN if none has one).
+    pub max_ls_over_aux: Quantiles,
+}
+
+impl CellStats {
+    /// `failed / n` (NaN for an empty cell).
+    pub fn failure_rate(&self) -> f64 {
+        self.failed as f64 / self.n as f64
+    }
+    /// `fragile / n` (NaN for an empty cell).
+    pub fn fragile_rate(&self) -> f64 {
+        self.fragile as f64 / self.n as f64
+    }
+}
+
+/// Aggregate rows into cells keyed by (variant, depth, label), in order of first appearance.
+pub fn aggregate(rows: &[ResultRow]) -> Vec<CellStats> {
+    let mut keys: Vec<CellKey> = Vec::new();
+    for r in rows {
+        let k = CellKey {
+            variant: r.variant.clone(),
+            depth: r.depth,
+            label: r.label.clone(),
+        };
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys.into_iter()
+        .map(|key| {
+            let rs: Vec<&ResultRow> = rows
+                .iter()
+                .filter(|r| {
+                    r.variant == key.variant && r.depth == key.depth && r.label == key.label
+                })
+                .collect();
+            let q = |f: fn(&ResultRow) -> f64| Quantiles::of(rs.iter().map(|r| f(r)));
+            CellStats {
+                n: rs.len(),
+                failed: rs.iter().filter(|r| r.failed()).count(),
+                fragile: rs.iter().filter(|r| r.fragile).count(),
+                diverged: rs.iter().filter(|r| r.status == "diverged").count(),
+                errors: rs.iter().filter(|r| r.status == "error").count(),
+                train_mse: q(|r| r.train_mse),
+                test_mse: q(|r| r.test_mse),
+                test_mse_f32: q(|r| r.test_mse_f32),
+                output_weight_norm_sq: q(|r| r.output_weight_norm_sq),
+                seconds: q(|r| r.seconds),
+                iterations: q(|r| r.iterations as f64),
+                // Not a number here means "no auxiliary loss", not a failed run.
+                max_ls_over_aux: Quantiles::of(
+                    rs.iter().map(|r| r.max_ls_over_aux).filter(|v| !v.is_nan()),
+                ),
+                key,
+            }
+        })
+        .collect()
+}
+
+/// `cells.csv` text: one row per cell with rates and quantiles.
+pub fn cells_csv(cells: &[CellStats]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| Error::format("cells.csv", e.to_string());
+    let mut header = vec![
+        "variant",
+        "depth",
+        "label",
+        "n",
+        "failed",
+        "failure_rate",
+        "fragile",
+        "fragile_rate",
+        "diverged",
+        "errors",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    for q in [
+        "train_mse",
+        "test_mse",
+        "test_mse_f32",
+        "output_weight_norm_sq",
+        "seconds",
+        "iterations",
+        "max_ls_over_aux",
+    ] {
+        for s in ["median", "min", "max"] {
+            header.push(format!("{q}_{s}"));
+        }
+    }
+    w.write_record(&header).map_err(csv_err)?;
+    for c in cells {
+        let mut rec = vec![
+            c.key.variant.clone(),
+            c.key.depth.to_string(),
+            c.key.label.clone(),
+            c.n.to_string(),
+            c.failed.to_string(),
+            num(c.failure_rate()),
+            c.fragile.to_string(),
+            num(c.fragile_rate()),
+            c.diverged.to_string(),
+            c.errors.to_string(),
+        ];
+        for q in [
+            c.train_mse,
+            c.test_mse,
+            c.test_mse_f32,
+            c.output_weight_norm_sq,
+            c.seconds,
+            c.iterations,
+            c.max_ls_over_aux,
+        ] {
+            rec.extend([num(q.median), num(q.min), num(q.max)]);
+        }
+        w.write_record(&rec).map_err(csv_err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::format("cells.csv", e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| Error::format("cells.csv", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-made table: 2 cells x 4 seeds with known failures and fragility.
+    /// Constant-predictor MSE 0.2 everywhere.
+    const TABLE: &str = "\
+study,run,label,method,depth,variant,seed,status,failed,fragile,iterations,seconds,wall_seconds,train_mse,test_mse,test_mse_f32,output_weight_norm_sq,spectral_norm_product,output_design_cond,aux_loss,ls_over_aux,max_ls_over_aux,consistency_bound,constant_predictor_mse,message,extra_a
+depth,r1,gd,ls-gd,30,bias=uniform,0,time_limit,1,0,100,3,4,0.25,0.3,0.3,2,1,10,,,,30,0.2,,1
+depth,r2,gd,ls-gd,30,bias=uniform,1,time_limit,0,0,100,3,4,0.2,0.2,0.2,2,1,10,,,,30,0.2,,1
+depth,r3,gd,ls-gd,30,bias=uniform,2,time_limit,0,0,100,3,4,1e-3,2e-3,2e-3,2,1,10,,,,30,0.2,,1
+depth,r4,gd,ls-gd,30,bias=uniform,3,diverged,0,0,100,3,4,NaN,NaN,NaN,2,1,10,,,,30,0.2,diverged at 3,1
+depth,r5,sapm,sapm,30,bias=uniform,0,time_limit,0,1,10,3,4,1e-6,1e-5,40,1e13,1,10,1e-6,1,1.5,30,0.2,,2
+depth,r6,sapm,sapm,30,bias=uniform,1,time_limit,0,0,10,3,4,2e-6,3e-5,3e-5,5,1,10,2e-6,1,1.2,30,0.2,,2
+depth,r7,sapm,sapm,30,bias=uniform,2,error,0,0,0,0,4,,,,,,,,,,,,bad things,2
+depth,r8,sapm,sapm,30,bias=uniform,3,max_iterations,1,1,10,3,4,0.19,0.5,60,1e14,1,10,1e-9,1e8,2e8,30,0.2,,2
+";
+
+    #[test]
+    fn failure_and_fragility_rates_on_a_hand_made_table() {
+        let rows = from_csv(TABLE, Path::new("hand.csv")).unwrap();
+        assert_eq!(rows.len(), 8);
+        // Rule: train MSE above the constant predictor's, NaN, or an error.
+        let failed: Vec<bool> = rows.iter().map(ResultRow::failed).collect();
+        assert_eq!(
+            failed,
+            [true, false, false, true, false, false, true, false]
+        );
+        let cells = aggregate(&rows);
+        assert_eq!(cells.len(), 2);
+        let gd = &cells[0];
+        assert_eq!((gd.key.label.as_str(), gd.key.depth), ("gd", 30));
+        assert_eq!(
+            (gd.n, gd.failed, gd.fragile, gd.diverged, gd.errors),
+            (4, 2, 0, 1, 0)
+        );
+        assert_eq!(gd.failure_rate(), 0.5);
+        // NaN counts as +inf: sorted train MSE = [1e-3, 0.2, 0.25, inf].
+        assert_eq!(gd.train_mse.median, 0.225);
+        assert_eq!(gd.train_mse.min, 1e-3);
+        assert_eq!(gd.train_mse.max, f64::INFINITY);
+        let sapm = &cells[1];
+        assert_eq!(
+            (sapm.n, sapm.failed, sapm.fragile, sapm.errors),
+            (4, 1, 2, 1)
+        );
+        assert_eq!(sapm.failure_rate(), 0.25);
+        assert_eq!(sapm.fragile_rate(), 0.5);
+        // The error row has no ratio: left out, not counted as +inf.
+        assert_eq!(sapm.max_ls_over_aux.max, 2e8);
+        assert_eq!(sapm.max_ls_over_aux.median, 1.5);
+        assert!(gd.max_ls_over_aux.median.is_nan());
+        assert_eq!(rows[4].extra("extra_a"), Some(2.0));
+    }
+
+    #[test]
+    fn csv_round_trips() {
+        let rows = from_csv(TABLE, Path::new("hand.csv")).unwrap();
+        let text = to_csv(&rows).unwrap();
+        let back = from_csv(&text, Path::new("x.csv")).unwrap();
+        assert_eq!(back.len(), rows.len());
+        for (a, b) in rows.iter().zip(&back) {
+            assert_eq!(a.run, b.run);
+            assert_eq!(a.failed(), b.failed());
+            assert_eq!(a.train_mse.to_bits(), b.train_mse.to_bits());
+            assert_eq!(a.test_mse_f32.to_bits(), b.test_mse_f32.to_bits());
+            assert_eq!(a.message, b.message);
+            assert_eq!(a.extra, b.extra);
+        }
+        // The failed column is written from the rule, whatever the input said.
+        let failed_col: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(8).unwrap())
+            .collect();
+        assert_eq!(failed_col, ["1", "0", "0", "1", "0", "0", "1", "0"]);
+        let cells = cells_csv(&aggregate(&rows)).unwrap();
+        assert_eq!(cells.lines().count(), 3);
+        assert!(
+            cells
+                .lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("bias=uniform,30,gd,4,2,5e-1,")
+        );
+    }
+
+    #[test]
+    fn bad_tables_name_row_and_column() {
+        let bad = TABLE.replace("r2,gd,ls-gd,30", "r2,gd,ls-gd,thirty");
+        let e = from_csv(&bad, Path::new("t.csv")).unwrap_err().to_string();
+        assert!(
+            e.contains("t.csv") && e.contains("row 3") && e.contains("depth"),
+            "{e}"
+        );
+        let e = from_csv("study,run\n", Path::new("t.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing column \"label\""), "{e}");
+        assert!(Quantiles::of([]).median.is_nan());
+        assert_eq!(Quantiles::of([3.0, 1.0, 2.0]).median, 2.0);
+        assert!(is_failure("time_limit", 1.0, 0.5));
+        assert!(!is_failure("time_limit", 0.5, 0.5));
+        assert!(is_failure("error", 0.0, 0.5));
+    }
+}

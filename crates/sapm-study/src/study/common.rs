@@ -1,0 +1,85 @@
+//! Helpers shared by the regression studies: curves over seeds, prediction
+//! panels, and picking runs out of the outcomes.
+
+use crate::error::Result;
+use crate::plot::{Figure, Panel};
+use crate::runner::RunOutcome;
+use crate::runplot::prediction_chart;
+use sapm::train::Record;
+use std::collections::BTreeMap;
+
+/// `(iteration, median over runs)` of `f` at every recorded iteration
+/// (runs that stopped early simply drop out of later medians).
+pub fn median_curve(
+    runs: &[&RunOutcome],
+    f: impl Fn(&RunOutcome, &Record) -> Option<f64>,
+) -> Vec<(f64, f64)> {
+    let mut at: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        for rec in &r.history {
+            if let Some(v) = f(r, rec) {
+                at.entry(rec.iteration).or_default().push(v);
+            }
+        }
+    }
+    at.into_iter()
+        .map(|(it, v)| (it as f64, crate::results::Quantiles::of(v).median))
+        .collect()
+}
+
+/// Index of the metric `name` in a run's history values.
+pub fn metric(r: &RunOutcome, name: &str) -> Option<usize> {
+    r.metric_names.iter().position(|n| n == name)
+}
+
+/// The train MSE of a record of run `r`.
+pub fn train_mse(r: &RunOutcome, rec: &Record) -> Option<f64> {
+    rec.values.get(metric(r, "train_mse")?).copied()
+}
+
+/// Prediction-vs-truth panels of the runs that kept their model and have
+/// 1-D data, one panel per run, `cols` per row. `None` if no run qualifies.
+pub fn prediction_figure(
+    title: &str,
+    runs: &[(&str, &RunOutcome)],
+    cols: usize,
+) -> Result<Option<Figure>> {
+    let mut panels = Vec::new();
+    for (name, r) in runs {
+        let Some(model) = &r.model else { continue };
+        if model.net.input_dim() != 1 || model.net.output_dim() != 1 {
+            continue;
+        }
+        let data = r.spec.cfg.data.load(r.spec.cfg.seed)?;
+        let t = format!(
+            "{name}: test MSE {} (f32 {})",
+            crate::report::g(r.row.test_mse),
+            crate::report::g(r.row.test_mse_f32)
+        );
+        panels.push(Panel::Line(prediction_chart(&t, &model.net, &data)?));
+    }
+    if panels.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Figure::grid(
+        Some(title.to_string()),
+        panels,
+        cols,
+        560,
+        380,
+    )))
+}
+
+/// A short description of a run's data set.
+pub fn data_description(r: &RunOutcome) -> String {
+    let d = &r.spec.cfg.data;
+    match &d.train {
+        Some(p) => format!("data file {}", p.display()),
+        None => format!(
+            "built-in `{}` ({} random training points, {} test points)",
+            d.builtin.as_deref().unwrap_or("sin_x2"),
+            d.n_train,
+            d.n_test
+        ),
+    }
+}

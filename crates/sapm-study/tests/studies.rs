@@ -1,0 +1,230 @@
+//! Every study end to end in a tiny configuration: it must produce every file
+//! it promises, with valid PNG/SVG plots that the report embeds.
+
+use sapm_study::results::from_csv;
+use sapm_study::study::{StudyOptions, run_study};
+use std::path::Path;
+
+fn png_size(p: &Path) -> (u32, u32) {
+    let f = std::io::BufReader::new(std::fs::File::open(p).unwrap());
+    let mut r = png::Decoder::new(f).read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    (info.width, info.height)
+}
+
+fn svg_size(p: &Path) -> (u32, u32) {
+    let text = std::fs::read_to_string(p).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    let num = |k| root.attribute(k).unwrap().parse::<u32>().unwrap();
+    (num("width"), num("height"))
+}
+
+/// Tiny problem shared by all studies: width 4, 20 training points.
+fn tiny(sets: &[&str], seeds: usize, iterations: usize) -> StudyOptions {
+    let mut all: Vec<String> = ["network.width=4", "data.n_train=20", "data.n_test=40"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    all.extend(sets.iter().map(|s| s.to_string()));
+    StudyOptions {
+        seeds: Some(seeds),
+        iterations: Some(iterations),
+        sets: all,
+        jobs: 2,
+        threads_per_run: 1,
+        command: "sapm study (test)".into(),
+        ..Default::default()
+    }
+}
+
+/// Run a study and check the promised files; returns the report text.
+fn check(name: &str, opts: &StudyOptions, plots: &[&str], expect_runs: usize) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = run_study(
+        name,
+        opts,
+        &out,
+        &|p| assert_eq!(p.runs, expect_runs),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(o.runs, expect_runs);
+    for f in ["report.md", "results.csv", "cells.csv", "study.json"] {
+        assert!(out.join(f).is_file(), "{name}: missing {f}");
+    }
+    let rows = from_csv(&std::fs::read_to_string(&o.results).unwrap(), &o.results).unwrap();
+    assert_eq!(rows.len(), expect_runs);
+    for r in &rows {
+        assert_eq!(r.study, name);
+        assert_ne!(r.status, "error", "{}: {}", r.run, r.message);
+        let d = out.join("runs").join(&r.run);
+        for f in ["config.toml", "history.csv", "summary.json"] {
+            assert!(d.join(f).is_file(), "{}: missing {f}", r.run);
+        }
+    }
+    let report = std::fs::read_to_string(&o.report).unwrap();
+    for stem in plots {
+        let png = out.join("plots").join(format!("{stem}.png"));
+        let svg = out.join("plots").join(format!("{stem}.svg"));
+        let (w, h) = png_size(&png);
+        assert!(w >= 400 && h >= 300, "{stem}: {w}x{h}");
+        assert_eq!(svg_size(&svg), (w, h), "{stem}: SVG and PNG sizes differ");
+        assert!(
+            report.contains(&format!("plots/{stem}.png")),
+            "{name}: report does not embed {stem}"
+        );
+    }
+    // Every image the report links to exists.
+    for part in report.split("](plots/").skip(1) {
+        let file = &part[..part.find(')').unwrap()];
+        assert!(
+            out.join("plots").join(file).is_file(),
+            "{name}: report links missing plots/{file}"
+        );
+    }
+    assert!(report.contains("## At a glance"));
+    assert!(
+        report.contains("sapm study (test)"),
+        "the command is quoted"
+    );
+    assert!(report.contains("cores"), "the machine is described");
+    let study_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("study.json")).unwrap()).unwrap();
+    assert!(study_json["wall_seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(study_json["runs"].as_array().unwrap().len(), expect_runs);
+    report
+}
+
+#[test]
+fn consistency_study_end_to_end() {
+    let opts = tiny(&["study.depth=3"], 2, 6);
+    let report = check(
+        "consistency",
+        &opts,
+        &["consistency", "ratio", "prediction"],
+        4,
+    );
+    assert!(report.contains("SAPM"));
+    assert!(report.contains("PM"));
+    // The verdict for SAPM is one of the two computed forms, never absent.
+    assert!(
+        report.contains("SAPM keeps its loss and the MSE together")
+            || report.contains("SAPM's loss and the MSE come apart")
+    );
+}
+
+#[test]
+fn depth_study_end_to_end() {
+    let opts = tiny(
+        &[
+            "study.depths=[2, 3]",
+            "study.zero_depths=[3]",
+            "study.warm_start=3",
+        ],
+        2,
+        8,
+    );
+    // 8 methods x 2 seeds x (2 uniform depths + 1 zero depth).
+    let report = check(
+        "depth",
+        &opts,
+        &[
+            "rates_uniform",
+            "rates_zero",
+            "test_mse_uniform",
+            "test_mse_zero",
+            "curves_uniform",
+            "prediction_uniform_L3",
+            "prediction_zero_L3",
+        ],
+        48,
+    );
+    for q in [
+        "Robustness to depth",
+        "Against Adam and L-BFGS at equal time",
+        "Where auxiliary variables win",
+        "J_SAPM and the MSE",
+    ] {
+        assert!(report.contains(q), "depth report lacks {q:?}");
+    }
+    assert!(
+        report.contains("Adam steps (median)"),
+        "warm-start share note"
+    );
+}
+
+#[test]
+fn ablation_study_end_to_end() {
+    let opts = tiny(
+        &[
+            "study.depth=3",
+            "study.variants=[\"tau=0.5\", \"solver=cholesky\", \"warm_start=2000\"]",
+        ],
+        2,
+        4,
+    );
+    let report = check("ablation", &opts, &["ablation"], 8);
+    assert!(report.contains("**Default SAPM**"));
+    assert!(report.contains("**Verdict**"));
+    // Warm start gets its Adam steps on top of the SAPM iterations.
+    let (specs, _) = sapm_study::study::plan("ablation", &opts).unwrap();
+    let warm = specs.iter().find(|s| s.label == "warm_start=2000").unwrap();
+    assert_eq!(warm.cfg.train.max_iterations, 2004);
+}
+
+#[test]
+fn pending_and_unknown_studies_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["transport", "derivatives"] {
+        let e = run_study(name, &StudyOptions::default(), dir.path(), &|_| {}, &|_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not available yet"), "{e}");
+    }
+    let e = run_study(
+        "bogus",
+        &StudyOptions::default(),
+        dir.path(),
+        &|_| {},
+        &|_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("unknown study"), "{e}");
+    // Nothing was written for a study that did not start.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn default_budgets_fit_the_stated_time() {
+    // The default depth + consistency plans: 30 min on 2 cores (docs/studies.md).
+    let two = StudyOptions {
+        jobs: 2,
+        threads_per_run: 1,
+        ..Default::default()
+    };
+    let (depth, d) = sapm_study::study::plan("depth", &two).unwrap();
+    assert_eq!(depth.len(), 10 * 8 * (5 + 1));
+    assert_eq!(d.unlimited_runs, 0);
+    // Upper bound of training time with every run using its full time limit.
+    // 10 seeds x 8 methods x 3.5 s x (6 + 8 + 10 + 20 + 30 + 30) / 10 / 2 jobs = 1456 s.
+    assert!((d.wall_bound() - 1456.0).abs() < 1e-6, "{}", d.wall_bound());
+    let no_time = StudyOptions {
+        seconds: Some(0.0),
+        ..Default::default()
+    };
+    let e = sapm_study::study::plan("depth", &no_time)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--seconds"), "{e}");
+    let (cons, _) = sapm_study::study::plan("consistency", &two).unwrap();
+    assert_eq!(cons.len(), 20);
+    assert!(
+        cons.iter()
+            .all(|s| s.cfg.train.max_iterations == 2000 && s.cfg.network.depth == 10)
+    );
+}
