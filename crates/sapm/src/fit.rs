@@ -101,6 +101,33 @@ pub struct Diagnostics {
     pub constant_predictor_mse: f64,
     /// Bytes held by auxiliary variables per training sample (PM/SAPM), else 0.
     pub aux_bytes_per_sample: usize,
+    /// PM/SAPM: the penalty weights `omega_l` of the final weights (SAPM's span
+    /// tens of decades when the output weights explode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub omega: Option<Vec<f64>>,
+    /// PM/SAPM: round-off floor of the auxiliary loss, `eps^2 sum_l omega_l |Z_l|_F^2 / N`
+    /// (forward pre-activations `Z_l`). Below it, changes of `J` are noise: the
+    /// descent guarantee holds in exact arithmetic only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aux_roundoff_floor: Option<f64>,
+}
+
+/// `omega` and the round-off floor of the auxiliary loss for `net` on inputs `x`.
+pub fn aux_diagnostics(
+    net: &Network,
+    x: faer::MatRef<'_, f64>,
+    weighting: Weighting,
+) -> (Vec<f64>, f64) {
+    let omega = weighting.omega(&net.weight_norms_sq());
+    let mut cache = ForwardCache::new(net.widths(), x.ncols());
+    net.forward_into(x, &mut cache);
+    let floor = (0..net.depth())
+        .map(|l| omega[l] * cache.z[l].squared_norm_l2())
+        .sum::<f64>()
+        * f64::EPSILON
+        * f64::EPSILON
+        / x.ncols().max(1) as f64;
+    (omega, floor)
 }
 
 /// Diagnostics of `net` on `data`.
@@ -135,6 +162,8 @@ pub fn diagnostics(net: &Network, data: &Split, aux_loss: Option<f64>) -> Diagno
         consistency_bound: consistency_constant(net.depth(), net.activation().lipschitz()),
         constant_predictor_mse: data.train.constant_predictor_mse(),
         aux_bytes_per_sample: if aux_loss.is_some() { hidden * 8 } else { 0 },
+        omega: None,
+        aux_roundoff_floor: None,
     }
 }
 
@@ -245,7 +274,20 @@ pub fn fit_with(cfg: &TrainConfig, data: &Split, observer: &mut dyn Observer) ->
         seed: cfg.seed,
         n_train: data.train.len(),
         n_test: data.test.len(),
-        diagnostics: diagnostics(&net, data, aux_loss),
+        diagnostics: {
+            let mut d = diagnostics(&net, data, aux_loss);
+            let w = match cfg.method {
+                Method::Pm => Some(Weighting::Constant(cfg.pm.beta)),
+                Method::Sapm => Some(Weighting::SelfAdaptive),
+                _ => None,
+            };
+            if let Some(w) = w {
+                let (omega, floor) = aux_diagnostics(&net, data.train.x.as_ref(), w);
+                d.omega = Some(omega);
+                d.aux_roundoff_floor = Some(floor);
+            }
+            d
+        },
         stats: res.stats.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         config: cfg.clone(),
