@@ -417,9 +417,7 @@ pub fn activate_into(act: Activation, z: MatRef<'_, f64>, mut p: MatMut<'_, f64>
     for j in 0..z.ncols() {
         let zc = col(z, j);
         let pc = col_mut(p.rb_mut(), j);
-        for (o, &v) in pc[..m].iter_mut().zip(zc) {
-            *o = act.eval(v);
-        }
+        act.eval_slice(zc, &mut pc[..m]);
     }
 }
 
