@@ -254,9 +254,8 @@ pub fn tanh(x: f64) -> f64 {
     let t = y * LOG2E + SHIFT;
     let n = t - SHIFT;
     let r = (y - n * LN2_HI) - n * LN2_LO;
-    let scale = f64::from_bits(
-        (t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(1023)) << 52,
-    );
+    let scale =
+        f64::from_bits((t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(1023)) << 52);
     let rr = r * r;
     let pa = r * ((PE[0] * rr + PE[1]) * rr + PE[2]);
     let qb = ((QE[0] * rr + QE[1]) * rr + QE[2]) * rr + QE[3];
@@ -385,7 +384,17 @@ mod tests {
     fn tanh_slice_matches_the_scalar_function_bit_for_bit() {
         let x: Vec<f64> = (-4000..4000)
             .map(|i| i as f64 * 7.3e-3 + 1e-9)
-            .chain([0.0, -0.0, 0.625, -0.625, 22.0, 1e300, -1e300, f64::INFINITY, f64::NEG_INFINITY])
+            .chain([
+                0.0,
+                -0.0,
+                0.625,
+                -0.625,
+                22.0,
+                1e300,
+                -1e300,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ])
             .collect();
         for len in [0, 1, 3, 7, 8, 9, 31, x.len()] {
             let mut out = vec![0.0; len];

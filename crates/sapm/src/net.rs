@@ -236,6 +236,13 @@ impl Network {
             .collect()
     }
 
+    /// [`Network::weight_norms_sq`] into a caller-owned slice of length `depth()`.
+    pub fn weight_norms_sq_into(&self, out: &mut [f64]) {
+        for (l, o) in out.iter_mut().enumerate().take(self.depth()) {
+            *o = self.weight(l).squared_norm_l2();
+        }
+    }
+
     /// True when every parameter is finite.
     pub fn is_finite(&self) -> bool {
         self.layers

@@ -8,8 +8,11 @@
 //! multi-process backend (MPI) only has to implement one method.
 
 use crate::error::Result;
+use faer::MatMut;
 use rayon::prelude::*;
+use std::marker::PhantomData;
 use std::ops::Range;
+use std::sync::{Mutex, TryLockError};
 
 /// Sums buffers across processes. Implementations must give every participant
 /// the same result.
@@ -109,6 +112,181 @@ impl SampleBlocks {
     }
 }
 
+impl SampleBlocks {
+    /// Run `work(b, range_b, slot)` for every block `b`, in parallel, in waves
+    /// of `slots.len()` blocks (block `b` of a wave gets `slots[b - first]`);
+    /// after each wave call `fold(first, &mut slots[..w])`, which must consume
+    /// the slots in order. Sums folded this way depend on the block partition
+    /// and the wave size only, never on the thread count, and no per-block
+    /// buffer outlives its wave (memory O(wave), not O(N)).
+    pub fn for_each_wave<T: Send>(
+        &self,
+        slots: &mut [T],
+        work: impl Fn(usize, Range<usize>, &mut T) + Sync + Send,
+        mut fold: impl FnMut(usize, &mut [T]),
+    ) {
+        let wave = slots.len().max(1);
+        assert!(!slots.is_empty() || self.ranges.is_empty(), "no slots");
+        let mut first = 0;
+        while first < self.ranges.len() {
+            let w = wave.min(self.ranges.len() - first);
+            let ranges = &self.ranges[first..first + w];
+            if w == 1 {
+                work(first, ranges[0].clone(), &mut slots[0]);
+            } else {
+                slots[..w]
+                    .par_iter_mut()
+                    .zip(ranges.par_iter())
+                    .enumerate()
+                    .for_each(|(i, (slot, r))| work(first + i, r.clone(), slot));
+            }
+            fold(first, &mut slots[..w]);
+            first += w;
+        }
+    }
+
+    /// Run `work(b, range_b)` for every block in parallel (for passes whose
+    /// per-block outputs are disjoint columns, so nothing needs reducing).
+    pub fn for_each(&self, work: impl Fn(usize, Range<usize>) + Sync + Send) {
+        if self.ranges.len() == 1 {
+            work(0, self.ranges[0].clone());
+        } else {
+            self.ranges
+                .par_iter()
+                .enumerate()
+                .for_each(|(b, r)| work(b, r.clone()));
+        }
+    }
+}
+
+/// One scratch value per worker thread, reused across calls so that hot
+/// loops allocate nothing.
+///
+/// [`PerThread::with`] lends a free slot (normally the calling thread's own);
+/// if every slot is busy it builds a temporary one, so it never blocks and
+/// never deadlocks, whatever the pool.
+///
+/// ```
+/// use sapm::linalg::PerThread;
+/// let mut pool = PerThread::new(|| vec![0.0f64; 4]);
+/// pool.ensure(2);
+/// let s = pool.with(|buf| { buf[0] += 1.0; buf[0] });
+/// assert_eq!(s, 1.0);
+/// ```
+pub struct PerThread<S> {
+    slots: Vec<Mutex<S>>,
+    make: Box<dyn Fn() -> S + Send + Sync>,
+}
+
+impl<S: Send> PerThread<S> {
+    /// A pool whose slots are built by `make` (none yet; see [`PerThread::ensure`]).
+    pub fn new(make: impl Fn() -> S + Send + Sync + 'static) -> Self {
+        PerThread {
+            slots: Vec::new(),
+            make: Box::new(make),
+        }
+    }
+
+    /// Have at least `n` slots (allocates only when `n` grows).
+    pub fn ensure(&mut self, n: usize) {
+        while self.slots.len() < n.max(1) {
+            self.slots.push(Mutex::new((self.make)()));
+        }
+    }
+
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are no slots yet.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Call `f` with a free scratch value.
+    pub fn with<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        let n = self.slots.len();
+        if n > 0 {
+            let home = rayon::current_thread_index().unwrap_or(0) % n;
+            for i in 0..n {
+                match self.slots[(home + i) % n].try_lock() {
+                    Ok(mut g) => return f(&mut g),
+                    // A panic elsewhere left the buffer in an unknown state;
+                    // scratch is always overwritten before use, so reuse it.
+                    Err(TryLockError::Poisoned(p)) => return f(&mut p.into_inner()),
+                    Err(TryLockError::WouldBlock) => {}
+                }
+            }
+        }
+        f(&mut (self.make)())
+    }
+
+    /// Bytes reported by `size` summed over the slots.
+    pub fn total(&self, size: impl Fn(&S) -> usize) -> usize {
+        self.slots
+            .iter()
+            .map(|m| match m.lock() {
+                Ok(g) => size(&g),
+                Err(p) => size(&p.into_inner()),
+            })
+            .sum()
+    }
+}
+
+/// Column-sharded access to a column-major matrix: several threads may each
+/// hold views of *disjoint* column ranges at once (one sample block each).
+///
+/// This is the one place where the crate steps outside safe Rust: rayon cannot
+/// hand out disjoint mutable column blocks of several matrices to one closure.
+#[derive(Clone, Copy)]
+pub(crate) struct ColumnShards<'a> {
+    ptr: *mut f64,
+    nrows: usize,
+    ncols: usize,
+    col_stride: isize,
+    _life: PhantomData<&'a mut f64>,
+}
+
+// SAFETY: the shards only give out views of disjoint columns (see `cols_mut`),
+// and f64 is Send + Sync.
+unsafe impl Send for ColumnShards<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for ColumnShards<'_> {}
+
+impl<'a> ColumnShards<'a> {
+    /// Shards of `m` (which must have unit row stride, as every owned `Mat`).
+    pub(crate) fn new(m: MatMut<'a, f64>) -> Self {
+        assert_eq!(m.row_stride(), 1, "column shards need unit row stride");
+        ColumnShards {
+            nrows: m.nrows(),
+            ncols: m.ncols(),
+            col_stride: m.col_stride(),
+            ptr: m.as_ptr_mut(),
+            _life: PhantomData,
+        }
+    }
+
+    /// Mutable view of columns `start..start + len`.
+    ///
+    /// # Safety
+    /// No other view (mutable or shared) of any of these columns may be alive
+    /// while the returned one is.
+    pub(crate) unsafe fn cols_mut(&self, start: usize, len: usize) -> MatMut<'a, f64> {
+        assert!(start + len <= self.ncols, "column range out of bounds");
+        // SAFETY: in bounds (checked), exclusive by the caller's contract.
+        unsafe {
+            MatMut::from_raw_parts_mut(
+                self.ptr.offset(start as isize * self.col_stride),
+                self.nrows,
+                len,
+                1,
+                self.col_stride,
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +308,54 @@ mod tests {
         assert_eq!(one.to_bits(), two.to_bits());
         let exact: f64 = (0..10_007).map(|i| (i as f64).sin() * 1e-3).sum();
         assert!((one - exact).abs() < 1e-12);
+    }
+
+    #[test]
+    fn waves_fold_in_block_order_for_any_wave_size_and_thread_count() {
+        let blocks = SampleBlocks::new(1000, 37);
+        let run = |wave: usize, threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let mut slots = vec![(0usize, 0.0f64); wave];
+                    let mut seen = Vec::new();
+                    let mut acc = 0.0;
+                    blocks.for_each_wave(
+                        &mut slots,
+                        |b, r, s| *s = (b, r.map(|i| (i as f64).sqrt()).sum()),
+                        |first, sl| {
+                            for (i, s) in sl.iter().enumerate() {
+                                assert_eq!(s.0, first + i);
+                                seen.push(s.0);
+                                acc += s.1;
+                            }
+                        },
+                    );
+                    (seen, acc)
+                })
+        };
+        let (seen, a) = run(4, 1);
+        assert_eq!(seen, (0..blocks.len()).collect::<Vec<_>>());
+        for (wave, threads) in [(1, 2), (4, 2), (64, 2), (7, 1)] {
+            let (s2, b) = run(wave, threads);
+            assert_eq!(s2, seen);
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+    }
+
+    #[test]
+    fn per_thread_scratch_never_blocks() {
+        let mut pool = PerThread::new(|| 0usize);
+        pool.ensure(1);
+        // Nested use: the only slot is taken, so a temporary is built.
+        let v = pool.with(|a| {
+            *a += 1;
+            pool.with(|b| *b + 10)
+        });
+        assert_eq!(v, 10);
+        assert_eq!(pool.total(|s| *s), 1);
     }
 
     #[test]

@@ -60,7 +60,10 @@ impl Clock {
                 ORIGIN.get_or_init(Instant::now).elapsed().as_secs_f64()
             }
             Clock::Cpu => {
-                let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                let mut ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
                 // SAFETY: clock_gettime writes one timespec into the valid pointer.
                 let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
                 if rc == 0 {

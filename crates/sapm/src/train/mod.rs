@@ -7,6 +7,7 @@ mod elm;
 mod gd;
 mod lbfgs;
 mod penalty;
+mod penalty_passes;
 mod sequence;
 
 pub use adam::{Adam, AdamConfig};
@@ -14,7 +15,10 @@ pub use driver::{Clock, Metrics, NoObserver, Observer, Record, RunResult, Status
 pub use elm::Elm;
 pub use gd::GradientDescent;
 pub use lbfgs::{Lbfgs, LbfgsConfig};
-pub use penalty::{AuxOrder, OmegaMode, PenaltyConfig, PenaltyTrainer, SweepOrder};
+pub(crate) use penalty::capped_solve;
+pub use penalty::{
+    AuxInit, AuxOrder, OmegaMode, PenaltyConfig, PenaltyMemory, PenaltyTrainer, SweepOrder,
+};
 pub use sequence::Sequence;
 
 use crate::error::Result;
