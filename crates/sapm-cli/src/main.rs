@@ -1,5 +1,7 @@
 //! The `sapm` command: a thin layer over the `sapm` library.
 
+mod bench_cmd;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -66,6 +68,8 @@ enum Cmd {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Time one SAPM/PM iteration, one Adam step and a GEMM of the same shape (GFLOP/s, ratios), scaling and memory.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
             output,
         } => predict(&model, &input, &output).map(|_| ExitCode::SUCCESS),
         Cmd::Eval { model, data } => eval(&model, &data).map(|_| ExitCode::SUCCESS),
+        Cmd::Bench(args) => bench_cmd::run(args).map(|_| ExitCode::SUCCESS),
     };
     match res {
         Ok(code) => code,

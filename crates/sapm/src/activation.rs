@@ -228,7 +228,7 @@ pub fn tanh(x: f64) -> f64 {
     const PE: [f64; 3] = [
         1.261_771_930_748_105_9e-4,
         3.029_944_077_074_419_6e-2,
-        9.999_999_999_999_999_9e-1,
+        1.0,
     ];
     const QE: [f64; 4] = [
         3.001_985_051_386_644_6e-6,
@@ -238,7 +238,7 @@ pub fn tanh(x: f64) -> f64 {
     ];
     const LOG2E: f64 = std::f64::consts::LOG2_E;
     // ln 2 split so that n * LN2_HI is exact for the n that occur (<= 64).
-    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     // Adding 1.5 * 2^52 rounds to an integer, which then sits in the low mantissa bits.
     const SHIFT: f64 = 6_755_399_441_055_744.0;

@@ -55,6 +55,7 @@ pub mod loss;
 pub mod model;
 pub mod net;
 pub mod penalty;
+pub mod perf;
 pub mod reference;
 pub mod train;
 

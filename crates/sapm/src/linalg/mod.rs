@@ -9,5 +9,4 @@ pub use lstsq::{
     condition_number, lstsq_qr, mat_bytes, pinv_solve, qr_r_into, solve_gram_into, solve_layer,
     solve_normal, solve_qr_factor_into,
 };
-pub(crate) use reduce::ColumnShards;
 pub use reduce::{LocalReducer, PerThread, Reducer, SampleBlocks};

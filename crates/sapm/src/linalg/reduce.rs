@@ -8,9 +8,7 @@
 //! multi-process backend (MPI) only has to implement one method.
 
 use crate::error::Result;
-use faer::MatMut;
 use rayon::prelude::*;
-use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::{Mutex, TryLockError};
 
@@ -145,6 +143,49 @@ impl SampleBlocks {
         }
     }
 
+    /// [`SampleBlocks::for_each_wave`] where block `b` also gets its mutable
+    /// chunk `data[start_b * per_sample..end_b * per_sample]` (a per-sample
+    /// buffer stored block by block), so passes can write per-block outputs
+    /// in parallel without sharing.
+    pub fn for_each_wave_chunks<T: Send>(
+        &self,
+        slots: &mut [T],
+        data: &mut [f64],
+        per_sample: usize,
+        work: impl Fn(usize, Range<usize>, &mut T, &mut [f64]) + Sync + Send,
+        mut fold: impl FnMut(usize, &mut [T]),
+    ) {
+        let wave = slots.len().max(1);
+        assert!(!slots.is_empty() || self.ranges.is_empty(), "no slots");
+        let n = self.ranges.last().map_or(0, |r| r.end);
+        assert_eq!(data.len(), n * per_sample, "chunked buffer length");
+        let step = self.ranges.first().map_or(1, |r| r.len()) * per_sample;
+        let mut first = 0;
+        while first < self.ranges.len() {
+            let w = wave.min(self.ranges.len() - first);
+            let ranges = &self.ranges[first..first + w];
+            let lo = ranges[0].start * per_sample;
+            let hi = ranges[w - 1].end * per_sample;
+            if w == 1 {
+                work(first, ranges[0].clone(), &mut slots[0], &mut data[lo..hi]);
+            } else {
+                slots[..w]
+                    .par_iter_mut()
+                    .zip(data[lo..hi].par_chunks_mut(step.max(1)))
+                    .zip(ranges.par_iter())
+                    .enumerate()
+                    .for_each(|(i, ((slot, chunk), r))| work(first + i, r.clone(), slot, chunk));
+            }
+            fold(first, &mut slots[..w]);
+            first += w;
+        }
+    }
+
+    /// Nominal samples per block (the last block may be shorter).
+    pub fn block_len(&self) -> usize {
+        self.ranges.first().map_or(1, |r| r.len())
+    }
+
     /// Run `work(b, range_b)` for every block in parallel (for passes whose
     /// per-block outputs are disjoint columns, so nothing needs reducing).
     pub fn for_each(&self, work: impl Fn(usize, Range<usize>) + Sync + Send) {
@@ -231,59 +272,6 @@ impl<S: Send> PerThread<S> {
                 Err(p) => size(&p.into_inner()),
             })
             .sum()
-    }
-}
-
-/// Column-sharded access to a column-major matrix: several threads may each
-/// hold views of *disjoint* column ranges at once (one sample block each).
-///
-/// This is the one place where the crate steps outside safe Rust: rayon cannot
-/// hand out disjoint mutable column blocks of several matrices to one closure.
-#[derive(Clone, Copy)]
-pub(crate) struct ColumnShards<'a> {
-    ptr: *mut f64,
-    nrows: usize,
-    ncols: usize,
-    col_stride: isize,
-    _life: PhantomData<&'a mut f64>,
-}
-
-// SAFETY: the shards only give out views of disjoint columns (see `cols_mut`),
-// and f64 is Send + Sync.
-unsafe impl Send for ColumnShards<'_> {}
-// SAFETY: as above.
-unsafe impl Sync for ColumnShards<'_> {}
-
-impl<'a> ColumnShards<'a> {
-    /// Shards of `m` (which must have unit row stride, as every owned `Mat`).
-    pub(crate) fn new(m: MatMut<'a, f64>) -> Self {
-        assert_eq!(m.row_stride(), 1, "column shards need unit row stride");
-        ColumnShards {
-            nrows: m.nrows(),
-            ncols: m.ncols(),
-            col_stride: m.col_stride(),
-            ptr: m.as_ptr_mut(),
-            _life: PhantomData,
-        }
-    }
-
-    /// Mutable view of columns `start..start + len`.
-    ///
-    /// # Safety
-    /// No other view (mutable or shared) of any of these columns may be alive
-    /// while the returned one is.
-    pub(crate) unsafe fn cols_mut(&self, start: usize, len: usize) -> MatMut<'a, f64> {
-        assert!(start + len <= self.ncols, "column range out of bounds");
-        // SAFETY: in bounds (checked), exclusive by the caller's contract.
-        unsafe {
-            MatMut::from_raw_parts_mut(
-                self.ptr.offset(start as isize * self.col_stride),
-                self.nrows,
-                len,
-                1,
-                self.col_stride,
-            )
-        }
     }
 }
 

@@ -8,6 +8,9 @@ mod gd;
 mod lbfgs;
 mod penalty;
 mod penalty_passes;
+
+/// Blocks per wave of the PM/SAPM data pass (fixes the TSQR merge tree).
+pub const DATA_WAVE: usize = penalty_passes::WAVE;
 mod sequence;
 
 pub use adam::{Adam, AdamConfig};

@@ -32,7 +32,7 @@
 //! [`crate::reference::ReferencePenaltyTrainer`] is the straightforward
 //! version it is tested against.
 
-use super::penalty_passes::{Accumulate, Passes};
+use super::penalty_passes::{Accumulate, Passes, WAVE};
 use super::{StepOutcome, Trainer, TrainerStats};
 use crate::error::{Error, Result};
 use crate::linalg::{
@@ -41,6 +41,7 @@ use crate::linalg::{
 };
 use crate::net::Network;
 use crate::penalty::{AuxVars, Weighting};
+use crate::perf::{self, PenaltyFlops};
 use faer::{Mat, MatRef};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -193,10 +194,10 @@ pub struct PenaltyTrainer<'a> {
 /// Everything a started trainer keeps; sized once in `start`.
 struct State {
     passes: Passes,
-    /// Stacked auxiliaries `H x N` (hidden layer `l` in rows `off_l..off_l + m_l`).
-    a: Mat<f64>,
-    /// Stacked search direction, same shape.
-    d: Mat<f64>,
+    /// Auxiliaries, `N H` values stored block by block (see `penalty_passes.rs`).
+    a: Vec<f64>,
+    /// Search direction, same layout.
+    d: Vec<f64>,
     /// `|E_l|_F^2` at the current weights and auxiliaries.
     r: Vec<f64>,
     r_trial: Vec<f64>,
@@ -213,6 +214,82 @@ struct State {
     w_new: Vec<Mat<f64>>,
     /// Packed Gram sums for the reducer.
     pack: Vec<f64>,
+    /// Work done so far, from the model in [`crate::perf`].
+    flops: PenaltyFlops,
+}
+
+impl State {
+    /// Residuals of layers `lo..=hi` and the directions of the layers in `moved`.
+    fn gradient(
+        &mut self,
+        net: &Network,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        (lo, hi): (usize, usize),
+    ) {
+        self.passes.gradient(
+            net,
+            x,
+            y,
+            &self.a,
+            &mut self.d,
+            (lo, hi),
+            &self.moved,
+            &self.omega,
+            &self.inv,
+            &mut self.r,
+            &mut self.gsq,
+        );
+        let (w, n) = (&self.passes.shape.widths, self.passes.shape.n);
+        self.flops.gradient += perf::residual_flops(w, n, lo, hi)
+            + (lo..hi)
+                .filter(|&l| self.moved[l])
+                .map(|l| perf::direction_flops(w, n, l))
+                .sum::<f64>();
+        self.flops.activations += perf::activation_count(w, n, lo, hi);
+        self.flops.gradient_passes += 1;
+    }
+
+    /// Residual sums of layers `lo..=hi` at `A - t D` into `r_trial`.
+    fn trial(
+        &mut self,
+        net: &Network,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        (lo, hi): (usize, usize),
+        t: f64,
+    ) {
+        self.r_trial.copy_from_slice(&self.r);
+        self.passes.trial(
+            net,
+            x,
+            y,
+            &self.a,
+            &self.d,
+            (lo, hi),
+            &self.moved,
+            t,
+            &mut self.r_trial,
+        );
+        let (w, n) = (&self.passes.shape.widths, self.passes.shape.n);
+        self.flops.trial += perf::residual_flops(w, n, lo, hi) + self.moved_axpy(w, n);
+        self.flops.activations += perf::activation_count(w, n, lo, hi);
+        self.flops.trial_passes += 1;
+    }
+
+    /// `A -= t D` on the moved layers.
+    fn update(&mut self, t: f64) {
+        self.passes.update(&mut self.a, &self.d, &self.moved, t);
+        let (w, n) = (&self.passes.shape.widths, self.passes.shape.n);
+        self.flops.update += self.moved_axpy(w, n);
+    }
+
+    fn moved_axpy(&self, w: &[usize], n: usize) -> f64 {
+        (0..self.moved.len())
+            .filter(|&l| self.moved[l])
+            .map(|l| perf::axpy_flops(w, n, l))
+            .sum()
+    }
 }
 
 impl<'a> PenaltyTrainer<'a> {
@@ -247,11 +324,18 @@ impl<'a> PenaltyTrainer<'a> {
     pub fn aux(&self) -> Option<AuxVars> {
         let st = self.st.as_ref()?;
         let sh = &st.passes.shape;
-        Some(AuxVars {
-            a: (0..sh.depth() - 1)
-                .map(|l| st.a.as_ref().subrows(sh.off[l], sh.m(l)).to_owned())
-                .collect(),
-        })
+        let mut a: Vec<Mat<f64>> = (0..sh.depth() - 1)
+            .map(|l| Mat::zeros(sh.m(l), sh.n))
+            .collect();
+        for r in st.passes.blocks.ranges() {
+            let slab = sh.slab(&st.a, r);
+            for (l, al) in a.iter_mut().enumerate() {
+                al.as_mut()
+                    .subcols_mut(r.start, r.len())
+                    .copy_from(sh.layer(slab, l, r.len()));
+            }
+        }
+        Some(AuxVars { a })
     }
 
     /// Replace the auxiliaries (shapes as returned by [`PenaltyTrainer::aux`])
@@ -274,9 +358,13 @@ impl<'a> PenaltyTrainer<'a> {
                 format!("{} matrices", aux.a.len()),
             ));
         }
-        for (l, m) in aux.a.iter().enumerate() {
-            let (o, h) = (sh.off[l], sh.m(l));
-            st.a.as_mut().subrows_mut(o, h).copy_from(m);
+        let h = sh.hidden_rows;
+        for r in st.passes.blocks.ranges() {
+            let slab = &mut st.a[r.start * h..r.end * h];
+            for (l, m) in aux.a.iter().enumerate() {
+                sh.layer_mut(slab, l, r.len())
+                    .copy_from(m.as_ref().subcols(r.start, r.len()));
+            }
         }
         self.refresh(net);
         Ok(())
@@ -287,12 +375,17 @@ impl<'a> PenaltyTrainer<'a> {
         let st = self.st.as_ref()?;
         Some(PenaltyMemory {
             samples: self.x.ncols(),
-            aux: mat_bytes(&st.a),
-            direction: mat_bytes(&st.d),
+            aux: 8 * st.a.capacity(),
+            direction: 8 * st.d.capacity(),
             workspace: st.passes.bytes()
                 + st.solve_ws.iter().map(|w| w.bytes()).sum::<usize>()
                 + st.w_new.iter().map(mat_bytes).sum::<usize>(),
         })
+    }
+
+    /// Work done since `start`, from the flop model in [`crate::perf`].
+    pub fn flops(&self) -> Option<PenaltyFlops> {
+        self.st.as_ref().map(|s| s.flops)
     }
 
     /// The weight-step factorisation actually used.
@@ -307,21 +400,8 @@ impl<'a> PenaltyTrainer<'a> {
     /// Residual sums of every layer at the current point.
     fn refresh(&mut self, net: &Network) {
         let st = self.st.as_mut().expect("started");
-        let depth = net.depth();
         st.moved.fill(false);
-        st.passes.gradient(
-            net,
-            self.x,
-            self.y,
-            &st.a,
-            &mut st.d,
-            (0, depth - 1),
-            &st.moved,
-            &st.omega,
-            &st.inv,
-            &mut st.r,
-            &mut st.gsq,
-        );
+        st.gradient(net, self.x, self.y, (0, net.depth() - 1));
     }
 
     /// Build every layer's weight-step data from the current auxiliaries
@@ -329,6 +409,16 @@ impl<'a> PenaltyTrainer<'a> {
     fn accumulate(&mut self) -> Result<()> {
         let st = self.st.as_mut().expect("started");
         st.passes.accumulate(self.x, self.y, &st.a);
+        let (w, n) = (&st.passes.shape.widths, st.passes.shape.n);
+        st.flops.data += perf::data_pass_flops(
+            w,
+            n,
+            self.cfg.block,
+            st.passes.mode == Accumulate::Tsqr,
+            WAVE,
+        );
+        st.flops.activations += perf::activation_count(w, n, 0, w.len() - 2);
+        st.flops.data_passes += 1;
         if st.passes.mode == Accumulate::Gram {
             st.pack.clear();
             for d in &st.passes.data {
@@ -421,6 +511,12 @@ impl<'a> PenaltyTrainer<'a> {
             };
             self.stats.solves += 1;
             self.stats.solve_fallbacks += fb as usize;
+            let solver = match mode {
+                Accumulate::Gram => SolveMethod::Cholesky,
+                Accumulate::Tsqr => SolveMethod::Qr,
+            };
+            st.flops.solve +=
+                perf::solve_flops(net.widths(), l, solver, reg.lambda > 0.0 || reg.rho > 0.0);
             let cap = if l + 1 == depth {
                 self.cfg.cap_output
             } else {
@@ -487,19 +583,7 @@ impl<'a> PenaltyTrainer<'a> {
         }
         let range = (lo, hi_moved + 1);
         let grad_range = if full { (0, depth - 1) } else { range };
-        st.passes.gradient(
-            net,
-            self.x,
-            self.y,
-            &st.a,
-            &mut st.d,
-            grad_range,
-            &st.moved,
-            &st.omega,
-            &st.inv,
-            &mut st.r,
-            &mut st.gsq,
-        );
+        st.gradient(net, self.x, self.y, grad_range);
         let slope: f64 = (lo..=hi_moved).map(|l| st.gsq[l] * st.inv[l]).sum();
         let j0 = Self::objective_of(&st.omega, &st.r, n);
         if slope <= 0.0 || !slope.is_finite() {
@@ -507,21 +591,10 @@ impl<'a> PenaltyTrainer<'a> {
         }
         let mut tau = (st.tau[slot] * 2.0).min(self.cfg.tau);
         for _ in 0..MAX_HALVINGS {
-            st.r_trial.copy_from_slice(&st.r);
-            st.passes.trial(
-                net,
-                self.x,
-                self.y,
-                &st.a,
-                &st.d,
-                range,
-                &st.moved,
-                tau,
-                &mut st.r_trial,
-            );
+            st.trial(net, self.x, self.y, range, tau);
             let j1 = Self::objective_of(&st.omega, &st.r_trial, n);
             if !self.cfg.backtrack || (j1.is_finite() && j1 <= j0 - ARMIJO_C * tau * slope) {
-                st.passes.update(&mut st.a, &st.d, &st.moved, tau);
+                st.update(tau);
                 st.r.copy_from_slice(&st.r_trial);
                 st.tau[slot] = tau;
                 return;
@@ -611,16 +684,20 @@ impl Trainer for PenaltyTrainer<'_> {
         let w = net.widths();
         let mut passes = Passes::new(net, n, self.cfg.block, self.accumulate_mode());
         let h = passes.shape.hidden_rows;
-        let mut a = Mat::<f64>::zeros(h, n);
+        let mut a = vec![0.0; h * n];
         passes.forward_init(net, self.x, &mut a);
         if self.cfg.aux_init == AuxInit::Random {
             // Same draw order as the reference: layer, sample, unit.
             let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0xA0C5);
+            let sh = &passes.shape;
+            let block = passes.blocks.block_len();
             for l in 0..depth - 1 {
-                let o = passes.shape.off[l];
                 for j in 0..n {
+                    let (b, jj) = (j / block, j % block);
+                    let r = &passes.blocks.ranges()[b];
+                    let base = r.start * h + sh.off[l] * r.len() + jj * w[l + 1];
                     for i in 0..w[l + 1] {
-                        a[(o + i, j)] = rng.random_range(-1.0..1.0);
+                        a[base + i] = rng.random_range(-1.0..1.0);
                     }
                 }
             }
@@ -637,7 +714,7 @@ impl Trainer for PenaltyTrainer<'_> {
             .sum();
         self.st = Some(State {
             passes,
-            d: Mat::zeros(h, n),
+            d: vec![0.0; h * n],
             a,
             r: vec![0.0; depth],
             r_trial: vec![0.0; depth],
@@ -654,6 +731,7 @@ impl Trainer for PenaltyTrainer<'_> {
                 .collect(),
             w_new: (0..depth).map(|l| Mat::zeros(w[l + 1], w[l] + 1)).collect(),
             pack: Vec::with_capacity(pack_len),
+            flops: PenaltyFlops::default(),
         });
         self.update_scalings(net);
         self.refresh(net);
@@ -678,19 +756,7 @@ impl Trainer for PenaltyTrainer<'_> {
                 // Later layers' coupled ridge needs this layer's new residual.
                 let st = self.st.as_mut().expect("started");
                 st.moved.fill(false);
-                st.passes.gradient(
-                    net,
-                    self.x,
-                    self.y,
-                    &st.a,
-                    &mut st.d,
-                    (l, l),
-                    &st.moved,
-                    &st.omega,
-                    &st.inv,
-                    &mut st.r,
-                    &mut st.gsq,
-                );
+                st.gradient(net, self.x, self.y, (l, l));
             }
         }
         // Weights changed: every residual is recomputed by the first direction pass.

@@ -1,10 +1,14 @@
 //! Sample-block passes of one PM/SAPM iteration (the optimised path).
 //!
 //! State that lives across iterations is only what cannot be recomputed:
-//! the auxiliaries `A` and the search direction `D`, each stacked over the
-//! hidden layers as one `H x N` matrix (`H = m_1 + ... + m_{L-1}`), so one
-//! column holds every auxiliary of one sample and a sample block is one
-//! contiguous slab. Layer inputs `P_l = [s(A_{l-1}); 1]` and residuals
+//! the auxiliaries `A` and the search direction `D`, `H = m_1 + ... + m_{L-1}`
+//! values per sample each, stored **block by block**: block `b` owns the slab
+//! `[b B H, (b B + n_b) H)` (`B` the block size), inside which hidden layer
+//! `l` is the contiguous column-major `m_l x n_b` matrix at offset
+//! `off_l n_b`. Every pass streams each layer's block contiguously (a layout
+//! with all layers of a sample together made each layer read 512-byte runs
+//! 4.6 KB apart and stall on every column), and rayon hands each block its
+//! own slab without any unsafe sharing. Layer inputs `P_l = [s(A_{l-1}); 1]` and residuals
 //! `E_l = T_l - W~_l P_l` are rebuilt block by block in per-thread scratch
 //! (cache-sized) whenever a pass needs them: a tanh costs about as much as
 //! one row of the layer product, far less than keeping `P` and `E` (and a
@@ -24,7 +28,7 @@
 //! 5. [`Passes::update`]: `A -= t D` for the accepted `t`.
 
 use crate::activation::Activation;
-use crate::linalg::{ColumnShards, PerThread, QrWs, SampleBlocks, mat_bytes, qr_r_into};
+use crate::linalg::{PerThread, QrWs, SampleBlocks, mat_bytes, qr_r_into};
 use crate::net::{Network, col, col_mut};
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
@@ -84,6 +88,25 @@ impl Shape {
     /// Rows `m_l` of layer `l`'s output.
     pub(crate) fn m(&self, l: usize) -> usize {
         self.widths[l + 1]
+    }
+    /// Hidden layer `l` of a block slab of `nb` samples.
+    pub(crate) fn layer<'s>(&self, slab: &'s [f64], l: usize, nb: usize) -> MatRef<'s, f64> {
+        let (o, m) = (self.off[l] * nb, self.m(l));
+        MatRef::from_column_major_slice(&slab[o..o + m * nb], m, nb)
+    }
+    /// Mutable hidden layer `l` of a block slab.
+    pub(crate) fn layer_mut<'s>(
+        &self,
+        slab: &'s mut [f64],
+        l: usize,
+        nb: usize,
+    ) -> MatMut<'s, f64> {
+        let (o, m) = (self.off[l] * nb, self.m(l));
+        MatMut::from_column_major_slice_mut(&mut slab[o..o + m * nb], m, nb)
+    }
+    /// The slab of the block covering `range` in a block-major buffer.
+    pub(crate) fn slab<'s>(&self, buf: &'s [f64], range: &std::ops::Range<usize>) -> &'s [f64] {
+        &buf[range.start * self.hidden_rows..range.end * self.hidden_rows]
     }
 }
 
@@ -284,46 +307,47 @@ impl Passes {
         self.pool.ensure(rayon::current_num_threads());
     }
 
-    /// Auxiliaries = forward pass of `net` on `x`, written into `a` (`H x N`).
-    pub(crate) fn forward_init(&mut self, net: &Network, x: MatRef<'_, f64>, a: &mut Mat<f64>) {
+    /// Auxiliaries = forward pass of `net` on `x`, written into the
+    /// block-major buffer `a` (`N H` values).
+    pub(crate) fn forward_init(&mut self, net: &Network, x: MatRef<'_, f64>, a: &mut [f64]) {
         self.prepare();
         let shape = &self.shape;
         let act = self.act;
         let pool = &self.pool;
-        let shards = ColumnShards::new(a.as_mut());
-        self.blocks.for_each(|_, r| {
-            // SAFETY: blocks are disjoint column ranges, each visited once.
-            let mut ab = unsafe { shards.cols_mut(r.start, r.len()) };
-            pool.with(|s| {
+        let step = self.blocks.block_len() * shape.hidden_rows;
+        a.par_chunks_mut(step.max(1))
+            .zip(self.blocks.ranges().par_iter())
+            .for_each(|(slab, r)| {
                 let nb = r.len();
-                input_into(
-                    None,
-                    x.subcols(r.start, nb),
-                    s.p0.as_mut().submatrix_mut(0, 0, shape.k(0), nb),
-                );
-                for l in 0..shape.depth() - 1 {
-                    let (k, m) = (shape.k(l), shape.m(l));
-                    let mut z = ab.rb_mut().subrows_mut(shape.off[l], m);
-                    matmul(
-                        z.rb_mut(),
-                        Accum::Replace,
-                        net.layer(l),
-                        s.p0.as_ref().submatrix(0, 0, k, nb),
-                        1.0,
-                        Par::Seq,
-                    );
+                pool.with(|s| {
                     input_into(
-                        Some(act),
-                        z.rb(),
-                        s.p0.as_mut().submatrix_mut(0, 0, m + 1, nb),
+                        None,
+                        x.subcols(r.start, nb),
+                        s.p0.as_mut().submatrix_mut(0, 0, shape.k(0), nb),
                     );
-                }
+                    for l in 0..shape.depth() - 1 {
+                        let (k, m) = (shape.k(l), shape.m(l));
+                        let mut z = shape.layer_mut(slab, l, nb);
+                        matmul(
+                            z.rb_mut(),
+                            Accum::Replace,
+                            net.layer(l),
+                            s.p0.as_ref().submatrix(0, 0, k, nb),
+                            1.0,
+                            Par::Seq,
+                        );
+                        input_into(
+                            Some(act),
+                            z.rb(),
+                            s.p0.as_mut().submatrix_mut(0, 0, m + 1, nb),
+                        );
+                    }
+                });
             });
-        });
     }
 
     /// Build the weight-step data of every layer from the current auxiliaries.
-    pub(crate) fn accumulate(&mut self, x: MatRef<'_, f64>, y: MatRef<'_, f64>, a: &Mat<f64>) {
+    pub(crate) fn accumulate(&mut self, x: MatRef<'_, f64>, y: MatRef<'_, f64>, a: &[f64]) {
         self.prepare();
         let shape = &self.shape;
         let act = self.act;
@@ -339,21 +363,21 @@ impl Passes {
         }
         let work = |_b: usize, r: std::ops::Range<usize>, slot: &mut Slot| {
             let nb = r.len();
-            let ab = a.as_ref().subcols(r.start, nb);
+            let slab = shape.slab(a, &r);
             pool.with(|s| {
                 for l in 0..shape.depth() {
                     let (k, m) = (shape.k(l), shape.m(l));
                     let src = if l == 0 {
                         x.subcols(r.start, nb)
                     } else {
-                        ab.subrows(shape.off[l - 1], shape.widths[l])
+                        shape.layer(slab, l - 1, nb)
                     };
                     let mut p = s.p0.as_mut().submatrix_mut(0, 0, k, nb);
                     input_into((l > 0).then_some(act), src, p.rb_mut());
                     let t = if l + 1 == shape.depth() {
                         y.subcols(r.start, nb)
                     } else {
-                        ab.subrows(shape.off[l], m)
+                        shape.layer(slab, l, nb)
                     };
                     match mode {
                         Accumulate::Gram => {
@@ -380,16 +404,9 @@ impl Passes {
                         Accumulate::Tsqr => {
                             let c = k + m;
                             let mut st = s.stack.as_mut().submatrix_mut(0, 0, nb, c);
-                            for j in 0..nb {
-                                let pc = col(p.rb(), j);
-                                for (i, v) in pc.iter().enumerate() {
-                                    st[(j, i)] = *v;
-                                }
-                                let tc = col(t, j);
-                                for (o, v) in tc.iter().enumerate() {
-                                    st[(j, k + o)] = *v;
-                                }
-                            }
+                            // faer's transposed copy is cache-blocked (~7% of the block QR).
+                            st.rb_mut().subcols_mut(0, k).copy_from(p.rb().transpose());
+                            st.rb_mut().subcols_mut(k, m).copy_from(t.transpose());
                             let ws = s
                                 .qrs
                                 .iter_mut()
@@ -455,8 +472,8 @@ impl Passes {
         net: &Network,
         x: MatRef<'_, f64>,
         y: MatRef<'_, f64>,
-        a: &Mat<f64>,
-        d: &mut Mat<f64>,
+        a: &[f64],
+        d: &mut [f64],
         (lo, hi): (usize, usize),
         dir: &[bool],
         omega: &[f64],
@@ -469,16 +486,13 @@ impl Passes {
         let act = self.act;
         let pool = &self.pool;
         let scale = 2.0 / shape.n.max(1) as f64;
-        let shards = ColumnShards::new(d.as_mut());
         for l in lo..=hi {
             r[l] = 0.0;
             gsq[l] = 0.0;
         }
-        let work = |_b: usize, rg: std::ops::Range<usize>, slot: &mut Slot| {
+        let work = |_b: usize, rg: std::ops::Range<usize>, slot: &mut Slot, dslab: &mut [f64]| {
             let nb = rg.len();
-            let ab = a.as_ref().subcols(rg.start, nb);
-            // SAFETY: blocks are disjoint column ranges, each visited once per pass.
-            let mut db = unsafe { shards.cols_mut(rg.start, nb) };
+            let slab = shape.slab(a, &rg);
             pool.with(|s| {
                 let Scratch { p0, p1, e0, e1, .. } = s;
                 let (mut p_cur, mut p_prev) = (p0, p1);
@@ -488,20 +502,20 @@ impl Passes {
                     let src = if l == 0 {
                         x.subcols(rg.start, nb)
                     } else {
-                        ab.subrows(shape.off[l - 1], shape.widths[l])
+                        shape.layer(slab, l - 1, nb)
                     };
                     let mut p = p_cur.as_mut().submatrix_mut(0, 0, k, nb);
                     input_into((l > 0).then_some(act), src, p.rb_mut());
                     let t = if l + 1 == shape.depth() {
                         y.subcols(rg.start, nb)
                     } else {
-                        ab.subrows(shape.off[l], m)
+                        shape.layer(slab, l, nb)
                     };
                     let mut e = e_cur.as_mut().submatrix_mut(0, 0, m, nb);
                     slot.r[l] = residual_into(net.layer(l), p.rb(), t, e.rb_mut());
                     if l < hi && dir[l] {
                         let m1 = shape.m(l + 1);
-                        let mut dl = db.rb_mut().subrows_mut(shape.off[l], m);
+                        let mut dl = shape.layer_mut(dslab, l, nb);
                         // dl = -omega_{l+1} W_{l+1}^T E_{l+1}, then the elementwise parts.
                         matmul(
                             dl.rb_mut(),
@@ -535,7 +549,9 @@ impl Passes {
                 }
             }
         };
-        self.blocks.for_each_wave(&mut self.slots, work, fold);
+        let h = shape.hidden_rows;
+        self.blocks
+            .for_each_wave_chunks(&mut self.slots, d, h, work, fold);
     }
 
     /// Residual sums `r[l]`, `lo <= l <= hi`, at the trial point `A - t D`
@@ -546,8 +562,8 @@ impl Passes {
         net: &Network,
         x: MatRef<'_, f64>,
         y: MatRef<'_, f64>,
-        a: &Mat<f64>,
-        d: &Mat<f64>,
+        a: &[f64],
+        d: &[f64],
         (lo, hi): (usize, usize),
         moved: &[bool],
         step: f64,
@@ -562,8 +578,7 @@ impl Passes {
         }
         let work = |_b: usize, rg: std::ops::Range<usize>, slot: &mut Slot| {
             let nb = rg.len();
-            let ab = a.as_ref().subcols(rg.start, nb);
-            let db = d.as_ref().subcols(rg.start, nb);
+            let (ab, db) = (shape.slab(a, &rg), shape.slab(d, &rg));
             pool.with(|s| {
                 let Scratch { p0, p1, e0, t, .. } = s;
                 let (mut p_cur, mut p_next) = (p0, p1);
@@ -575,7 +590,7 @@ impl Passes {
                         input_into(None, x.subcols(rg.start, nb), p);
                     } else {
                         let j = lo - 1;
-                        let src = aux_at(shape, ab, db, j, moved[j], step, t);
+                        let src = aux_at(shape, ab, db, (j, nb), moved[j], step, t);
                         input_into(Some(act), src, p);
                     }
                 }
@@ -584,7 +599,7 @@ impl Passes {
                     let tl = if l + 1 == shape.depth() {
                         y.subcols(rg.start, nb)
                     } else {
-                        aux_at(shape, ab, db, l, moved[l], step, t)
+                        aux_at(shape, ab, db, (l, nb), moved[l], step, t)
                     };
                     let e = e0.as_mut().submatrix_mut(0, 0, m, nb);
                     slot.r[l] =
@@ -611,25 +626,20 @@ impl Passes {
     }
 
     /// `A_l -= t D_l` for every hidden layer with `moved[l]`.
-    pub(crate) fn update(&mut self, a: &mut Mat<f64>, d: &Mat<f64>, moved: &[bool], step: f64) {
+    pub(crate) fn update(&mut self, a: &mut [f64], d: &[f64], moved: &[bool], step: f64) {
         let shape = &self.shape;
-        let shards = ColumnShards::new(a.as_mut());
-        self.blocks.for_each(|_, rg| {
-            let nb = rg.len();
-            // SAFETY: blocks are disjoint column ranges, each visited once.
-            let mut ab = unsafe { shards.cols_mut(rg.start, nb) };
-            let db = d.as_ref().subcols(rg.start, nb);
-            for (l, _) in moved.iter().enumerate().filter(|(_, m)| **m) {
-                let (o, m) = (shape.off[l], shape.m(l));
-                for j in 0..nb {
-                    let ac = &mut col_mut(ab.rb_mut(), j)[o..o + m];
-                    let dc = &col(db, j)[o..o + m];
-                    for (av, dv) in ac.iter_mut().zip(dc) {
+        let len = self.blocks.block_len() * shape.hidden_rows;
+        a.par_chunks_mut(len.max(1))
+            .zip(d.par_chunks(len.max(1)))
+            .for_each(|(ab, db)| {
+                let nb = ab.len() / shape.hidden_rows.max(1);
+                for (l, _) in moved.iter().enumerate().filter(|(_, m)| **m) {
+                    let (o, m) = (shape.off[l] * nb, shape.m(l) * nb);
+                    for (av, dv) in ab[o..o + m].iter_mut().zip(&db[o..o + m]) {
                         *av -= dv * step;
                     }
                 }
-            }
-        });
+            });
     }
 }
 
@@ -637,23 +647,21 @@ impl Passes {
 /// (into `buf`) when the layer moves.
 fn aux_at<'s>(
     shape: &Shape,
-    ab: MatRef<'s, f64>,
-    db: MatRef<'_, f64>,
-    l: usize,
+    ab: &'s [f64],
+    db: &[f64],
+    (l, nb): (usize, usize),
     moved: bool,
     step: f64,
     buf: &'s mut Mat<f64>,
 ) -> MatRef<'s, f64> {
-    let (o, m) = (shape.off[l], shape.m(l));
-    let al = ab.subrows(o, m);
     if !moved {
-        return al;
+        return shape.layer(ab, l, nb);
     }
-    let nb = ab.ncols();
-    let dl = db.subrows(o, m);
+    let (o, m) = (shape.off[l] * nb, shape.m(l));
+    let (al, dl) = (&ab[o..o + m * nb], &db[o..o + m * nb]);
     let mut out = buf.as_mut().submatrix_mut(0, 0, m, nb);
     for j in 0..nb {
-        let (ac, dc) = (col(al, j), col(dl, j));
+        let (ac, dc) = (&al[j * m..(j + 1) * m], &dl[j * m..(j + 1) * m]);
         for ((t, av), dv) in col_mut(out.rb_mut(), j).iter_mut().zip(ac).zip(dc) {
             *t = av - dv * step;
         }
@@ -684,13 +692,36 @@ fn residual_into(
 ) -> f64 {
     e.copy_from(t);
     matmul(e.rb_mut(), Accum::Add, w, p, -1.0, Par::Seq);
-    let mut s = 0.0;
+    let mut acc = Lanes::default();
     for j in 0..e.ncols() {
-        for v in col(e.rb(), j) {
-            s += v * v;
+        acc.add_squares(col(e.rb(), j));
+    }
+    acc.sum()
+}
+
+/// Eight independent partial sums, so that sums of squares vectorise (a
+/// single accumulator is a serial dependency chain). The order is fixed, so
+/// results stay independent of the thread count.
+#[derive(Default, Clone, Copy)]
+struct Lanes([f64; 8]);
+
+impl Lanes {
+    #[inline]
+    fn add_squares(&mut self, v: &[f64]) {
+        let mut it = v.chunks_exact(8);
+        for c in &mut it {
+            for k in 0..8 {
+                self.0[k] += c[k] * c[k];
+            }
+        }
+        for (k, x) in it.remainder().iter().enumerate() {
+            self.0[k] += x * x;
         }
     }
-    s
+    fn sum(&self) -> f64 {
+        let s = &self.0;
+        ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+    }
 }
 
 /// Finish `D_l` in place: on entry `dl = -omega_{l+1} W^T E_{l+1}`; the
@@ -708,7 +739,8 @@ fn direction_into(
     inv: f64,
 ) -> f64 {
     // The reference's operation order: g = scale * (omega_l e + s' dl).
-    let mut gsq = 0.0;
+    // First the gradient, then its squares and the scaling (vectorised).
+    let mut acc = Lanes::default();
     for j in 0..dl.ncols() {
         let (ac, sc, ec) = (col(a, j), col(s, j), col(e, j));
         let dc = col_mut(dl.rb_mut(), j);
@@ -716,20 +748,20 @@ fn direction_into(
             Activation::Tanh => {
                 for i in 0..dc.len() {
                     let der = 1.0 - sc[i] * sc[i];
-                    let g = scale * (omega_l * ec[i] + der * dc[i]);
-                    gsq += g * g;
-                    dc[i] = g * inv;
+                    dc[i] = scale * (omega_l * ec[i] + der * dc[i]);
                 }
             }
             _ => {
                 for i in 0..dc.len() {
                     let der = act.deriv_with_value(ac[i], sc[i]);
-                    let g = scale * (omega_l * ec[i] + der * dc[i]);
-                    gsq += g * g;
-                    dc[i] = g * inv;
+                    dc[i] = scale * (omega_l * ec[i] + der * dc[i]);
                 }
             }
         }
+        acc.add_squares(dc);
+        for v in dc.iter_mut() {
+            *v *= inv;
+        }
     }
-    gsq
+    acc.sum()
 }
