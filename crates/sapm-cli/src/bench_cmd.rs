@@ -385,6 +385,15 @@ fn scaling_mode(args: &BenchArgs) -> Result<()> {
         let mut cases: Vec<&mut dyn Case> = vec![&mut c];
         let s = interleave(&mut cases, args.reps)?.remove(0);
         let f = c.t.flops().unwrap_or_default();
+        let tot: f64 = f.seconds.iter().sum();
+        println!(
+            "<!-- N = {n}: share of pass time: data {:.0}%, solves {:.0}%, direction {:.0}%, trials {:.0}%, updates {:.0}% -->",
+            100.0 * f.seconds[0] / tot,
+            100.0 * f.seconds[1] / tot,
+            100.0 * f.seconds[2] / tot,
+            100.0 * f.seconds[3] / tot,
+            100.0 * f.seconds[4] / tot
+        );
         rows.push((n, s, f.trial_passes as f64 / f.data_passes.max(1) as f64));
     }
     let last = rows

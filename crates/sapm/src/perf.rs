@@ -65,6 +65,9 @@ pub struct PenaltyFlops {
     pub gradient_passes: usize,
     /// Number of trial passes.
     pub trial_passes: usize,
+    /// Wall seconds spent in data passes, small solves, direction passes,
+    /// trials and updates, in that order.
+    pub seconds: [f64; 5],
 }
 
 impl PenaltyFlops {
@@ -84,6 +87,7 @@ impl PenaltyFlops {
             data_passes: self.data_passes - earlier.data_passes,
             gradient_passes: self.gradient_passes - earlier.gradient_passes,
             trial_passes: self.trial_passes - earlier.trial_passes,
+            seconds: std::array::from_fn(|i| self.seconds[i] - earlier.seconds[i]),
         }
     }
 }

@@ -46,6 +46,7 @@ use faer::{Mat, MatRef};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 
 /// How SAPM's weight step treats `omega`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -227,6 +228,7 @@ impl State {
         y: MatRef<'_, f64>,
         (lo, hi): (usize, usize),
     ) {
+        let t0 = Instant::now();
         self.passes.gradient(
             net,
             x,
@@ -248,6 +250,7 @@ impl State {
                 .sum::<f64>();
         self.flops.activations += perf::activation_count(w, n, lo, hi);
         self.flops.gradient_passes += 1;
+        self.flops.seconds[2] += t0.elapsed().as_secs_f64();
     }
 
     /// Residual sums of layers `lo..=hi` at `A - t D` into `r_trial`.
@@ -259,6 +262,7 @@ impl State {
         (lo, hi): (usize, usize),
         t: f64,
     ) {
+        let t0 = Instant::now();
         self.r_trial.copy_from_slice(&self.r);
         self.passes.trial(
             net,
@@ -275,13 +279,16 @@ impl State {
         self.flops.trial += perf::residual_flops(w, n, lo, hi) + self.moved_axpy(w, n);
         self.flops.activations += perf::activation_count(w, n, lo, hi);
         self.flops.trial_passes += 1;
+        self.flops.seconds[3] += t0.elapsed().as_secs_f64();
     }
 
     /// `A -= t D` on the moved layers.
     fn update(&mut self, t: f64) {
+        let t0 = Instant::now();
         self.passes.update(&mut self.a, &self.d, &self.moved, t);
         let (w, n) = (&self.passes.shape.widths, self.passes.shape.n);
         self.flops.update += self.moved_axpy(w, n);
+        self.flops.seconds[4] += t0.elapsed().as_secs_f64();
     }
 
     fn moved_axpy(&self, w: &[usize], n: usize) -> f64 {
@@ -408,6 +415,7 @@ impl<'a> PenaltyTrainer<'a> {
     /// (Gram sums go through the reducer).
     fn accumulate(&mut self) -> Result<()> {
         let st = self.st.as_mut().expect("started");
+        let t0 = Instant::now();
         st.passes.accumulate(self.x, self.y, &st.a);
         let (w, n) = (&st.passes.shape.widths, st.passes.shape.n);
         st.flops.data += perf::data_pass_flops(
@@ -419,6 +427,7 @@ impl<'a> PenaltyTrainer<'a> {
         );
         st.flops.activations += perf::activation_count(w, n, 0, w.len() - 2);
         st.flops.data_passes += 1;
+        st.flops.seconds[0] += t0.elapsed().as_secs_f64();
         if st.passes.mode == Accumulate::Gram {
             st.pack.clear();
             for d in &st.passes.data {
@@ -480,6 +489,7 @@ impl<'a> PenaltyTrainer<'a> {
     /// Exact (coupled) or frozen-omega minimisation over `[W_l, b_l]`, from
     /// the data of the last [`PenaltyTrainer::accumulate`].
     fn weight_step(&mut self, net: &mut Network, l: usize) -> Result<()> {
+        let t0 = Instant::now();
         let depth = net.depth();
         let mode = self.st.as_ref().expect("started").passes.mode;
         {
@@ -549,6 +559,7 @@ impl<'a> PenaltyTrainer<'a> {
         }
         net.layer_mut(l).copy_from(&st.w_new[l]);
         st.stale = true;
+        st.flops.seconds[1] += t0.elapsed().as_secs_f64();
         Ok(())
     }
 
