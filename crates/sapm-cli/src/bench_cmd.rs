@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use rayon::prelude::*;
-use sapm::linalg::{SampleBlocks, SolveMethod};
+use sapm::linalg::{SampleBlocks, SolveMethod, balanced_block};
 use sapm::loss::LsObjective;
 use sapm::penalty::Weighting;
 use sapm::perf::{self, Workload};
@@ -57,7 +57,8 @@ pub struct BenchArgs {
     /// Memory mode: iterations to run after start.
     #[arg(long, default_value_t = 3)]
     pub iterations: usize,
-    /// Memory mode: use the straightforward reference trainer instead.
+    /// Memory mode: use the straightforward reference trainer instead;
+    /// iteration mode: add its SAPM iteration as a case (slow at large N).
     #[arg(long)]
     pub reference: bool,
     /// Weight-step solver of the SAPM runs in scaling, threads and memory modes.
@@ -209,6 +210,22 @@ impl Case for PenaltyCase<'_> {
     }
 }
 
+struct ReferenceCase<'a> {
+    net: sapm::Network,
+    t: ReferencePenaltyTrainer<'a>,
+    flops: f64,
+}
+
+impl Case for ReferenceCase<'_> {
+    fn name(&self) -> String {
+        "SAPM iteration (reference code, QR)".into()
+    }
+    fn run(&mut self) -> Result<f64> {
+        self.t.step(&mut self.net)?;
+        Ok(self.flops)
+    }
+}
+
 struct AdamCase<'a> {
     net: sapm::Network,
     t: Adam<'a>,
@@ -301,7 +318,7 @@ fn iteration_mode(args: &BenchArgs) -> Result<()> {
                 w: Mat::from_fn(width, k, |i, j| ((i + 2 * j) as f64 * 0.1).sin()),
                 p: Mat::from_fn(k, n, |i, j| ((i * 7 + j) as f64 * 0.01).cos()),
                 c: Mat::zeros(width, n),
-                blocks: SampleBlocks::new(n, args.block),
+                blocks: SampleBlocks::new(n, balanced_block(n, args.block)),
             };
             let mut gf = GemmFaer {
                 w: gb.w.clone(),
@@ -338,8 +355,36 @@ fn iteration_mode(args: &BenchArgs) -> Result<()> {
                 net,
                 t: adam,
             };
+            let mut reference = None;
+            if args.reference {
+                let cfg = PenaltyConfig {
+                    block: args.block,
+                    ..PenaltyConfig::default()
+                };
+                let net = wl.net.clone();
+                let mut t = ReferencePenaltyTrainer::new(
+                    cfg,
+                    Weighting::SelfAdaptive,
+                    wl.x.as_ref(),
+                    wl.y.as_ref(),
+                    0,
+                );
+                t.start(&net)?;
+                // Credited with the optimised path's model flops, so the rates compare times.
+                let flops = perf::penalty_iteration_flops(
+                    net.widths(),
+                    n,
+                    args.block,
+                    SolveMethod::Qr,
+                    1.0,
+                );
+                reference = Some(ReferenceCase { net, t, flops });
+            }
             let mut cases: Vec<&mut dyn Case> =
                 vec![&mut gb, &mut gf, &mut sq, &mut sc, &mut pm, &mut ad];
+            if let Some(r) = reference.as_mut() {
+                cases.push(r);
+            }
             let names: Vec<String> = cases.iter().map(|c| c.name()).collect();
             let res = interleave(&mut cases, args.reps)?;
             let gemm_rate = res[..2]

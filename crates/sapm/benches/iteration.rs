@@ -14,7 +14,7 @@ use divan::counter::ItemsCount;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use rayon::prelude::*;
-use sapm::linalg::{SampleBlocks, SolveMethod};
+use sapm::linalg::{SampleBlocks, SolveMethod, balanced_block};
 use sapm::loss::LsObjective;
 use sapm::penalty::Weighting;
 use sapm::perf::{self, Workload};
@@ -69,11 +69,12 @@ fn gemm_reference(b: Bencher, s: Size) {
     let w = Mat::from_fn(m, k, |i, j| ((i + 2 * j) as f64 * 0.1).sin());
     let p = Mat::from_fn(k, s.n, |i, j| ((7 * i + j) as f64 * 0.01).cos());
     let mut c = Mat::<f64>::zeros(m, s.n);
-    let blocks = SampleBlocks::new(s.n, BLOCK);
+    let block = balanced_block(s.n, BLOCK);
+    let blocks = SampleBlocks::new(s.n, block);
     b.counter(ItemsCount::new(perf::gemm_flops(m, k, s.n) as usize))
         .bench_local(|| {
             c.as_mut()
-                .par_col_chunks_mut(BLOCK)
+                .par_col_chunks_mut(block)
                 .zip(blocks.ranges().par_iter())
                 .for_each(|(c, r)| {
                     matmul(

@@ -70,8 +70,10 @@ impl std::fmt::Debug for LsGrad {
 const GRAD_WAVE: usize = 16;
 
 impl LsGrad {
-    /// Buffers for `net`'s shape and `n` samples in blocks of `block`.
+    /// Buffers for `net`'s shape and `n` samples in blocks of at most `block`
+    /// (see [`crate::linalg::balanced_block`]).
     pub fn new(net: &Network, n: usize, block: usize) -> Self {
+        let block = crate::linalg::balanced_block(n, block);
         let blocks = SampleBlocks::new(n, block);
         let nb = block.max(1).min(n.max(1));
         let w = net.widths().to_vec();

@@ -109,12 +109,13 @@ pub fn qr_flops(rows: usize, cols: usize) -> f64 {
     }
 }
 
-/// The data pass of all layers of `widths` over `n` samples in blocks of
-/// `block`: Gram sums, or block QRs plus the wave merges of the TSQR
+/// The data pass of all layers of `widths` over `n` samples in blocks of at
+/// most `block` ([`crate::linalg::balanced_block`]): Gram sums, or block QRs plus the wave merges of the TSQR
 /// (`wave` blocks per merge).
 pub fn data_pass_flops(widths: &[usize], n: usize, block: usize, tsqr: bool, wave: usize) -> f64 {
     let depth = widths.len() - 1;
     let nf = n as f64;
+    let block = crate::linalg::balanced_block(n, block);
     let mut f = 0.0;
     for l in 0..depth {
         let (kl, ml) = (k(widths, l), m(widths, l));

@@ -74,6 +74,15 @@ fn optimised_iterations_match_the_reference() {
             },
             Weighting::SelfAdaptive,
         ),
+        (
+            "sapm qr capped",
+            PenaltyConfig {
+                cap_output: 2.0,
+                cap_hidden: 3.0,
+                ..base
+            },
+            Weighting::SelfAdaptive,
+        ),
     ];
     for (name, cfg, w) in variants {
         let net0 = NetworkSpec::new(vec![2, 7, 6, 5, 1]).build(3).unwrap();

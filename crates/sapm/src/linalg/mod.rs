@@ -9,4 +9,6 @@ pub use lstsq::{
     condition_number, lstsq_qr, mat_bytes, pinv_solve, qr_r_into, solve_gram_into, solve_layer,
     solve_normal, solve_qr_factor_into,
 };
-pub use reduce::{LocalReducer, PerThread, Reducer, SampleBlocks};
+pub use reduce::{
+    LocalReducer, MIN_BLOCK, MIN_BLOCKS, PerThread, Reducer, SampleBlocks, balanced_block,
+};

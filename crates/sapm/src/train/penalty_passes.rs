@@ -28,7 +28,7 @@
 //! 5. [`Passes::update`]: `A -= t D` for the accepted `t`.
 
 use crate::activation::Activation;
-use crate::linalg::{PerThread, QrWs, SampleBlocks, mat_bytes, qr_r_into};
+use crate::linalg::{PerThread, QrWs, SampleBlocks, balanced_block, mat_bytes, qr_r_into};
 use crate::net::{Network, col, col_mut};
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
@@ -276,6 +276,7 @@ pub(crate) struct Passes {
 impl Passes {
     pub(crate) fn new(net: &Network, n: usize, block: usize, mode: Accumulate) -> Self {
         let shape = Shape::new(net.widths(), n);
+        let block = balanced_block(n, block);
         let blocks = SampleBlocks::new(n, block);
         let nb = block.min(n).max(1);
         let s2 = shape.clone();
