@@ -38,7 +38,7 @@
 //! - [`linalg`]: sample-block reductions and the weight-step least-squares solve.
 //! - [`config`], [`fit`](mod@fit), [`model`], [`io`]: configuration, the high-level API, files.
 //! - [`perf`]: flop and memory models of an iteration and a benchmark workload;
-//!   [`reference`]: the straightforward PM/SAPM trainer the optimised one is tested against.
+//!   [`reference`](mod@reference): the straightforward PM/SAPM trainer the optimised one is tested against.
 //!
 //! ## What this crate is not
 //! A general deep-learning framework: no GPUs, no mini-batching, no
