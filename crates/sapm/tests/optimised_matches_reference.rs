@@ -154,3 +154,45 @@ fn rank_deficient_steps_fall_back_identically() {
         assert_eq!(sf, ss, "{solver:?}");
     }
 }
+
+/// A reducer that claims two processes (so both trainers take the Gram
+/// path, as in a multi-process run) but sums nothing: exercises the packing
+/// of Gram sums through the `Reducer` interface.
+struct PretendTwo;
+
+impl sapm::linalg::Reducer for PretendTwo {
+    fn all_reduce_sum(&self, _buf: &mut [f64]) -> sapm::Result<()> {
+        Ok(())
+    }
+    fn size(&self) -> usize {
+        2
+    }
+}
+
+#[test]
+fn gram_sums_go_through_the_reducer() {
+    let n = 200;
+    let x = Mat::from_fn(1, n, |_, j| j as f64 / n as f64 * 4.0 - 2.0);
+    let y = Mat::from_fn(1, n, |_, j| (x[(0, j)] * 3.0).sin());
+    let cfg = PenaltyConfig {
+        block: 16,
+        prox: 1e-4,
+        ..PenaltyConfig::default()
+    };
+    let net0 = NetworkSpec::new(vec![1, 6, 6, 1]).build(8).unwrap();
+    let (mut a, mut b) = (net0.clone(), net0.clone());
+    let w = Weighting::SelfAdaptive;
+    let mut fast =
+        PenaltyTrainer::new(cfg, w, x.as_ref(), y.as_ref(), 0).with_reducer(Box::new(PretendTwo));
+    let mut slow = ReferencePenaltyTrainer::new(cfg, w, x.as_ref(), y.as_ref(), 0)
+        .with_reducer(Box::new(PretendTwo));
+    fast.start(&a).unwrap();
+    slow.start(&b).unwrap();
+    for it in 0..4 {
+        let fa = fast.step(&mut a).unwrap();
+        let fb = slow.step(&mut b).unwrap();
+        let dj = (fa.objective - fb.objective).abs() / fb.objective;
+        let dp = rel(&a.params(), &b.params());
+        assert!(dj < 1e-10 && dp < 1e-10, "{it}: {dj:e} {dp:e}");
+    }
+}
