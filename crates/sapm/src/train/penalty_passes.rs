@@ -54,9 +54,10 @@ pub(crate) enum Accumulate {
 pub(crate) struct Shape {
     /// `[d, m_1, ..., m_L]`.
     pub widths: Vec<usize>,
-    /// Row offset of hidden layer `l` (0-based) in the stacked auxiliaries.
+    /// `off_l = m_1 + ... + m_l` (0-based `l`): hidden layer `l` starts at
+    /// `off_l n_b` in a block slab of `n_b` samples.
     pub off: Vec<usize>,
-    /// `H`, rows of the stacked auxiliaries.
+    /// `H`, auxiliaries per sample.
     pub hidden_rows: usize,
     /// Number of samples.
     pub n: usize,
