@@ -296,8 +296,7 @@ impl Trainer for ReferencePenaltyTrainer<'_> {
         self.objective = self.ws.as_ref().expect("started").objective(&omega);
         Ok(StepOutcome {
             objective: self.objective,
-            converged: false,
-            lagged: false,
+            ..StepOutcome::default()
         })
     }
 
