@@ -1,5 +1,7 @@
 //! The `sapm` command: a thin layer over the `sapm` library.
 
+mod bench_cmd;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -105,6 +107,8 @@ enum Cmd {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Time one SAPM/PM iteration, one Adam step and a GEMM of the same shape (GFLOP/s, ratios), scaling and memory.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
         )
         .map(|_| ExitCode::SUCCESS),
         Cmd::Plot { run_dir } => study_cmd::plot(&run_dir).map(|_| ExitCode::SUCCESS),
+        Cmd::Bench(args) => bench_cmd::run(args).map(|_| ExitCode::SUCCESS),
     };
     match res {
         Ok(code) => code,

@@ -409,3 +409,46 @@ fn divergence_is_reported_and_the_last_finite_model_kept() {
     let model = std::fs::read_to_string(out.join("model.json")).unwrap();
     assert!(!model.contains("NaN") && !model.contains("null"));
 }
+
+/// `sapm bench` runs every mode on tiny sizes and prints its tables (nothing
+/// is timed or asserted about speed here), and rejects bad sizes.
+#[test]
+fn bench_modes_run_on_tiny_sizes() {
+    for (mode, want) in [
+        ("iteration", "SAPM iteration (TSQR)"),
+        ("scaling", "Time per SAPM iteration against L"),
+        ("threads", "speed-up"),
+        ("memory", "peak RSS"),
+    ] {
+        let o = sapm(&[
+            "bench",
+            "--mode",
+            mode,
+            "--n",
+            "300,500",
+            "--width",
+            "4",
+            "--depth",
+            "3,2",
+            "--reps",
+            "1",
+            "--block",
+            "128",
+            "--iterations",
+            "1",
+        ]);
+        assert!(
+            o.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(want), "{mode}: {out}");
+    }
+    let o = sapm(&["bench", "--n", "0"]);
+    assert!(!o.status.success());
+    let o = sapm(&["bench", "--depth", "1"]);
+    assert!(!o.status.success());
+    let o = sapm(&["bench", "--mode", "memory", "--solver", "lu"]);
+    assert!(!o.status.success());
+}

@@ -36,7 +36,9 @@
 //! - [`loss`]: `J_LS` and backpropagation; [`penalty`]: `J_PM`, `J_SAPM`, omega, auxiliary gradients.
 //! - [`train`]: one module per method behind the [`train::Trainer`] trait, and the driver.
 //! - [`linalg`]: sample-block reductions and the weight-step least-squares solve.
-//! - [`config`], [`fit`], [`model`], [`io`]: configuration, the high-level API, files.
+//! - [`config`], [`fit`](mod@fit), [`model`], [`io`]: configuration, the high-level API, files.
+//! - [`perf`]: flop and memory models of an iteration and a benchmark workload;
+//!   [`reference`](mod@reference): the straightforward PM/SAPM trainer the optimised one is tested against.
 //!
 //! ## What this crate is not
 //! A general deep-learning framework: no GPUs, no mini-batching, no
@@ -55,6 +57,8 @@ pub mod loss;
 pub mod model;
 pub mod net;
 pub mod penalty;
+pub mod perf;
+pub mod reference;
 pub mod train;
 
 pub use activation::Activation;

@@ -6,11 +6,11 @@
 //! `delta_L = (2/N)(U - Y)`, `grad W~_l = delta_l P_{l-1}^T`,
 //! `delta_{l-1} = s'(Z_{l-1}) (.) (W_l^T delta_l)`.
 
-use crate::linalg::SampleBlocks;
-use crate::net::{ForwardCache, Network};
+use crate::activation::Activation;
+use crate::linalg::{PerThread, SampleBlocks};
+use crate::net::{ForwardCache, Network, col, col_mut};
 use crate::train::Objective;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
-use rayon::prelude::*;
 
 /// Default number of samples per block for sample-parallel kernels.
 pub const DEFAULT_BLOCK: usize = 2048;
@@ -42,12 +42,15 @@ pub fn sq_diff(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
     s
 }
 
-/// Reusable buffers for [`LsGrad::loss_grad`]: one forward cache, one set of
-/// deltas and one gradient per sample block.
-#[derive(Debug, Clone)]
+/// Reusable buffers for [`LsGrad::loss_grad`]: per-thread block scratch (a
+/// forward cache and deltas for one sample block) and per-block gradient
+/// slots for one wave of blocks, folded in block order. Memory is
+/// `O(threads x block x depth x width)`, independent of `N`, and a
+/// steady-state call allocates nothing.
 pub struct LsGrad {
     blocks: SampleBlocks,
-    ws: Vec<BlockWs>,
+    pool: PerThread<BlockWs>,
+    slots: Vec<(Vec<f64>, f64)>,
     n: usize,
 }
 
@@ -55,26 +58,53 @@ pub struct LsGrad {
 struct BlockWs {
     fwd: ForwardCache,
     delta: Vec<Mat<f64>>,
-    grad: Vec<f64>,
-    loss: f64,
 }
 
+impl std::fmt::Debug for LsGrad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LsGrad(n = {}, blocks = {})", self.n, self.blocks.len())
+    }
+}
+
+/// Blocks per wave of [`LsGrad`] (the fold is in block order for any value).
+const GRAD_WAVE: usize = 16;
+
 impl LsGrad {
-    /// Buffers for `net`'s shape and `n` samples in blocks of `block`.
+    /// Buffers for `net`'s shape and `n` samples in blocks of at most `block`
+    /// (see [`crate::linalg::balanced_block`]).
     pub fn new(net: &Network, n: usize, block: usize) -> Self {
+        let block = crate::linalg::balanced_block(n, block);
         let blocks = SampleBlocks::new(n, block);
-        let w = net.widths();
-        let ws = blocks
-            .ranges()
-            .iter()
-            .map(|r| BlockWs {
-                fwd: ForwardCache::new(w, r.len()),
-                delta: (1..w.len()).map(|l| Mat::zeros(w[l], r.len())).collect(),
-                grad: vec![0.0; net.num_params()],
-                loss: 0.0,
-            })
+        let nb = block.max(1).min(n.max(1));
+        let w = net.widths().to_vec();
+        let pool = PerThread::new(move || BlockWs {
+            fwd: ForwardCache::new(&w, nb),
+            delta: (1..w.len()).map(|l| Mat::zeros(w[l], nb)).collect(),
+        });
+        let wave = GRAD_WAVE.min(blocks.len().max(1));
+        let slots = (0..wave)
+            .map(|_| (vec![0.0; net.num_params()], 0.0))
             .collect();
-        LsGrad { blocks, ws, n }
+        LsGrad {
+            blocks,
+            pool,
+            slots,
+            n,
+        }
+    }
+
+    /// Heap bytes held (scratch of the threads that have run, and the slots).
+    pub fn bytes(&self) -> usize {
+        let mat = |m: &Mat<f64>| crate::linalg::mat_bytes(m);
+        self.pool.total(|w| {
+            w.fwd
+                .p
+                .iter()
+                .chain(&w.fwd.z)
+                .chain(&w.delta)
+                .map(mat)
+                .sum()
+        }) + self.slots.iter().map(|(g, _)| 8 * g.len()).sum::<usize>()
     }
 
     /// `J_LS` and its gradient (flat, in [`Network::params`] order) written into `grad`.
@@ -86,45 +116,81 @@ impl LsGrad {
         grad: &mut [f64],
     ) -> f64 {
         assert_eq!(x.ncols(), self.n, "sample count changed");
+        self.pool.ensure(rayon::current_num_threads());
         let scale = 2.0 / self.n as f64;
-        let ranges = self.blocks.ranges();
-        let work = |(r, ws): (&std::ops::Range<usize>, &mut BlockWs)| {
-            backprop_block(
-                net,
-                x.subcols(r.start, r.len()),
-                y.subcols(r.start, r.len()),
-                scale,
-                ws,
-            );
-        };
-        if self.ws.len() == 1 {
-            work((&ranges[0], &mut self.ws[0]));
-        } else {
-            ranges.par_iter().zip(self.ws.par_iter_mut()).for_each(work);
-        }
+        let pool = &self.pool;
         grad.fill(0.0);
         let mut loss = 0.0;
-        for ws in &self.ws {
-            loss += ws.loss;
-            for (g, b) in grad.iter_mut().zip(&ws.grad) {
-                *g += b;
-            }
+        self.blocks.for_each_wave(
+            &mut self.slots,
+            |_, r, (g, l)| {
+                pool.with(|ws| {
+                    *l = backprop_block(
+                        net,
+                        x.subcols(r.start, r.len()),
+                        y.subcols(r.start, r.len()),
+                        scale,
+                        ws,
+                        g,
+                    );
+                });
+            },
+            |_, slots| {
+                for (g, l) in slots.iter() {
+                    loss += l;
+                    for (t, b) in grad.iter_mut().zip(g) {
+                        *t += b;
+                    }
+                }
+            },
+        );
+        loss / self.n as f64
+    }
+
+    /// `J_LS` alone (forward passes only), with the same buffers.
+    pub fn loss(&mut self, net: &Network, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
+        assert_eq!(x.ncols(), self.n, "sample count changed");
+        if self.n == 0 {
+            return 0.0;
         }
+        self.pool.ensure(rayon::current_num_threads());
+        let pool = &self.pool;
+        let mut loss = 0.0;
+        self.blocks.for_each_wave(
+            &mut self.slots,
+            |_, r, (_, l)| {
+                pool.with(|ws| {
+                    let xb = x.subcols(r.start, r.len());
+                    net.forward_prefix_into(xb, &mut ws.fwd);
+                    let out = ws.fwd.output().subcols(0, r.len());
+                    *l = sq_diff(out, y.subcols(r.start, r.len()));
+                });
+            },
+            |_, slots| {
+                for (_, l) in slots.iter() {
+                    loss += l;
+                }
+            },
+        );
         loss / self.n as f64
     }
 }
 
+/// Forward and backward pass of one block into `grad` (overwritten); returns
+/// the block's sum of squared errors.
 fn backprop_block(
     net: &Network,
     x: MatRef<'_, f64>,
     y: MatRef<'_, f64>,
     scale: f64,
     ws: &mut BlockWs,
-) {
-    net.forward_into(x, &mut ws.fwd);
+    grad: &mut [f64],
+) -> f64 {
+    let nb = x.ncols();
+    net.forward_prefix_into(x, &mut ws.fwd);
     let depth = net.depth();
-    let out = ws.fwd.output();
-    let last = &mut ws.delta[depth - 1];
+    let out = ws.fwd.output().subcols(0, nb);
+    let mut last = ws.delta[depth - 1].as_mut().subcols_mut(0, nb);
     let mut loss = 0.0;
     for j in 0..out.ncols() {
         for i in 0..out.nrows() {
@@ -133,46 +199,54 @@ fn backprop_block(
             last[(i, j)] = scale * d;
         }
     }
-    ws.loss = loss;
     let mut offset = net.num_params();
     for l in (0..depth).rev() {
         let layer = net.layer(l);
         let (rows, cols) = (layer.nrows(), layer.ncols());
         offset -= rows * cols;
         let g = MatMut::from_column_major_slice_mut(
-            &mut ws.grad[offset..offset + rows * cols],
+            &mut grad[offset..offset + rows * cols],
             rows,
             cols,
         );
         faer::linalg::matmul::matmul(
             g,
             Accum::Replace,
-            ws.delta[l].as_ref(),
-            ws.fwd.p[l].as_ref().transpose(),
+            ws.delta[l].as_ref().subcols(0, nb),
+            ws.fwd.p[l].as_ref().subcols(0, nb).transpose(),
             1.0,
             Par::Seq,
         );
         if l > 0 {
             let (lo, hi) = ws.delta.split_at_mut(l);
-            let prev = &mut lo[l - 1];
+            let mut prev = lo[l - 1].as_mut().subcols_mut(0, nb);
             faer::linalg::matmul::matmul(
                 prev.as_mut(),
                 Accum::Replace,
                 net.weight(l).transpose(),
-                hi[0].as_ref(),
+                hi[0].as_ref().subcols(0, nb),
                 1.0,
                 Par::Seq,
             );
             let z = ws.fwd.z[l - 1].as_ref();
             let s = ws.fwd.p[l].as_ref();
             let act = net.activation();
-            for j in 0..prev.ncols() {
-                for i in 0..prev.nrows() {
-                    prev[(i, j)] *= act.deriv_with_value(z[(i, j)], s[(i, j)]);
+            for j in 0..nb {
+                let (zc, sc) = (col(z, j), col(s, j));
+                let pc = col_mut(prev.as_mut(), j);
+                if act == Activation::Tanh {
+                    for (p, s) in pc.iter_mut().zip(sc) {
+                        *p *= 1.0 - s * s;
+                    }
+                } else {
+                    for ((p, z), s) in pc.iter_mut().zip(zc).zip(sc) {
+                        *p *= act.deriv_with_value(*z, *s);
+                    }
                 }
             }
         }
     }
+    loss
 }
 
 /// `J_LS` on a fixed data set as an [`Objective`] for the gradient trainers.
@@ -195,7 +269,7 @@ impl<'a> LsObjective<'a> {
 
 impl Objective for LsObjective<'_> {
     fn value(&mut self, net: &Network) -> f64 {
-        mse(net, self.x, self.y)
+        self.grad.loss(net, self.x, self.y)
     }
     fn value_grad(&mut self, net: &Network, grad: &mut [f64]) -> f64 {
         self.grad.loss_grad(net, self.x, self.y, grad)

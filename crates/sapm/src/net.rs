@@ -8,7 +8,7 @@
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
-use faer::reborrow::ReborrowMut;
+use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -236,6 +236,13 @@ impl Network {
             .collect()
     }
 
+    /// [`Network::weight_norms_sq`] into a caller-owned slice of length `depth()`.
+    pub fn weight_norms_sq_into(&self, out: &mut [f64]) {
+        for (l, o) in out.iter_mut().enumerate().take(self.depth()) {
+            *o = self.weight(l).squared_norm_l2();
+        }
+    }
+
     /// True when every parameter is finite.
     pub fn is_finite(&self) -> bool {
         self.layers
@@ -302,6 +309,29 @@ impl Network {
             matmul_into(cache.z[l].as_mut(), self.layers[l].as_ref(), p_prev);
             if l + 1 < self.depth() {
                 activate_into(self.activation, cache.z[l].as_ref(), after[0].as_mut());
+            }
+        }
+    }
+
+    /// Forward pass into the first `x.ncols()` columns of a cache built for at
+    /// least that many samples (other columns are left alone). Never
+    /// allocates, so one cache serves every sample block, including a shorter
+    /// last one.
+    pub fn forward_prefix_into(&self, x: MatRef<'_, f64>, cache: &mut ForwardCache) {
+        let n = x.ncols();
+        let d = self.input_dim();
+        assert!(
+            cache.p.len() == self.depth() && cache.p[0].ncols() >= n,
+            "forward cache too small"
+        );
+        cache.p[0].as_mut().submatrix_mut(0, 0, d, n).copy_from(x);
+        for l in 0..self.depth() {
+            let (before, after) = cache.p.split_at_mut(l + 1);
+            let p_prev = before[l].as_ref().subcols(0, n);
+            let mut z = cache.z[l].as_mut().subcols_mut(0, n);
+            matmul_into(z.rb_mut(), self.layers[l].as_ref(), p_prev);
+            if l + 1 < self.depth() {
+                activate_into(self.activation, z.rb(), after[0].as_mut().subcols_mut(0, n));
             }
         }
     }
@@ -417,9 +447,7 @@ pub fn activate_into(act: Activation, z: MatRef<'_, f64>, mut p: MatMut<'_, f64>
     for j in 0..z.ncols() {
         let zc = col(z, j);
         let pc = col_mut(p.rb_mut(), j);
-        for (o, &v) in pc[..m].iter_mut().zip(zc) {
-            *o = act.eval(v);
-        }
+        act.eval_slice(zc, &mut pc[..m]);
     }
 }
 

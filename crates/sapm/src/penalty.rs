@@ -37,8 +37,15 @@ pub enum Weighting {
 impl Weighting {
     /// `omega_l` for every layer (`omega_{L-1} = 1`) given `|W_j|_F^2`.
     pub fn omega(&self, norms_sq: &[f64]) -> Vec<f64> {
+        let mut w = vec![1.0; norms_sq.len()];
+        self.omega_into(norms_sq, &mut w);
+        w
+    }
+
+    /// [`Weighting::omega`] into a caller-owned slice (same length as `norms_sq`).
+    pub fn omega_into(&self, norms_sq: &[f64], w: &mut [f64]) {
         let depth = norms_sq.len();
-        let mut w = vec![1.0; depth];
+        w.fill(1.0);
         match *self {
             Weighting::Constant(beta) => {
                 for v in w.iter_mut().take(depth.saturating_sub(1)) {
@@ -51,7 +58,6 @@ impl Weighting {
                 }
             }
         }
-        w
     }
 }
 

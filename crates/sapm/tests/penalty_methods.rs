@@ -145,6 +145,6 @@ fn pm_training_with_a_small_penalty_is_inconsistent() {
     let ls = r.history.last().unwrap().values[0];
     let pm = r.aux_loss.unwrap();
     assert!(pm < 1e-4 * ls, "J_PM {pm} vs J_LS {ls}");
-    let sapm_view = objective(&net, t.aux().unwrap(), x, y, Weighting::SelfAdaptive);
+    let sapm_view = objective(&net, &t.aux().unwrap(), x, y, Weighting::SelfAdaptive);
     assert!(ls <= consistency_constant(4, 1.0) * sapm_view * (1.0 + 1e-9));
 }

@@ -5,7 +5,10 @@ mod lstsq;
 mod reduce;
 
 pub use lstsq::{
-    LayerSystem, Regularization, RowGroup, SolveInfo, SolveMethod, condition_number, lstsq_qr,
-    pinv_solve, solve_layer, solve_normal,
+    LayerSolveWs, LayerSystem, QrWs, Regularization, RowGroup, SolveInfo, SolveMethod,
+    condition_number, lstsq_qr, mat_bytes, pinv_solve, qr_r_into, solve_gram_into, solve_layer,
+    solve_normal, solve_qr_factor_into,
 };
-pub use reduce::{LocalReducer, Reducer, SampleBlocks};
+pub use reduce::{
+    LocalReducer, MIN_BLOCK, MIN_BLOCKS, PerThread, Reducer, SampleBlocks, balanced_block,
+};

@@ -7,6 +7,10 @@ mod elm;
 mod gd;
 mod lbfgs;
 mod penalty;
+mod penalty_passes;
+
+/// Blocks per wave of the PM/SAPM data pass (fixes the TSQR merge tree).
+pub const DATA_WAVE: usize = penalty_passes::WAVE;
 mod sequence;
 
 pub use adam::{Adam, AdamConfig};
@@ -14,7 +18,10 @@ pub use driver::{Clock, Metrics, NoObserver, Observer, Record, RunResult, Status
 pub use elm::Elm;
 pub use gd::GradientDescent;
 pub use lbfgs::{Lbfgs, LbfgsConfig};
-pub use penalty::{AuxOrder, OmegaMode, PenaltyConfig, PenaltyTrainer, SweepOrder};
+pub(crate) use penalty::capped_solve;
+pub use penalty::{
+    AuxInit, AuxOrder, OmegaMode, PenaltyConfig, PenaltyMemory, PenaltyTrainer, SweepOrder,
+};
 pub use sequence::Sequence;
 
 use crate::error::Result;

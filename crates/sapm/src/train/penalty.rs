@@ -18,16 +18,35 @@
 //! weights satisfy, and `backtrack = true`, every outer iteration is a descent
 //! step on `J_SAPM` (up to round-off), so by the consistency bound
 //! `J_LS <= L J_SAPM` (tanh) the true loss is controlled too.
+//!
+//! ## Implementation
+//! The auxiliaries never change during a weight sweep, so one pass over the
+//! samples builds every layer's weight-step data at once (Gram matrices, or
+//! R factors of a tall-skinny QR), and the sweep itself is small dense
+//! algebra. Auxiliary steps then cost one pass for residuals and the search
+//! direction and one pass per backtracking trial, each rebuilding `P_l` and
+//! `E_l` block by block in cache (see `penalty_passes.rs`). Steady-state
+//! iterations allocate nothing (tested), and memory is `A` and `D` (16 bytes
+//! per hidden unit and sample) plus `O(threads x block)` scratch. The flop
+//! count of an iteration is [`crate::perf::penalty_iteration_flops`];
+//! [`crate::reference::ReferencePenaltyTrainer`] is the straightforward
+//! version it is tested against.
 
+use super::penalty_passes::{Accumulate, Passes, WAVE};
 use super::{StepOutcome, Trainer, TrainerStats};
 use crate::error::{Error, Result};
-use crate::linalg::{LayerSystem, LocalReducer, Reducer, Regularization, SolveMethod, solve_layer};
+use crate::linalg::{
+    LayerSolveWs, LocalReducer, Reducer, Regularization, SolveMethod, mat_bytes, solve_gram_into,
+    solve_qr_factor_into,
+};
 use crate::net::Network;
-use crate::penalty::{AuxVars, PenaltyWorkspace, Weighting};
+use crate::penalty::{AuxVars, Weighting};
+use crate::perf::{self, PenaltyFlops};
 use faer::{Mat, MatRef};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 
 /// How SAPM's weight step treats `omega`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -134,6 +153,32 @@ impl Default for PenaltyConfig {
 const ARMIJO_C: f64 = 1e-4;
 const MAX_HALVINGS: usize = 50;
 
+/// Memory held by a started [`PenaltyTrainer`], in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct PenaltyMemory {
+    /// Samples.
+    pub samples: usize,
+    /// The auxiliaries `A` (`H x N`, `H` = sum of hidden widths).
+    pub aux: usize,
+    /// The search direction `D` (same shape as `A`).
+    pub direction: usize,
+    /// Everything else: per-thread block scratch, wave slots, per-layer
+    /// weight-step data and solver workspaces (independent of `N` beyond one
+    /// block).
+    pub workspace: usize,
+}
+
+impl PenaltyMemory {
+    /// All bytes.
+    pub fn total(&self) -> usize {
+        self.aux + self.direction + self.workspace
+    }
+    /// Bytes per sample held by per-sample buffers (`A` and `D`).
+    pub fn per_sample(&self) -> f64 {
+        (self.aux + self.direction) as f64 / self.samples.max(1) as f64
+    }
+}
+
 /// PM (constant penalty) or SAPM (self-adaptive weights) on regression data.
 pub struct PenaltyTrainer<'a> {
     cfg: PenaltyConfig,
@@ -142,14 +187,116 @@ pub struct PenaltyTrainer<'a> {
     y: MatRef<'a, f64>,
     seed: u64,
     reducer: Box<dyn Reducer + 'a>,
-    aux: Option<AuxVars>,
-    trial: Option<AuxVars>,
-    ws: Option<PenaltyWorkspace>,
-    ws_trial: Option<PenaltyWorkspace>,
-    grad: Vec<Mat<f64>>,
-    tau: Vec<f64>,
+    st: Option<State>,
     objective: f64,
     stats: TrainerStats,
+}
+
+/// Everything a started trainer keeps; sized once in `start`.
+struct State {
+    passes: Passes,
+    /// Auxiliaries, `N H` values stored block by block (see `penalty_passes.rs`).
+    a: Vec<f64>,
+    /// Search direction, same layout.
+    d: Vec<f64>,
+    /// `|E_l|_F^2` at the current weights and auxiliaries.
+    r: Vec<f64>,
+    r_trial: Vec<f64>,
+    gsq: Vec<f64>,
+    norms: Vec<f64>,
+    omega: Vec<f64>,
+    inv: Vec<f64>,
+    tau: Vec<f64>,
+    moved: Vec<bool>,
+    order: Vec<usize>,
+    /// Residual sums predate the last weight change.
+    stale: bool,
+    solve_ws: Vec<LayerSolveWs>,
+    w_new: Vec<Mat<f64>>,
+    /// Packed Gram sums for the reducer.
+    pack: Vec<f64>,
+    /// Work done so far, from the model in [`crate::perf`].
+    flops: PenaltyFlops,
+}
+
+impl State {
+    /// Residuals of layers `lo..=hi` and the directions of the layers in `moved`.
+    fn gradient(
+        &mut self,
+        net: &Network,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        (lo, hi): (usize, usize),
+    ) {
+        let t0 = Instant::now();
+        self.passes.gradient(
+            net,
+            x,
+            y,
+            &self.a,
+            &mut self.d,
+            (lo, hi),
+            &self.moved,
+            &self.omega,
+            &self.inv,
+            &mut self.r,
+            &mut self.gsq,
+        );
+        let (w, n) = (&self.passes.shape.widths, self.passes.shape.n);
+        self.flops.gradient += perf::residual_flops(w, n, lo, hi)
+            + (lo..hi)
+                .filter(|&l| self.moved[l])
+                .map(|l| perf::direction_flops(w, n, l))
+                .sum::<f64>();
+        self.flops.activations += perf::activation_count(w, n, lo, hi);
+        self.flops.gradient_passes += 1;
+        self.flops.seconds[2] += t0.elapsed().as_secs_f64();
+    }
+
+    /// Residual sums of layers `lo..=hi` at `A - t D` into `r_trial`.
+    fn trial(
+        &mut self,
+        net: &Network,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        (lo, hi): (usize, usize),
+        t: f64,
+    ) {
+        let t0 = Instant::now();
+        self.r_trial.copy_from_slice(&self.r);
+        self.passes.trial(
+            net,
+            x,
+            y,
+            &self.a,
+            &self.d,
+            (lo, hi),
+            &self.moved,
+            t,
+            &mut self.r_trial,
+        );
+        let (w, n) = (&self.passes.shape.widths, self.passes.shape.n);
+        self.flops.trial += perf::residual_flops(w, n, lo, hi) + self.moved_axpy(w, n);
+        self.flops.activations += perf::activation_count(w, n, lo, hi);
+        self.flops.trial_passes += 1;
+        self.flops.seconds[3] += t0.elapsed().as_secs_f64();
+    }
+
+    /// `A -= t D` on the moved layers.
+    fn update(&mut self, t: f64) {
+        let t0 = Instant::now();
+        self.passes.update(&mut self.a, &self.d, &self.moved, t);
+        let (w, n) = (&self.passes.shape.widths, self.passes.shape.n);
+        self.flops.update += self.moved_axpy(w, n);
+        self.flops.seconds[4] += t0.elapsed().as_secs_f64();
+    }
+
+    fn moved_axpy(&self, w: &[usize], n: usize) -> f64 {
+        (0..self.moved.len())
+            .filter(|&l| self.moved[l])
+            .map(|l| perf::axpy_flops(w, n, l))
+            .sum()
+    }
 }
 
 impl<'a> PenaltyTrainer<'a> {
@@ -168,12 +315,7 @@ impl<'a> PenaltyTrainer<'a> {
             y,
             seed,
             reducer: Box::new(LocalReducer),
-            aux: None,
-            trial: None,
-            ws: None,
-            ws_trial: None,
-            grad: Vec::new(),
-            tau: Vec::new(),
+            st: None,
             objective: f64::NAN,
             stats: TrainerStats::default(),
         }
@@ -185,13 +327,137 @@ impl<'a> PenaltyTrainer<'a> {
         self
     }
 
-    /// The auxiliaries (after `start`).
-    pub fn aux(&self) -> Option<&AuxVars> {
-        self.aux.as_ref()
+    /// A copy of the auxiliaries, one matrix per hidden layer (after `start`).
+    pub fn aux(&self) -> Option<AuxVars> {
+        let st = self.st.as_ref()?;
+        let sh = &st.passes.shape;
+        let mut a: Vec<Mat<f64>> = (0..sh.depth() - 1)
+            .map(|l| Mat::zeros(sh.m(l), sh.n))
+            .collect();
+        for r in st.passes.blocks.ranges() {
+            let slab = sh.slab(&st.a, r);
+            for (l, al) in a.iter_mut().enumerate() {
+                al.as_mut()
+                    .subcols_mut(r.start, r.len())
+                    .copy_from(sh.layer(slab, l, r.len()));
+            }
+        }
+        Some(AuxVars { a })
     }
 
-    fn omega(&self, net: &Network) -> Vec<f64> {
-        self.weighting.omega(&net.weight_norms_sq())
+    /// Replace the auxiliaries (shapes as returned by [`PenaltyTrainer::aux`])
+    /// and refresh the cached residuals for `net`.
+    pub fn set_aux(&mut self, net: &Network, aux: &AuxVars) -> Result<()> {
+        let Some(st) = self.st.as_mut() else {
+            return Err(Error::numerical("set_aux", "trainer not started"));
+        };
+        let sh = &st.passes.shape;
+        if aux.a.len() + 1 != sh.depth()
+            || aux
+                .a
+                .iter()
+                .enumerate()
+                .any(|(l, m)| m.nrows() != sh.m(l) || m.ncols() != sh.n)
+        {
+            return Err(Error::shape(
+                "auxiliaries",
+                format!("{} hidden layers of {} samples", sh.depth() - 1, sh.n),
+                format!("{} matrices", aux.a.len()),
+            ));
+        }
+        let h = sh.hidden_rows;
+        for r in st.passes.blocks.ranges() {
+            let slab = &mut st.a[r.start * h..r.end * h];
+            for (l, m) in aux.a.iter().enumerate() {
+                sh.layer_mut(slab, l, r.len())
+                    .copy_from(m.as_ref().subcols(r.start, r.len()));
+            }
+        }
+        self.refresh(net);
+        Ok(())
+    }
+
+    /// Memory held (after `start`).
+    pub fn memory(&self) -> Option<PenaltyMemory> {
+        let st = self.st.as_ref()?;
+        Some(PenaltyMemory {
+            samples: self.x.ncols(),
+            aux: 8 * st.a.capacity(),
+            direction: 8 * st.d.capacity(),
+            workspace: st.passes.bytes()
+                + st.solve_ws.iter().map(|w| w.bytes()).sum::<usize>()
+                + st.w_new.iter().map(mat_bytes).sum::<usize>(),
+        })
+    }
+
+    /// Work done since `start`, from the flop model in [`crate::perf`].
+    pub fn flops(&self) -> Option<PenaltyFlops> {
+        self.st.as_ref().map(|s| s.flops)
+    }
+
+    /// The weight-step factorisation actually used.
+    fn accumulate_mode(&self) -> Accumulate {
+        if self.cfg.solver == SolveMethod::Qr && self.reducer.size() == 1 {
+            Accumulate::Tsqr
+        } else {
+            Accumulate::Gram
+        }
+    }
+
+    /// Residual sums of every layer at the current point.
+    fn refresh(&mut self, net: &Network) {
+        let st = self.st.as_mut().expect("started");
+        st.moved.fill(false);
+        st.gradient(net, self.x, self.y, (0, net.depth() - 1));
+    }
+
+    /// Build every layer's weight-step data from the current auxiliaries
+    /// (Gram sums go through the reducer).
+    fn accumulate(&mut self) -> Result<()> {
+        let st = self.st.as_mut().expect("started");
+        let t0 = Instant::now();
+        st.passes.accumulate(self.x, self.y, &st.a);
+        let (w, n) = (&st.passes.shape.widths, st.passes.shape.n);
+        st.flops.data += perf::data_pass_flops(
+            w,
+            n,
+            self.cfg.block,
+            st.passes.mode == Accumulate::Tsqr,
+            WAVE,
+        );
+        st.flops.activations += perf::activation_count(w, n, 0, w.len() - 2);
+        st.flops.data_passes += 1;
+        st.flops.seconds[0] += t0.elapsed().as_secs_f64();
+        if st.passes.mode == Accumulate::Gram {
+            st.pack.clear();
+            for d in &st.passes.data {
+                let k = d.gram.nrows();
+                for j in 0..k {
+                    for i in j..k {
+                        st.pack.push(d.gram[(i, j)]);
+                    }
+                }
+                for j in 0..d.rhs.ncols() {
+                    st.pack.extend_from_slice(d.rhs.col_as_slice(j));
+                }
+            }
+            self.reducer.all_reduce_sum(&mut st.pack)?;
+            let mut it = st.pack.iter();
+            for d in &mut st.passes.data {
+                let k = d.gram.nrows();
+                for j in 0..k {
+                    for i in j..k {
+                        d.gram[(i, j)] = *it.next().expect("packed Gram");
+                    }
+                }
+                for j in 0..d.rhs.ncols() {
+                    for v in d.rhs.col_as_slice_mut(j) {
+                        *v = *it.next().expect("packed Gram");
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Coupled ridge `lambda_l = sum_{k<l} R_k prod_{j>k, j!=l} n_j / omega_l`.
@@ -220,117 +486,140 @@ impl<'a> PenaltyTrainer<'a> {
         }
     }
 
+    /// Exact (coupled) or frozen-omega minimisation over `[W_l, b_l]`, from
+    /// the data of the last [`PenaltyTrainer::accumulate`].
     fn weight_step(&mut self, net: &mut Network, l: usize) -> Result<()> {
+        let t0 = Instant::now();
         let depth = net.depth();
-        let norms = net.weight_norms_sq();
-        let omega = self.weighting.omega(&norms);
-        let lambda_c =
-            self.coupled_lambda(l, &norms, &self.ws.as_ref().expect("started").r, omega[l]);
-        let ws = self.ws.as_mut().expect("started");
-        let aux = self.aux.as_ref().expect("started");
-        let target = if l + 1 < depth {
-            aux.a[l].as_ref()
-        } else {
-            self.y
-        };
-        let sys = LayerSystem::single(ws.p[l].as_ref(), target);
-        let k = sys.k();
-        let scale = sys.gram_trace() / k as f64;
-        let old = net.layer(l).to_owned();
-        let reg = Regularization {
-            lambda: lambda_c + self.cfg.ridge * scale,
-            rho: self.cfg.prox * scale,
-            center: Some(old.as_ref()),
-        };
-        let (mut w, info) = solve_layer(
-            &sys,
-            &reg,
-            self.cfg.solver,
-            self.cfg.block,
-            self.reducer.as_ref(),
-        )?;
-        self.stats.solves += 1;
-        self.stats.solve_fallbacks += info.fallback as usize;
-        let cap = if l + 1 == depth {
-            self.cfg.cap_output
-        } else {
-            self.cfg.cap_hidden
-        };
-        if cap > 0.0 && w.as_ref().subcols(0, k - 1).squared_norm_l2() > cap {
-            let (g, r) = sys.normal_equations(self.cfg.block, self.reducer.as_ref())?;
-            let (wc, fb) = capped_solve(g.as_ref(), r.as_ref(), &reg, cap, scale)?;
-            self.stats.solve_fallbacks += fb as usize;
-            w = wc;
+        let mode = self.st.as_ref().expect("started").passes.mode;
+        {
+            let st = self.st.as_mut().expect("started");
+            net.weight_norms_sq_into(&mut st.norms);
+            self.weighting.omega_into(&st.norms, &mut st.omega);
         }
-        net.layer_mut(l).copy_from(&w);
-        ws.residual(net, aux, self.y, l);
+        let st = self.st.as_ref().expect("started");
+        let lambda_c = self.coupled_lambda(l, &st.norms, &st.r, st.omega[l]);
+        let st = self.st.as_mut().expect("started");
+        let k = net.widths()[l] + 1;
+        let data = &st.passes.data[l];
+        let scale = data.gram_trace(k, mode) / k as f64;
+        {
+            let reg = Regularization {
+                lambda: lambda_c + self.cfg.ridge * scale,
+                rho: self.cfg.prox * scale,
+                center: Some(net.layer(l)),
+            };
+            let out = st.w_new[l].as_mut();
+            let ws = &mut st.solve_ws[l];
+            let fb = match mode {
+                Accumulate::Gram => {
+                    solve_gram_into(data.gram.as_ref(), data.rhs.as_ref(), &reg, ws, out)?
+                }
+                Accumulate::Tsqr => {
+                    solve_qr_factor_into(data.rf.as_ref(), self.x.ncols(), &reg, ws, out)?
+                }
+            };
+            self.stats.solves += 1;
+            self.stats.solve_fallbacks += fb as usize;
+            let solver = match mode {
+                Accumulate::Gram => SolveMethod::Cholesky,
+                Accumulate::Tsqr => SolveMethod::Qr,
+            };
+            st.flops.solve +=
+                perf::solve_flops(net.widths(), l, solver, reg.lambda > 0.0 || reg.rho > 0.0);
+            let cap = if l + 1 == depth {
+                self.cfg.cap_output
+            } else {
+                self.cfg.cap_hidden
+            };
+            if cap > 0.0 && st.w_new[l].as_ref().subcols(0, k - 1).squared_norm_l2() > cap {
+                // Optional path (allocates): the normal equations of the layer.
+                let m = net.widths()[l + 1];
+                let (g, r) = match mode {
+                    Accumulate::Gram => (
+                        Mat::from_fn(k, k, |i, j| {
+                            if i >= j {
+                                data.gram[(i, j)]
+                            } else {
+                                data.gram[(j, i)]
+                            }
+                        }),
+                        data.rhs.clone(),
+                    ),
+                    Accumulate::Tsqr => {
+                        let ra = data.rf.as_ref().submatrix(0, 0, k, k);
+                        let c = data.rf.as_ref().submatrix(0, k, k, m);
+                        (ra.transpose() * ra, ra.transpose() * c)
+                    }
+                };
+                let (wc, fb) = capped_solve(g.as_ref(), r.as_ref(), &reg, cap, scale)?;
+                self.stats.solve_fallbacks += fb as usize;
+                st.w_new[l].copy_from(&wc);
+            }
+        }
+        net.layer_mut(l).copy_from(&st.w_new[l]);
+        st.stale = true;
+        st.flops.seconds[1] += t0.elapsed().as_secs_f64();
         Ok(())
     }
 
-    /// Per-layer scaled gradient direction `D_l = g_l / Lip_l`; returns `sum <g, D>`.
-    fn direction(&mut self, net: &Network, omega: &[f64], layers: &[usize]) -> f64 {
-        let ws = self.ws.as_ref().expect("started");
-        let aux = self.aux.as_ref().expect("started");
-        ws.aux_gradient(net, aux, omega, &mut self.grad);
-        let n = aux.n().max(1) as f64;
+    /// Norms, omega and the per-layer inverse Lipschitz bounds at the current weights.
+    fn update_scalings(&mut self, net: &Network) {
+        let st = self.st.as_mut().expect("started");
+        net.weight_norms_sq_into(&mut st.norms);
+        self.weighting.omega_into(&st.norms, &mut st.omega);
+        let n = self.x.ncols().max(1) as f64;
         let k2 = net.activation().lipschitz().powi(2);
-        let norms = net.weight_norms_sq();
-        let mut slope = 0.0;
-        for &l in layers {
-            let lip = 2.0 / n * (omega[l] + omega[l + 1] * k2 * norms[l + 1]);
-            let inv = if lip > 0.0 { 1.0 / lip } else { 0.0 };
-            let g = &mut self.grad[l];
-            let s = g.squared_norm_l2();
-            slope += s * inv;
-            *g *= faer::Scale(inv);
+        for l in 0..net.depth() - 1 {
+            let lip = 2.0 / n * (st.omega[l] + st.omega[l + 1] * k2 * st.norms[l + 1]);
+            st.inv[l] = if lip > 0.0 { 1.0 / lip } else { 0.0 };
         }
-        slope
     }
 
-    /// One backtracked step on the hidden layers in `layers`.
-    fn aux_step(&mut self, net: &Network, omega: &[f64], layers: &[usize], slot: usize) {
-        let slope = self.direction(net, omega, layers);
-        let j0 = self.ws.as_ref().expect("started").objective(omega);
+    fn objective_of(omega: &[f64], r: &[f64], n: usize) -> f64 {
+        r.iter().zip(omega).map(|(r, w)| r * w).sum::<f64>() / n.max(1) as f64
+    }
+
+    /// One backtracked step on the hidden layers `lo..=hi_moved` (all of them
+    /// for Jacobi, one for Gauss-Seidel). After a weight sweep every residual
+    /// is recomputed first; otherwise only the affected ones.
+    fn aux_step(&mut self, net: &Network, lo: usize, hi_moved: usize, slot: usize) {
+        let depth = net.depth();
+        let n = self.x.ncols();
+        let st = self.st.as_mut().expect("started");
+        let full = std::mem::take(&mut st.stale);
+        st.moved.fill(false);
+        for m in &mut st.moved[lo..=hi_moved] {
+            *m = true;
+        }
+        let range = (lo, hi_moved + 1);
+        let grad_range = if full { (0, depth - 1) } else { range };
+        st.gradient(net, self.x, self.y, grad_range);
+        let slope: f64 = (lo..=hi_moved).map(|l| st.gsq[l] * st.inv[l]).sum();
+        let j0 = Self::objective_of(&st.omega, &st.r, n);
         if slope <= 0.0 || !slope.is_finite() {
             return;
         }
-        let mut tau = (self.tau[slot] * 2.0).min(self.cfg.tau);
+        let mut tau = (st.tau[slot] * 2.0).min(self.cfg.tau);
         for _ in 0..MAX_HALVINGS {
-            {
-                let aux = self.aux.as_ref().expect("started");
-                let trial = self.trial.as_mut().expect("started");
-                for &l in layers {
-                    trial.a[l].copy_from(&aux.a[l]);
-                    trial.a[l] -= &self.grad[l] * faer::Scale(tau);
-                }
-                let wt = self.ws_trial.as_mut().expect("started");
-                wt.refresh(net, trial, self.y);
-                let j1 = wt.objective(omega);
-                if !self.cfg.backtrack || (j1.is_finite() && j1 <= j0 - ARMIJO_C * tau * slope) {
-                    std::mem::swap(&mut self.aux, &mut self.trial);
-                    std::mem::swap(&mut self.ws, &mut self.ws_trial);
-                    // Keep the untouched layers of the spare copy in sync.
-                    let (aux, trial) = (
-                        self.aux.as_ref().expect("started"),
-                        self.trial.as_mut().expect("started"),
-                    );
-                    for &l in layers {
-                        trial.a[l].copy_from(&aux.a[l]);
-                    }
-                    self.tau[slot] = tau;
-                    return;
-                }
+            st.trial(net, self.x, self.y, range, tau);
+            let j1 = Self::objective_of(&st.omega, &st.r_trial, n);
+            if !self.cfg.backtrack || (j1.is_finite() && j1 <= j0 - ARMIJO_C * tau * slope) {
+                st.update(tau);
+                st.r.copy_from_slice(&st.r_trial);
+                st.tau[slot] = tau;
+                return;
             }
             tau *= 0.5;
         }
-        self.tau[slot] = tau;
+        st.tau[slot] = tau;
         self.stats.aux_rejections += 1;
     }
 }
 
 /// Smallest extra ridge `mu >= 0` with `|W(lambda + mu)|_F^2 <= cap`, by
 /// bracketing and bisection on the normal equations.
-fn capped_solve(
+pub(crate) fn capped_solve(
     g: MatRef<'_, f64>,
     r: MatRef<'_, f64>,
     reg: &Regularization<'_>,
@@ -398,67 +687,111 @@ impl Trainer for PenaltyTrainer<'_> {
                 "PM/SAPM need at least one hidden layer",
             ));
         }
-        if self.x.ncols() == 0 {
+        let n = self.x.ncols();
+        if n == 0 {
             return Err(Error::Data("no training samples".into()));
         }
-        let mut aux = AuxVars::forward(net, self.x);
+        let depth = net.depth();
+        let w = net.widths();
+        let mut passes = Passes::new(net, n, self.cfg.block, self.accumulate_mode());
+        let h = passes.shape.hidden_rows;
+        let mut a = vec![0.0; h * n];
+        passes.forward_init(net, self.x, &mut a);
         if self.cfg.aux_init == AuxInit::Random {
+            // Same draw order as the reference: layer, sample, unit.
             let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0xA0C5);
-            for a in &mut aux.a {
-                for j in 0..a.ncols() {
-                    for i in 0..a.nrows() {
-                        a[(i, j)] = rng.random_range(-1.0..1.0);
+            let sh = &passes.shape;
+            let block = passes.blocks.block_len();
+            for l in 0..depth - 1 {
+                for j in 0..n {
+                    let (b, jj) = (j / block, j % block);
+                    let r = &passes.blocks.ranges()[b];
+                    let base = r.start * h + sh.off[l] * r.len() + jj * w[l + 1];
+                    for i in 0..w[l + 1] {
+                        a[base + i] = rng.random_range(-1.0..1.0);
                     }
                 }
             }
         }
-        let mut ws = PenaltyWorkspace::new(net, self.x);
-        ws.refresh(net, &aux, self.y);
-        self.objective = ws.objective(&self.omega(net));
-        self.grad = aux
-            .a
-            .iter()
-            .map(|a| Mat::zeros(a.nrows(), a.ncols()))
-            .collect();
-        self.tau = vec![self.cfg.tau; net.depth()];
-        self.ws_trial = Some(ws.clone());
-        self.trial = Some(aux.clone());
-        self.ws = Some(ws);
-        self.aux = Some(aux);
+        let order = match self.cfg.sweep {
+            SweepOrder::Backward => (0..depth).rev().collect(),
+            SweepOrder::Forward => (0..depth).collect(),
+        };
+        let pack_len: usize = (0..depth)
+            .map(|l| {
+                let k = w[l] + 1;
+                k * (k + 1) / 2 + k * w[l + 1]
+            })
+            .sum();
+        self.st = Some(State {
+            passes,
+            d: vec![0.0; h * n],
+            a,
+            r: vec![0.0; depth],
+            r_trial: vec![0.0; depth],
+            gsq: vec![0.0; depth],
+            norms: vec![0.0; depth],
+            omega: vec![1.0; depth],
+            inv: vec![0.0; depth],
+            tau: vec![self.cfg.tau; depth],
+            moved: vec![false; depth],
+            order,
+            stale: false,
+            solve_ws: (0..depth)
+                .map(|l| LayerSolveWs::new(w[l] + 1, w[l + 1]))
+                .collect(),
+            w_new: (0..depth).map(|l| Mat::zeros(w[l + 1], w[l] + 1)).collect(),
+            pack: Vec::with_capacity(pack_len),
+            flops: PenaltyFlops::default(),
+        });
+        self.update_scalings(net);
+        self.refresh(net);
+        let st = self.st.as_ref().expect("started");
+        self.objective = Self::objective_of(&st.omega, &st.r, n);
         Ok(())
     }
 
     fn step(&mut self, net: &mut Network) -> Result<StepOutcome> {
-        if self.aux.is_none() {
+        if self.st.is_none() {
             return Err(Error::numerical(
                 self.name().to_string(),
                 "step before start",
             ));
         }
         let depth = net.depth();
-        let order: Vec<usize> = match self.cfg.sweep {
-            SweepOrder::Backward => (0..depth).rev().collect(),
-            SweepOrder::Forward => (0..depth).collect(),
-        };
-        for &l in &order {
+        self.accumulate()?;
+        for i in 0..depth {
+            let l = self.st.as_ref().expect("started").order[i];
             self.weight_step(net, l)?;
+            if self.cfg.sweep == SweepOrder::Forward && i + 1 < depth {
+                // Later layers' coupled ridge needs this layer's new residual.
+                let st = self.st.as_mut().expect("started");
+                st.moved.fill(false);
+                st.gradient(net, self.x, self.y, (l, l));
+            }
         }
-        // Weights changed: P inputs are unchanged (they depend on A only), residuals are current.
-        let omega = self.omega(net);
+        // Weights changed: every residual is recomputed by the first direction pass.
+        self.update_scalings(net);
         for _ in 0..self.cfg.aux_steps {
             match self.cfg.aux_order {
-                AuxOrder::Jacobi => {
-                    let all: Vec<usize> = (0..depth - 1).collect();
-                    self.aux_step(net, &omega, &all, 0);
-                }
+                AuxOrder::Jacobi => self.aux_step(net, 0, depth - 2, 0),
                 AuxOrder::GaussSeidel => {
-                    for &l in order.iter().filter(|&&l| l + 1 < depth) {
-                        self.aux_step(net, &omega, &[l], l);
+                    for i in 0..depth {
+                        let l = self.st.as_ref().expect("started").order[i];
+                        if l + 1 < depth {
+                            self.aux_step(net, l, l, l);
+                        }
                     }
                 }
             }
         }
-        self.objective = self.ws.as_ref().expect("started").objective(&omega);
+        let st = self.st.as_mut().expect("started");
+        if st.stale {
+            // aux_steps = 0 is not allowed by the config, but keep r exact anyway.
+            self.refresh(net);
+        }
+        let st = self.st.as_ref().expect("started");
+        self.objective = Self::objective_of(&st.omega, &st.r, self.x.ncols());
         Ok(StepOutcome {
             objective: self.objective,
             converged: false,
@@ -494,42 +827,57 @@ mod tests {
         for mode in [OmegaMode::Coupled, OmegaMode::Frozen] {
             let mut worst_gain: f64 = 0.0;
             for l in 0..4 {
-                let mut net = NetworkSpec::new(vec![1, 6, 5, 4, 1]).build(2).unwrap();
+                let net0 = NetworkSpec::new(vec![1, 6, 5, 4, 1]).build(2).unwrap();
                 let cfg = PenaltyConfig {
                     omega_mode: mode,
                     ..PenaltyConfig::default()
                 };
-                let mut t =
-                    PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
-                t.start(&net).unwrap();
-                // Make every constraint active: move the auxiliaries off the forward pass.
-                for a in &mut t.aux.as_mut().unwrap().a {
-                    for j in 0..a.ncols() {
-                        for i in 0..a.nrows() {
-                            a[(i, j)] += rng.random_range(-0.3..0.3);
+                for solver in [SolveMethod::Qr, SolveMethod::Cholesky] {
+                    let mut net = net0.clone();
+                    let cfg = PenaltyConfig { solver, ..cfg };
+                    let mut t = PenaltyTrainer::new(
+                        cfg,
+                        Weighting::SelfAdaptive,
+                        x.as_ref(),
+                        y.as_ref(),
+                        0,
+                    );
+                    t.start(&net).unwrap();
+                    // Make every constraint active: move the auxiliaries off the forward pass.
+                    let mut aux = t.aux().unwrap();
+                    for a in &mut aux.a {
+                        for j in 0..a.ncols() {
+                            for i in 0..a.nrows() {
+                                a[(i, j)] += rng.random_range(-0.3..0.3);
+                            }
                         }
                     }
-                }
-                let aux = t.aux.clone().unwrap();
-                t.ws.as_mut().unwrap().refresh(&net, &aux, y.as_ref());
-                t.weight_step(&mut net, l).unwrap();
-                let j0 = objective(&net, &aux, x.as_ref(), y.as_ref(), Weighting::SelfAdaptive);
-                for scale in [1e-2, 1e-4] {
-                    for _ in 0..20 {
-                        let mut p = net.clone();
-                        let w = p.layer(l).to_owned();
-                        let d = Mat::from_fn(w.nrows(), w.ncols(), |_, _| {
-                            scale * rng.random_range(-1.0..1.0)
-                        });
-                        p.layer_mut(l).copy_from(&(&w + &d));
-                        let j =
-                            objective(&p, &aux, x.as_ref(), y.as_ref(), Weighting::SelfAdaptive);
-                        worst_gain = worst_gain.max((j0 - j) / j0);
-                        if mode == OmegaMode::Coupled {
-                            assert!(
-                                j >= j0 * (1.0 - 1e-11),
-                                "layer {l}: perturbation lowered J from {j0} to {j}"
+                    t.set_aux(&net, &aux).unwrap();
+                    t.accumulate().unwrap();
+                    t.weight_step(&mut net, l).unwrap();
+                    let j0 = objective(&net, &aux, x.as_ref(), y.as_ref(), Weighting::SelfAdaptive);
+                    for scale in [1e-2, 1e-4] {
+                        for _ in 0..20 {
+                            let mut p = net.clone();
+                            let w = p.layer(l).to_owned();
+                            let d = Mat::from_fn(w.nrows(), w.ncols(), |_, _| {
+                                scale * rng.random_range(-1.0..1.0)
+                            });
+                            p.layer_mut(l).copy_from(&(&w + &d));
+                            let j = objective(
+                                &p,
+                                &aux,
+                                x.as_ref(),
+                                y.as_ref(),
+                                Weighting::SelfAdaptive,
                             );
+                            worst_gain = worst_gain.max((j0 - j) / j0);
+                            if mode == OmegaMode::Coupled {
+                                assert!(
+                                    j >= j0 * (1.0 - 1e-11),
+                                    "{solver:?} layer {l}: perturbation lowered J from {j0} to {j}"
+                                );
+                            }
                         }
                     }
                 }
