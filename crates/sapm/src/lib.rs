@@ -63,3 +63,5 @@ pub use error::{Error, Result};
 pub use fit::{fit, fit_with, Fitted, Summary};
 pub use model::Model;
 pub use net::{Network, NetworkSpec};
+pub mod pde;
+pub mod pinn;

@@ -1,0 +1,9 @@
+//! PINNs for first-order linear PDEs: exact input derivatives, the standard
+//! PINN loss for the gradient trainers, and PM/SAPM-PINN.
+
+mod forward;
+
+pub use forward::{
+    DirCache, DirGrad, PinnLoss, PinnObjective, dir_forward_into, directional_derivative,
+    pde_mse, pinn_loss,
+};
