@@ -7,3 +7,8 @@ pub use forward::{
     DirCache, DirGrad, PinnLoss, PinnObjective, dir_forward_into, directional_derivative,
     pde_mse, pinn_loss,
 };
+mod penalty;
+
+pub use penalty::{
+    PinnAux, PinnPenaltySettings, PinnPenaltyTrainer, PinnWorkspace, objective, omega_rows,
+};

@@ -15,6 +15,7 @@ pub use elm::Elm;
 pub use gd::GradientDescent;
 pub use lbfgs::{Lbfgs, LbfgsConfig};
 pub use penalty::{AuxOrder, OmegaMode, PenaltyConfig, PenaltyTrainer, SweepOrder};
+pub(crate) use penalty::capped_solve;
 pub use sequence::Sequence;
 
 use crate::error::Result;

@@ -330,7 +330,7 @@ impl<'a> PenaltyTrainer<'a> {
 
 /// Smallest extra ridge `mu >= 0` with `|W(lambda + mu)|_F^2 <= cap`, by
 /// bracketing and bisection on the normal equations.
-fn capped_solve(
+pub(crate) fn capped_solve(
     g: MatRef<'_, f64>,
     r: MatRef<'_, f64>,
     reg: &Regularization<'_>,
