@@ -46,6 +46,7 @@ pub enum Sampling {
 /// | `n_test` | 101 | test grid points per coordinate (`rel_l2`) |
 /// | `alpha`, `beta_bc` | 1.0, 1.0 | weights of the PDE and boundary terms |
 /// | `omega_floor` | 1.0 | PM/SAPM-PINN: floor added to `Omega_l^2` |
+/// | `omega_deriv` | 1.0 | PM/SAPM-PINN: factor of `sum_j |d_j|^2` in `Omega_l^2` |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PdeConfig {
@@ -89,6 +90,8 @@ pub struct PdeConfig {
     pub beta_bc: f64,
     /// PM/SAPM-PINN: `Omega_{l,n}^2 = omega_floor + sum_{j >= l} |d_{j,n}|^2`.
     pub omega_floor: f64,
+    /// PM/SAPM-PINN: factor of the derivative sum in `Omega_{l,n}^2` (0 = unit rows).
+    pub omega_deriv: f64,
 }
 
 impl Default for PdeConfig {
@@ -111,6 +114,7 @@ impl Default for PdeConfig {
             alpha: 1.0,
             beta_bc: 1.0,
             omega_floor: 1.0,
+            omega_deriv: 1.0,
         }
     }
 }
@@ -154,11 +158,13 @@ impl PdeConfig {
                 return Err(Error::config(k, format!("must be finite and > 0, got {v}")));
             }
         }
-        if !(self.omega_floor.is_finite() && self.omega_floor >= 0.0) {
-            return Err(Error::config(
-                "pde.omega_floor",
-                format!("must be finite and >= 0, got {}", self.omega_floor),
-            ));
+        for (k, v) in [
+            ("pde.omega_floor", self.omega_floor),
+            ("pde.omega_deriv", self.omega_deriv),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::config(k, format!("must be finite and >= 0, got {v}")));
+            }
         }
         Ok(())
     }

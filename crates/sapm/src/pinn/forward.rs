@@ -11,6 +11,7 @@
 //! `pb = W_l^T Zb_l`, `qb = W_l^T Db_l`, `Db_{l-1} = s'(z) (.) qb`,
 //! `Zb_{l-1} = s'(z) (.) pb + s''(z) (.) dz (.) qb`.
 
+use crate::Activation;
 use crate::linalg::SampleBlocks;
 use crate::loss::{DEFAULT_BLOCK, LsGrad, mse};
 use crate::net::{Network, matmul_into, ones_row_mat};
@@ -18,6 +19,23 @@ use crate::pde::PinnData;
 use crate::train::Objective;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
+
+/// `(s'(z), s''(z))` given `s = s(z)`: tanh and sigmoid reuse `s` instead of
+/// recomputing the transcendental function (the hot loops' main cost).
+#[inline]
+pub(crate) fn derivs(act: Activation, z: f64, s: f64) -> (f64, f64) {
+    match act {
+        Activation::Tanh => {
+            let d = 1.0 - s * s;
+            (d, -2.0 * s * d)
+        }
+        Activation::Sigmoid => {
+            let d = s * (1.0 - s);
+            (d, d * (1.0 - 2.0 * s))
+        }
+        _ => (act.deriv(z), act.deriv2(z)),
+    }
+}
 
 /// Buffers of one directional forward pass over `n` samples.
 #[derive(Debug, Clone)]
@@ -60,8 +78,9 @@ pub fn dir_forward_into(net: &Network, x: MatRef<'_, f64>, v: MatRef<'_, f64>, c
             for j in 0..z.ncols() {
                 for i in 0..z.nrows() {
                     let zz = z[(i, j)];
-                    p[(i, j)] = act.eval(zz);
-                    q[(i, j)] = act.deriv(zz) * dz[(i, j)];
+                    let s = act.eval(zz);
+                    p[(i, j)] = s;
+                    q[(i, j)] = derivs(act, zz, s).0 * dz[(i, j)];
                 }
             }
         }
@@ -243,12 +262,12 @@ fn block_grad(
             matmul_into(qb.as_mut(), w.transpose(), dhi[0].as_ref());
             let z = ws.c.z[l - 1].as_ref();
             let dz = ws.c.dz[l - 1].as_ref();
+            let sz = ws.c.p[l].as_ref();
             for j in 0..z.ncols() {
                 for i in 0..z.nrows() {
-                    let zz = z[(i, j)];
-                    let s1 = act.deriv(zz);
+                    let (s1, s2) = derivs(act, z[(i, j)], sz[(i, j)]);
                     let qbar = qb[(i, j)];
-                    pb[(i, j)] = s1 * pb[(i, j)] + act.deriv2(zz) * dz[(i, j)] * qbar;
+                    pb[(i, j)] = s1 * pb[(i, j)] + s2 * dz[(i, j)] * qbar;
                     qb[(i, j)] = s1 * qbar;
                 }
             }

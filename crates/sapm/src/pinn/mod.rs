@@ -12,3 +12,6 @@ mod penalty;
 pub use penalty::{
     PinnAux, PinnPenaltySettings, PinnPenaltyTrainer, PinnWorkspace, objective, omega_rows,
 };
+mod fit;
+
+pub use fit::{PinnMetrics, build_pinn_trainer, fit_pde, rel_l2};

@@ -29,7 +29,7 @@ use crate::linalg::{LayerSystem, LocalReducer, Regularization, RowGroup, solve_l
 use crate::net::{Network, ones_row_mat};
 use crate::pde::PinnData;
 use crate::penalty::Weighting;
-use crate::pinn::forward::{DirCache, dir_forward_into};
+use crate::pinn::forward::{DirCache, derivs, dir_forward_into};
 use crate::train::{OmegaMode, PenaltyConfig, StepOutcome, Trainer, TrainerStats};
 use faer::{Accum, Mat, MatRef, Par};
 use std::sync::Arc;
@@ -126,8 +126,9 @@ impl PinnWorkspace {
             for j in 0..a.ncols() {
                 for i in 0..a.nrows() {
                     let z = a[(i, j)];
-                    p[(i, j)] = act.eval(z);
-                    q[(i, j)] = act.deriv(z) * d[(i, j)];
+                    let s = act.eval(z);
+                    p[(i, j)] = s;
+                    q[(i, j)] = derivs(act, z, s).0 * d[(i, j)];
                 }
             }
             let pb = &mut self.pb[k + 1];
@@ -431,7 +432,7 @@ impl<'a> PinnPenaltyTrainer<'a> {
             for j in 0..a.ncols() {
                 for i in 0..a.nrows() {
                     let z = a[(i, j)];
-                    let (s1, s2) = (act.deriv(z), act.deriv2(z));
+                    let (s1, s2) = derivs(act, z, ws.p[nx][(i, j)]);
                     ga[(i, j)] = ca2
                         * (wk * o[j] * e[(i, j)]
                             - wn * (s1 * te[(i, j)] + s2 * d[(i, j)] * tf[(i, j)]));
@@ -441,8 +442,8 @@ impl<'a> PinnPenaltyTrainer<'a> {
             let (ab, eb, gb) = (aux.ab[k].as_ref(), ws.eb[k].as_ref(), &mut g.ab[k]);
             for j in 0..ab.ncols() {
                 for i in 0..ab.nrows() {
-                    gb[(i, j)] =
-                        cb2 * (wk * eb[(i, j)] - wn * act.deriv(ab[(i, j)]) * tb[(i, j)]);
+                    let s1 = derivs(act, ab[(i, j)], ws.pb[nx][(i, j)]).0;
+                    gb[(i, j)] = cb2 * (wk * eb[(i, j)] - wn * s1 * tb[(i, j)]);
                 }
             }
         }
