@@ -47,6 +47,7 @@ pub enum Sampling {
 /// | `alpha`, `beta_bc` | 1.0, 1.0 | weights of the PDE and boundary terms |
 /// | `omega_floor` | 1.0 | PM/SAPM-PINN: floor added to `Omega_l^2` |
 /// | `omega_deriv` | 1.0 | PM/SAPM-PINN: factor of `sum_j |d_j|^2` in `Omega_l^2` |
+/// | `curriculum` | `[]` | transport problems: speeds trained before `beta`, each with the `[train]` budget |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PdeConfig {
@@ -92,6 +93,10 @@ pub struct PdeConfig {
     pub omega_floor: f64,
     /// PM/SAPM-PINN: factor of the derivative sum in `Omega_{l,n}^2` (0 = unit rows).
     pub omega_deriv: f64,
+    /// Curriculum in `beta` (transport problems): train on each of these speeds
+    /// in turn, each for the `[train]` budget, before the final `beta`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub curriculum: Vec<f64>,
 }
 
 impl Default for PdeConfig {
@@ -115,6 +120,7 @@ impl Default for PdeConfig {
             beta_bc: 1.0,
             omega_floor: 1.0,
             omega_deriv: 1.0,
+            curriculum: Vec::new(),
         }
     }
 }
@@ -156,6 +162,20 @@ impl PdeConfig {
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(Error::config(k, format!("must be finite and > 0, got {v}")));
+            }
+        }
+        if !self.curriculum.is_empty() {
+            if !self.problem.starts_with("transport") {
+                return Err(Error::config(
+                    "pde.curriculum",
+                    format!("only for transport problems, not {:?}", self.problem),
+                ));
+            }
+            if let Some(b) = self.curriculum.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
+                return Err(Error::config(
+                    "pde.curriculum",
+                    format!("speeds must be finite and > 0, got {b}"),
+                ));
             }
         }
         for (k, v) in [

@@ -144,26 +144,60 @@ pub fn fit_pde(cfg: &TrainConfig, observer: &mut dyn Observer) -> Result<Fitted>
         .pde
         .as_ref()
         .ok_or_else(|| Error::config("pde", "missing [pde] section"))?;
-    let problem = pde.problem()?;
-    let data = PinnData::sample(&problem, pde, cfg.seed)?;
-    let spec = cfg.network.spec(problem.embedded_dim(), 1);
-    let mut net = spec.build(cfg.seed)?;
-    let (mut trainer, gap) = build_pinn_trainer(cfg, pde, &net, &data)?;
-    let metrics = PinnMetrics {
-        data: &data,
-        alpha: pde.alpha,
-        beta_bc: pde.beta_bc,
-        gap: gap.clone(),
-    };
-    let res = run(
-        trainer.as_mut(),
-        &mut net,
-        &metrics,
-        &cfg.train.rules(),
-        cfg.train.record_every,
-        observer,
-    )?;
-    drop(trainer);
+    // Curriculum stages (if any), then the target problem, on the same network.
+    let stages: Vec<PdeConfig> = pde
+        .curriculum
+        .iter()
+        .map(|&b| PdeConfig {
+            beta: b,
+            ..pde.clone()
+        })
+        .chain(std::iter::once(pde.clone()))
+        .collect();
+    let first = stages[0].problem()?;
+    let mut net = cfg.network.spec(first.embedded_dim(), 1).build(cfg.seed)?;
+    let mut history = Vec::new();
+    let (mut iter_offset, mut sec_offset) = (0, 0.0);
+    let mut stats = crate::train::TrainerStats::default();
+    let mut last = None;
+    for stage in &stages {
+        let problem = stage.problem()?;
+        let data = PinnData::sample(&problem, stage, cfg.seed)?;
+        let (mut trainer, gap) = build_pinn_trainer(cfg, stage, &net, &data)?;
+        let metrics = PinnMetrics {
+            data: &data,
+            alpha: stage.alpha,
+            beta_bc: stage.beta_bc,
+            gap: gap.clone(),
+        };
+        let mut res = run(
+            trainer.as_mut(),
+            &mut net,
+            &metrics,
+            &cfg.train.rules(),
+            cfg.train.record_every,
+            observer,
+        )?;
+        drop(trainer);
+        for r in &mut res.history {
+            r.iteration += iter_offset;
+            r.seconds += sec_offset;
+        }
+        iter_offset += res.iterations;
+        sec_offset += res.seconds;
+        history.append(&mut res.history);
+        stats.solves += res.stats.solves;
+        stats.solve_fallbacks += res.stats.solve_fallbacks;
+        stats.aux_rejections += res.stats.aux_rejections;
+        stats.evaluations += res.stats.evaluations;
+        last = Some((res, data, gap, problem));
+    }
+    let (mut res, data, gap, problem) =
+        last.ok_or_else(|| Error::config("pde", "no stage to run"))?;
+    res.iterations = iter_offset;
+    res.seconds = sec_offset;
+    res.history = history;
+    res.stats = stats;
     let aux_loss = res
         .aux_loss
         .filter(|_| matches!(cfg.method, Method::Pm | Method::Sapm));

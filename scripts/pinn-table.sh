@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the SAPM-PINN comparison grid of docs/pinn.md and writes one folder per run.
+# Usage: scripts/pinn-table.sh OUT_DIR [GRID]   (GRID: main | deep | remedy | ablation)
+# Two runs at a time, one thread each; the budgets are iterations (see the example
+# configs), with a 300 s safety cap per run (train.max_seconds).
+set -euo pipefail
+out=${1:?usage: scripts/pinn-table.sh OUT_DIR [GRID]}
+grid=${2:-main}
+bin=${SAPM_BIN:-target/release/sapm}
+mkdir -p "$out"
+jobs=()
+add() { # name config overrides...
+  jobs+=("$*")
+}
+problems=("t1d-b1 transport1d pde.beta=1" "t1d-b10 transport1d pde.beta=10" "t1d-b30 transport1d pde.beta=30" "t1d-b50 transport1d pde.beta=50" "inflow transport-inflow pde.beta=1")
+case "$grid" in
+  main)
+    for p in "${problems[@]}"; do
+      set -- $p
+      for m in ls-adam ls-adam-lbfgs pm sapm sapm-warm; do
+        for s in 0 1 2; do add "$1-L4-$m-s$s examples/pde-$2-$m.toml $3 seed=$s"; done
+      done
+    done ;;
+  deep)
+    for p in "${problems[0]}" "${problems[4]}"; do
+      set -- $p
+      for m in ls-adam-lbfgs sapm sapm-warm; do
+        for s in 0 1 2; do add "$1-L6-$m-s$s examples/pde-$2-$m.toml $3 seed=$s network.depth=6"; done
+      done
+    done ;;
+  remedy)
+    for s in 0 1 2; do
+      add "t1d-b30-curriculum-s$s examples/pde-transport1d-beta30-curriculum.toml seed=$s"
+      add "t1d-b50-curriculum-s$s examples/pde-transport1d-beta30-curriculum.toml pde.beta=50 pde.curriculum=[10.0,20.0,30.0,40.0] seed=$s"
+    done ;;
+  ablation)
+    for s in 0 1 2; do
+      c=examples/pde-transport1d-sapm-warm.toml
+      add "abl-b10-sapm-warm-s$s $c pde.beta=10 seed=$s"
+      add "abl-b10-adam2000-s$s examples/pde-transport1d-ls-adam.toml pde.beta=10 seed=$s train.max_iterations=2000"
+      add "abl-b10-pm-warm-s$s examples/pde-transport1d-pm.toml pde.beta=10 seed=$s pm.warm_start=2000 train.max_iterations=3500"
+      add "abl-b10-sapm-warm-capped-s$s $c pde.beta=10 seed=$s sapm.cap_output=100.0 sapm.cap_hidden=30.0"
+      add "abl-b10-sapm-warm-unitomega-s$s $c pde.beta=10 seed=$s pde.omega_deriv=0.0"
+      add "abl-b1-sapm-frozen-s$s examples/pde-transport1d-sapm.toml pde.beta=1 seed=$s sapm.omega_mode=frozen"
+      add "abl-b1-adam2000-s$s examples/pde-transport1d-ls-adam.toml pde.beta=1 seed=$s train.max_iterations=2000"
+      add "abl-b1-sapm-warm-s$s examples/pde-transport1d-sapm-warm.toml pde.beta=1 seed=$s"
+      add "abl-b1-pm-warm-s$s examples/pde-transport1d-pm.toml pde.beta=1 seed=$s pm.warm_start=2000 train.max_iterations=3500"
+    done ;;
+  *) echo "unknown grid $grid" >&2; exit 2 ;;
+esac
+run_one() {
+  set -- $1
+  name=$1; cfg=$2; shift 2
+  sets=()
+  for kv in "$@"; do sets+=(--set "$kv"); done
+  if [ -f "$out/$name/summary.json" ]; then return 0; fi
+  "$bin" train --config "$cfg" "${sets[@]}" --set train.max_seconds=300 --threads 1 --quiet --out "$out/$name" 2> "$out/$name.log" || true
+  tail -n 1 "$out/$name.log" | sed "s|^|$name: |"
+}
+export -f run_one
+export out bin
+printf '%s\n' "${jobs[@]}" | xargs -P 2 -I{} bash -c 'run_one "{}"'
