@@ -3,9 +3,11 @@
 
 Usage: scripts/pinn-table.py OUT_DIR
 Prints, per run group (name without -sSEED), the rel L2 of every seed, the median
-training seconds, the f32 rel L2 (worst seed), max |W_L|_F^2, the derivative gap
+CPU seconds of the whole process (NAME.time, user + sys) and the median wall
+seconds of training, the f32 rel L2 (worst seed), max |W_L|_F^2, the derivative gap
 (PM/SAPM) and, for methods other than ls-adam-lbfgs, the rel L2 that Adam -> L-BFGS
-had reached after the same number of seconds (same problem, depth and seed).
+had reached after the same CPU time (same problem, depth and seed; the baseline's
+history seconds are scaled by its CPU/wall ratio, i.e. contention is assumed even).
 """
 import csv, json, os, re, sys
 from collections import defaultdict
@@ -18,13 +20,23 @@ for name in sorted(os.listdir(root)):
         continue
     s = json.load(open(p))
     h = list(csv.DictReader(open(os.path.join(root, name, "history.csv"))))
-    runs[name] = (s, h)
+    cpu = float("nan")
+    tp = os.path.join(root, name + ".time")
+    if os.path.isfile(tp):
+        u = open(tp).read().split()
+        try:
+            cpu = float(u[-2]) + float(u[-1])
+        except (ValueError, IndexError):
+            pass
+    runs[name] = (s, h, cpu)
 
-def at_seconds(hist, t):
-    """rel_l2 of the last recorded row with seconds <= t."""
+def at_cpu(run, t):
+    """rel_l2 of the last recorded row whose CPU-scaled seconds are <= t."""
+    s, hist, cpu = run
+    k = cpu / s["seconds"] if s["seconds"] > 0 and cpu == cpu else 1.0
     best = None
     for r in hist:
-        if float(r["seconds"]) <= t:
+        if float(r["seconds"]) * k <= t:
             best = float(r["rel_l2"])
     return best
 
@@ -37,13 +49,14 @@ for name in runs:
 def fmt(x):
     return "-" if x is None else f"{x:.2e}"
 
-print("| run | rel L2 (seeds 0, 1, 2) | s (median) | iters | rel L2 f32 (max) | max |W_L|^2 | deriv. gap (max) | Adam->L-BFGS at same s |")
+print("| run | rel L2 (seeds 0, 1, 2) | CPU s / wall s (median) | iters | rel L2 f32 (max) | max |W_L|^2 | deriv. gap (max) | Adam->L-BFGS at same CPU s |")
 print("|---|---|---|---|---|---|---|---|")
 for g in sorted(groups):
     items = sorted(groups[g])
-    rel, secs, f32, wl, gap, base, its = [], [], [], [], [], [], []
+    rel, secs, cpus, f32, wl, gap, base, its = [], [], [], [], [], [], [], []
     for seed, name in items:
-        s, h = runs[name]
+        s, h, cpu = runs[name]
+        cpus.append(cpu)
         rel.append(s.get("rel_l2"))
         secs.append(s["seconds"])
         its.append(s["iterations"])
@@ -54,7 +67,8 @@ for g in sorted(groups):
         if "ls-adam-lbfgs" not in g:
             bname = re.sub(r"-(ls-adam|pm|sapm-warm|sapm)$", "-ls-adam-lbfgs", g) + f"-s{seed}"
             if bname in runs and bname != name:
-                base.append(at_seconds(runs[bname][1], s["seconds"]))
+                base.append(at_cpu(runs[bname], cpu))
     secs_sorted = sorted(secs)
-    print(f"| {g} | {', '.join(fmt(r) for r in rel)} | {secs_sorted[len(secs)//2]:.0f} | {max(its)} | {fmt(max(f32))} | "
+    cpus_sorted = sorted(cpus)
+    print(f"| {g} | {', '.join(fmt(r) for r in rel)} | {cpus_sorted[len(cpus)//2]:.0f} / {secs_sorted[len(secs)//2]:.0f} | {max(its)} | {fmt(max(f32))} | "
           f"{max(wl):.1e} | {fmt(max(gap)) if gap else '-'} | {', '.join(fmt(b) for b in base) if base else '-'} |")

@@ -144,23 +144,23 @@ fn train(
             out.display()
         );
     } else {
-    eprintln!(
-        "{}: {} after {} iterations in {:.2} s: train MSE {:.3e}, test MSE {:.3e} (f32 {:.3e}{}), |W_L|^2 {:.3e}; wrote {}",
-        s.method,
-        s.status.as_str(),
-        s.iterations,
-        s.seconds,
-        s.train_mse,
-        s.test_mse,
-        s.diagnostics.test_mse_f32,
-        if s.diagnostics.fragile {
-            ", FRAGILE"
-        } else {
-            ""
-        },
-        s.diagnostics.output_weight_norm_sq,
-        out.display()
-    );
+        eprintln!(
+            "{}: {} after {} iterations in {:.2} s: train MSE {:.3e}, test MSE {:.3e} (f32 {:.3e}{}), |W_L|^2 {:.3e}; wrote {}",
+            s.method,
+            s.status.as_str(),
+            s.iterations,
+            s.seconds,
+            s.train_mse,
+            s.test_mse,
+            s.diagnostics.test_mse_f32,
+            if s.diagnostics.fragile {
+                ", FRAGILE"
+            } else {
+                ""
+            },
+            s.diagnostics.output_weight_norm_sq,
+            out.display()
+        );
     }
     if s.status == Status::Diverged {
         eprintln!("warning: {}", s.message);

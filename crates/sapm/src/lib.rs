@@ -60,7 +60,7 @@ pub mod train;
 pub use activation::Activation;
 pub use config::{Method, TrainConfig};
 pub use error::{Error, Result};
-pub use fit::{fit, fit_with, Fitted, Summary};
+pub use fit::{Fitted, Summary, fit, fit_with};
 pub use model::Model;
 pub use net::{Network, NetworkSpec};
 pub mod pde;

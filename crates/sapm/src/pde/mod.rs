@@ -171,7 +171,11 @@ impl PdeConfig {
                     format!("only for transport problems, not {:?}", self.problem),
                 ));
             }
-            if let Some(b) = self.curriculum.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
+            if let Some(b) = self
+                .curriculum
+                .iter()
+                .find(|b| !(b.is_finite() && **b > 0.0))
+            {
                 return Err(Error::config(
                     "pde.curriculum",
                     format!("speeds must be finite and > 0, got {b}"),
@@ -183,7 +187,10 @@ impl PdeConfig {
             ("pde.omega_deriv", self.omega_deriv),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::config(k, format!("must be finite and >= 0, got {v}")));
+                return Err(Error::config(
+                    k,
+                    format!("must be finite and >= 0, got {v}"),
+                ));
             }
         }
         Ok(())
@@ -316,11 +323,7 @@ impl PinnData {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_9DE);
         let interior: Vec<Vec<f64>> = match cfg.sampling {
             Sampling::Random => (0..cfg.n_interior)
-                .map(|_| {
-                    (0..d)
-                        .map(|i| rng.random_range(p.lo[i]..p.hi[i]))
-                        .collect()
-                })
+                .map(|_| (0..d).map(|i| rng.random_range(p.lo[i]..p.hi[i])).collect())
                 .collect(),
             Sampling::Grid => {
                 let k = per_dim(cfg.n_interior, d);
@@ -559,7 +562,15 @@ mod tests {
         let u = p.exact.as_ref().unwrap();
         assert!((u(&[0.3, 0.1]) - (2.0 * std::f64::consts::PI * 0.1).sin()).abs() < 1e-14);
         for s in [Sampling::Random, Sampling::Grid] {
-            let data = PinnData::sample(&p, &PdeConfig { sampling: s, ..cfg.clone() }, 3).unwrap();
+            let data = PinnData::sample(
+                &p,
+                &PdeConfig {
+                    sampling: s,
+                    ..cfg.clone()
+                },
+                3,
+            )
+            .unwrap();
             assert!(data.n_interior() >= 50 && data.n_boundary() >= 1);
             // c = (2, 1) > 0: inflow faces are x = 0 and y = 0 only.
             for j in 0..data.n_boundary() {
@@ -577,7 +588,10 @@ mod tests {
     #[test]
     fn bad_specs_are_rejected_with_their_key() {
         let e = custom(&["1.0"]).problem().unwrap_err().to_string();
-        assert!(e.contains("pde.c") && e.contains("needs one expression"), "{e}");
+        assert!(
+            e.contains("pde.c") && e.contains("needs one expression"),
+            "{e}"
+        );
         let e = custom(&["1.0", "cos(x"]).problem().unwrap_err().to_string();
         assert!(e.contains("pde.c[1]"), "{e}");
         let mut c = custom(&["1.0", "1.0"]);
@@ -585,10 +599,20 @@ mod tests {
         assert!(c.problem().unwrap_err().to_string().contains("pde.g"));
         let mut c = custom(&["1.0", "1.0"]);
         c.problem = "heat".into();
-        assert!(c.validate().unwrap_err().to_string().contains("pde.problem"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("pde.problem")
+        );
         let mut c = custom(&["1.0", "1.0"]);
         c.n_interior = 0;
-        assert!(c.validate().unwrap_err().to_string().contains("pde.n_interior"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("pde.n_interior")
+        );
         // c = 0 everywhere: no face has c . n < 0.
         let c = custom(&["0", "0"]);
         let p = c.problem().unwrap();
@@ -603,7 +627,12 @@ mod tests {
         let mut c = custom(&["1.0", "sqrt(-1 - x)"]);
         c.g = "0".into();
         let p = c.problem().unwrap();
-        assert!(PinnData::sample(&p, &c, 0).unwrap_err().to_string().contains("not finite"));
+        assert!(
+            PinnData::sample(&p, &c, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("not finite")
+        );
     }
 
     #[test]

@@ -249,7 +249,11 @@ mod tests {
                     })
                     .collect();
                 let r = fd_residual(&p, &u, &x);
-                assert!(r.abs() < 1e-7 * scale * 2.0 * PI, "{}: residual {r} at {x:?}", p.name);
+                assert!(
+                    r.abs() < 1e-7 * scale * 2.0 * PI,
+                    "{}: residual {r} at {x:?}",
+                    p.name
+                );
                 // Boundary data agree with the exact solution on the lower faces.
                 for i in 0..d {
                     if !p.periodic[i] {

@@ -10,9 +10,7 @@ use crate::model::Model;
 use crate::net::Network;
 use crate::pde::{PdeConfig, PinnData};
 use crate::penalty::Weighting;
-use crate::train::{
-    Adam, GradientDescent, Lbfgs, Metrics, Observer, Sequence, Trainer, run,
-};
+use crate::train::{Adam, GradientDescent, Lbfgs, Metrics, Observer, Sequence, Trainer, run};
 use faer::Mat;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -203,9 +201,8 @@ pub fn fit_pde(cfg: &TrainConfig, observer: &mut dyn Observer) -> Result<Fitted>
         .filter(|_| matches!(cfg.method, Method::Pm | Method::Sapm));
     let names = problem.embedded_names();
     // Diagnostics against the exact solution (zeros when there is none).
-    let exact_or_zero = |u: &Option<Mat<f64>>, n: usize| {
-        u.clone().unwrap_or_else(|| Mat::zeros(1, n))
-    };
+    let exact_or_zero =
+        |u: &Option<Mat<f64>>, n: usize| u.clone().unwrap_or_else(|| Mat::zeros(1, n));
     let split = Split {
         train: Dataset::new(
             data.e_int.clone(),

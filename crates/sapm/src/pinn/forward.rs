@@ -109,10 +109,7 @@ pub fn pde_mse(net: &Network, x: MatRef<'_, f64>, v: MatRef<'_, f64>, f: MatRef<
             v.subcols(r.start, r.len()),
             &mut c,
         );
-        crate::loss::sq_diff(
-            c.dz[net.depth() - 1].as_ref(),
-            f.subcols(r.start, r.len()),
-        )
+        crate::loss::sq_diff(c.dz[net.depth() - 1].as_ref(), f.subcols(r.start, r.len()))
     }) / n as f64
 }
 
@@ -380,7 +377,10 @@ mod tests {
             for j in 0..7 {
                 let fd = (up[(0, j)] - um[(0, j)]) / (2.0 * h);
                 let an = c.dz[3][(0, j)];
-                assert!((fd - an).abs() < 1e-8 * (1.0 + an.abs()), "{act}: {fd} vs {an}");
+                assert!(
+                    (fd - an).abs() < 1e-8 * (1.0 + an.abs()),
+                    "{act}: {fd} vs {an}"
+                );
                 assert!((c.z[3][(0, j)] - u[(0, j)]).abs() < 1e-14);
             }
         }

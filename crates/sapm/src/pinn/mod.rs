@@ -4,8 +4,8 @@
 mod forward;
 
 pub use forward::{
-    DirCache, DirGrad, PinnLoss, PinnObjective, dir_forward_into, directional_derivative,
-    pde_mse, pinn_loss,
+    DirCache, DirGrad, PinnLoss, PinnObjective, dir_forward_into, directional_derivative, pde_mse,
+    pinn_loss,
 };
 mod penalty;
 

@@ -338,7 +338,8 @@ impl<'a> PinnPenaltyTrainer<'a> {
         let depth = net.depth();
         let norms = net.weight_norms_sq();
         let omega = self.weighting.omega(&norms);
-        let lambda_c = self.coupled_lambda(k, &norms, &self.ws.as_ref().expect("started").r, omega[k]);
+        let lambda_c =
+            self.coupled_lambda(k, &norms, &self.ws.as_ref().expect("started").r, omega[k]);
         let ws = self.ws.as_mut().expect("started");
         let aux = self.aux.as_ref().expect("started");
         let data = self.data;
@@ -385,7 +386,8 @@ impl<'a> PinnPenaltyTrainer<'a> {
             rho: self.cfg.prox * scale,
             center: Some(old.as_ref()),
         };
-        let (mut w, info) = solve_layer(&sys, &reg, self.cfg.solver, self.cfg.block, &LocalReducer)?;
+        let (mut w, info) =
+            solve_layer(&sys, &reg, self.cfg.solver, self.cfg.block, &LocalReducer)?;
         self.stats.solves += 1;
         self.stats.solve_fallbacks += info.fallback as usize;
         let cap = if k + 1 == depth {
@@ -422,7 +424,14 @@ impl<'a> PinnPenaltyTrainer<'a> {
                 let e = Mat::from_fn(ws.e[nx].nrows(), ws.e[nx].ncols(), |i, j| {
                     o[j] * ws.e[nx][(i, j)]
                 });
-                faer::linalg::matmul::matmul(te.as_mut(), Accum::Replace, wt, e.as_ref(), 1.0, Par::Seq);
+                faer::linalg::matmul::matmul(
+                    te.as_mut(),
+                    Accum::Replace,
+                    wt,
+                    e.as_ref(),
+                    1.0,
+                    Par::Seq,
+                );
             }
             let tf = wt * ws.f[nx].as_ref();
             let tb = wt * ws.eb[nx].as_ref();
@@ -458,7 +467,13 @@ impl<'a> PinnPenaltyTrainer<'a> {
         let k2 = net.activation().lipschitz().powi(2);
         let (ca2, cb2) = (2.0 * ws.ca, 2.0 * ws.cb);
         let mut slope = 0.0;
-        let inv = |l: f64| if l > 0.0 && l.is_finite() { 1.0 / l } else { 0.0 };
+        let inv = |l: f64| {
+            if l > 0.0 && l.is_finite() {
+                1.0 / l
+            } else {
+                0.0
+            }
+        };
         for k in 0..depth - 1 {
             let nx = k + 1;
             let (wk, wn, nw) = (omega[k], omega[nx], norms[nx]);
@@ -466,8 +481,14 @@ impl<'a> PinnPenaltyTrainer<'a> {
             let o = &self.omega2[k];
             let ga = &mut g.a[k];
             for j in 0..ga.ncols() {
-                let dmax = (0..d.nrows()).map(|i| d[(i, j)] * d[(i, j)]).fold(0.0, f64::max);
-                let onext = if nx + 1 < depth { self.omega2[nx][j] } else { 0.0 };
+                let dmax = (0..d.nrows())
+                    .map(|i| d[(i, j)] * d[(i, j)])
+                    .fold(0.0, f64::max);
+                let onext = if nx + 1 < depth {
+                    self.omega2[nx][j]
+                } else {
+                    0.0
+                };
                 let s = inv(ca2 * (wk * o[j] + wn * nw * (k2 * onext + dmax)));
                 for i in 0..ga.nrows() {
                     slope += ga[(i, j)] * ga[(i, j)] * s;
@@ -519,13 +540,22 @@ impl<'a> PinnPenaltyTrainer<'a> {
     fn update_gap(&self, net: &Network) {
         let aux = self.aux.as_ref().expect("started");
         let mut c = DirCache::new(net.widths(), self.data.n_interior());
-        dir_forward_into(net, self.data.e_int.as_ref(), self.data.v_int.as_ref(), &mut c);
+        dir_forward_into(
+            net,
+            self.data.e_int.as_ref(),
+            self.data.v_int.as_ref(),
+            &mut c,
+        );
         let (mut num, mut den) = (0.0, 0.0);
         for (d, dz) in aux.d.iter().zip(&c.dz) {
             num += (d - dz).squared_norm_l2();
             den += dz.squared_norm_l2();
         }
-        let gap = if den > 0.0 { (num / den).sqrt() } else { f64::NAN };
+        let gap = if den > 0.0 {
+            (num / den).sqrt()
+        } else {
+            f64::NAN
+        };
         self.gap.store(gap.to_bits(), Ordering::Relaxed);
     }
 }
@@ -562,7 +592,10 @@ impl Trainer for PinnPenaltyTrainer<'_> {
 
     fn step(&mut self, net: &mut Network) -> Result<StepOutcome> {
         if self.aux.is_none() {
-            return Err(Error::numerical(self.name().to_string(), "step before start"));
+            return Err(Error::numerical(
+                self.name().to_string(),
+                "step before start",
+            ));
         }
         let depth = net.depth();
         // Omega from the current derivative auxiliaries, fixed for this iteration.
@@ -572,7 +605,10 @@ impl Trainer for PinnPenaltyTrainer<'_> {
             self.set.omega_deriv,
         );
         {
-            let (ws, aux) = (self.ws.as_mut().expect("started"), self.aux.as_ref().expect("started"));
+            let (ws, aux) = (
+                self.ws.as_mut().expect("started"),
+                self.aux.as_ref().expect("started"),
+            );
             ws.refresh(net, aux, self.data, &self.omega2);
         }
         let order: Vec<usize> = match self.cfg.sweep {
@@ -625,7 +661,12 @@ mod tests {
 
     fn perturb(aux: &mut PinnAux, seed: u64, s: f64) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        for m in aux.a.iter_mut().chain(aux.d.iter_mut()).chain(aux.ab.iter_mut()) {
+        for m in aux
+            .a
+            .iter_mut()
+            .chain(aux.d.iter_mut())
+            .chain(aux.ab.iter_mut())
+        {
             for j in 0..m.ncols() {
                 for i in 0..m.nrows() {
                     m[(i, j)] += s * rng.random_range(-1.0..1.0);
@@ -732,7 +773,10 @@ mod tests {
                 let before = objective(&net, &aux, &data, 0.8, 2.0, w, &o2);
                 t.weight_step(&mut net, k).unwrap();
                 let after = objective(&net, &aux, &data, 0.8, 2.0, w, &o2);
-                assert!(after <= before * (1.0 + 1e-12), "layer {k}: {after} > {before}");
+                assert!(
+                    after <= before * (1.0 + 1e-12),
+                    "layer {k}: {after} > {before}"
+                );
                 // Cached residual sums match a fresh evaluation.
                 let cached = t.ws.as_ref().unwrap().objective(&t.omega(&net));
                 assert!((cached - after).abs() <= 1e-12 * after);
@@ -747,7 +791,10 @@ mod tests {
                         n2.layer_mut(k)[(i, j)] = p0[(i, j)] - h;
                         let fm = objective(&n2, &aux, &data, 0.8, 2.0, w, &o2);
                         let g = (fp - fm) / (2.0 * h);
-                        assert!(g.abs() <= 1e-6 * after.max(1e-3), "{w:?} layer {k} ({i},{j}): grad {g}");
+                        assert!(
+                            g.abs() <= 1e-6 * after.max(1e-3),
+                            "{w:?} layer {k} ({i},{j}): grad {g}"
+                        );
                     }
                 }
             }
@@ -769,7 +816,11 @@ mod tests {
                 let o2 = omega_rows(&aux, 0.5, 1.0);
                 let before = objective(&net, &aux, &data, 0.8, 2.0, w, &o2);
                 let out = t.step(&mut net).unwrap();
-                assert!(out.objective <= before * (1.0 + 1e-10), "{w:?}: {} > {before}", out.objective);
+                assert!(
+                    out.objective <= before * (1.0 + 1e-10),
+                    "{w:?}: {} > {before}",
+                    out.objective
+                );
                 last = out.objective;
             }
             assert!(last < j0, "{w:?}: {last} !< {j0}");

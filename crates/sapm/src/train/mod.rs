@@ -14,8 +14,8 @@ pub use driver::{Metrics, NoObserver, Observer, Record, RunResult, Status, StopR
 pub use elm::Elm;
 pub use gd::GradientDescent;
 pub use lbfgs::{Lbfgs, LbfgsConfig};
-pub use penalty::{AuxOrder, OmegaMode, PenaltyConfig, PenaltyTrainer, SweepOrder};
 pub(crate) use penalty::capped_solve;
+pub use penalty::{AuxOrder, OmegaMode, PenaltyConfig, PenaltyTrainer, SweepOrder};
 pub use sequence::Sequence;
 
 use crate::error::Result;
