@@ -70,8 +70,10 @@ fn gradient_methods_solve_steady1d_and_data_is_ignored() {
 
 #[test]
 fn regression_summaries_do_not_gain_pde_fields() {
-    let mut c = TrainConfig::default();
-    c.method = Method::LsAdam;
+    let mut c = TrainConfig {
+        method: Method::LsAdam,
+        ..TrainConfig::default()
+    };
     c.train.max_iterations = 3;
     let data = c.data.load(0).unwrap();
     let f = fit_with(&c, &data, &mut NoObserver).unwrap();

@@ -320,7 +320,7 @@ impl PinnData {
     pub fn sample(p: &Problem, cfg: &PdeConfig, seed: u64) -> Result<PinnData> {
         p.validate()?;
         let d = p.dim();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_9DE);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5_EED0_F9DE);
         let interior: Vec<Vec<f64>> = match cfg.sampling {
             Sampling::Random => (0..cfg.n_interior)
                 .map(|_| (0..d).map(|i| rng.random_range(p.lo[i]..p.hi[i])).collect())

@@ -32,6 +32,9 @@ pub fn rel_l2(net: &Network, data: &PinnData, f32: bool) -> f64 {
     ((pred - u).squared_norm_l2() / u.squared_norm_l2()).sqrt()
 }
 
+/// Shared cell holding the derivative gap (f64 bits) of a PM/SAPM-PINN trainer.
+pub type GapProbe = Arc<AtomicU64>;
+
 /// History columns of a PINN run: `pinn_loss`, `pde_loss`, `bc_loss`, `rel_l2`,
 /// and for PM/SAPM `derivative_gap`.
 pub struct PinnMetrics<'a> {
@@ -71,7 +74,7 @@ pub fn build_pinn_trainer<'a>(
     pde: &PdeConfig,
     net: &Network,
     data: &'a PinnData,
-) -> Result<(Box<dyn Trainer + 'a>, Option<Arc<AtomicU64>>)> {
+) -> Result<(Box<dyn Trainer + 'a>, Option<GapProbe>)> {
     let (alpha, beta) = (pde.alpha, pde.beta_bc);
     let obj = || Box::new(PinnObjective::new(net, data, alpha, beta));
     let adam = || -> Box<dyn Trainer + 'a> { Box::new(Adam::new(obj(), cfg.adam)) };

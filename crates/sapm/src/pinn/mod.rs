@@ -14,4 +14,4 @@ pub use penalty::{
 };
 mod fit;
 
-pub use fit::{PinnMetrics, build_pinn_trainer, fit_pde, rel_l2};
+pub use fit::{GapProbe, PinnMetrics, build_pinn_trainer, fit_pde, rel_l2};
