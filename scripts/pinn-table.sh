@@ -70,6 +70,8 @@ case "$grid" in
     add "abl-b10-pm-warm-s0 examples/pde-transport1d-pm.toml pde.beta=10 seed=0 pm.warm_start=2000 train.max_iterations=3500"
     add "abl-b10-sapm-warm-capped-s0 $c pde.beta=10 seed=0 sapm.cap_output=100.0 sapm.cap_hidden=30.0"
     add "abl-b10-sapm-warm-unitomega-s0 $c pde.beta=10 seed=0 pde.omega_deriv=0.0"
+    add "abl-b10-sapm-bc10-s0 examples/pde-transport1d-sapm.toml pde.beta=10 seed=0 pde.beta_bc=10.0"
+    add "abl-b10-sapm-warm-bc10-s0 $c pde.beta=10 seed=0 pde.beta_bc=10.0"
     add "abl-b1-sapm-frozen-s0 examples/pde-transport1d-sapm.toml pde.beta=1 seed=0 sapm.omega_mode=frozen"
     add "abl-b1-adam2000-s0 examples/pde-transport1d-ls-adam.toml pde.beta=1 seed=0 train.max_iterations=2000"
     add "abl-b1-pm-warm-s0 examples/pde-transport1d-pm.toml pde.beta=1 seed=0 pm.warm_start=2000 train.max_iterations=3500"
