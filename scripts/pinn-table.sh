@@ -57,6 +57,15 @@ case "$grid" in
       add "t1d-b30-curriculum-s$s examples/pde-transport1d-beta30-curriculum.toml seed=$s"
       add "t1d-b50-curriculum-s$s examples/pde-transport1d-beta30-curriculum.toml pde.beta=50 pde.curriculum=[10.0,20.0,30.0,40.0] seed=$s"
     done ;;
+  extra)
+    # Seeds 1-2 at beta = 10 and depth 6 (seed 0) on beta = 1 and the inflow problem.
+    for s in 1 2; do
+      for m in ls-adam-lbfgs sapm sapm-warm; do add "t1d-b10-L4-$m-s$s examples/pde-transport1d-$m.toml pde.beta=10 seed=$s"; done
+    done
+    for p in "${problems[0]}" "${problems[4]}"; do
+      set -- $p
+      for m in ls-adam-lbfgs sapm sapm-warm; do add "$1-L6-$m-s0 examples/pde-$2-$m.toml $3 seed=0 network.depth=6"; done
+    done ;;
   remedy-s0)
     add "t1d-b30-curriculum-s0 examples/pde-transport1d-beta30-curriculum.toml seed=0" ;;
   ablation)
