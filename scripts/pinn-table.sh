@@ -66,6 +66,11 @@ case "$grid" in
       set -- $p
       for m in ls-adam-lbfgs sapm sapm-warm; do add "$1-L6-$m-s0 examples/pde-$2-$m.toml $3 seed=0 network.depth=6"; done
     done ;;
+  remedy-points)
+    # beta = 30 with 4x the collocation points (about 12 points per period in t).
+    for s in 0 1; do
+      add "t1d-b30-pts4000-s$s examples/pde-transport1d-ls-adam-lbfgs.toml pde.beta=30 pde.n_interior=4000 seed=$s"
+    done ;;
   remedy-s0)
     add "t1d-b30-curriculum-s0 examples/pde-transport1d-beta30-curriculum.toml seed=0" ;;
   ablation)
