@@ -71,6 +71,14 @@ case "$grid" in
     for s in 0 1; do
       add "t1d-b30-pts4000-s$s examples/pde-transport1d-ls-adam-lbfgs.toml pde.beta=30 pde.n_interior=4000 seed=$s"
     done ;;
+  remedy-lbfgs)
+    # beta = 30 and 50: curriculum in steps of 5 from beta = 1, L-BFGS only
+    # (1000 iterations per stage), so no optimiser restart discards the last stage.
+    for s in 0 1; do
+      add "t1d-b30-curr-lbfgs-s$s examples/pde-transport1d-beta30-curriculum.toml method=ls-lbfgs pde.curriculum=[1.0,5.0,10.0,15.0,20.0,25.0] train.max_iterations=1000 seed=$s"
+    done
+    add "t1d-b50-curr-lbfgs-s0 examples/pde-transport1d-beta30-curriculum.toml method=ls-lbfgs pde.beta=50 pde.curriculum=[1.0,5.0,10.0,15.0,20.0,25.0,30.0,35.0,40.0,45.0] train.max_iterations=1000 seed=0"
+    ;;
   remedy-s0)
     add "t1d-b30-curriculum-s0 examples/pde-transport1d-beta30-curriculum.toml seed=0" ;;
   ablation)
