@@ -137,3 +137,23 @@ fn bad_pde_configs_name_their_key() {
         assert!(e.contains(key), "{key}: {e}");
     }
 }
+
+#[test]
+fn every_pde_example_config_loads_and_samples() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.starts_with("pde-") && name.ends_with(".toml")) {
+            continue;
+        }
+        let c = TrainConfig::load(&p, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let pde = c.pde.as_ref().unwrap_or_else(|| panic!("{name}: no [pde]"));
+        let problem = pde.problem().unwrap();
+        let data = sapm::pde::PinnData::sample(&problem, pde, c.seed).unwrap();
+        assert!(data.n_boundary() >= 1 && data.u_test.is_some(), "{name}");
+        n += 1;
+    }
+    assert!(n >= 15, "found {n} PDE examples");
+}
