@@ -79,6 +79,11 @@ case "$grid" in
     done
     add "t1d-b50-curr-lbfgs-s0 examples/pde-transport1d-beta30-curriculum.toml method=ls-lbfgs pde.beta=50 pde.curriculum=[1.0,5.0,10.0,15.0,20.0,25.0,30.0,35.0,40.0,45.0] train.max_iterations=1000 seed=0"
     ;;
+  remedy-wide)
+    # beta = 30, width 50 and 2000 interior points, without and with the L-BFGS curriculum.
+    add "t1d-b30-w50-pts2000-s0 examples/pde-transport1d-ls-adam-lbfgs.toml pde.beta=30 pde.n_interior=2000 network.width=50 seed=0"
+    add "t1d-b30-w50-pts2000-curr-lbfgs-s0 examples/pde-transport1d-beta30-curriculum.toml method=ls-lbfgs pde.curriculum=[1.0,5.0,10.0,15.0,20.0,25.0] train.max_iterations=1000 pde.n_interior=2000 network.width=50 seed=0"
+    ;;
   remedy-s0)
     add "t1d-b30-curriculum-s0 examples/pde-transport1d-beta30-curriculum.toml seed=0" ;;
   ablation)
