@@ -37,6 +37,8 @@
 //! - [`train`]: one module per method behind the [`train::Trainer`] trait, and the driver.
 //! - [`linalg`]: sample-block reductions and the weight-step least-squares solve.
 //! - [`config`], [`fit`], [`model`], [`io`]: configuration, the high-level API, files.
+//! - [`pde`], [`pinn`]: first-order linear PDEs and PINN training (standard loss,
+//!   PM/SAPM-PINN); see `docs/pinn.md`.
 //!
 //! ## What this crate is not
 //! A general deep-learning framework: no GPUs, no mini-batching, no
