@@ -84,6 +84,14 @@ case "$grid" in
     add "t1d-b30-w50-pts2000-s0 examples/pde-transport1d-ls-adam-lbfgs.toml pde.beta=30 pde.n_interior=2000 network.width=50 seed=0"
     add "t1d-b30-w50-pts2000-curr-lbfgs-s0 examples/pde-transport1d-beta30-curriculum.toml method=ls-lbfgs pde.curriculum=[1.0,5.0,10.0,15.0,20.0,25.0] train.max_iterations=1000 pde.n_interior=2000 network.width=50 seed=0"
     ;;
+  idle)
+    # The SAPM target cells, for a run on an otherwise idle machine (wall ~ CPU time).
+    for s in 0 1 2; do
+      for p in "${problems[0]}" "${problems[4]}"; do
+        set -- $p
+        for m in ls-adam-lbfgs sapm sapm-warm; do add "$1-L4-$m-s$s examples/pde-$2-$m.toml $3 seed=$s"; done
+      done
+    done ;;
   remedy-s0)
     add "t1d-b30-curriculum-s0 examples/pde-transport1d-beta30-curriculum.toml seed=0" ;;
   ablation)
