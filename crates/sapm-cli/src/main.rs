@@ -172,33 +172,57 @@ fn train(
     if out.exists() && !out.is_dir() {
         bail!("--out {} exists and is not a folder", out.display());
     }
-    let data = cfg.data.load(cfg.seed)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads)
         .build()
         .context("starting worker threads")?;
     let mut obs = Progress::new(quiet, &cfg);
-    let fitted = pool.install(|| fit_with(&cfg, &data, &mut obs))?;
+    let fitted = if cfg.pde.is_some() {
+        // PINN run: points come from [pde]; [data] is ignored.
+        pool.install(|| sapm::pinn::fit_pde(&cfg, &mut obs))?
+    } else {
+        let data = cfg.data.load(cfg.seed)?;
+        pool.install(|| fit_with(&cfg, &data, &mut obs))?
+    };
     obs.finish(&fitted);
     write_run(out, &fitted)?;
     let s = &fitted.summary;
-    eprintln!(
-        "{}: {} after {} iterations in {:.2} s: train MSE {:.3e}, test MSE {:.3e} (f32 {:.3e}{}), |W_L|^2 {:.3e}; wrote {}",
-        s.method,
-        s.status.as_str(),
-        s.iterations,
-        s.seconds,
-        s.train_mse,
-        s.test_mse,
-        s.diagnostics.test_mse_f32,
-        if s.diagnostics.fragile {
-            ", FRAGILE"
-        } else {
-            ""
-        },
-        s.diagnostics.output_weight_norm_sq,
-        out.display()
-    );
+    if let Some(r) = s.rel_l2 {
+        eprintln!(
+            "{}: {} after {} iterations in {:.2} s: rel L2 {:.3e} (f32 {:.3e}), PDE loss {:.3e}, BC loss {:.3e}{}, |W_L|^2 {:.3e}; wrote {}",
+            s.method,
+            s.status.as_str(),
+            s.iterations,
+            s.seconds,
+            r,
+            s.rel_l2_f32.unwrap_or(f64::NAN),
+            s.pde_loss.unwrap_or(f64::NAN),
+            s.bc_loss.unwrap_or(f64::NAN),
+            s.derivative_gap
+                .map(|g| format!(", derivative gap {g:.2e}"))
+                .unwrap_or_default(),
+            s.diagnostics.output_weight_norm_sq,
+            out.display()
+        );
+    } else {
+        eprintln!(
+            "{}: {} after {} iterations in {:.2} s: train MSE {:.3e}, test MSE {:.3e} (f32 {:.3e}{}), |W_L|^2 {:.3e}; wrote {}",
+            s.method,
+            s.status.as_str(),
+            s.iterations,
+            s.seconds,
+            s.train_mse,
+            s.test_mse,
+            s.diagnostics.test_mse_f32,
+            if s.diagnostics.fragile {
+                ", FRAGILE"
+            } else {
+                ""
+            },
+            s.diagnostics.output_weight_norm_sq,
+            out.display()
+        );
+    }
     if s.status == Status::Diverged {
         eprintln!("warning: {}", s.message);
         return Ok(ExitCode::from(EXIT_DIVERGED));

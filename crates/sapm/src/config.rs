@@ -9,6 +9,7 @@ use crate::data::DataConfig;
 use crate::error::{Error, Result};
 use crate::linalg::SolveMethod;
 use crate::net::{BiasInit, NetworkSpec, WeightInit};
+use crate::pde::PdeConfig;
 use crate::train::{AdamConfig, Clock, LbfgsConfig, PenaltyConfig, StopRules};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -267,6 +268,9 @@ pub struct TrainConfig {
     pub pm: PenaltyConfig,
     /// SAPM knobs.
     pub sapm: PenaltyConfig,
+    /// PDE problem: when present the run is a PINN and `[data]` is ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pde: Option<PdeConfig>,
 }
 
 impl Default for TrainConfig {
@@ -285,6 +289,7 @@ impl Default for TrainConfig {
             elm: ElmConfig::default(),
             pm: PenaltyConfig::default(),
             sapm: PenaltyConfig::default(),
+            pde: None,
         }
     }
 }
@@ -479,7 +484,26 @@ impl TrainConfig {
         {
             // Allowed: the weight step does not need smoothness; backtracking handles kinks.
         }
-        self.data.validate()?;
+        if let Some(p) = &self.pde {
+            p.validate()?;
+            if self.method == Method::Elm {
+                return Err(Error::config(
+                    "method",
+                    "elm is not available for PDE problems ([pde] section)",
+                ));
+            }
+            if !self.network.activation.is_smooth() {
+                return Err(Error::config(
+                    "network.activation",
+                    format!(
+                        "PINNs need a smooth activation, got {}",
+                        self.network.activation
+                    ),
+                ));
+            }
+        } else {
+            self.data.validate()?;
+        }
         let t = &self.train;
         if t.max_iterations == 0 {
             return Err(Error::config("train.max_iterations", "must be >= 1, got 0"));

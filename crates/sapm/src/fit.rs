@@ -196,6 +196,22 @@ pub struct Summary {
     pub diagnostics: Diagnostics,
     /// Trainer counters.
     pub stats: TrainerStats,
+    /// PDE runs: relative L2 error against the exact solution on the test grid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rel_l2: Option<f64>,
+    /// PDE runs: the same with the model evaluated in f32.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rel_l2_f32: Option<f64>,
+    /// PDE runs: `mean(PDE residual^2)` on the interior points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pde_loss: Option<f64>,
+    /// PDE runs: `mean(boundary residual^2)` on the boundary points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bc_loss: Option<f64>,
+    /// PM/SAPM-PINN: `|d - dz|_F / |dz|_F`, derivative auxiliaries against the
+    /// network's true directional derivatives (hidden layers, interior points).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub derivative_gap: Option<f64>,
     /// sapm version.
     pub version: String,
     /// The resolved config.
@@ -231,6 +247,10 @@ pub fn fit(cfg: &TrainConfig, data: &Split) -> Result<Fitted> {
 pub fn fit_with(cfg: &TrainConfig, data: &Split, observer: &mut dyn Observer) -> Result<Fitted> {
     faer::set_global_parallelism(faer::Par::Seq);
     cfg.validate()?;
+    if cfg.pde.is_some() {
+        // A PINN run: `data` is ignored, points come from the `[pde]` section.
+        return crate::pinn::fit_pde(cfg, observer);
+    }
     let (d, m) = (data.train.input_dim(), data.train.output_dim());
     if data.test.input_dim() != d || data.test.output_dim() != m {
         return Err(Error::shape(
@@ -289,6 +309,11 @@ pub fn fit_with(cfg: &TrainConfig, data: &Split, observer: &mut dyn Observer) ->
             d
         },
         stats: res.stats.clone(),
+        rel_l2: None,
+        rel_l2_f32: None,
+        pde_loss: None,
+        bc_loss: None,
+        derivative_gap: None,
         version: env!("CARGO_PKG_VERSION").to_string(),
         config: cfg.clone(),
     };

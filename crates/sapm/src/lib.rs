@@ -39,6 +39,8 @@
 //! - [`config`], [`fit`](mod@fit), [`model`], [`io`]: configuration, the high-level API, files.
 //! - [`perf`]: flop and memory models of an iteration and a benchmark workload;
 //!   [`reference`](mod@reference): the straightforward PM/SAPM trainer the optimised one is tested against.
+//! - [`pde`], [`pinn`]: first-order linear PDEs and PINN training (standard loss,
+//!   PM/SAPM-PINN); see `docs/pinn.md`.
 //!
 //! ## What this crate is not
 //! A general deep-learning framework: no GPUs, no mini-batching, no
@@ -67,3 +69,5 @@ pub use error::{Error, Result};
 pub use fit::{Fitted, Summary, fit, fit_with};
 pub use model::Model;
 pub use net::{Network, NetworkSpec};
+pub mod pde;
+pub mod pinn;

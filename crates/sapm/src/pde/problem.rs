@@ -1,0 +1,310 @@
+//! First-order linear PDEs `c(x) . grad u(x) = f(x)` in a box, `u = g` on the
+//! inflow boundary, and the built-in problems.
+
+use crate::error::{Error, Result};
+use std::f64::consts::PI;
+use std::sync::Arc;
+
+/// A scalar function of the problem coordinates.
+pub type ScalarFn = Arc<dyn Fn(&[f64]) -> f64 + Send + Sync>;
+/// The transport field `c(x)`: writes `d` values into the second argument.
+pub type VectorFn = Arc<dyn Fn(&[f64], &mut [f64]) + Send + Sync>;
+
+/// `c(x) . grad u = f` in the box `[lo, hi]`, `u = g` on the inflow boundary
+/// `{x on a non-periodic face : c(x) . n(x) < 0}`.
+///
+/// Periodic coordinates have no boundary faces; the network sees them through
+/// the exact embedding `x -> (cos theta, sin theta)`, `theta = 2 pi (x - lo) / (hi - lo)`
+/// (see [`Problem::embed`]), so periodicity holds exactly.
+///
+/// ```
+/// use sapm::pde::Problem;
+/// let p = Problem::transport1d(10.0);
+/// assert_eq!(p.dim(), 2);
+/// assert_eq!(p.embedded_dim(), 3);               // (cos x, sin x, t)
+/// let x = [1.0, 0.3];
+/// let u = p.exact.as_ref().unwrap()(&x);
+/// assert!((u - (1.0f64 - 3.0).sin()).abs() < 1e-15);
+/// ```
+#[derive(Clone)]
+pub struct Problem {
+    /// Short name (`transport1d`, `custom`, ...).
+    pub name: String,
+    /// Coordinate names, e.g. `["x", "t"]`.
+    pub vars: Vec<String>,
+    /// Lower corner.
+    pub lo: Vec<f64>,
+    /// Upper corner.
+    pub hi: Vec<f64>,
+    /// Which coordinates are periodic.
+    pub periodic: Vec<bool>,
+    /// Transport field.
+    pub c: VectorFn,
+    /// Right-hand side.
+    pub f: ScalarFn,
+    /// Inflow data.
+    pub g: ScalarFn,
+    /// Exact solution, for error reporting.
+    pub exact: Option<ScalarFn>,
+}
+
+impl std::fmt::Debug for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Problem")
+            .field("name", &self.name)
+            .field("vars", &self.vars)
+            .field("lo", &self.lo)
+            .field("hi", &self.hi)
+            .field("periodic", &self.periodic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Problem {
+    /// `u_t + beta u_x = 0` on `(x, t) in [0, 2 pi] x [0, 1]`, `u(x, 0) = sin x`,
+    /// periodic in `x`; exact `u = sin(x - beta t)`.
+    pub fn transport1d(beta: f64) -> Problem {
+        Problem {
+            name: "transport1d".into(),
+            vars: vec!["x".into(), "t".into()],
+            lo: vec![0.0, 0.0],
+            hi: vec![2.0 * PI, 1.0],
+            periodic: vec![true, false],
+            c: Arc::new(move |_, c| {
+                c[0] = beta;
+                c[1] = 1.0;
+            }),
+            f: Arc::new(|_| 0.0),
+            g: Arc::new(|x| x[0].sin()),
+            exact: Some(Arc::new(move |x| (x[0] - beta * x[1]).sin())),
+        }
+    }
+
+    /// `u_t + beta u_x = 0` on `(x, t) in [0, 1]^2` (beta > 0), inflow data at
+    /// `x = 0` and `t = 0` from the exact `u = sin(2 pi (x - beta t))`.
+    pub fn transport_inflow(beta: f64) -> Problem {
+        let u = move |x: &[f64]| (2.0 * PI * (x[0] - beta * x[1])).sin();
+        Problem {
+            name: "transport_inflow".into(),
+            vars: vec!["x".into(), "t".into()],
+            lo: vec![0.0, 0.0],
+            hi: vec![1.0, 1.0],
+            periodic: vec![false, false],
+            c: Arc::new(move |_, c| {
+                c[0] = beta;
+                c[1] = 1.0;
+            }),
+            f: Arc::new(|_| 0.0),
+            g: Arc::new(u),
+            exact: Some(Arc::new(u)),
+        }
+    }
+
+    /// `c(x) u'(x) = f(x)` on `(0, 1)`, `u(0) = 0`, with `c(x) = 1 + x` and the
+    /// manufactured `u(x) = sin(2 pi x) + x^2`, `f = c u'`.
+    pub fn steady1d() -> Problem {
+        let u = |x: &[f64]| (2.0 * PI * x[0]).sin() + x[0] * x[0];
+        Problem {
+            name: "steady1d".into(),
+            vars: vec!["x".into()],
+            lo: vec![0.0],
+            hi: vec![1.0],
+            periodic: vec![false],
+            c: Arc::new(|x, c| c[0] = 1.0 + x[0]),
+            f: Arc::new(|x| (1.0 + x[0]) * (2.0 * PI * (2.0 * PI * x[0]).cos() + 2.0 * x[0])),
+            g: Arc::new(u),
+            exact: Some(Arc::new(u)),
+        }
+    }
+
+    /// Spatial dimension `d`.
+    pub fn dim(&self) -> usize {
+        self.vars.len()
+    }
+
+    /// Network input dimension: `d` plus one per periodic coordinate.
+    pub fn embedded_dim(&self) -> usize {
+        self.dim() + self.periodic.iter().filter(|&&p| p).count()
+    }
+
+    /// Names of the network inputs (`cos_x`, `sin_x` for a periodic `x`).
+    pub fn embedded_names(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for (name, &p) in self.vars.iter().zip(&self.periodic) {
+            if p {
+                v.push(format!("cos_{name}"));
+                v.push(format!("sin_{name}"));
+            } else {
+                v.push(name.clone());
+            }
+        }
+        v
+    }
+
+    /// Check dimensions, the box and the shape of `c`.
+    pub fn validate(&self) -> Result<()> {
+        let d = self.dim();
+        if d == 0 || d > 3 {
+            return Err(Error::Problem(format!(
+                "{}: dimension must be 1, 2 or 3, got {d}",
+                self.name
+            )));
+        }
+        if self.lo.len() != d || self.hi.len() != d || self.periodic.len() != d {
+            return Err(Error::Problem(format!(
+                "{}: lo, hi and periodic need {d} entries (one per variable {:?}), got {}, {} and {}",
+                self.name,
+                self.vars,
+                self.lo.len(),
+                self.hi.len(),
+                self.periodic.len()
+            )));
+        }
+        for i in 0..d {
+            if !(self.lo[i].is_finite() && self.hi[i].is_finite() && self.lo[i] < self.hi[i]) {
+                return Err(Error::Problem(format!(
+                    "{}: need finite lo < hi for `{}`, got [{}, {}]",
+                    self.name, self.vars[i], self.lo[i], self.hi[i]
+                )));
+            }
+        }
+        if self.periodic.iter().all(|&p| p) {
+            return Err(Error::Problem(format!(
+                "{}: every coordinate is periodic, so the inflow boundary is empty",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Network input `e(x)` (`embedded_dim` values) and the direction
+    /// `v = J_e(x) c(x)`, so that `c . grad_x u = grad_e U . v` for `u(x) = U(e(x))`.
+    pub fn embed(&self, x: &[f64], e: &mut [f64], v: &mut [f64]) {
+        let mut c = [0.0; 3];
+        (self.c)(x, &mut c[..self.dim()]);
+        let mut k = 0;
+        for i in 0..self.dim() {
+            if self.periodic[i] {
+                let w = 2.0 * PI / (self.hi[i] - self.lo[i]);
+                let th = w * (x[i] - self.lo[i]);
+                let (s, co) = th.sin_cos();
+                e[k] = co;
+                e[k + 1] = s;
+                v[k] = -s * w * c[i];
+                v[k + 1] = co * w * c[i];
+                k += 2;
+            } else {
+                e[k] = x[i];
+                v[k] = c[i];
+                k += 1;
+            }
+        }
+    }
+
+    /// `c(x)` as a vector.
+    pub fn c_at(&self, x: &[f64]) -> Vec<f64> {
+        let mut c = vec![0.0; self.dim()];
+        (self.c)(x, &mut c);
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `c . grad u - f` by central differences.
+    fn fd_residual(p: &Problem, u: &ScalarFn, x: &[f64]) -> f64 {
+        let h = 1e-5;
+        let c = p.c_at(x);
+        let mut s = 0.0;
+        for i in 0..p.dim() {
+            let mut a = x.to_vec();
+            let mut b = x.to_vec();
+            a[i] += h;
+            b[i] -= h;
+            s += c[i] * (u(&a) - u(&b)) / (2.0 * h);
+        }
+        s - (p.f)(x)
+    }
+
+    #[test]
+    fn exact_solutions_satisfy_their_pdes_and_boundary_data() {
+        for p in [
+            Problem::transport1d(1.0),
+            Problem::transport1d(30.0),
+            Problem::transport_inflow(1.0),
+            Problem::transport_inflow(0.5),
+            Problem::steady1d(),
+        ] {
+            p.validate().unwrap();
+            let u = p.exact.clone().unwrap();
+            let d = p.dim();
+            let scale = p.c_at(&p.lo).iter().map(|c| c.abs()).fold(1.0, f64::max);
+            for k in 0..50 {
+                let x: Vec<f64> = (0..d)
+                    .map(|i| {
+                        let r = ((k * 7 + i * 3) as f64 * 0.618).fract();
+                        p.lo[i] + (0.02 + 0.96 * r) * (p.hi[i] - p.lo[i])
+                    })
+                    .collect();
+                let r = fd_residual(&p, &u, &x);
+                assert!(
+                    r.abs() < 1e-7 * scale * 2.0 * PI,
+                    "{}: residual {r} at {x:?}",
+                    p.name
+                );
+                // Boundary data agree with the exact solution on the lower faces.
+                for i in 0..d {
+                    if !p.periodic[i] {
+                        let mut xb = x.clone();
+                        xb[i] = p.lo[i];
+                        assert!(((p.g)(&xb) - u(&xb)).abs() < 1e-12, "{}", p.name);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn embedding_turns_c_grad_into_a_directional_derivative() {
+        let p = Problem::transport1d(3.0);
+        // U(e) = e0 * e1 + 2 e2 (any smooth function of the embedding).
+        let big_u = |e: &[f64]| e[0] * e[1] + 2.0 * e[2] * e[2];
+        let x = [0.7, 0.4];
+        let mut e = [0.0; 3];
+        let mut v = [0.0; 3];
+        p.embed(&x, &mut e, &mut v);
+        let grad = [e[1], e[0], 4.0 * e[2]];
+        let dir: f64 = grad.iter().zip(&v).map(|(g, v)| g * v).sum();
+        let u_of_x = |x: &[f64]| {
+            let mut e = [0.0; 3];
+            let mut v = [0.0; 3];
+            p.embed(x, &mut e, &mut v);
+            big_u(&e)
+        };
+        let h = 1e-6;
+        let fd = 3.0 * (u_of_x(&[x[0] + h, x[1]]) - u_of_x(&[x[0] - h, x[1]])) / (2.0 * h)
+            + (u_of_x(&[x[0], x[1] + h]) - u_of_x(&[x[0], x[1] - h])) / (2.0 * h);
+        assert!((dir - fd).abs() < 1e-8, "{dir} vs {fd}");
+        // Periodic exactly: x and x + 2 pi give the same input.
+        let mut e2 = [0.0; 3];
+        p.embed(&[x[0] + 2.0 * PI, x[1]], &mut e2, &mut v);
+        for i in 0..3 {
+            assert!((e[i] - e2[i]).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn bad_boxes_are_rejected() {
+        let mut p = Problem::transport_inflow(1.0);
+        p.hi = vec![1.0];
+        assert!(p.validate().unwrap_err().to_string().contains("2 entries"));
+        let mut p = Problem::transport_inflow(1.0);
+        p.lo[1] = 2.0;
+        assert!(p.validate().is_err());
+        let mut p = Problem::transport1d(1.0);
+        p.periodic = vec![true, true];
+        assert!(p.validate().unwrap_err().to_string().contains("empty"));
+    }
+}

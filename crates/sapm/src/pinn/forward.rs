@@ -1,0 +1,431 @@
+//! Forward-mode directional input derivatives of the network, their
+//! backpropagation, and the standard PINN loss as an [`Objective`].
+//!
+//! With `p_0 = [x; 1]`, `q_0 = [v; 0]` (`v` the direction, `J_e c` for the
+//! PDE), every layer computes `z_l = W~_l p_l`, `dz_l = W~_l q_l` (the bias
+//! meets the 0), then `p_{l+1} = [s(z_l); 1]`, `q_{l+1} = [s'(z_l) (.) dz_l; 0]`.
+//! The output pair is `(u, grad u . v)`. Everything is exact (no finite differences).
+//!
+//! Reverse pass for a loss `sum_n phi(u_n, du_n)` with adjoints `Zb_L = dphi/du`,
+//! `Db_L = dphi/d(du)`: `grad W~_l = Zb_l p_l^T + Db_l q_l^T`, then
+//! `pb = W_l^T Zb_l`, `qb = W_l^T Db_l`, `Db_{l-1} = s'(z) (.) qb`,
+//! `Zb_{l-1} = s'(z) (.) pb + s''(z) (.) dz (.) qb`.
+
+use crate::Activation;
+use crate::linalg::SampleBlocks;
+use crate::loss::{DEFAULT_BLOCK, LsGrad, mse};
+use crate::net::{Network, matmul_into, ones_row_mat};
+use crate::pde::PinnData;
+use crate::train::Objective;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+/// `(s'(z), s''(z))` given `s = s(z)`: tanh and sigmoid reuse `s` instead of
+/// recomputing the transcendental function (the hot loops' main cost).
+#[inline]
+pub(crate) fn derivs(act: Activation, z: f64, s: f64) -> (f64, f64) {
+    match act {
+        Activation::Tanh => {
+            let d = 1.0 - s * s;
+            (d, -2.0 * s * d)
+        }
+        Activation::Sigmoid => {
+            let d = s * (1.0 - s);
+            (d, d * (1.0 - 2.0 * s))
+        }
+        _ => (act.deriv(z), act.deriv2(z)),
+    }
+}
+
+/// Buffers of one directional forward pass over `n` samples.
+#[derive(Debug, Clone)]
+pub struct DirCache {
+    /// `p_l = [s(z_{l-1}); 1]` (`p_0 = [x; 1]`).
+    pub p: Vec<Mat<f64>>,
+    /// `q_l = [s'(z_{l-1}) (.) dz_{l-1}; 0]` (`q_0 = [v; 0]`).
+    pub q: Vec<Mat<f64>>,
+    /// Pre-activations `z_l`; the last is `u`.
+    pub z: Vec<Mat<f64>>,
+    /// Directional derivatives `dz_l`; the last is `grad u . v`.
+    pub dz: Vec<Mat<f64>>,
+}
+
+impl DirCache {
+    /// Buffers for `widths` and `n` samples.
+    pub fn new(widths: &[usize], n: usize) -> Self {
+        let depth = widths.len() - 1;
+        let p = (0..depth).map(|l| ones_row_mat(widths[l], n)).collect();
+        let q = (0..depth).map(|l| Mat::zeros(widths[l] + 1, n)).collect();
+        let z = (0..depth).map(|l| Mat::zeros(widths[l + 1], n)).collect();
+        let dz = (0..depth).map(|l| Mat::zeros(widths[l + 1], n)).collect();
+        DirCache { p, q, z, dz }
+    }
+}
+
+/// Forward pass of values and directional derivatives along the columns of `v`.
+pub fn dir_forward_into(net: &Network, x: MatRef<'_, f64>, v: MatRef<'_, f64>, c: &mut DirCache) {
+    let d = net.input_dim();
+    let act = net.activation();
+    c.p[0].as_mut().subrows_mut(0, d).copy_from(x);
+    c.q[0].as_mut().subrows_mut(0, d).copy_from(v);
+    let depth = net.depth();
+    for l in 0..depth {
+        matmul_into(c.z[l].as_mut(), net.layer(l), c.p[l].as_ref());
+        matmul_into(c.dz[l].as_mut(), net.layer(l), c.q[l].as_ref());
+        if l + 1 < depth {
+            let (z, dz) = (c.z[l].as_ref(), c.dz[l].as_ref());
+            let (p, q) = (&mut c.p[l + 1], &mut c.q[l + 1]);
+            for j in 0..z.ncols() {
+                for i in 0..z.nrows() {
+                    let zz = z[(i, j)];
+                    let s = act.eval(zz);
+                    p[(i, j)] = s;
+                    q[(i, j)] = derivs(act, zz, s).0 * dz[(i, j)];
+                }
+            }
+        }
+    }
+}
+
+/// `grad u . v` at the columns of `x` (`1 x n` for a scalar output).
+pub fn directional_derivative(net: &Network, x: MatRef<'_, f64>, v: MatRef<'_, f64>) -> Mat<f64> {
+    let mut c = DirCache::new(net.widths(), x.ncols());
+    dir_forward_into(net, x, v, &mut c);
+    c.dz.pop().unwrap_or_else(|| Mat::zeros(0, 0))
+}
+
+/// `mean_n |grad u(x_n) . v_n - f_n|^2`.
+pub fn pde_mse(net: &Network, x: MatRef<'_, f64>, v: MatRef<'_, f64>, f: MatRef<'_, f64>) -> f64 {
+    let n = x.ncols();
+    if n == 0 {
+        return 0.0;
+    }
+    let blocks = SampleBlocks::new(n, DEFAULT_BLOCK);
+    blocks.sum(|r| {
+        let mut c = DirCache::new(net.widths(), r.len());
+        dir_forward_into(
+            net,
+            x.subcols(r.start, r.len()),
+            v.subcols(r.start, r.len()),
+            &mut c,
+        );
+        crate::loss::sq_diff(c.dz[net.depth() - 1].as_ref(), f.subcols(r.start, r.len()))
+    }) / n as f64
+}
+
+#[derive(Debug, Clone)]
+struct BlockWs {
+    c: DirCache,
+    zb: Vec<Mat<f64>>,
+    db: Vec<Mat<f64>>,
+    grad: Vec<f64>,
+    loss: f64,
+}
+
+/// Gradient of `mean |grad u . v - f|^2` by the reverse pass through the
+/// directional forward pass, per sample block.
+#[derive(Debug, Clone)]
+pub struct DirGrad {
+    blocks: SampleBlocks,
+    ws: Vec<BlockWs>,
+    n: usize,
+}
+
+impl DirGrad {
+    /// Buffers for `net`'s shape and `n` samples.
+    pub fn new(net: &Network, n: usize, block: usize) -> Self {
+        let blocks = SampleBlocks::new(n, block);
+        let w = net.widths();
+        let ws = blocks
+            .ranges()
+            .iter()
+            .map(|r| BlockWs {
+                c: DirCache::new(w, r.len()),
+                zb: (1..w.len()).map(|l| Mat::zeros(w[l], r.len())).collect(),
+                db: (1..w.len()).map(|l| Mat::zeros(w[l], r.len())).collect(),
+                grad: vec![0.0; net.num_params()],
+                loss: 0.0,
+            })
+            .collect();
+        DirGrad { blocks, ws, n }
+    }
+
+    /// `mean |grad u . v - f|^2` and its parameter gradient (written into `grad`).
+    pub fn loss_grad(
+        &mut self,
+        net: &Network,
+        x: MatRef<'_, f64>,
+        v: MatRef<'_, f64>,
+        f: MatRef<'_, f64>,
+        grad: &mut [f64],
+    ) -> f64 {
+        assert_eq!(x.ncols(), self.n, "sample count changed");
+        let scale = 2.0 / self.n.max(1) as f64;
+        let ranges = self.blocks.ranges();
+        let work = |(r, ws): (&std::ops::Range<usize>, &mut BlockWs)| {
+            block_grad(
+                net,
+                x.subcols(r.start, r.len()),
+                v.subcols(r.start, r.len()),
+                f.subcols(r.start, r.len()),
+                scale,
+                ws,
+            )
+        };
+        if self.ws.len() == 1 {
+            work((&ranges[0], &mut self.ws[0]));
+        } else {
+            ranges.par_iter().zip(self.ws.par_iter_mut()).for_each(work);
+        }
+        grad.fill(0.0);
+        let mut loss = 0.0;
+        for ws in &self.ws {
+            loss += ws.loss;
+            for (g, b) in grad.iter_mut().zip(&ws.grad) {
+                *g += b;
+            }
+        }
+        loss / self.n.max(1) as f64
+    }
+}
+
+fn block_grad(
+    net: &Network,
+    x: MatRef<'_, f64>,
+    v: MatRef<'_, f64>,
+    f: MatRef<'_, f64>,
+    scale: f64,
+    ws: &mut BlockWs,
+) {
+    dir_forward_into(net, x, v, &mut ws.c);
+    let depth = net.depth();
+    let act = net.activation();
+    let du = ws.c.dz[depth - 1].as_ref();
+    let mut loss = 0.0;
+    ws.zb[depth - 1].fill(0.0);
+    {
+        let db = &mut ws.db[depth - 1];
+        for j in 0..du.ncols() {
+            for i in 0..du.nrows() {
+                let r = du[(i, j)] - f[(i, j)];
+                loss += r * r;
+                db[(i, j)] = scale * r;
+            }
+        }
+    }
+    ws.loss = loss;
+    let mut offset = net.num_params();
+    for l in (0..depth).rev() {
+        let layer = net.layer(l);
+        let (rows, cols) = (layer.nrows(), layer.ncols());
+        offset -= rows * cols;
+        let mut g = MatMut::from_column_major_slice_mut(
+            &mut ws.grad[offset..offset + rows * cols],
+            rows,
+            cols,
+        );
+        let top = l + 1 == depth;
+        if top {
+            // The interior loss does not see u itself: Zb_L = 0.
+            g.fill(0.0);
+        } else {
+            faer::linalg::matmul::matmul(
+                g.as_mut(),
+                Accum::Replace,
+                ws.zb[l].as_ref(),
+                ws.c.p[l].as_ref().transpose(),
+                1.0,
+                Par::Seq,
+            );
+        }
+        faer::linalg::matmul::matmul(
+            g,
+            Accum::Add,
+            ws.db[l].as_ref(),
+            ws.c.q[l].as_ref().transpose(),
+            1.0,
+            Par::Seq,
+        );
+        if l > 0 {
+            let w = net.weight(l);
+            let (zlo, zhi) = ws.zb.split_at_mut(l);
+            let (dlo, dhi) = ws.db.split_at_mut(l);
+            let (pb, qb) = (&mut zlo[l - 1], &mut dlo[l - 1]);
+            if top {
+                pb.fill(0.0);
+            } else {
+                matmul_into(pb.as_mut(), w.transpose(), zhi[0].as_ref());
+            }
+            matmul_into(qb.as_mut(), w.transpose(), dhi[0].as_ref());
+            let z = ws.c.z[l - 1].as_ref();
+            let dz = ws.c.dz[l - 1].as_ref();
+            let sz = ws.c.p[l].as_ref();
+            for j in 0..z.ncols() {
+                for i in 0..z.nrows() {
+                    let (s1, s2) = derivs(act, z[(i, j)], sz[(i, j)]);
+                    let qbar = qb[(i, j)];
+                    pb[(i, j)] = s1 * pb[(i, j)] + s2 * dz[(i, j)] * qbar;
+                    qb[(i, j)] = s1 * qbar;
+                }
+            }
+        }
+    }
+}
+
+/// The parts of the PINN loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PinnLoss {
+    /// `alpha * pde + beta_bc * bc`.
+    pub total: f64,
+    /// `mean(PDE residual^2)` over interior points.
+    pub pde: f64,
+    /// `mean(boundary residual^2)` over boundary points.
+    pub bc: f64,
+}
+
+/// `alpha mean_n |c . grad u - f|^2 + beta_bc mean_m |u - g|^2`.
+pub fn pinn_loss(net: &Network, data: &PinnData, alpha: f64, beta_bc: f64) -> PinnLoss {
+    let pde = pde_mse(
+        net,
+        data.e_int.as_ref(),
+        data.v_int.as_ref(),
+        data.f_int.as_ref(),
+    );
+    let bc = mse(net, data.e_bc.as_ref(), data.g_bc.as_ref());
+    PinnLoss {
+        total: alpha * pde + beta_bc * bc,
+        pde,
+        bc,
+    }
+}
+
+/// The standard PINN loss as an [`Objective`] for `ls-gd`, `ls-adam`, `ls-lbfgs`.
+pub struct PinnObjective<'a> {
+    data: &'a PinnData,
+    alpha: f64,
+    beta_bc: f64,
+    dir: DirGrad,
+    bc: LsGrad,
+    tmp: Vec<f64>,
+}
+
+impl<'a> PinnObjective<'a> {
+    /// The loss of `net`'s shape on `data` with weights `alpha`, `beta_bc`.
+    pub fn new(net: &Network, data: &'a PinnData, alpha: f64, beta_bc: f64) -> Self {
+        PinnObjective {
+            data,
+            alpha,
+            beta_bc,
+            dir: DirGrad::new(net, data.n_interior(), DEFAULT_BLOCK),
+            bc: LsGrad::new(net, data.n_boundary(), DEFAULT_BLOCK),
+            tmp: vec![0.0; net.num_params()],
+        }
+    }
+}
+
+impl Objective for PinnObjective<'_> {
+    fn value(&mut self, net: &Network) -> f64 {
+        pinn_loss(net, self.data, self.alpha, self.beta_bc).total
+    }
+    fn value_grad(&mut self, net: &Network, grad: &mut [f64]) -> f64 {
+        let d = self.data;
+        let pde = self.dir.loss_grad(
+            net,
+            d.e_int.as_ref(),
+            d.v_int.as_ref(),
+            d.f_int.as_ref(),
+            grad,
+        );
+        let bc = self
+            .bc
+            .loss_grad(net, d.e_bc.as_ref(), d.g_bc.as_ref(), &mut self.tmp);
+        for (g, b) in grad.iter_mut().zip(&self.tmp) {
+            *g = self.alpha * *g + self.beta_bc * b;
+        }
+        self.alpha * pde + self.beta_bc * bc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pde::{PdeConfig, Problem};
+    use crate::{Activation, NetworkSpec};
+
+    #[test]
+    fn directional_derivatives_match_finite_differences() {
+        for act in [
+            Activation::Tanh,
+            Activation::Sin,
+            Activation::Sigmoid,
+            Activation::Softplus,
+        ] {
+            let net = NetworkSpec::new(vec![3, 6, 5, 4, 1])
+                .with_activation(act)
+                .build(4)
+                .unwrap();
+            let x = Mat::from_fn(3, 7, |i, j| ((2 * i + 5 * j) as f64 * 0.37).sin());
+            let v = Mat::from_fn(3, 7, |i, j| ((i + 3 * j) as f64 * 0.91).cos());
+            let mut c = DirCache::new(net.widths(), 7);
+            dir_forward_into(&net, x.as_ref(), v.as_ref(), &mut c);
+            let h = 1e-6;
+            let xp = &x + &v * faer::Scale(h);
+            let xm = &x - &v * faer::Scale(h);
+            let up = net.predict(xp.as_ref()).unwrap();
+            let um = net.predict(xm.as_ref()).unwrap();
+            let u = net.predict(x.as_ref()).unwrap();
+            for j in 0..7 {
+                let fd = (up[(0, j)] - um[(0, j)]) / (2.0 * h);
+                let an = c.dz[3][(0, j)];
+                assert!(
+                    (fd - an).abs() < 1e-8 * (1.0 + an.abs()),
+                    "{act}: {fd} vs {an}"
+                );
+                assert!((c.z[3][(0, j)] - u[(0, j)]).abs() < 1e-14);
+            }
+        }
+    }
+
+    #[test]
+    fn pinn_gradient_matches_finite_differences() {
+        let cfg = PdeConfig {
+            n_interior: 23,
+            n_boundary: 9,
+            beta: 3.0,
+            ..PdeConfig::default()
+        };
+        let p = Problem::transport1d(3.0);
+        let data = PinnData::sample(&p, &cfg, 1).unwrap();
+        for act in [Activation::Tanh, Activation::Sin, Activation::Softplus] {
+            let mut net = NetworkSpec::new(vec![3, 5, 4, 1])
+                .with_activation(act)
+                .build(2)
+                .unwrap();
+            for block in [5, 4096] {
+                let mut obj = PinnObjective::new(&net, &data, 0.7, 1.3);
+                obj.dir = DirGrad::new(&net, data.n_interior(), block);
+                let mut g = vec![0.0; net.num_params()];
+                let f0 = obj.value_grad(&net, &mut g);
+                assert!((f0 - obj.value(&net)).abs() < 1e-13 * f0);
+                let p0 = net.params();
+                let h = 1e-6;
+                for k in 0..p0.len() {
+                    let mut pp = p0.clone();
+                    pp[k] += h;
+                    net.set_params(&pp);
+                    let fp = obj.value(&net);
+                    pp[k] -= 2.0 * h;
+                    net.set_params(&pp);
+                    let fm = obj.value(&net);
+                    net.set_params(&p0);
+                    let fd = (fp - fm) / (2.0 * h);
+                    assert!(
+                        (fd - g[k]).abs() <= 1e-6 * (1.0 + g[k].abs()),
+                        "{act} param {k}: fd {fd} vs {}",
+                        g[k]
+                    );
+                }
+            }
+        }
+    }
+}
