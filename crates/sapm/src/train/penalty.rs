@@ -626,50 +626,113 @@ pub(crate) fn capped_solve(
     cap: f64,
     scale: f64,
 ) -> Result<(Mat<f64>, bool)> {
-    let k = g.nrows();
-    let solve = |mu: f64| -> Result<(Mat<f64>, f64, bool)> {
-        let rg = Regularization {
-            lambda: reg.lambda + mu,
-            ..*reg
-        };
-        let (x, fb) = crate::linalg::solve_normal(g, r, &rg)?;
-        let w = x.transpose().to_owned();
-        let nrm = w.as_ref().subcols(0, k - 1).squared_norm_l2();
-        Ok((w, nrm, fb))
+    let _ = scale;
+    let (k, m) = (g.nrows(), r.ncols());
+    // Base system A X = B of the weight step (ridge on the weights, proximal on all).
+    let mut a = Mat::from_fn(k, k, |i, j| g[(i, j)]);
+    let mut b = r.to_owned();
+    for i in 0..k {
+        if i + 1 < k {
+            a[(i, i)] += reg.lambda;
+        }
+        a[(i, i)] += reg.rho;
+    }
+    if reg.rho > 0.0 {
+        let c = reg.center.ok_or_else(|| {
+            Error::numerical("capped weight step", "proximal term without a centre")
+        })?;
+        for i in 0..k {
+            for o in 0..m {
+                b[(i, o)] += reg.rho * c[(o, i)];
+            }
+        }
+    }
+    // The bias is not penalised: eliminate it (Schur complement), which leaves a
+    // plain ridge problem (S + mu I) X_w = H in the weights. With S = U diag(s) U^T
+    // and C = U^T H, |X_w(mu)|^2 = sum_i |C_i|^2 / (s_i + mu)^2 costs O(k) per mu,
+    // so the cap is met to round-off by bisection at no real cost (a trust-region
+    // "secular equation").
+    let nb = k - 1;
+    let abb = a[(nb, nb)];
+    if !(abb > 0.0 && abb.is_finite()) {
+        return Err(Error::numerical(
+            "capped weight step",
+            format!("bias pivot {abb} is not positive"),
+        ));
+    }
+    let sm = Mat::from_fn(nb, nb, |i, j| a[(i, j)] - a[(i, nb)] * a[(nb, j)] / abb);
+    let h = Mat::from_fn(nb, m, |i, o| b[(i, o)] - a[(i, nb)] * b[(nb, o)] / abb);
+    let eig = sm.self_adjoint_eigen(faer::Side::Lower).map_err(|e| {
+        Error::numerical(
+            "capped weight step",
+            format!("eigendecomposition failed: {e:?}"),
+        )
+    })?;
+    let (u, sv) = (eig.U(), eig.S().column_vector());
+    let c = u.transpose() * &h;
+    let c2: Vec<f64> = (0..nb)
+        .map(|i| (0..m).map(|o| c[(i, o)] * c[(i, o)]).sum())
+        .collect();
+    let ev: Vec<f64> = (0..nb).map(|i| sv[i]).collect();
+    let norm2 = |mu: f64| -> f64 {
+        c2.iter()
+            .zip(&ev)
+            .map(|(c2, s)| {
+                let d = s + mu;
+                if d > 0.0 {
+                    c2 / (d * d)
+                } else if *c2 > 0.0 {
+                    f64::INFINITY
+                } else {
+                    0.0
+                }
+            })
+            .sum()
     };
-    let mut hi = scale.max(1e-300) * 1e-6;
-    let mut best = solve(hi)?;
+    let smin = ev.iter().cloned().fold(f64::INFINITY, f64::min);
+    let smax = ev.iter().cloned().fold(0.0f64, f64::max);
+    let mut lo = (-smin).max(0.0);
+    let mut hi = lo + smax.max(f64::MIN_POSITIVE) * 1e-12;
     let mut tries = 0;
-    while best.1 > cap {
-        hi *= 10.0;
-        best = solve(hi)?;
+    while norm2(hi) > cap {
+        lo = hi;
+        hi = 2.0 * hi + smax.max(1e-300) * 1e-12;
         tries += 1;
-        if tries > 80 {
+        if tries > 2000 {
             return Err(Error::numerical(
                 "capped weight step",
                 "could not reach the norm cap",
             ));
         }
     }
-    let mut lo = 0.0;
-    for _ in 0..60 {
-        let mid = if lo == 0.0 {
-            hi * 1e-3
-        } else {
-            (lo * hi).sqrt()
-        };
-        let cand = solve(mid)?;
-        if cand.1 > cap {
-            lo = mid;
-        } else {
-            hi = mid;
-            best = cand;
-        }
-        if hi / lo.max(f64::MIN_POSITIVE) < 1.0 + 1e-6 {
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
             break;
         }
+        if norm2(mid) > cap { lo = mid } else { hi = mid }
     }
-    Ok((best.0, best.2))
+    let mu = hi;
+    // X_w = U (diag(s) + mu)^{-1} C, then the bias from the eliminated row.
+    let scaled = Mat::from_fn(nb, m, |i, o| c[(i, o)] / (ev[i] + mu));
+    let xw = u * &scaled;
+    let mut w = Mat::<f64>::zeros(m, k);
+    for o in 0..m {
+        let mut bias = b[(nb, o)];
+        for i in 0..nb {
+            w[(o, i)] = xw[(i, o)];
+            bias -= a[(nb, i)] * xw[(i, o)];
+        }
+        w[(o, nb)] = bias / abb;
+    }
+    let finite = (0..k).all(|j| (0..m).all(|o| w[(o, j)].is_finite()));
+    if !finite {
+        return Err(Error::numerical(
+            "capped weight step",
+            "solution is not finite",
+        ));
+    }
+    Ok((w, false))
 }
 
 impl Trainer for PenaltyTrainer<'_> {
@@ -812,6 +875,61 @@ impl Trainer for PenaltyTrainer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The capped step lands on the cap and minimises the block objective over
+    /// the norm ball: no feasible perturbation does better.
+    #[test]
+    fn capped_solve_meets_the_cap_and_is_optimal_on_the_ball() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (k, m, n) = (6, 3, 40);
+        let p = Mat::from_fn(k, n, |i, _| {
+            if i + 1 == k {
+                1.0
+            } else {
+                rng.random_range(-1.0..1.0)
+            }
+        });
+        let t = Mat::from_fn(m, n, |_, _| rng.random_range(-3.0..3.0));
+        let g = &p * p.transpose();
+        let r = &p * t.transpose();
+        let obj = |w: &Mat<f64>| (&t - w * &p).squared_norm_l2();
+        let reg = Regularization::default();
+        let (free, _) = crate::linalg::solve_normal(g.as_ref(), r.as_ref(), &reg).unwrap();
+        let free_norm = free.transpose().subcols(0, k - 1).squared_norm_l2();
+        for frac in [0.9, 0.3, 1e-3] {
+            let cap = frac * free_norm;
+            let (w, _) = capped_solve(
+                g.as_ref(),
+                r.as_ref(),
+                &reg,
+                cap,
+                g.squared_norm_l2().sqrt(),
+            )
+            .unwrap();
+            let nrm = w.as_ref().subcols(0, k - 1).squared_norm_l2();
+            assert!(
+                nrm <= cap * (1.0 + 1e-12) && nrm >= cap * (1.0 - 1e-9),
+                "{nrm} vs cap {cap}"
+            );
+            let f0 = obj(&w);
+            for _ in 0..50 {
+                let mut c = &w + Mat::from_fn(m, k, |_, _| 1e-3 * rng.random_range(-1.0..1.0));
+                let cn = c.as_ref().subcols(0, k - 1).squared_norm_l2();
+                if cn > cap {
+                    let s = (cap / cn).sqrt();
+                    for j in 0..k - 1 {
+                        for i in 0..m {
+                            c[(i, j)] *= s;
+                        }
+                    }
+                }
+                assert!(
+                    obj(&c) >= f0 * (1.0 - 1e-12),
+                    "a feasible point beat the capped step"
+                );
+            }
+        }
+    }
     use crate::NetworkSpec;
     use crate::penalty::objective;
     use rand::RngExt;
