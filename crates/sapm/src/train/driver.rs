@@ -1,6 +1,7 @@
 //! The training loop: stopping rules, divergence guard, history and observers.
 
 use super::{Trainer, TrainerStats};
+use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
 use crate::net::Network;
 use serde::{Deserialize, Serialize};
@@ -172,6 +173,28 @@ pub struct RunResult {
     pub stats: TrainerStats,
 }
 
+/// Writes checkpoints for [`run_with`]. The driver fills a [`StateWriter`]
+/// with its own state (under `driver.`) and the trainer's (under
+/// `trainer.`); the checkpointer adds the run's context (config, data
+/// fingerprint) and stores it.
+pub trait Checkpointer {
+    /// Write a checkpoint after every this many iterations (0 = only when
+    /// interrupted).
+    fn every(&self) -> usize;
+    /// Store one checkpoint, taken after `iteration` iterations.
+    fn save(&mut self, state: StateWriter<'_>, iteration: usize) -> Result<()>;
+}
+
+/// Optional parts of a run: checkpoints and resuming.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Where checkpoints go (none: never written).
+    pub checkpoint: Option<&'a mut dyn Checkpointer>,
+    /// Continue from this checkpoint instead of starting afresh; `net` must
+    /// have the checkpoint's architecture (its weights are replaced).
+    pub resume: Option<&'a mut StateReader>,
+}
+
 /// Run `trainer` on `net` until a rule in `rules` fires.
 ///
 /// Records iteration 0, every `record_every` iterations and the final one.
@@ -185,62 +208,168 @@ pub fn run(
     record_every: usize,
     observer: &mut dyn Observer,
 ) -> Result<RunResult> {
+    run_with(
+        trainer,
+        net,
+        metrics,
+        rules,
+        record_every,
+        observer,
+        RunOptions::default(),
+    )
+}
+
+/// The loop's state between iterations: what a checkpoint holds besides
+/// the trainer's own state.
+struct Loop {
+    it: usize,
+    seconds: f64,
+    history: Vec<Record>,
+    /// The iterate before the current one, for objectives that lag one step.
+    before_last: Network,
+    last_objective: f64,
+    last_aux: Option<f64>,
+    /// Objective that `divergence_factor` is relative to.
+    reference: f64,
+}
+
+impl Loop {
+    fn save(&self, trainer: &dyn Trainer, net: &Network, ck: &mut dyn Checkpointer) -> Result<()> {
+        let mut w = StateWriter::new();
+        w.scope("driver", |w| {
+            w.int("iteration", self.it as u64);
+            w.f64("seconds", self.seconds);
+            w.f64("last_objective", self.last_objective);
+            w.f64("reference", self.reference);
+            w.flag("has_aux", self.last_aux.is_some());
+            w.f64("last_aux", self.last_aux.unwrap_or(0.0));
+            w.f64s_owned("net", net.params());
+            w.f64s_owned("before_last", self.before_last.params());
+            w.records("history", &self.history);
+        });
+        w.scope("trainer", |w| trainer.save_state(w))?;
+        ck.save(w, self.it)
+    }
+
+    fn load(
+        r: &mut StateReader,
+        trainer: &mut dyn Trainer,
+        net: &mut Network,
+        width: usize,
+        rules: &StopRules,
+    ) -> Result<Loop> {
+        let (it, seconds, last_objective, reference, has_aux, aux, history) =
+            r.scope("driver", |r| -> Result<_> {
+                let mut p = vec![0.0; net.num_params()];
+                r.finite_f64s_into("net", &mut p)?;
+                net.set_params(&p);
+                Ok((
+                    r.usize_at_most("iteration", rules.max_iterations)?,
+                    r.f64("seconds")?,
+                    r.f64("last_objective")?,
+                    r.f64("reference")?,
+                    r.flag("has_aux")?,
+                    r.f64("last_aux")?,
+                    r.records("history", width)?,
+                ))
+            })?;
+        let mut before_last = net.clone();
+        let mut p = vec![0.0; net.num_params()];
+        r.scope("driver", |r| r.finite_f64s_into("before_last", &mut p))?;
+        before_last.set_params(&p);
+        if !seconds.is_finite() || seconds < 0.0 {
+            return Err(r.err(format!(
+                "entry `driver.seconds`: {seconds} is not a finite, non-negative time"
+            )));
+        }
+        if history.last().is_none_or(|h| h.iteration > it) {
+            return Err(r.err(format!(
+                "entry `driver.history`: the history must be non-empty and end at or before iteration {it}"
+            )));
+        }
+        r.scope("trainer", |r| trainer.load_state(r, net))?;
+        Ok(Loop {
+            it,
+            seconds,
+            history,
+            before_last,
+            last_objective,
+            last_aux: has_aux.then_some(aux),
+            reference,
+        })
+    }
+}
+
+/// [`run`] with checkpoints and resuming (see [`RunOptions`]).
+///
+/// A run resumed from a checkpoint taken after iteration `k` continues
+/// exactly as the uninterrupted run did after iteration `k`: the same
+/// weights, objectives and history (except `seconds`), bit for bit, as long
+/// as `max_seconds` did not stop either run.
+pub fn run_with(
+    trainer: &mut dyn Trainer,
+    net: &mut Network,
+    metrics: &dyn Metrics,
+    rules: &StopRules,
+    record_every: usize,
+    observer: &mut dyn Observer,
+    opts: RunOptions<'_>,
+) -> Result<RunResult> {
+    let RunOptions {
+        mut checkpoint,
+        resume,
+    } = opts;
     let names = metrics.names();
     observer.on_start(&names, rules);
     let record_every = record_every.max(1);
-    let mut seconds = 0.0;
     let clock = rules.clock;
-    let t0 = clock.now();
-    trainer.start(net)?;
-    seconds += clock.now() - t0;
-
-    let mut history: Vec<Record> = Vec::new();
-    let push = |history: &mut Vec<Record>,
-                it: usize,
-                secs: f64,
-                obj: f64,
-                aux: Option<f64>,
-                net: &Network,
-                obs: &mut dyn Observer| {
-        let rec = Record {
-            iteration: it,
-            seconds: secs,
-            objective: obj,
-            aux_loss: aux,
-            values: metrics.eval(net),
-        };
-        obs.on_record(&rec);
-        history.push(rec);
+    let eval_record = |it: usize, secs: f64, obj: f64, aux: Option<f64>, net: &Network| Record {
+        iteration: it,
+        seconds: secs,
+        objective: obj,
+        aux_loss: aux,
+        values: metrics.eval(net),
     };
-    let initial = metrics_objective_guess(trainer, net, metrics);
-    push(
-        &mut history,
-        0,
-        seconds,
-        initial,
-        trainer.aux_loss(),
-        net,
-        observer,
-    );
 
+    let mut lp = match resume {
+        Some(r) => Loop::load(r, trainer, net, names.len(), rules)?,
+        None => {
+            let t0 = clock.now();
+            trainer.start(net)?;
+            let seconds = clock.now() - t0;
+            let initial = metrics_objective_guess(trainer, net, metrics);
+            let rec = eval_record(0, seconds, initial, trainer.aux_loss(), net);
+            observer.on_record(&rec);
+            Loop {
+                it: 0,
+                seconds,
+                history: vec![rec],
+                before_last: net.clone(),
+                last_objective: initial,
+                last_aux: trainer.aux_loss(),
+                reference: initial,
+            }
+        }
+    };
     let mut last_good = net.clone();
-    // The iterate before `last_good`, for objectives that lag one step.
-    let mut before_last = net.clone();
-    let mut last_objective = initial;
-    let mut last_aux = trainer.aux_loss();
-    let mut reference = initial;
     let mut status = Status::MaxIterations;
     let mut message = String::new();
-    let mut it = 0;
-    while it < rules.max_iterations {
+    let every = checkpoint.as_ref().map_or(0, |c| c.every());
+    while lp.it < rules.max_iterations {
+        let it = lp.it;
         if observer.should_stop() {
             status = Status::Interrupted;
             message = format!("interrupted after iteration {it}");
+            // Before the final history row below, which the uninterrupted run lacks.
+            if let Some(ck) = checkpoint.as_deref_mut() {
+                lp.save(trainer, net, ck)?;
+                message.push_str("; checkpoint written");
+            }
             break;
         }
         let t = clock.now();
         let out = trainer.step(net);
-        seconds += clock.now() - t;
+        lp.seconds += clock.now() - t;
         let out = match out {
             Ok(o) => o,
             Err(Error::Numerical { what, reason }) => {
@@ -254,53 +383,57 @@ pub fn run(
             }
             Err(e) => return Err(e),
         };
-        if (out.new_phase || !reference.is_finite()) && out.objective.is_finite() {
-            reference = out.objective;
+        if (out.new_phase || !lp.reference.is_finite()) && out.objective.is_finite() {
+            lp.reference = out.objective;
         }
         let bad = if !out.objective.is_finite() {
-            Some(format!("objective is {}", out.objective))
-        } else if !net.is_finite() {
-            Some("weights contain NaN/Inf".to_string())
-        } else if out.objective > rules.divergence_factor * reference.abs().max(1e-300) {
+            Some(format!("objective became {}", out.objective))
+        } else if let Some(what) = non_finite_weights(net) {
+            Some(what)
+        } else if let Some(what) = trainer.non_finite_state() {
+            Some(what)
+        } else if out.objective > rules.divergence_factor * lp.reference.abs().max(1e-300) {
             Some(format!(
                 "objective {:.3e} exceeds {:.0e} x its initial value {:.3e}",
-                out.objective, rules.divergence_factor, reference
+                out.objective, rules.divergence_factor, lp.reference
             ))
         } else {
             None
         };
         if let Some(why) = bad {
             let (model, kept) = if out.lagged && it > 0 {
-                (&before_last, it - 1)
+                (&lp.before_last, it - 1)
             } else {
                 (&last_good, it)
             };
             *net = model.clone();
             status = Status::Diverged;
             message = format!(
-                "diverged at iteration {}: {why}; kept the model of iteration {kept}",
+                "diverged: {why} at iteration {}; kept the model of iteration {kept}",
                 it + 1
             );
-            it = kept;
+            lp.it = kept;
             break;
         }
-        it += 1;
-        std::mem::swap(&mut before_last, &mut last_good);
+        lp.it += 1;
+        let it = lp.it;
+        std::mem::swap(&mut lp.before_last, &mut last_good);
         last_good.clone_from(net);
-        let prev = last_objective;
-        last_objective = out.objective;
-        last_aux = trainer.aux_loss();
+        let prev = lp.last_objective;
+        lp.last_objective = out.objective;
+        lp.last_aux = trainer.aux_loss();
         observer.on_iteration(it, out.objective);
         if it.is_multiple_of(record_every) {
-            push(
-                &mut history,
-                it,
-                seconds,
-                out.objective,
-                last_aux,
-                net,
-                observer,
-            );
+            let rec = eval_record(it, lp.seconds, out.objective, lp.last_aux, net);
+            observer.on_record(&rec);
+            lp.history.push(rec);
+        }
+        if every > 0
+            && it.is_multiple_of(every)
+            && it < rules.max_iterations
+            && let Some(ck) = checkpoint.as_deref_mut()
+        {
+            lp.save(trainer, net, ck)?;
         }
         if out.converged {
             status = Status::Converged;
@@ -325,7 +458,7 @@ pub fn run(
             );
             break;
         }
-        if rules.max_seconds > 0.0 && seconds >= rules.max_seconds {
+        if rules.max_seconds > 0.0 && lp.seconds >= rules.max_seconds {
             status = Status::TimeLimit;
             message = format!(
                 "time limit {} s reached at iteration {it}",
@@ -334,27 +467,33 @@ pub fn run(
             break;
         }
     }
+    let Loop {
+        it,
+        seconds,
+        mut history,
+        last_objective,
+        last_aux,
+        ..
+    } = lp;
     if status == Status::MaxIterations {
         message = format!("reached max_iterations = {}", rules.max_iterations);
     }
     if history.last().is_none_or(|r| r.iteration != it) {
-        push(
-            &mut history,
-            it,
-            seconds,
-            last_objective,
-            last_aux,
-            net,
-            observer,
-        );
+        let rec = eval_record(it, seconds, last_objective, last_aux, net);
+        observer.on_record(&rec);
+        history.push(rec);
     }
     // Divergence may also show only in the recorded metrics.
     if status != Status::Diverged
         && let Some(r) = history.last()
-        && r.values.iter().any(|v| !v.is_finite())
+        && let Some(k) = r.values.iter().position(|v| !v.is_finite())
     {
         status = Status::Diverged;
-        message = format!("diverged: a recorded metric is not finite at iteration {it}");
+        message = format!(
+            "diverged: metric {} is {} at iteration {it}",
+            names.get(k).map_or("?", String::as_str),
+            r.values[k]
+        );
     }
     Ok(RunResult {
         status,
@@ -366,6 +505,26 @@ pub fn run(
         objective: last_objective,
         aux_loss: last_aux,
         stats: trainer.stats(),
+    })
+}
+
+/// The first non-finite layer of `net`, named: `weight W_3 (layer 3) is NaN`.
+fn non_finite_weights(net: &Network) -> Option<String> {
+    if net.is_finite() {
+        return None;
+    }
+    (0..net.depth()).find_map(|l| {
+        let m = net.layer(l);
+        let k = m.ncols();
+        (0..k).find_map(|j| {
+            (0..m.nrows()).find_map(|i| {
+                let v = m[(i, j)];
+                (!v.is_finite()).then(|| {
+                    let what = if j + 1 == k { "bias b" } else { "weight W" };
+                    format!("{what}_{} (layer {}) became {v}", l + 1, l + 1)
+                })
+            })
+        })
     })
 }
 
