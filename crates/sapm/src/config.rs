@@ -161,6 +161,10 @@ pub struct TrainSection {
     pub divergence_factor: f64,
     /// Record history every this many iterations (>= 1).
     pub record_every: usize,
+    /// `sapm train` / `sapm study`: write a checkpoint every this many
+    /// iterations (0 = only on Ctrl-C/SIGTERM). Not used by the library's
+    /// plain `fit` and by PINN runs.
+    pub checkpoint_every: usize,
 }
 
 impl Default for TrainSection {
@@ -174,6 +178,7 @@ impl Default for TrainSection {
             rel_tol: s.rel_tol,
             divergence_factor: s.divergence_factor,
             record_every: 10,
+            checkpoint_every: 100,
         }
     }
 }
