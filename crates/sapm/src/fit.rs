@@ -258,6 +258,9 @@ pub struct CheckpointFile {
     pub path: PathBuf,
     /// `train.checkpoint_every`.
     pub every: usize,
+    /// `train.checkpoint_seconds`.
+    pub min_seconds: f64,
+    last: std::time::Instant,
     /// Checkpoints written so far.
     pub writes: usize,
     /// Size of the last one in bytes.
@@ -274,6 +277,8 @@ impl CheckpointFile {
         CheckpointFile {
             path: path.to_path_buf(),
             every: cfg.train.checkpoint_every,
+            min_seconds: cfg.train.checkpoint_seconds,
+            last: std::time::Instant::now(),
             writes: 0,
             bytes: 0,
             seconds: 0.0,
@@ -284,8 +289,10 @@ impl CheckpointFile {
 }
 
 impl Checkpointer for CheckpointFile {
-    fn every(&self) -> usize {
-        self.every
+    fn due(&self, iteration: usize) -> bool {
+        self.every > 0
+            && iteration.is_multiple_of(self.every)
+            && self.last.elapsed().as_secs_f64() >= self.min_seconds
     }
     fn save(&mut self, mut w: StateWriter<'_>, iteration: usize) -> Result<()> {
         let t = std::time::Instant::now();
@@ -297,19 +304,21 @@ impl Checkpointer for CheckpointFile {
         self.bytes = w.save(&self.path)?;
         self.writes += 1;
         self.seconds += t.elapsed().as_secs_f64();
+        self.last = std::time::Instant::now();
         Ok(())
     }
 }
 
 /// The config a checkpoint was written with, with `overrides` applied.
-/// Only `train.max_iterations`, `train.max_seconds` and
-/// `train.checkpoint_every` may change on resume: anything else would make
+/// Only `train.max_iterations`, `train.max_seconds`,
+/// `train.checkpoint_every` and `train.checkpoint_seconds` may change on resume: anything else would make
 /// the resumed run a different run.
 pub fn checkpoint_config(r: &StateReader, overrides: &[String]) -> Result<TrainConfig> {
-    const ALLOWED: [&str; 3] = [
+    const ALLOWED: [&str; 4] = [
         "train.max_iterations",
         "train.max_seconds",
         "train.checkpoint_every",
+        "train.checkpoint_seconds",
     ];
     for o in overrides {
         let key = o.split_once('=').map_or(o.as_str(), |(k, _)| k).trim();

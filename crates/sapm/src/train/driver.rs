@@ -178,9 +178,9 @@ pub struct RunResult {
 /// `trainer.`); the checkpointer adds the run's context (config, data
 /// fingerprint) and stores it.
 pub trait Checkpointer {
-    /// Write a checkpoint after every this many iterations (0 = only when
-    /// interrupted).
-    fn every(&self) -> usize;
+    /// Is a checkpoint due after `iteration` iterations? (Interrupts always
+    /// write one.)
+    fn due(&self, iteration: usize) -> bool;
     /// Store one checkpoint, taken after `iteration` iterations.
     fn save(&mut self, state: StateWriter<'_>, iteration: usize) -> Result<()>;
 }
@@ -354,7 +354,6 @@ pub fn run_with(
     let mut last_good = net.clone();
     let mut status = Status::MaxIterations;
     let mut message = String::new();
-    let every = checkpoint.as_ref().map_or(0, |c| c.every());
     while lp.it < rules.max_iterations {
         let it = lp.it;
         if observer.should_stop() {
@@ -428,10 +427,9 @@ pub fn run_with(
             observer.on_record(&rec);
             lp.history.push(rec);
         }
-        if every > 0
-            && it.is_multiple_of(every)
-            && it < rules.max_iterations
+        if it < rules.max_iterations
             && let Some(ck) = checkpoint.as_deref_mut()
+            && ck.due(it)
         {
             lp.save(trainer, net, ck)?;
         }
