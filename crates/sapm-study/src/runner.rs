@@ -65,8 +65,10 @@ pub struct RunOutcome {
     pub metric_names: Vec<String>,
     /// The model, if `spec.keep_model`.
     pub model: Option<Model>,
-    /// Wall seconds of the whole run (data, training, evaluation, files).
+    /// Wall seconds of the whole run (data, training, evaluation).
     pub wall_seconds: f64,
+    /// Complete in an earlier invocation: read back from its folder, not retrained.
+    pub skipped: bool,
 }
 
 /// Progress of a study: sent after each finished run.
@@ -213,10 +215,13 @@ fn write(path: &Path, text: &str) -> Result<()> {
     write_file(path, text)
 }
 
-/// Write a run's folder: `config.toml`, `history.csv`, `summary.json` and
-/// (if asked) `model.json`, or `error.txt` for a run that could not train.
+/// Write a run's folder: `config.toml`, `history.csv`, `row.csv` (its
+/// `results.csv` row), (if asked) `model.json` and, last, `summary.json`,
+/// which marks the run complete; or `error.txt` for a run that could not
+/// train.
 fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let _ = std::fs::remove_file(dir.join("summary.json"));
     write(&dir.join("config.toml"), &spec.cfg.to_toml())?;
     match &out.summary_json {
         Some(json) => {
@@ -224,16 +229,52 @@ fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput) -> Result<()> {
                 &dir.join("history.csv"),
                 &sapm::io::history_csv(&out.metric_names, &out.history),
             )?;
-            write(&dir.join("summary.json"), json)?;
+            write(
+                &dir.join("row.csv"),
+                &crate::results::to_csv(std::slice::from_ref(&out.row))?,
+            )?;
             if spec.save_model
                 && let Some(m) = &out.model
             {
                 write(&dir.join("model.json"), &m.to_json())?;
             }
+            write(&dir.join("summary.json"), json)?;
         }
         None => write(&dir.join("error.txt"), &out.row.message)?,
     }
     Ok(())
+}
+
+/// The output of a run completed by an earlier invocation: its folder has
+/// `summary.json` (written last), the same `config.toml` as `spec` and
+/// everything the study needs from it. `None` means: train it (again).
+fn load_complete(dir: &Path, spec: &RunSpec) -> Option<RunOutput> {
+    if !dir.join("summary.json").is_file() {
+        return None;
+    }
+    let cfg = std::fs::read_to_string(dir.join("config.toml")).ok()?;
+    if cfg != spec.cfg.to_toml() {
+        return None;
+    }
+    let p = dir.join("row.csv");
+    let mut rows = crate::results::from_csv(&std::fs::read_to_string(&p).ok()?, &p).ok()?;
+    if rows.len() != 1 || rows[0].run != spec.id {
+        return None;
+    }
+    let (metric_names, history) =
+        crate::runplot::read_history_csv(&dir.join("history.csv")).ok()?;
+    let model = if spec.save_model || spec.keep_model {
+        Some(Model::load(&dir.join("model.json")).ok()?)
+    } else {
+        None
+    };
+    Some(RunOutput {
+        row: rows.pop()?,
+        history,
+        metric_names,
+        summary_json: None,
+        model,
+    })
 }
 
 /// Execute `specs`, `par.jobs` at a time, writing each run's folder under
@@ -284,10 +325,20 @@ pub fn run_all(
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(spec) = specs.get(i) else { return };
                     let t = Instant::now();
-                    let mut out = pool.install(|| execute(spec));
-                    let res = write_run(&runs_dir.join(&spec.id), spec, &out).map(|_| {
-                        let wall_seconds = t.elapsed().as_secs_f64();
-                        out.row.wall_seconds = wall_seconds;
+                    let dir = runs_dir.join(&spec.id);
+                    let (mut out, skipped) = match load_complete(&dir, spec) {
+                        Some(o) => (o, true),
+                        None => (pool.install(|| execute(spec)), false),
+                    };
+                    let res = if skipped {
+                        Ok(())
+                    } else {
+                        out.row.wall_seconds = t.elapsed().as_secs_f64();
+                        write_run(&dir, spec, &out)
+                    };
+                    let res = res.map(|_| {
+                        // As stored in row.csv (files written after it are not counted).
+                        let wall_seconds = out.row.wall_seconds;
                         let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                         progress(Progress {
                             done: n,
@@ -306,6 +357,7 @@ pub fn run_all(
                                 None
                             },
                             wall_seconds,
+                            skipped,
                         }
                     });
                     if res.is_err() {

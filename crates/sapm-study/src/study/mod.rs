@@ -389,6 +389,9 @@ pub struct StudyOutput {
     pub runs: usize,
     /// Runs that failed (see [`crate::results`]).
     pub failed: usize,
+    /// Runs complete from an earlier invocation (same config), read back
+    /// from their folders instead of retrained.
+    pub skipped: usize,
     /// Wall seconds of the whole study.
     pub wall_seconds: f64,
 }
@@ -552,6 +555,7 @@ pub fn run_study(
         files,
         runs: rows.len(),
         failed: rows.iter().filter(|r| r.failed()).count(),
+        skipped: outcomes.iter().filter(|o| o.skipped).count(),
         wall_seconds: wall,
     })
 }
