@@ -890,7 +890,7 @@ impl Trainer for PenaltyTrainer<'_> {
             .find(|&l| sh.off[l] * r.len() <= local)?;
         let sample = r.start + (local - sh.off[l] * r.len()) / sh.m(l);
         Some(format!(
-            "auxiliary a_{} (layer {}) became {} at sample {sample}",
+            "auxiliary a_{} (layer {}) became {} (sample {sample})",
             l + 1,
             l + 1,
             st.a[idx]
@@ -940,6 +940,30 @@ impl Trainer for PenaltyTrainer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A NaN auxiliary is reported with its layer and sample.
+    #[test]
+    fn non_finite_auxiliaries_name_layer_and_sample() {
+        let net = crate::net::NetworkSpec::new(vec![1, 4, 3, 1])
+            .build(0)
+            .unwrap();
+        let x = Mat::from_fn(1, 9, |_, j| j as f64 / 9.0);
+        let y = Mat::from_fn(1, 9, |_, j| (j as f64).sin());
+        let cfg = PenaltyConfig {
+            block: 4,
+            ..Default::default()
+        };
+        let mut t = PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
+        t.start(&net).unwrap();
+        assert_eq!(t.non_finite_state(), None);
+        let mut aux = t.aux().unwrap();
+        aux.a[1][(2, 7)] = f64::NAN;
+        t.set_aux(&net, &aux).unwrap();
+        assert_eq!(
+            t.non_finite_state().as_deref(),
+            Some("auxiliary a_2 (layer 2) became NaN (sample 7)")
+        );
+    }
 
     /// The capped step lands on the cap and minimises the block objective over
     /// the norm ball: no feasible perturbation does better.
