@@ -126,12 +126,14 @@ fn check_vectors(v: &serde_json::Value, n: usize, at: &str) -> std::result::Resu
     use serde_json::Value;
     match v {
         Value::Array(a) if !a.is_empty() && a.iter().all(|x| x.is_number() || x.is_null()) => {
-            if a.len() != n {
-                return Err(format!(
+            // A vector of numbers: a parameter-sized iterate, gradient or s/y pair.
+            return match a.len() == n {
+                true => Ok(()),
+                false => Err(format!(
                     "{at} has {} values, the network has {n} parameters",
                     a.len()
-                ));
-            }
+                )),
+            };
         }
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
