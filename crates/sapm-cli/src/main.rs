@@ -313,11 +313,16 @@ fn train(
         return Ok(ExitCode::from(EXIT_DIVERGED));
     }
     if s.status == Status::Interrupted {
-        eprintln!(
-            "{}; continue with: sapm train --resume {}",
-            s.message,
-            out.display()
-        );
+        // PINN runs stop cleanly too, but write no checkpoint.
+        if ckpt.writes > 0 {
+            eprintln!(
+                "{}; continue with: sapm train --resume {}",
+                s.message,
+                out.display()
+            );
+        } else {
+            eprintln!("{}", s.message);
+        }
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
     Ok(ExitCode::SUCCESS)
