@@ -5,18 +5,55 @@ mod bench_cmd;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use sapm::checkpoint::StateReader;
 use sapm::config::TrainConfig;
 use sapm::data::{Column, read_table};
-use sapm::fit::{Fitted, fit_with};
+use sapm::fit::{CheckpointFile, Fitted, checkpoint_config, fit_checkpointed};
 use sapm::model::Model;
 use sapm::train::{Observer, Record, Status, StopRules};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 mod study_cmd;
 
 /// Exit code when training stopped because it diverged (outputs are still written).
 const EXIT_DIVERGED: u8 = 3;
+/// Exit code when Ctrl-C or SIGTERM stopped training (outputs and a checkpoint are written).
+const EXIT_INTERRUPTED: u8 = 4;
+
+/// Set by the first Ctrl-C/SIGTERM; the training loop polls it between iterations.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Milliseconds since the epoch of the first Ctrl-C/SIGTERM.
+static STOP_AT_MS: AtomicU64 = AtomicU64::new(0);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// First Ctrl-C/SIGTERM: stop after the current iteration (checkpoint and
+/// outputs are written); another one at least a second later exits at once.
+/// Why the second: `timeout` and some job controllers signal both the
+/// process and its group, so two signals can arrive together.
+fn install_stop_handler() {
+    let res = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            if now_ms().saturating_sub(STOP_AT_MS.load(Ordering::SeqCst)) >= 1000 {
+                eprintln!("second interrupt: exiting without writing outputs");
+                std::process::exit(130);
+            }
+        } else {
+            STOP_AT_MS.store(now_ms(), Ordering::SeqCst);
+            eprintln!("interrupt: stopping after this iteration (again to exit at once)");
+        }
+    });
+    if let Err(e) = res {
+        eprintln!("warning: cannot catch Ctrl-C/SIGTERM ({e}); interrupting will lose the run");
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -31,17 +68,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Train a model from a TOML config; writes model.json, history.csv and summary.json.
+    /// Train a model from a TOML config; writes model.json, history.csv and summary.json
+    /// (and checkpoint.sapm every train.checkpoint_every iterations and on Ctrl-C/SIGTERM).
     Train {
         /// Config file (see examples/). Without it, the defaults (SAPM on sin_x2) are used.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "resume")]
         config: Option<PathBuf>,
         /// Override a config key, e.g. --set sapm.tau=0.5 --set method=ls-adam (repeatable).
+        /// With --resume only train.max_iterations, train.max_seconds and train.checkpoint_every.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Output folder (created if missing).
-        #[arg(long)]
-        out: PathBuf,
+        /// Output folder (created if missing; with --resume, defaults to the resumed folder).
+        #[arg(long, required_unless_present = "resume")]
+        out: Option<PathBuf>,
+        /// Continue the run in this folder from its checkpoint.sapm (config from the checkpoint).
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
         /// Worker threads (overrides the config's `threads`; 0 = all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -118,9 +160,20 @@ fn main() -> ExitCode {
             config,
             set,
             out,
+            resume,
             threads,
             quiet,
-        } => train(config.as_deref(), &set, &out, threads, quiet),
+        } => {
+            install_stop_handler();
+            train(
+                config.as_deref(),
+                &set,
+                out.as_deref(),
+                resume.as_deref(),
+                threads,
+                quiet,
+            )
+        }
         Cmd::Predict {
             model,
             input,
@@ -157,13 +210,32 @@ fn main() -> ExitCode {
 fn train(
     config: Option<&Path>,
     set: &[String],
-    out: &Path,
+    out: Option<&Path>,
+    resume: Option<&Path>,
     threads: Option<usize>,
     quiet: bool,
 ) -> Result<ExitCode> {
-    let mut cfg = match config {
-        Some(p) => TrainConfig::load(p, set)?,
-        None => TrainConfig::from_toml_str("", set, None)?,
+    let Some(out) = out.or(resume) else {
+        bail!("--out is required");
+    };
+    let mut reader = match resume {
+        Some(dir) => {
+            let p = dir.join(sapm::checkpoint::FILE_NAME);
+            if !p.exists() {
+                bail!(
+                    "--resume {}: no {} in that folder (was the run started with train.checkpoint_every > 0 or interrupted?)",
+                    dir.display(),
+                    sapm::checkpoint::FILE_NAME
+                );
+            }
+            Some(StateReader::open(&p)?)
+        }
+        None => None,
+    };
+    let mut cfg = match (&reader, config) {
+        (Some(r), _) => checkpoint_config(r, set)?,
+        (None, Some(p)) => TrainConfig::load(p, set)?,
+        (None, None) => TrainConfig::from_toml_str("", set, None)?,
     };
     if let Some(t) = threads {
         cfg.threads = t;
@@ -177,15 +249,28 @@ fn train(
         .build()
         .context("starting worker threads")?;
     let mut obs = Progress::new(quiet, &cfg);
+    let mut ckpt = CheckpointFile::new(&out.join(sapm::checkpoint::FILE_NAME), &cfg);
     let fitted = if cfg.pde.is_some() {
+        if reader.is_some() {
+            bail!("PINN runs ([pde]) cannot be resumed yet");
+        }
         // PINN run: points come from [pde]; [data] is ignored.
         pool.install(|| sapm::pinn::fit_pde(&cfg, &mut obs))?
     } else {
         let data = cfg.data.load(cfg.seed)?;
-        pool.install(|| fit_with(&cfg, &data, &mut obs))?
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        pool.install(|| fit_checkpointed(&cfg, &data, &mut obs, Some(&mut ckpt), reader.as_mut()))?
     };
     obs.finish(&fitted);
     write_run(out, &fitted)?;
+    if ckpt.writes > 0 && !quiet {
+        eprintln!(
+            "wrote {} checkpoints of {:.1} MB in {:.3} s",
+            ckpt.writes,
+            ckpt.bytes as f64 / 1e6,
+            ckpt.seconds
+        );
+    }
     let s = &fitted.summary;
     if let Some(r) = s.rel_l2 {
         eprintln!(
@@ -226,6 +311,19 @@ fn train(
     if s.status == Status::Diverged {
         eprintln!("warning: {}", s.message);
         return Ok(ExitCode::from(EXIT_DIVERGED));
+    }
+    if s.status == Status::Interrupted {
+        // PINN runs stop cleanly too, but write no checkpoint.
+        if ckpt.writes > 0 {
+            eprintln!(
+                "{}; continue with: sapm train --resume {}",
+                s.message,
+                out.display()
+            );
+        } else {
+            eprintln!("{}", s.message);
+        }
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -378,6 +476,9 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    fn should_stop(&mut self) -> bool {
+        STOP.load(Ordering::SeqCst)
+    }
     fn on_start(&mut self, names: &[String], _rules: &StopRules) {
         self.names = names.to_vec();
     }

@@ -117,6 +117,12 @@ pub fn study(
         b.finish_and_clear();
     }
     let o = res?;
+    if o.skipped > 0 {
+        eprintln!(
+            "{name}: skipped {} complete runs (delete runs/<id>/summary.json to retrain one)",
+            o.skipped
+        );
+    }
     eprintln!(
         "{name}: {} runs ({} failed) in {:.1} min; wrote {} and {}",
         o.runs,

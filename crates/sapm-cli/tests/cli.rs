@@ -390,7 +390,10 @@ fn divergence_is_reported_and_the_last_finite_model_kept() {
     let s = json(&out.join("summary.json"));
     assert_eq!(s["status"], "diverged");
     let msg = s["message"].as_str().unwrap();
-    assert!(msg.contains("diverged at iteration"), "{msg}");
+    assert!(
+        msg.starts_with("diverged: ") && msg.contains(" at iteration "),
+        "{msg}"
+    );
     // The kept model is the last one whose loss passed the divergence test.
     let first: f64 = std::fs::read_to_string(out.join("history.csv"))
         .unwrap()

@@ -109,3 +109,58 @@ fn study_reports_unavailable_studies_and_plans_dry_runs() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("study.nope"));
 }
+
+/// A second `sapm study` into the same folder reads complete runs back
+/// instead of retraining them; a run whose folder lost its summary.json is
+/// retrained.
+#[test]
+fn rerunning_a_study_skips_complete_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s");
+    let study = || {
+        let o = sapm()
+            .args([
+                "study",
+                "consistency",
+                "--quiet",
+                "--seeds",
+                "1",
+                "--iterations",
+                "5",
+                "--set",
+                "data.n_train=40",
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let first = study();
+    assert!(!first.contains("skipped"), "{first}");
+    let summaries: Vec<_> = ["sapm-s0", "pm-s0"]
+        .iter()
+        .map(|r| out.join("runs").join(r).join("summary.json"))
+        .collect();
+    let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let before: Vec<_> = summaries.iter().map(|p| mtime(p)).collect();
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    let second = study();
+    assert!(second.contains("skipped 2 complete runs"), "{second}");
+    let after: Vec<_> = summaries.iter().map(|p| mtime(p)).collect();
+    assert_eq!(before, after, "complete runs were retrained");
+    // The study's own files are rebuilt from the runs read back.
+    assert_eq!(
+        std::fs::read_to_string(out.join("results.csv")).unwrap(),
+        results
+    );
+
+    std::fs::remove_file(&summaries[1]).unwrap();
+    let third = study();
+    assert!(third.contains("skipped 1 complete runs"), "{third}");
+    assert!(summaries[1].exists());
+    assert_eq!(mtime(&summaries[0]), before[0]);
+}

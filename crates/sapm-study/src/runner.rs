@@ -8,9 +8,11 @@
 
 use crate::error::{Error, Result};
 use crate::results::ResultRow;
+use sapm::checkpoint::StateReader;
 use sapm::config::TrainConfig;
-use sapm::fit::{Fitted, fit};
+use sapm::fit::{CheckpointFile, Fitted, fit, fit_checkpointed};
 use sapm::model::Model;
+use sapm::train::NoObserver;
 use sapm::train::Record;
 use std::path::Path;
 use std::sync::Mutex;
@@ -65,8 +67,10 @@ pub struct RunOutcome {
     pub metric_names: Vec<String>,
     /// The model, if `spec.keep_model`.
     pub model: Option<Model>,
-    /// Wall seconds of the whole run (data, training, evaluation, files).
+    /// Wall seconds of the whole run (data, training, evaluation).
     pub wall_seconds: f64,
+    /// Complete in an earlier invocation: read back from its folder, not retrained.
+    pub skipped: bool,
 }
 
 /// Progress of a study: sent after each finished run.
@@ -156,12 +160,37 @@ pub fn regression_row(study: &str, spec: &RunSpec, f: &Fitted) -> ResultRow {
 /// Train one regression run with `sapm::fit` on the data its config names.
 /// Training errors become a row with `status = "error"`, not an `Err`.
 pub fn execute_regression(study: &str, spec: &RunSpec) -> RunOutput {
+    execute_regression_in(study, spec, None)
+}
+
+/// [`execute_regression`] with checkpoints in `dir/checkpoint.sapm` (per
+/// `train.checkpoint_every` and `train.checkpoint_seconds`), continuing
+/// from a checkpoint left there by an interrupted invocation of the same
+/// run (same config); any other checkpoint is ignored and overwritten.
+pub fn execute_regression_in(study: &str, spec: &RunSpec, dir: Option<&Path>) -> RunOutput {
     let depth = spec.cfg.network.spec(1, 1).widths.len() - 1;
     let fitted = spec
         .cfg
         .data
         .load(spec.cfg.seed)
-        .and_then(|data| fit(&spec.cfg, &data));
+        .and_then(|data| match dir {
+            None => fit(&spec.cfg, &data),
+            Some(dir) => {
+                let path = dir.join(sapm::checkpoint::FILE_NAME);
+                let mut ck = CheckpointFile::new(&path, &spec.cfg);
+                let mut resume = StateReader::open(&path)
+                    .ok()
+                    .filter(|r| r.text("run.config").ok() == Some(spec.cfg.to_toml()));
+                std::fs::create_dir_all(dir).map_err(|e| sapm::Error::io(dir, e))?;
+                fit_checkpointed(
+                    &spec.cfg,
+                    &data,
+                    &mut NoObserver,
+                    Some(&mut ck),
+                    resume.as_mut(),
+                )
+            }
+        });
     match fitted {
         Ok(f) => {
             let summary_json = serde_json::to_string_pretty(&f.summary).ok();
@@ -213,10 +242,13 @@ fn write(path: &Path, text: &str) -> Result<()> {
     write_file(path, text)
 }
 
-/// Write a run's folder: `config.toml`, `history.csv`, `summary.json` and
-/// (if asked) `model.json`, or `error.txt` for a run that could not train.
+/// Write a run's folder: `config.toml`, `history.csv`, `row.csv` (its
+/// `results.csv` row), (if asked) `model.json` and, last, `summary.json`,
+/// which marks the run complete; or `error.txt` for a run that could not
+/// train.
 fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let _ = std::fs::remove_file(dir.join("summary.json"));
     write(&dir.join("config.toml"), &spec.cfg.to_toml())?;
     match &out.summary_json {
         Some(json) => {
@@ -224,16 +256,54 @@ fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput) -> Result<()> {
                 &dir.join("history.csv"),
                 &sapm::io::history_csv(&out.metric_names, &out.history),
             )?;
-            write(&dir.join("summary.json"), json)?;
+            write(
+                &dir.join("row.csv"),
+                &crate::results::to_csv(std::slice::from_ref(&out.row))?,
+            )?;
             if spec.save_model
                 && let Some(m) = &out.model
             {
                 write(&dir.join("model.json"), &m.to_json())?;
             }
+            write(&dir.join("summary.json"), json)?;
+            // Complete: the checkpoint (as large as the auxiliaries) is no longer needed.
+            let _ = std::fs::remove_file(dir.join(sapm::checkpoint::FILE_NAME));
         }
         None => write(&dir.join("error.txt"), &out.row.message)?,
     }
     Ok(())
+}
+
+/// The output of a run completed by an earlier invocation: its folder has
+/// `summary.json` (written last), the same `config.toml` as `spec` and
+/// everything the study needs from it. `None` means: train it (again).
+fn load_complete(dir: &Path, spec: &RunSpec) -> Option<RunOutput> {
+    if !dir.join("summary.json").is_file() {
+        return None;
+    }
+    let cfg = std::fs::read_to_string(dir.join("config.toml")).ok()?;
+    if cfg != spec.cfg.to_toml() {
+        return None;
+    }
+    let p = dir.join("row.csv");
+    let mut rows = crate::results::from_csv(&std::fs::read_to_string(&p).ok()?, &p).ok()?;
+    if rows.len() != 1 || rows[0].run != spec.id {
+        return None;
+    }
+    let (metric_names, history) =
+        crate::runplot::read_history_csv(&dir.join("history.csv")).ok()?;
+    let model = if spec.save_model || spec.keep_model {
+        Some(Model::load(&dir.join("model.json")).ok()?)
+    } else {
+        None
+    };
+    Some(RunOutput {
+        row: rows.pop()?,
+        history,
+        metric_names,
+        summary_json: None,
+        model,
+    })
 }
 
 /// Execute `specs`, `par.jobs` at a time, writing each run's folder under
@@ -241,7 +311,7 @@ fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput) -> Result<()> {
 /// with `status = "error"`; only I/O errors (or a failed thread pool) abort.
 pub fn run_all(
     specs: &[RunSpec],
-    execute: &(dyn Fn(&RunSpec) -> RunOutput + Sync),
+    execute: &(dyn Fn(&RunSpec, &Path) -> RunOutput + Sync),
     runs_dir: &Path,
     par: Parallelism,
     progress: &(dyn Fn(Progress<'_>) + Sync),
@@ -284,10 +354,20 @@ pub fn run_all(
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(spec) = specs.get(i) else { return };
                     let t = Instant::now();
-                    let mut out = pool.install(|| execute(spec));
-                    let res = write_run(&runs_dir.join(&spec.id), spec, &out).map(|_| {
-                        let wall_seconds = t.elapsed().as_secs_f64();
-                        out.row.wall_seconds = wall_seconds;
+                    let dir = runs_dir.join(&spec.id);
+                    let (mut out, skipped) = match load_complete(&dir, spec) {
+                        Some(o) => (o, true),
+                        None => (pool.install(|| execute(spec, &dir)), false),
+                    };
+                    let res = if skipped {
+                        Ok(())
+                    } else {
+                        out.row.wall_seconds = t.elapsed().as_secs_f64();
+                        write_run(&dir, spec, &out)
+                    };
+                    let res = res.map(|_| {
+                        // As stored in row.csv (files written after it are not counted).
+                        let wall_seconds = out.row.wall_seconds;
                         let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                         progress(Progress {
                             done: n,
@@ -306,6 +386,7 @@ pub fn run_all(
                                 None
                             },
                             wall_seconds,
+                            skipped,
                         }
                     });
                     if res.is_err() {
@@ -367,6 +448,62 @@ mod tests {
         assert!(max_ls_over_aux(&["x".into()], &h).is_nan());
     }
 
+    /// A run folder holding the checkpoint of an interrupted invocation of
+    /// the same run continues from it (the rows before the checkpoint keep
+    /// their recorded times) and ends with the same numbers.
+    #[test]
+    fn an_interrupted_study_run_continues_from_its_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = TrainConfig {
+            method: sapm::Method::Sapm,
+            seed: 2,
+            ..Default::default()
+        };
+        cfg.network.depth = 3;
+        cfg.network.width = 4;
+        cfg.data.n_train = 20;
+        cfg.data.n_test = 30;
+        cfg.train.max_iterations = 6;
+        cfg.train.record_every = 1;
+        cfg.train.checkpoint_every = 2;
+        cfg.train.checkpoint_seconds = 0.0;
+        let spec = RunSpec {
+            id: "r".into(),
+            label: "sapm".into(),
+            variant: "v".into(),
+            cfg,
+            overrides: vec![],
+            save_model: false,
+            keep_model: false,
+        };
+        let first = execute_regression_in("t", &spec, Some(dir.path()));
+        let ck = dir.path().join(sapm::checkpoint::FILE_NAME);
+        let r = StateReader::open(&ck).unwrap();
+        assert_eq!(r.int("run.iteration").unwrap(), 4);
+        let again = execute_regression_in("t", &spec, Some(dir.path()));
+        let bits = |o: &RunOutput| -> Vec<Vec<u64>> {
+            o.history
+                .iter()
+                .map(|h| h.values.iter().map(|v| v.to_bits()).collect())
+                .collect()
+        };
+        assert_eq!(bits(&first), bits(&again));
+        assert_eq!(first.row.train_mse.to_bits(), again.row.train_mse.to_bits());
+        for i in 0..=4 {
+            assert_eq!(
+                first.history[i].seconds.to_bits(),
+                again.history[i].seconds.to_bits(),
+                "row {i} was not read from the checkpoint"
+            );
+        }
+        // A checkpoint of another config is ignored (and replaced).
+        let mut other = spec.clone();
+        other.cfg.seed = 3;
+        let o = execute_regression_in("t", &other, Some(dir.path()));
+        assert_eq!(o.row.status, "max_iterations");
+        assert_ne!(bits(&o), bits(&first));
+    }
+
     #[test]
     fn runs_in_parallel_keep_plan_order_and_write_folders() {
         let dir = tempfile::tempdir().unwrap();
@@ -400,7 +537,7 @@ mod tests {
         let seen = AtomicUsize::new(0);
         let out = run_all(
             &specs,
-            &|s| execute_regression("t", s),
+            &|s, _| execute_regression("t", s),
             dir.path(),
             Parallelism::new(2, 1),
             &|p| {
@@ -455,7 +592,7 @@ mod tests {
             })
             .collect();
         let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        let exec = |s: &RunSpec| {
+        let exec = |s: &RunSpec, _: &Path| {
             let k = now.fetch_add(1, Ordering::SeqCst) + 1;
             peak.fetch_max(k, Ordering::SeqCst);
             // Nested parallel work inside the run, as a real fit does.
@@ -496,7 +633,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = run_all(
             &[spec],
-            &|s| execute_regression("t", s),
+            &|s, _| execute_regression("t", s),
             dir.path(),
             Parallelism::new(1, 1),
             &|_| {},

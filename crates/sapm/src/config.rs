@@ -161,6 +161,14 @@ pub struct TrainSection {
     pub divergence_factor: f64,
     /// Record history every this many iterations (>= 1).
     pub record_every: usize,
+    /// `sapm train` / `sapm study`: write a checkpoint every this many
+    /// iterations (0 = only on Ctrl-C/SIGTERM). Not used by the library's
+    /// plain `fit` and by PINN runs.
+    pub checkpoint_every: usize,
+    /// ... but not sooner than this many wall seconds after the previous one
+    /// (0 = no floor): a synced write costs milliseconds, more than many
+    /// iterations of a small network.
+    pub checkpoint_seconds: f64,
 }
 
 impl Default for TrainSection {
@@ -174,6 +182,8 @@ impl Default for TrainSection {
             rel_tol: s.rel_tol,
             divergence_factor: s.divergence_factor,
             record_every: 10,
+            checkpoint_every: 100,
+            checkpoint_seconds: 30.0,
         }
     }
 }
@@ -509,6 +519,7 @@ impl TrainConfig {
             return Err(Error::config("train.max_iterations", "must be >= 1, got 0"));
         }
         nonneg("train.max_seconds", t.max_seconds)?;
+        nonneg("train.checkpoint_seconds", t.checkpoint_seconds)?;
         nonneg("train.target_loss", t.target_loss)?;
         nonneg("train.rel_tol", t.rel_tol)?;
         pos("train.divergence_factor", t.divergence_factor)?;

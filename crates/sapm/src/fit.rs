@@ -1,6 +1,7 @@
 //! From a config and data to a fitted model, history and summary: the API the
 //! `sapm` command is a thin layer over.
 
+use crate::checkpoint::{StateReader, StateWriter, fingerprint_mats};
 use crate::config::{Method, TrainConfig};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
@@ -10,10 +11,11 @@ use crate::model::Model;
 use crate::net::{ForwardCache, Network};
 use crate::penalty::{Weighting, consistency_constant};
 use crate::train::{
-    Adam, Elm, GradientDescent, Lbfgs, Metrics, NoObserver, Observer, PenaltyTrainer, Record,
-    Sequence, Status, Trainer, TrainerStats, run,
+    Adam, Checkpointer, Elm, GradientDescent, Lbfgs, Metrics, NoObserver, Observer, PenaltyTrainer,
+    Record, RunOptions, Sequence, Status, Trainer, TrainerStats, run_with,
 };
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 
 /// Train and test MSE as the recorded metrics of a regression run.
 pub struct RegressionMetrics<'a> {
@@ -245,6 +247,104 @@ pub fn fit(cfg: &TrainConfig, data: &Split) -> Result<Fitted> {
 /// Sets faer's global parallelism to sequential: faer's own threading would make
 /// results depend on the thread count; we parallelise over sample blocks instead.
 pub fn fit_with(cfg: &TrainConfig, data: &Split, observer: &mut dyn Observer) -> Result<Fitted> {
+    fit_checkpointed(cfg, data, observer, None, None)
+}
+
+/// Writes a regression run's checkpoints to one file (atomically), adding
+/// the run's context: its config as TOML and a fingerprint of its data.
+#[derive(Debug, Clone)]
+pub struct CheckpointFile {
+    /// The checkpoint file (usually `OUT/checkpoint.sapm`).
+    pub path: PathBuf,
+    /// `train.checkpoint_every`.
+    pub every: usize,
+    /// `train.checkpoint_seconds`.
+    pub min_seconds: f64,
+    last: std::time::Instant,
+    /// Checkpoints written so far.
+    pub writes: usize,
+    /// Size of the last one in bytes.
+    pub bytes: u64,
+    /// Wall seconds spent writing them.
+    pub seconds: f64,
+    config: String,
+    data: u64,
+}
+
+impl CheckpointFile {
+    /// Checkpoints of a run with config `cfg` into `path`.
+    pub fn new(path: &Path, cfg: &TrainConfig) -> Self {
+        CheckpointFile {
+            path: path.to_path_buf(),
+            every: cfg.train.checkpoint_every,
+            min_seconds: cfg.train.checkpoint_seconds,
+            last: std::time::Instant::now(),
+            writes: 0,
+            bytes: 0,
+            seconds: 0.0,
+            config: cfg.to_toml(),
+            data: 0,
+        }
+    }
+}
+
+impl Checkpointer for CheckpointFile {
+    fn due(&self, iteration: usize) -> bool {
+        self.every > 0
+            && iteration.is_multiple_of(self.every)
+            && self.last.elapsed().as_secs_f64() >= self.min_seconds
+    }
+    fn save(&mut self, mut w: StateWriter<'_>, iteration: usize) -> Result<()> {
+        let t = std::time::Instant::now();
+        w.scope("run", |w| {
+            w.text("config", &self.config);
+            w.int("data_fingerprint", self.data);
+            w.int("iteration", iteration as u64);
+        });
+        self.bytes = w.save(&self.path)?;
+        self.writes += 1;
+        self.seconds += t.elapsed().as_secs_f64();
+        self.last = std::time::Instant::now();
+        Ok(())
+    }
+}
+
+/// The config a checkpoint was written with, with `overrides` applied.
+/// Only `train.max_iterations`, `train.max_seconds`,
+/// `train.checkpoint_every` and `train.checkpoint_seconds` may change on resume: anything else would make
+/// the resumed run a different run.
+pub fn checkpoint_config(r: &StateReader, overrides: &[String]) -> Result<TrainConfig> {
+    const ALLOWED: [&str; 4] = [
+        "train.max_iterations",
+        "train.max_seconds",
+        "train.checkpoint_every",
+        "train.checkpoint_seconds",
+    ];
+    for o in overrides {
+        let key = o.split_once('=').map_or(o.as_str(), |(k, _)| k).trim();
+        if !ALLOWED.contains(&key) {
+            return Err(Error::config(
+                key,
+                format!("cannot be changed when resuming; only {ALLOWED:?} can"),
+            ));
+        }
+    }
+    let text = r.text("run.config")?;
+    TrainConfig::from_toml_str(&text, overrides, None)
+        .map_err(|e| r.err(format!("field `meta.run.config`: not a valid config: {e}")))
+}
+
+/// [`fit_with`] writing checkpoints to `checkpoint` (every
+/// `train.checkpoint_every` iterations and when the observer stops the run)
+/// and, with `resume`, continuing from a checkpoint of the same config and
+/// data. PINN runs (`[pde]`) are not checkpointed.
+pub fn fit_checkpointed(
+    cfg: &TrainConfig,
+    data: &Split,
+    observer: &mut dyn Observer,
+    mut checkpoint: Option<&mut CheckpointFile>,
+    mut resume: Option<&mut StateReader>,
+) -> Result<Fitted> {
     faer::set_global_parallelism(faer::Par::Seq);
     cfg.validate()?;
     if cfg.pde.is_some() {
@@ -266,13 +366,34 @@ pub fn fit_with(cfg: &TrainConfig, data: &Split, observer: &mut dyn Observer) ->
         train: &data.train,
         test: &data.test,
     };
-    let res = run(
+    let fp = fingerprint_mats([
+        data.train.x.as_ref(),
+        data.train.y.as_ref(),
+        data.test.x.as_ref(),
+        data.test.y.as_ref(),
+    ]);
+    if let Some(r) = resume.as_deref_mut() {
+        let saved = r.int("run.data_fingerprint")?;
+        if saved != fp {
+            return Err(r.err(format!(
+                "field `meta.run.data_fingerprint`: the checkpoint was written for other data ({saved:016x}, this run has {fp:016x})"
+            )));
+        }
+    }
+    if let Some(c) = checkpoint.as_deref_mut() {
+        c.data = fp;
+    }
+    let res = run_with(
         trainer.as_mut(),
         &mut net,
         &metrics,
         &cfg.train.rules(),
         cfg.train.record_every,
         observer,
+        RunOptions {
+            checkpoint: checkpoint.map(|c| c as &mut dyn Checkpointer),
+            resume,
+        },
     )?;
     let last = res
         .history

@@ -36,7 +36,8 @@
 //! - [`loss`]: `J_LS` and backpropagation; [`penalty`]: `J_PM`, `J_SAPM`, omega, auxiliary gradients.
 //! - [`train`]: one module per method behind the [`train::Trainer`] trait, and the driver.
 //! - [`linalg`]: sample-block reductions and the weight-step least-squares solve.
-//! - [`config`], [`fit`](mod@fit), [`model`], [`io`]: configuration, the high-level API, files.
+//! - [`config`], [`fit`](mod@fit), [`model`], [`io`]: configuration, the high-level API, files;
+//!   [`checkpoint`]: checkpoint files for stopping and resuming runs.
 //! - [`perf`]: flop and memory models of an iteration and a benchmark workload;
 //!   [`reference`](mod@reference): the straightforward PM/SAPM trainer the optimised one is tested against.
 //! - [`pde`], [`pinn`]: first-order linear PDEs and PINN training (standard loss,
@@ -49,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;

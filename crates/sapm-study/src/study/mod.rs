@@ -23,7 +23,7 @@ use crate::machine::MachineInfo;
 use crate::report::{g, table};
 use crate::results::{aggregate, cells_csv, to_csv};
 use crate::runner::{
-    Parallelism, Progress, RunOutcome, RunOutput, RunSpec, execute_regression, run_all,
+    Parallelism, Progress, RunOutcome, RunOutput, RunSpec, execute_regression_in, run_all,
 };
 use sapm::config::TrainConfig;
 use serde::Serialize;
@@ -281,9 +281,10 @@ pub trait Study: Sync {
     fn options(&self) -> &'static [OptionDoc];
     /// The runs to do.
     fn plan(&self, input: &PlanInput) -> Result<Vec<RunSpec>>;
-    /// Execute one run (default: `sapm::fit` on the config's regression data).
-    fn execute(&self, spec: &RunSpec) -> RunOutput {
-        execute_regression(self.name(), spec)
+    /// Execute one run in its folder `dir` (default: `sapm::fit` on the
+    /// config's regression data, checkpointed into `dir`).
+    fn execute(&self, spec: &RunSpec, dir: &Path) -> RunOutput {
+        execute_regression_in(self.name(), spec, Some(dir))
     }
     /// Plots and report sections from the outcomes.
     fn report(&self, input: &ReportInput<'_>) -> Result<ReportBody>;
@@ -389,6 +390,9 @@ pub struct StudyOutput {
     pub runs: usize,
     /// Runs that failed (see [`crate::results`]).
     pub failed: usize,
+    /// Runs complete from an earlier invocation (same config), read back
+    /// from their folders instead of retrained.
+    pub skipped: usize,
     /// Wall seconds of the whole study.
     pub wall_seconds: f64,
 }
@@ -512,7 +516,13 @@ pub fn run_study(
     };
     let mut files = vec![write(&out.join("study.json"), &study_file(None)?)?];
     let t0 = Instant::now();
-    let outcomes = run_all(&specs, &|s| study.execute(s), &runs_dir, par, progress)?;
+    let outcomes = run_all(
+        &specs,
+        &|s, d| study.execute(s, d),
+        &runs_dir,
+        par,
+        progress,
+    )?;
     let rows: Vec<_> = outcomes.iter().map(|o| o.row.clone()).collect();
     let results = write(&out.join("results.csv"), &to_csv(&rows)?)?;
     files.push(results.clone());
@@ -552,6 +562,7 @@ pub fn run_study(
         files,
         runs: rows.len(),
         failed: rows.iter().filter(|r| r.failed()).count(),
+        skipped: outcomes.iter().filter(|o| o.skipped).count(),
         wall_seconds: wall,
     })
 }

@@ -1,6 +1,7 @@
 //! `ls-adam`: full-batch Adam.
 
 use super::{Objective, StepOutcome, Trainer};
+use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::Result;
 use crate::net::Network;
 use serde::{Deserialize, Serialize};
@@ -102,5 +103,20 @@ impl Trainer for Adam<'_> {
             lagged: true,
             new_phase: false,
         })
+    }
+    fn save_state<'s>(&'s self, w: &mut StateWriter<'s>) -> Result<()> {
+        w.f64s("m", &self.m);
+        w.f64s("v", &self.v);
+        w.int("t", self.t.max(0) as u64);
+        w.f64("last", self.last);
+        Ok(())
+    }
+    fn load_state(&mut self, r: &mut StateReader, net: &Network) -> Result<()> {
+        self.start(net)?;
+        r.f64s_into("m", &mut self.m)?;
+        r.f64s_into("v", &mut self.v)?;
+        self.t = r.usize_at_most("t", i32::MAX as usize)? as i32;
+        self.last = r.f64("last")?;
+        Ok(())
     }
 }

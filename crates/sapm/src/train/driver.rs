@@ -1,6 +1,7 @@
 //! The training loop: stopping rules, divergence guard, history and observers.
 
 use super::{Trainer, TrainerStats};
+use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
 use crate::net::Network;
 use serde::{Deserialize, Serialize};
@@ -172,6 +173,28 @@ pub struct RunResult {
     pub stats: TrainerStats,
 }
 
+/// Writes checkpoints for [`run_with`]. The driver fills a [`StateWriter`]
+/// with its own state (under `driver.`) and the trainer's (under
+/// `trainer.`); the checkpointer adds the run's context (config, data
+/// fingerprint) and stores it.
+pub trait Checkpointer {
+    /// Is a checkpoint due after `iteration` iterations? (Interrupts always
+    /// write one.)
+    fn due(&self, iteration: usize) -> bool;
+    /// Store one checkpoint, taken after `iteration` iterations.
+    fn save(&mut self, state: StateWriter<'_>, iteration: usize) -> Result<()>;
+}
+
+/// Optional parts of a run: checkpoints and resuming.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Where checkpoints go (none: never written).
+    pub checkpoint: Option<&'a mut dyn Checkpointer>,
+    /// Continue from this checkpoint instead of starting afresh; `net` must
+    /// have the checkpoint's architecture (its weights are replaced).
+    pub resume: Option<&'a mut StateReader>,
+}
+
 /// Run `trainer` on `net` until a rule in `rules` fires.
 ///
 /// Records iteration 0, every `record_every` iterations and the final one.
@@ -185,122 +208,230 @@ pub fn run(
     record_every: usize,
     observer: &mut dyn Observer,
 ) -> Result<RunResult> {
+    run_with(
+        trainer,
+        net,
+        metrics,
+        rules,
+        record_every,
+        observer,
+        RunOptions::default(),
+    )
+}
+
+/// The loop's state between iterations: what a checkpoint holds besides
+/// the trainer's own state.
+struct Loop {
+    it: usize,
+    seconds: f64,
+    history: Vec<Record>,
+    /// The iterate before the current one, for objectives that lag one step.
+    before_last: Network,
+    last_objective: f64,
+    last_aux: Option<f64>,
+    /// Objective that `divergence_factor` is relative to.
+    reference: f64,
+}
+
+impl Loop {
+    fn save(&self, trainer: &dyn Trainer, net: &Network, ck: &mut dyn Checkpointer) -> Result<()> {
+        let mut w = StateWriter::new();
+        w.scope("driver", |w| {
+            w.int("iteration", self.it as u64);
+            w.f64("seconds", self.seconds);
+            w.f64("last_objective", self.last_objective);
+            w.f64("reference", self.reference);
+            w.flag("has_aux", self.last_aux.is_some());
+            w.f64("last_aux", self.last_aux.unwrap_or(0.0));
+            w.f64s_owned("net", net.params());
+            w.f64s_owned("before_last", self.before_last.params());
+            w.records("history", &self.history);
+        });
+        w.scope("trainer", |w| trainer.save_state(w))?;
+        ck.save(w, self.it)
+    }
+
+    fn load(
+        r: &mut StateReader,
+        trainer: &mut dyn Trainer,
+        net: &mut Network,
+        width: usize,
+        rules: &StopRules,
+    ) -> Result<Loop> {
+        let (it, seconds, last_objective, reference, has_aux, aux, history) =
+            r.scope("driver", |r| -> Result<_> {
+                let mut p = vec![0.0; net.num_params()];
+                r.finite_f64s_into("net", &mut p)?;
+                net.set_params(&p);
+                Ok((
+                    r.usize_at_most("iteration", rules.max_iterations)?,
+                    r.f64("seconds")?,
+                    r.f64("last_objective")?,
+                    r.f64("reference")?,
+                    r.flag("has_aux")?,
+                    r.f64("last_aux")?,
+                    r.records("history", width)?,
+                ))
+            })?;
+        let mut before_last = net.clone();
+        let mut p = vec![0.0; net.num_params()];
+        r.scope("driver", |r| r.finite_f64s_into("before_last", &mut p))?;
+        before_last.set_params(&p);
+        if !seconds.is_finite() || seconds < 0.0 {
+            return Err(r.err(format!(
+                "entry `driver.seconds`: {seconds} is not a finite, non-negative time"
+            )));
+        }
+        if history.last().is_none_or(|h| h.iteration > it) {
+            return Err(r.err(format!(
+                "entry `driver.history`: the history must be non-empty and end at or before iteration {it}"
+            )));
+        }
+        r.scope("trainer", |r| trainer.load_state(r, net))?;
+        Ok(Loop {
+            it,
+            seconds,
+            history,
+            before_last,
+            last_objective,
+            last_aux: has_aux.then_some(aux),
+            reference,
+        })
+    }
+}
+
+/// [`run`] with checkpoints and resuming (see [`RunOptions`]).
+///
+/// A run resumed from a checkpoint taken after iteration `k` continues
+/// exactly as the uninterrupted run did after iteration `k`: the same
+/// weights, objectives and history (except `seconds`), bit for bit, as long
+/// as `max_seconds` did not stop either run.
+pub fn run_with(
+    trainer: &mut dyn Trainer,
+    net: &mut Network,
+    metrics: &dyn Metrics,
+    rules: &StopRules,
+    record_every: usize,
+    observer: &mut dyn Observer,
+    opts: RunOptions<'_>,
+) -> Result<RunResult> {
+    let RunOptions {
+        mut checkpoint,
+        resume,
+    } = opts;
     let names = metrics.names();
     observer.on_start(&names, rules);
     let record_every = record_every.max(1);
-    let mut seconds = 0.0;
     let clock = rules.clock;
-    let t0 = clock.now();
-    trainer.start(net)?;
-    seconds += clock.now() - t0;
-
-    let mut history: Vec<Record> = Vec::new();
-    let push = |history: &mut Vec<Record>,
-                it: usize,
-                secs: f64,
-                obj: f64,
-                aux: Option<f64>,
-                net: &Network,
-                obs: &mut dyn Observer| {
-        let rec = Record {
-            iteration: it,
-            seconds: secs,
-            objective: obj,
-            aux_loss: aux,
-            values: metrics.eval(net),
-        };
-        obs.on_record(&rec);
-        history.push(rec);
+    let eval_record = |it: usize, secs: f64, obj: f64, aux: Option<f64>, net: &Network| Record {
+        iteration: it,
+        seconds: secs,
+        objective: obj,
+        aux_loss: aux,
+        values: metrics.eval(net),
     };
-    let initial = metrics_objective_guess(trainer, net, metrics);
-    push(
-        &mut history,
-        0,
-        seconds,
-        initial,
-        trainer.aux_loss(),
-        net,
-        observer,
-    );
 
+    let mut lp = match resume {
+        Some(r) => Loop::load(r, trainer, net, names.len(), rules)?,
+        None => {
+            let t0 = clock.now();
+            trainer.start(net)?;
+            let seconds = clock.now() - t0;
+            let initial = metrics_objective_guess(trainer, net, metrics);
+            let rec = eval_record(0, seconds, initial, trainer.aux_loss(), net);
+            observer.on_record(&rec);
+            Loop {
+                it: 0,
+                seconds,
+                history: vec![rec],
+                before_last: net.clone(),
+                last_objective: initial,
+                last_aux: trainer.aux_loss(),
+                reference: initial,
+            }
+        }
+    };
     let mut last_good = net.clone();
-    // The iterate before `last_good`, for objectives that lag one step.
-    let mut before_last = net.clone();
-    let mut last_objective = initial;
-    let mut last_aux = trainer.aux_loss();
-    let mut reference = initial;
     let mut status = Status::MaxIterations;
     let mut message = String::new();
-    let mut it = 0;
-    while it < rules.max_iterations {
+    while lp.it < rules.max_iterations {
+        let it = lp.it;
         if observer.should_stop() {
             status = Status::Interrupted;
             message = format!("interrupted after iteration {it}");
+            // Before the final history row below, which the uninterrupted run lacks.
+            if let Some(ck) = checkpoint.as_deref_mut() {
+                lp.save(trainer, net, ck)?;
+                message.push_str("; checkpoint written");
+            }
             break;
         }
         let t = clock.now();
         let out = trainer.step(net);
-        seconds += clock.now() - t;
+        lp.seconds += clock.now() - t;
         let out = match out {
             Ok(o) => o,
             Err(Error::Numerical { what, reason }) => {
                 *net = last_good.clone();
                 status = Status::Diverged;
                 message = format!(
-                    "diverged at iteration {}: {what}: {reason}; kept the model of iteration {it}",
+                    "diverged: {what}: {reason} at iteration {}; kept the model of iteration {it}",
                     it + 1
                 );
                 break;
             }
             Err(e) => return Err(e),
         };
-        if (out.new_phase || !reference.is_finite()) && out.objective.is_finite() {
-            reference = out.objective;
+        if (out.new_phase || !lp.reference.is_finite()) && out.objective.is_finite() {
+            lp.reference = out.objective;
         }
         let bad = if !out.objective.is_finite() {
-            Some(format!("objective is {}", out.objective))
-        } else if !net.is_finite() {
-            Some("weights contain NaN/Inf".to_string())
-        } else if out.objective > rules.divergence_factor * reference.abs().max(1e-300) {
+            Some(format!("objective became {}", out.objective))
+        } else if let Some(what) = non_finite_weights(net) {
+            Some(what)
+        } else if let Some(what) = trainer.non_finite_state() {
+            Some(what)
+        } else if out.objective > rules.divergence_factor * lp.reference.abs().max(1e-300) {
             Some(format!(
                 "objective {:.3e} exceeds {:.0e} x its initial value {:.3e}",
-                out.objective, rules.divergence_factor, reference
+                out.objective, rules.divergence_factor, lp.reference
             ))
         } else {
             None
         };
         if let Some(why) = bad {
             let (model, kept) = if out.lagged && it > 0 {
-                (&before_last, it - 1)
+                (&lp.before_last, it - 1)
             } else {
                 (&last_good, it)
             };
             *net = model.clone();
             status = Status::Diverged;
             message = format!(
-                "diverged at iteration {}: {why}; kept the model of iteration {kept}",
+                "diverged: {why} at iteration {}; kept the model of iteration {kept}",
                 it + 1
             );
-            it = kept;
+            lp.it = kept;
             break;
         }
-        it += 1;
-        std::mem::swap(&mut before_last, &mut last_good);
+        lp.it += 1;
+        let it = lp.it;
+        std::mem::swap(&mut lp.before_last, &mut last_good);
         last_good.clone_from(net);
-        let prev = last_objective;
-        last_objective = out.objective;
-        last_aux = trainer.aux_loss();
+        let prev = lp.last_objective;
+        lp.last_objective = out.objective;
+        lp.last_aux = trainer.aux_loss();
         observer.on_iteration(it, out.objective);
         if it.is_multiple_of(record_every) {
-            push(
-                &mut history,
-                it,
-                seconds,
-                out.objective,
-                last_aux,
-                net,
-                observer,
-            );
+            let rec = eval_record(it, lp.seconds, out.objective, lp.last_aux, net);
+            observer.on_record(&rec);
+            lp.history.push(rec);
+        }
+        if it < rules.max_iterations
+            && let Some(ck) = checkpoint.as_deref_mut()
+            && ck.due(it)
+        {
+            lp.save(trainer, net, ck)?;
         }
         if out.converged {
             status = Status::Converged;
@@ -325,7 +456,7 @@ pub fn run(
             );
             break;
         }
-        if rules.max_seconds > 0.0 && seconds >= rules.max_seconds {
+        if rules.max_seconds > 0.0 && lp.seconds >= rules.max_seconds {
             status = Status::TimeLimit;
             message = format!(
                 "time limit {} s reached at iteration {it}",
@@ -334,27 +465,33 @@ pub fn run(
             break;
         }
     }
+    let Loop {
+        it,
+        seconds,
+        mut history,
+        last_objective,
+        last_aux,
+        ..
+    } = lp;
     if status == Status::MaxIterations {
         message = format!("reached max_iterations = {}", rules.max_iterations);
     }
     if history.last().is_none_or(|r| r.iteration != it) {
-        push(
-            &mut history,
-            it,
-            seconds,
-            last_objective,
-            last_aux,
-            net,
-            observer,
-        );
+        let rec = eval_record(it, seconds, last_objective, last_aux, net);
+        observer.on_record(&rec);
+        history.push(rec);
     }
     // Divergence may also show only in the recorded metrics.
     if status != Status::Diverged
         && let Some(r) = history.last()
-        && r.values.iter().any(|v| !v.is_finite())
+        && let Some(k) = r.values.iter().position(|v| !v.is_finite())
     {
         status = Status::Diverged;
-        message = format!("diverged: a recorded metric is not finite at iteration {it}");
+        message = format!(
+            "diverged: metric {} is {} at iteration {it}",
+            names.get(k).map_or("?", String::as_str),
+            r.values[k]
+        );
     }
     Ok(RunResult {
         status,
@@ -369,10 +506,172 @@ pub fn run(
     })
 }
 
+/// The first non-finite layer of `net`, named: `weight W_3 (layer 3) is NaN`.
+fn non_finite_weights(net: &Network) -> Option<String> {
+    if net.is_finite() {
+        return None;
+    }
+    (0..net.depth()).find_map(|l| {
+        let m = net.layer(l);
+        let k = m.ncols();
+        (0..k).find_map(|j| {
+            (0..m.nrows()).find_map(|i| {
+                let v = m[(i, j)];
+                (!v.is_finite()).then(|| {
+                    let what = if j + 1 == k { "bias b" } else { "weight W" };
+                    format!("{what}_{} (layer {}) became {v}", l + 1, l + 1)
+                })
+            })
+        })
+    })
+}
+
 /// The objective before the first step: the auxiliary loss when the method has
 /// one, else the first metric (the train loss).
 fn metrics_objective_guess(trainer: &dyn Trainer, net: &Network, metrics: &dyn Metrics) -> f64 {
     trainer
         .aux_loss()
         .unwrap_or_else(|| metrics.eval(net).first().copied().unwrap_or(f64::NAN))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::StepOutcome;
+
+    /// Moves every parameter by +1 per step; poisons one value at step `bad`.
+    struct Poison {
+        bad: usize,
+        layer: usize,
+        /// Poison the trainer's own state instead of the weights.
+        in_state: bool,
+        steps: usize,
+    }
+
+    impl Trainer for Poison {
+        fn name(&self) -> &str {
+            "poison"
+        }
+        fn start(&mut self, _net: &Network) -> Result<()> {
+            Ok(())
+        }
+        fn step(&mut self, net: &mut Network) -> Result<StepOutcome> {
+            self.steps += 1;
+            let p: Vec<f64> = net.params().iter().map(|v| v + 1.0).collect();
+            net.set_params(&p);
+            if self.steps == self.bad && !self.in_state {
+                net.layer_mut(self.layer)[(0, 0)] = f64::NAN;
+            }
+            Ok(StepOutcome {
+                objective: 1.0,
+                converged: false,
+                lagged: false,
+                new_phase: false,
+            })
+        }
+        fn non_finite_state(&self) -> Option<String> {
+            (self.in_state && self.steps >= self.bad)
+                .then(|| "auxiliary a_2 (layer 2) became NaN".to_string())
+        }
+        fn save_state<'s>(&'s self, w: &mut StateWriter<'s>) -> Result<()> {
+            w.int("steps", self.steps as u64);
+            Ok(())
+        }
+    }
+
+    struct One;
+    impl Metrics for One {
+        fn names(&self) -> Vec<String> {
+            vec!["m".into()]
+        }
+        fn eval(&self, _net: &Network) -> Vec<f64> {
+            vec![1.0]
+        }
+    }
+
+    /// Remembers the iterations it saved.
+    #[derive(Default)]
+    struct Saves(Vec<usize>);
+    impl Checkpointer for Saves {
+        fn due(&self, iteration: usize) -> bool {
+            iteration.is_multiple_of(5)
+        }
+        fn save(&mut self, _state: StateWriter<'_>, iteration: usize) -> Result<()> {
+            self.0.push(iteration);
+            Ok(())
+        }
+    }
+
+    fn diverge(in_state: bool) -> (RunResult, Network, Network, Vec<usize>) {
+        let start = crate::net::NetworkSpec::new(vec![1, 3, 3, 1])
+            .build(1)
+            .unwrap();
+        let mut net = start.clone();
+        let mut t = Poison {
+            bad: 12,
+            layer: 1,
+            in_state,
+            steps: 0,
+        };
+        let mut saves = Saves::default();
+        let res = run_with(
+            &mut t,
+            &mut net,
+            &One,
+            &StopRules::default(),
+            1,
+            &mut NoObserver,
+            RunOptions {
+                checkpoint: Some(&mut saves),
+                resume: None,
+            },
+        )
+        .unwrap();
+        (res, start, net, saves.0)
+    }
+
+    #[test]
+    fn a_non_finite_weight_is_named_and_the_last_finite_model_kept() {
+        let (res, start, net, saves) = diverge(false);
+        assert_eq!(res.status, Status::Diverged);
+        assert_eq!(res.iterations, 11);
+        assert!(
+            res.message.contains(
+                "weight W_2 (layer 2) became NaN at iteration 12; kept the model of iteration 11"
+            ),
+            "{}",
+            res.message
+        );
+        // The model after 11 steps of +1, and no checkpoint after the failure.
+        let want: Vec<f64> = start.params().iter().map(|v| v + 11.0).collect();
+        assert_eq!(net.params(), want);
+        assert_eq!(saves, vec![5, 10]);
+    }
+
+    #[test]
+    fn a_non_finite_auxiliary_is_named_with_its_layer() {
+        let (res, _, net, saves) = diverge(true);
+        assert_eq!(res.status, Status::Diverged);
+        assert!(
+            res.message
+                .contains("auxiliary a_2 (layer 2) became NaN at iteration 12"),
+            "{}",
+            res.message
+        );
+        assert!(net.is_finite());
+        assert_eq!(saves, vec![5, 10]);
+    }
+
+    #[test]
+    fn a_non_finite_bias_is_named_as_a_bias() {
+        let mut net = crate::net::NetworkSpec::new(vec![2, 4, 1])
+            .build(0)
+            .unwrap();
+        assert_eq!(non_finite_weights(&net), None);
+        net.layer_mut(0)[(3, 2)] = f64::INFINITY;
+        assert_eq!(
+            non_finite_weights(&net).as_deref(),
+            Some("bias b_1 (layer 1) became inf")
+        );
+    }
 }

@@ -3,6 +3,7 @@
 //! explains part of what undamped auxiliary-variable methods do.
 
 use super::{StepOutcome, Trainer, TrainerStats};
+use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::Result;
 use crate::linalg::{LayerSystem, LocalReducer, Regularization, SolveMethod, solve_layer};
 use crate::net::{ForwardCache, Network};
@@ -70,5 +71,15 @@ impl Trainer for Elm<'_> {
     }
     fn stats(&self) -> TrainerStats {
         self.stats.clone()
+    }
+    fn save_state<'s>(&'s self, w: &mut StateWriter<'s>) -> Result<()> {
+        w.flag("done", self.done);
+        w.stats(&self.stats);
+        Ok(())
+    }
+    fn load_state(&mut self, r: &mut StateReader, _net: &Network) -> Result<()> {
+        self.done = r.flag("done")?;
+        self.stats = r.stats()?;
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! `ls-gd`: full-batch gradient descent with a constant step.
 
 use super::{Objective, StepOutcome, Trainer};
+use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::Result;
 use crate::net::Network;
 
@@ -47,5 +48,13 @@ impl Trainer for GradientDescent<'_> {
             lagged: true,
             new_phase: false,
         })
+    }
+    /// Nothing but the weights (which the driver saves) carries over between steps.
+    fn save_state<'s>(&'s self, w: &mut StateWriter<'s>) -> Result<()> {
+        w.text("method", self.name());
+        Ok(())
+    }
+    fn load_state(&mut self, _r: &mut StateReader, net: &Network) -> Result<()> {
+        self.start(net)
     }
 }

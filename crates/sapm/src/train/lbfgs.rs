@@ -1,6 +1,7 @@
 //! `ls-lbfgs`: L-BFGS with a More-Thuente (strong Wolfe) line search, from argmin.
 
 use super::{Objective, StepOutcome, Trainer, TrainerStats};
+use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
 use crate::net::Network;
 use argmin::core::{
@@ -91,6 +92,64 @@ impl<'a> Lbfgs<'a> {
     }
 }
 
+impl<'a> Lbfgs<'a> {
+    /// The objective wrapped for argmin, on a scratch copy of `net`.
+    fn problem_for(&mut self, net: &Network) -> Result<Problem<Cost<'a>>> {
+        let obj = match (self.pending.take(), self.problem.take()) {
+            (Some(o), _) => o,
+            (None, Some(mut p)) => p
+                .take_problem()
+                .map(|c| c.obj.into_inner())
+                .ok_or_else(|| Error::numerical("L-BFGS", "lost its objective"))?,
+            (None, None) => return Err(Error::numerical("L-BFGS", "lost its objective")),
+        };
+        Ok(Problem::new(Cost {
+            obj: RefCell::new(obj),
+            net: RefCell::new(net.clone()),
+            evals: RefCell::new(0),
+        }))
+    }
+
+    fn new_solver(&self) -> Result<Solver_> {
+        LBFGS::new(MoreThuenteLineSearch::new(), self.cfg.memory)
+            .with_tolerance_grad(self.cfg.tol_grad)
+            .map_err(argmin_err)?
+            .with_tolerance_cost(self.cfg.tol_cost)
+            .map_err(argmin_err)
+    }
+}
+
+/// Every vector in an argmin blob (MessagePack with field names, seen as
+/// JSON) must have the network's `n` parameters: argmin's vector
+/// arithmetic assumes equal lengths and would panic otherwise.
+fn check_vectors(v: &serde_json::Value, n: usize, at: &str) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    match v {
+        Value::Array(a) if !a.is_empty() && a.iter().all(|x| x.is_number() || x.is_null()) => {
+            // A vector of numbers: a parameter-sized iterate, gradient or s/y pair.
+            return match a.len() == n {
+                true => Ok(()),
+                false => Err(format!(
+                    "{at} has {} values, the network has {n} parameters",
+                    a.len()
+                )),
+            };
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                check_vectors(x, n, &format!("{at}[{i}]"))?;
+            }
+        }
+        Value::Object(o) => {
+            for (k, x) in o {
+                check_vectors(x, n, &format!("{at}.{k}"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn argmin_err(e: argmin::core::Error) -> Error {
     Error::numerical("L-BFGS", e.to_string())
 }
@@ -101,26 +160,8 @@ impl Trainer for Lbfgs<'_> {
     }
 
     fn start(&mut self, net: &Network) -> Result<()> {
-        let obj = match (self.pending.take(), self.problem.take()) {
-            (Some(o), _) => o,
-            (None, Some(mut p)) => p
-                .take_problem()
-                .map(|c| c.obj.into_inner())
-                .ok_or_else(|| Error::numerical("L-BFGS", "lost its objective"))?,
-            (None, None) => return Err(Error::numerical("L-BFGS", "lost its objective")),
-        };
-        let cost = Cost {
-            obj: RefCell::new(obj),
-            net: RefCell::new(net.clone()),
-            evals: RefCell::new(0),
-        };
-        let mut problem = Problem::new(cost);
-        let ls = MoreThuenteLineSearch::new();
-        let mut solver = LBFGS::new(ls, self.cfg.memory)
-            .with_tolerance_grad(self.cfg.tol_grad)
-            .map_err(argmin_err)?
-            .with_tolerance_cost(self.cfg.tol_cost)
-            .map_err(argmin_err)?;
+        let mut problem = self.problem_for(net)?;
+        let mut solver = self.new_solver()?;
         let state = State_::new().param(net.params());
         let (mut state, _) = solver.init(&mut problem, state).map_err(argmin_err)?;
         state.update();
@@ -182,5 +223,61 @@ impl Trainer for Lbfgs<'_> {
             evaluations,
             ..Default::default()
         }
+    }
+
+    /// argmin's solver (its `s`/`y` history and line-search state) and
+    /// iteration state via argmin's `serde1` derives, as MessagePack with
+    /// field names (floats keep their bits), plus the evaluation count.
+    fn save_state<'s>(&'s self, w: &mut StateWriter<'s>) -> Result<()> {
+        let (Some(solver), Some(state)) = (self.solver.as_ref(), self.state.as_ref()) else {
+            return Err(Error::numerical("L-BFGS", "checkpoint before start"));
+        };
+        let enc = |what: &str, e: rmp_serde::encode::Error| {
+            Error::numerical("L-BFGS", format!("cannot serialise the {what}: {e}"))
+        };
+        w.bytes(
+            "solver",
+            rmp_serde::to_vec_named(solver).map_err(|e| enc("solver", e))?,
+        );
+        w.bytes(
+            "state",
+            rmp_serde::to_vec_named(state).map_err(|e| enc("state", e))?,
+        );
+        w.int("evaluations", self.stats().evaluations as u64);
+        Ok(())
+    }
+
+    fn load_state(&mut self, r: &mut StateReader, net: &Network) -> Result<()> {
+        let n = net.num_params();
+        let path = r.path().to_path_buf();
+        let mut decode = |name: &str| -> Result<Vec<u8>> {
+            let bytes = r.bytes(name)?;
+            let bad = |why: String| Error::format(&path, format!("entry `{name}`: {why}"));
+            let v: serde_json::Value = rmp_serde::from_slice(&bytes)
+                .map_err(|e| bad(format!("not an L-BFGS {name}: {e}")))?;
+            check_vectors(&v, n, name).map_err(bad)?;
+            Ok(bytes)
+        };
+        let (sb, tb) = (decode("solver")?, decode("state")?);
+        let evals = r.usize_at_most("evaluations", usize::MAX)?;
+        let bad = |what: &str, e: rmp_serde::decode::Error| {
+            Error::format(&path, format!("entry `{what}`: not an L-BFGS {what}: {e}"))
+        };
+        let solver: Solver_ = rmp_serde::from_slice(&sb).map_err(|e| bad("solver", e))?;
+        let state: State_ = rmp_serde::from_slice(&tb).map_err(|e| bad("state", e))?;
+        if state.param.as_ref().is_none_or(|p| p.len() != n) {
+            return Err(Error::format(
+                &path,
+                format!("entry `state`: the L-BFGS iterate must have {n} parameters"),
+            ));
+        }
+        let problem = self.problem_for(net)?;
+        if let Some(c) = problem.problem.as_ref() {
+            *c.evals.borrow_mut() = evals;
+        }
+        self.problem = Some(problem);
+        self.solver = Some(solver);
+        self.state = Some(state);
+        Ok(())
     }
 }

@@ -14,7 +14,10 @@ pub const DATA_WAVE: usize = penalty_passes::WAVE;
 mod sequence;
 
 pub use adam::{Adam, AdamConfig};
-pub use driver::{Clock, Metrics, NoObserver, Observer, Record, RunResult, Status, StopRules, run};
+pub use driver::{
+    Checkpointer, Clock, Metrics, NoObserver, Observer, Record, RunOptions, RunResult, Status,
+    StopRules, run, run_with,
+};
 pub use elm::Elm;
 pub use gd::GradientDescent;
 pub use lbfgs::{Lbfgs, LbfgsConfig};
@@ -24,7 +27,8 @@ pub use penalty::{
 };
 pub use sequence::Sequence;
 
-use crate::error::Result;
+use crate::checkpoint::{StateReader, StateWriter};
+use crate::error::{Error, Result};
 use crate::net::Network;
 
 /// What one iteration reports to the driver.
@@ -57,6 +61,16 @@ pub struct TrainerStats {
     pub evaluations: usize,
 }
 
+impl TrainerStats {
+    /// Add `o`'s counters to these.
+    pub fn add(&mut self, o: &TrainerStats) {
+        self.solve_fallbacks += o.solve_fallbacks;
+        self.solves += o.solves;
+        self.aux_rejections += o.aux_rejections;
+        self.evaluations += o.evaluations;
+    }
+}
+
 /// One optimisation method. The driver calls [`Trainer::start`] once with the
 /// current network, then [`Trainer::step`] until a stopping rule fires.
 pub trait Trainer {
@@ -74,6 +88,32 @@ pub trait Trainer {
     fn stats(&self) -> TrainerStats {
         TrainerStats::default()
     }
+    /// The first non-finite value of the trainer's own variables (PM/SAPM
+    /// auxiliaries), named with its layer, e.g. `auxiliary a_3 (layer 3)
+    /// became NaN`; `None` if all are finite. Called after every step.
+    fn non_finite_state(&self) -> Option<String> {
+        None
+    }
+    /// Add everything [`Trainer::load_state`] needs to continue bit for bit
+    /// (moments, auxiliaries, step sizes, counters; not scratch buffers that
+    /// every step recomputes). Large arrays are borrowed, not copied.
+    /// Default: this trainer cannot be checkpointed.
+    fn save_state<'s>(&'s self, _w: &mut StateWriter<'s>) -> Result<()> {
+        Err(not_resumable(self.name()))
+    }
+    /// Continue from a state written by [`Trainer::save_state`], for `net`
+    /// holding the checkpoint's weights; replaces [`Trainer::start`]. Checks
+    /// shapes against `net` and finiteness of what must be finite.
+    fn load_state(&mut self, _r: &mut StateReader, _net: &Network) -> Result<()> {
+        Err(not_resumable(self.name()))
+    }
+}
+
+fn not_resumable(name: &str) -> Error {
+    Error::config(
+        "train.checkpoint_every",
+        format!("method {name} cannot be checkpointed or resumed"),
+    )
 }
 
 /// A differentiable loss of the network parameters (J_LS for regression, the

@@ -34,6 +34,7 @@
 
 use super::penalty_passes::{Accumulate, Passes, WAVE};
 use super::{StepOutcome, Trainer, TrainerStats};
+use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
 use crate::linalg::{
     LayerSolveWs, LocalReducer, Reducer, Regularization, SolveMethod, mat_bytes, solve_gram_into,
@@ -870,11 +871,99 @@ impl Trainer for PenaltyTrainer<'_> {
     fn stats(&self) -> TrainerStats {
         self.stats.clone()
     }
+
+    fn non_finite_state(&self) -> Option<String> {
+        let st = self.st.as_ref()?;
+        let idx = st.a.iter().position(|v| !v.is_finite())?;
+        let sh = &st.passes.shape;
+        let h = sh.hidden_rows;
+        let r = st
+            .passes
+            .blocks
+            .ranges()
+            .iter()
+            .find(|r| idx < r.end * h)?
+            .clone();
+        let local = idx - r.start * h;
+        let l = (0..sh.depth() - 1)
+            .rev()
+            .find(|&l| sh.off[l] * r.len() <= local)?;
+        let sample = r.start + (local - sh.off[l] * r.len()) / sh.m(l);
+        Some(format!(
+            "auxiliary a_{} (layer {}) became {} (sample {sample})",
+            l + 1,
+            l + 1,
+            st.a[idx]
+        ))
+    }
+
+    /// The auxiliaries, the residual sums they were last evaluated at, the
+    /// backtracking step sizes, the objective and the counters; everything
+    /// else is recomputed from the weights by `start` or by the next step.
+    fn save_state<'s>(&'s self, w: &mut StateWriter<'s>) -> Result<()> {
+        let Some(st) = self.st.as_ref() else {
+            return Err(Error::numerical(
+                self.name().to_string(),
+                "checkpoint before start",
+            ));
+        };
+        w.text("method", self.name());
+        w.f64s("a", &st.a);
+        w.f64s("r", &st.r);
+        w.f64s("tau", &st.tau);
+        w.f64("objective", self.objective);
+        w.stats(&self.stats);
+        Ok(())
+    }
+
+    fn load_state(&mut self, r: &mut StateReader, net: &Network) -> Result<()> {
+        let name = r.text("method")?;
+        if name != self.name() {
+            return Err(r.err(format!(
+                "field `meta.trainer.method` is {name:?}, this run trains {:?}",
+                self.name()
+            )));
+        }
+        // Sizes every buffer and sets the scalings for `net`; the
+        // forward-initialised auxiliaries are then overwritten.
+        self.start(net)?;
+        let st = self.st.as_mut().expect("started");
+        r.finite_f64s_into("a", &mut st.a)?;
+        r.finite_f64s_into("r", &mut st.r)?;
+        r.finite_f64s_into("tau", &mut st.tau)?;
+        self.objective = r.f64("objective")?;
+        self.stats = r.stats()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A NaN auxiliary is reported with its layer and sample.
+    #[test]
+    fn non_finite_auxiliaries_name_layer_and_sample() {
+        let net = crate::net::NetworkSpec::new(vec![1, 4, 3, 1])
+            .build(0)
+            .unwrap();
+        let x = Mat::from_fn(1, 9, |_, j| j as f64 / 9.0);
+        let y = Mat::from_fn(1, 9, |_, j| (j as f64).sin());
+        let cfg = PenaltyConfig {
+            block: 4,
+            ..Default::default()
+        };
+        let mut t = PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
+        t.start(&net).unwrap();
+        assert_eq!(t.non_finite_state(), None);
+        let mut aux = t.aux().unwrap();
+        aux.a[1][(2, 7)] = f64::NAN;
+        t.set_aux(&net, &aux).unwrap();
+        assert_eq!(
+            t.non_finite_state().as_deref(),
+            Some("auxiliary a_2 (layer 2) became NaN (sample 7)")
+        );
+    }
 
     /// The capped step lands on the cap and minimises the block objective over
     /// the norm ball: no feasible perturbation does better.

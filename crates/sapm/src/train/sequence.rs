@@ -2,7 +2,8 @@
 //! warm-started PM/SAPM (Adam, then the auxiliary method).
 
 use super::{StepOutcome, Trainer, TrainerStats};
-use crate::error::Result;
+use crate::checkpoint::{StateReader, StateWriter};
+use crate::error::{Error, Result};
 use crate::net::Network;
 
 /// A list of trainers, each run for a number of iterations (the last until the
@@ -12,6 +13,9 @@ pub struct Sequence<'a> {
     phases: Vec<(Box<dyn Trainer + 'a>, usize)>,
     current: usize,
     done_in_phase: usize,
+    /// Counters of the phases before `current` when resumed from a
+    /// checkpoint (those phases are not restarted, so they count nothing).
+    earlier: TrainerStats,
 }
 
 impl<'a> Sequence<'a> {
@@ -22,6 +26,7 @@ impl<'a> Sequence<'a> {
             phases,
             current: 0,
             done_in_phase: 0,
+            earlier: TrainerStats::default(),
         }
     }
 
@@ -38,6 +43,7 @@ impl Trainer for Sequence<'_> {
     fn start(&mut self, net: &Network) -> Result<()> {
         self.current = 0;
         self.done_in_phase = 0;
+        self.earlier = TrainerStats::default();
         // Skip phases with zero iterations.
         while self.current + 1 < self.phases.len() && self.phases[self.current].1 == 0 {
             self.current += 1;
@@ -66,15 +72,44 @@ impl Trainer for Sequence<'_> {
     fn aux_loss(&self) -> Option<f64> {
         self.phases[self.current].0.aux_loss()
     }
+    fn non_finite_state(&self) -> Option<String> {
+        self.phases[self.current].0.non_finite_state()
+    }
     fn stats(&self) -> TrainerStats {
-        let mut s = TrainerStats::default();
+        let mut s = self.earlier.clone();
         for (p, _) in &self.phases {
-            let t = p.stats();
-            s.solve_fallbacks += t.solve_fallbacks;
-            s.solves += t.solves;
-            s.aux_rejections += t.aux_rejections;
-            s.evaluations += t.evaluations;
+            s.add(&p.stats());
         }
         s
+    }
+    /// The phase index, its iteration count and the running phase's own
+    /// state; earlier phases contribute only their counters.
+    fn save_state<'s>(&'s self, w: &mut StateWriter<'s>) -> Result<()> {
+        w.int("current", self.current as u64);
+        w.int("done_in_phase", self.done_in_phase as u64);
+        w.text("phase_name", self.phase_name());
+        let mut earlier = self.earlier.clone();
+        for (p, _) in &self.phases[..self.current] {
+            earlier.add(&p.stats());
+        }
+        w.scope("earlier", |w| w.stats(&earlier));
+        w.scope("phase", |w| self.phases[self.current].0.save_state(w))
+    }
+    fn load_state(&mut self, r: &mut StateReader, net: &Network) -> Result<()> {
+        let current = r.usize_at_most("current", self.phases.len().saturating_sub(1))?;
+        let name = r.text("phase_name")?;
+        if name != self.phases[current].0.name() {
+            return Err(Error::format(
+                r.path(),
+                format!(
+                    "field `meta.phase_name`: phase {current} is {name:?} in the checkpoint but {:?} here",
+                    self.phases[current].0.name()
+                ),
+            ));
+        }
+        self.current = current;
+        self.done_in_phase = r.usize_at_most("done_in_phase", usize::MAX)?;
+        self.earlier = r.scope("earlier", |r| r.stats())?;
+        r.scope("phase", |r| self.phases[current].0.load_state(r, net))
     }
 }

@@ -1,0 +1,266 @@
+//! Checkpoints under real process deaths: a run killed with SIGKILL (or
+//! stopped by SIGTERM) and resumed with `sapm train --resume` must end with
+//! the same numbers, bit for bit, as a run that was never interrupted.
+//!
+//! Reproduce by hand: `cargo test -p sapm-cli --release --test resume`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sapm");
+
+fn sapm(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("runs")
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts")
+}
+
+fn config(dir: &Path, method: &str, iterations: usize) -> PathBuf {
+    let p = dir.join(format!("{method}.toml"));
+    let text = format!(
+        "method = \"{method}\"\nseed = 5\n[network]\ndepth = 3\nwidth = 6\n\
+         [data]\nn_train = 200\nn_test = 50\n\
+         [train]\nmax_iterations = {iterations}\nrecord_every = 7\ncheckpoint_every = 50\ncheckpoint_seconds = 0\n\
+         [adam_lbfgs]\nadam_steps = 150\n"
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The checkpoint's iteration, once the file exists.
+fn checkpoint_iteration(dir: &Path) -> Option<u64> {
+    let r = sapm::checkpoint::StateReader::open(&dir.join("checkpoint.sapm")).ok()?;
+    r.int("run.iteration").ok()
+}
+
+/// Wait until `dir` holds a checkpoint of at least `min_iteration`, then
+/// return it; panics if the run ends first.
+fn wait_for_checkpoint(child: &mut Child, dir: &Path, min_iteration: u64) -> u64 {
+    let t = Instant::now();
+    loop {
+        if let Some(it) = checkpoint_iteration(dir).filter(|&i| i >= min_iteration) {
+            return it;
+        }
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("the run ended ({s}) before a checkpoint of iteration {min_iteration}");
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// History rows without the `seconds` column.
+fn history(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("history.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f.remove(1);
+            f.join(",")
+        })
+        .collect()
+}
+
+/// Same summary numbers (all but `seconds`), weights and history rows.
+fn assert_same_run(reference: &Path, resumed: &Path) {
+    let mut a = json(&reference.join("summary.json"));
+    let mut b = json(&resumed.join("summary.json"));
+    for s in [&mut a, &mut b] {
+        s.as_object_mut().unwrap().remove("seconds");
+    }
+    assert_eq!(a["status"], "max_iterations");
+    assert_eq!(a, b, "summary.json differs");
+    // Text equality of shortest round-trip floats is bit equality.
+    assert_eq!(
+        std::fs::read_to_string(reference.join("model.json")).unwrap(),
+        std::fs::read_to_string(resumed.join("model.json")).unwrap(),
+        "model.json weights differ"
+    );
+    assert_eq!(history(reference), history(resumed), "history differs");
+}
+
+fn run_reference(cfg: &Path, out: &Path) {
+    let o = sapm(&[
+        "train",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn resume(dir: &Path) {
+    let o = sapm(&["train", "--quiet", "--resume", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Kill a run with SIGKILL once it has checkpointed `min_iteration`
+/// iterations, resume it, and compare with an uninterrupted run.
+fn kill_and_resume(method: &str, iterations: usize, min_iteration: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), method, iterations);
+    let reference = dir.path().join("reference");
+    run_reference(&cfg, &reference);
+
+    let killed = dir.path().join("killed");
+    let mut child = spawn(&[
+        "train",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        killed.to_str().unwrap(),
+    ]);
+    let at = wait_for_checkpoint(&mut child, &killed, min_iteration);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "finished before the kill"
+    );
+    child.kill().unwrap(); // SIGKILL on unix
+    child.wait().unwrap();
+    assert!(
+        !killed.join("summary.json").exists(),
+        "the run finished before it was killed (checkpoint at {at})"
+    );
+    let left = checkpoint_iteration(&killed).unwrap();
+    assert!(left >= at && (left as usize) < iterations, "{left}");
+
+    resume(&killed);
+    assert_same_run(&reference, &killed);
+}
+
+#[test]
+fn sigkill_then_resume_matches_an_uninterrupted_sapm_run() {
+    kill_and_resume("sapm", 3_000, 100);
+}
+
+#[test]
+fn sigkill_then_resume_matches_an_uninterrupted_ls_adam_run() {
+    kill_and_resume("ls-adam", 12_000, 100);
+}
+
+/// Killed in the L-BFGS phase, after the switch from Adam.
+#[test]
+fn sigkill_then_resume_matches_an_uninterrupted_ls_adam_lbfgs_run() {
+    kill_and_resume("ls-adam-lbfgs", 4_000, 200);
+}
+
+#[test]
+fn sigterm_stops_cleanly_with_a_checkpoint_that_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "pm", 3_000);
+    let reference = dir.path().join("reference");
+    run_reference(&cfg, &reference);
+
+    let stopped = dir.path().join("stopped");
+    let mut child = spawn(&[
+        "train",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        stopped.to_str().unwrap(),
+    ]);
+    wait_for_checkpoint(&mut child, &stopped, 100);
+    let k = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(4), "exit code of an interrupted run");
+    let s = json(&stopped.join("summary.json"));
+    assert_eq!(s["status"], "interrupted");
+    let n = s["iterations"].as_u64().unwrap();
+    assert!(n > 0 && n < 3_000, "{n}");
+    // The interrupt checkpoint is of the iteration the run stopped at.
+    assert_eq!(checkpoint_iteration(&stopped), Some(n));
+
+    resume(&stopped);
+    assert_same_run(&reference, &stopped);
+}
+
+#[test]
+fn resume_refuses_config_changes_and_damaged_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "sapm", 120);
+    let run = dir.path().join("run");
+    let o = sapm(&[
+        "train",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let ckpt = run.join("checkpoint.sapm");
+    assert_eq!(checkpoint_iteration(&run), Some(100));
+
+    let o = sapm(&[
+        "train",
+        "--quiet",
+        "--resume",
+        run.to_str().unwrap(),
+        "--set",
+        "sapm.tau=0.5",
+    ]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("sapm.tau") && e.contains("cannot be changed"),
+        "{e}"
+    );
+
+    // A longer run may continue from it.
+    let o = sapm(&[
+        "train",
+        "--quiet",
+        "--resume",
+        run.to_str().unwrap(),
+        "--set",
+        "train.max_iterations=160",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json(&run.join("summary.json"))["iterations"], 160);
+
+    // A flipped bit in the weights is caught by the entry's checksum.
+    let mut bytes = std::fs::read(&ckpt).unwrap();
+    bytes[8 + 16] ^= 1;
+    std::fs::write(&ckpt, &bytes).unwrap();
+    let o = sapm(&["train", "--quiet", "--resume", run.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("checkpoint.sapm") && e.contains("checksum") && e.contains("entry `"),
+        "{e}"
+    );
+
+    // A cut file is refused before anything is read.
+    std::fs::write(&ckpt, &bytes[..bytes.len() / 2]).unwrap();
+    let o = sapm(&["train", "--quiet", "--resume", run.to_str().unwrap()]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("truncated"), "{e}");
+
+    let o = sapm(&["train", "--quiet", "--resume", dir.path().to_str().unwrap()]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("no checkpoint.sapm"),
+        "{e}"
+    );
+}
