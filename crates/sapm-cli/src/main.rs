@@ -61,17 +61,17 @@ enum Cmd {
         #[arg(long)]
         output: PathBuf,
     },
-    /// Run a study (many runs, results.csv, plots, report.md): consistency, depth, ablation.
+    /// Run a study (many runs, results.csv, plots, report.md): consistency, depth, ablation, transport, derivatives.
     Study {
-        /// Study name: consistency, depth or ablation (transport and derivatives are not available yet).
+        /// Study name: consistency, depth, ablation, transport (PINN table over beta) or derivatives (PINN derivative auxiliaries).
         name: String,
         /// Output folder (created if missing; files in it are replaced).
         #[arg(long)]
         out: PathBuf,
-        /// Seeds per cell (default: the study's, 10).
+        /// Seeds per cell (default: the study's; 10 for the regression studies).
         #[arg(long)]
         seeds: Option<usize>,
-        /// train.max_iterations of each run (default: the study's).
+        /// train.max_iterations of each run (default: the study's; PINN studies: K, see docs/studies.md).
         #[arg(long)]
         iterations: Option<usize>,
         /// train.max_seconds of each run (depth: seconds per 10 layers; default: the study's).
@@ -93,7 +93,7 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
-    /// Plot a `sapm train` output folder: loss curves and (1-D) prediction vs truth, as PNG and SVG.
+    /// Plot a `sapm train` output folder: loss curves, (1-D) prediction vs truth, and for PINNs solution/exact/error heat maps, as PNG and SVG.
     Plot {
         /// The --out folder of `sapm train` (history.csv, summary.json, model.json).
         run_dir: PathBuf,

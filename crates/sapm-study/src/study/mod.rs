@@ -6,17 +6,23 @@
 //! `study.*` options, turns options into [`RunSpec`]s, may override how a run
 //! executes (the default is `sapm::fit` on regression data), and writes its
 //! report sections and plots from the outcomes. To add one (e.g. the PINN
-//! studies `transport` and `derivatives`), implement the trait in a new
-//! module, list it in [`available`] and remove its entry from [`PENDING`].
+//! PINN studies `transport` and `derivatives`), implement the trait in a new
+//! module and list it in [`available`].
 
 mod ablation;
 mod common;
 mod consistency;
 mod depth;
+mod derivatives;
+mod pinn;
+mod transport;
 
 pub use ablation::Ablation;
 pub use consistency::Consistency;
 pub use depth::Depth;
+pub use derivatives::Derivatives;
+pub use pinn::FAIL_THRESHOLD;
+pub use transport::{PinnCell, Transport, pinn_cells, ratio_to_baseline};
 
 use crate::error::{Error, Result};
 use crate::machine::MachineInfo;
@@ -191,6 +197,49 @@ impl Params {
         }
     }
 
+    /// A finite number in `[lo, hi]`.
+    pub fn f64(&self, key: &str, default: f64, lo: f64, hi: f64) -> Result<f64> {
+        let v = match self.get(key) {
+            None => return Ok(default),
+            Some(v) => v,
+        };
+        match v.as_float().or_else(|| v.as_integer().map(|i| i as f64)) {
+            Some(x) if x.is_finite() && (lo..=hi).contains(&x) => Ok(x),
+            _ => Err(Error::option(
+                format!("study.{key}"),
+                format!("must be a number in [{lo}, {hi}], got {v}"),
+            )),
+        }
+    }
+
+    /// A non-empty list of finite numbers > 0 (a single number is a one-element list).
+    pub fn positive_list(&self, key: &str, default: &[f64]) -> Result<Vec<f64>> {
+        let v = match self.get(key) {
+            None => return Ok(default.to_vec()),
+            Some(v) => v,
+        };
+        let bad = || {
+            Error::option(
+                format!("study.{key}"),
+                format!("must be a non-empty list of numbers > 0, got {v}"),
+            )
+        };
+        let items: Vec<&toml::Value> = match v {
+            toml::Value::Array(a) if !a.is_empty() => a.iter().collect(),
+            toml::Value::Integer(_) | toml::Value::Float(_) => vec![v],
+            _ => return Err(bad()),
+        };
+        items
+            .into_iter()
+            .map(
+                |x| match x.as_float().or_else(|| x.as_integer().map(|i| i as f64)) {
+                    Some(b) if b.is_finite() && b > 0.0 => Ok(b),
+                    _ => Err(bad()),
+                },
+            )
+            .collect()
+    }
+
     /// A non-empty list of whole numbers >= `min` (a single number is a one-element list).
     pub fn usize_list(&self, key: &str, default: &[usize], min: usize) -> Result<Vec<usize>> {
         let bad = |v: &toml::Value| {
@@ -267,6 +316,9 @@ pub struct ReportBody {
     pub budget_notes: Vec<String>,
     /// Markdown sections (tables, plots).
     pub sections: String,
+    /// Definitions replacing the regression ones (failure by train MSE,
+    /// fragility, ...) when not empty, e.g. for the PINN studies.
+    pub definitions: Vec<String>,
 }
 
 /// A study: a grid of runs and a report.
@@ -291,20 +343,18 @@ pub trait Study: Sync {
 
 /// Studies that run in this build.
 pub fn available() -> Vec<Box<dyn Study>> {
-    vec![Box::new(Consistency), Box::new(Depth), Box::new(Ablation)]
+    vec![
+        Box::new(Consistency),
+        Box::new(Depth),
+        Box::new(Ablation),
+        Box::new(Transport),
+        Box::new(Derivatives),
+    ]
 }
 
-/// Registered studies that cannot run yet, with what they wait for.
-pub const PENDING: [(&str, &str); 2] = [
-    (
-        "transport",
-        "the PINN study of c(x).grad u = f (inflow and convection problems) needs the PINN trainer, which is being built on another branch",
-    ),
-    (
-        "derivatives",
-        "the PINN study of derivative auxiliaries needs the PINN trainer, which is being built on another branch",
-    ),
-];
+/// Registered studies that cannot run yet, with what they wait for (none now;
+/// kept so a future study can be announced before it runs).
+pub const PENDING: [(&str, &str); 0] = [];
 
 /// Look a study up by name; pending studies give [`Error::NotAvailable`].
 pub fn find(name: &str) -> Result<Box<dyn Study>> {
@@ -575,7 +625,11 @@ fn report_md(
     for line in &body.glance {
         s.push_str(&format!("- {line}\n"));
     }
-    s.push_str("\nEvery sentence above is computed from `results.csv` by the report generator; accuracy numbers are medians over seeds, each followed by the median f32 test MSE and the median output-weight norm |W_L|_F^2 (see *Definitions*).\n\n");
+    s.push_str(if body.definitions.is_empty() {
+        "\nEvery sentence above is computed from `results.csv` by the report generator; accuracy numbers are medians over seeds, each followed by the median f32 test MSE and the median output-weight norm |W_L|_F^2 (see *Definitions*).\n\n"
+    } else {
+        "\nEvery sentence above is computed from `results.csv` by the report generator (see *Definitions*).\n\n"
+    });
     s.push_str("## How this was run\n\n");
     s.push_str(&format!(
         "```sh\n{}\n```\n\n",
@@ -657,13 +711,22 @@ fn report_md(
     s.push_str("\nTime limits are wall-clock training time (evaluation excluded); runs that stop on time are not bit-reproducible, and concurrent jobs share memory bandwidth. Each run's folder `runs/<id>/` holds `config.toml` (repeat with `sapm train --config runs/<id>/config.toml --out DIR`), `history.csv`, `summary.json` and, where saved, `model.json` (`sapm plot runs/<id>` draws it).\n\n");
     s.push_str(&body.sections);
     s.push_str("\n## Definitions\n\n");
+    for d in &body.definitions {
+        s.push_str(&format!("- {d}\n"));
+    }
+    if body.definitions.is_empty() {
+        regression_definitions(&mut s);
+    }
+    s.push_str(&format!("\nFiles: `results.csv` (one row per run), `cells.csv` (aggregates), `study.json` (plan and machine), `plots/`, `runs/`. Median of {} seeds unless stated. Total failures: {}.\n", b.seeds, g(runs.iter().filter(|r| r.row.failed()).count() as f64)));
+    s
+}
+
+fn regression_definitions(s: &mut String) {
     s.push_str("- **failed**: final train MSE above the MSE of the best constant predictor on the same training set (the targets' variance, `constant_predictor_mse`), or not a number, or the run ended in an error. A diverged run is judged on the last finite model it kept.\n");
     s.push_str("- **fragile**: evaluating the final model in f32 gives a test MSE above 2 x the f64 test MSE + 1e-10: the fit relies on cancellation between large weights and is not a usable model.\n");
     s.push_str("- **|W_L|²**: squared Frobenius norm of the output layer's weights; huge values signal an ELM-like fit on nearly collinear features.\n");
     s.push_str("- **max MSE/J_aux**: largest ratio of the train MSE to the PM/SAPM loss over the recorded history; for SAPM with tanh it is bounded by L (the consistency bound), for PM it is not.\n");
     s.push_str("- Medians over seeds count a missing number (error) as +inf; `[min, max]` are over seeds.\n");
-    s.push_str(&format!("\nFiles: `results.csv` (one row per run), `cells.csv` (aggregates), `study.json` (plan and machine), `plots/`, `runs/`. Median of {} seeds unless stated. Total failures: {}.\n", b.seeds, g(runs.iter().filter(|r| r.row.failed()).count() as f64)));
-    s
 }
 
 #[cfg(test)]
