@@ -159,10 +159,13 @@ pub fn solution_panels(net: &Network, problem: &Problem, n: usize) -> Result<Vec
         2 => {
             let m = solution_maps(net, problem, n, "network")?;
             let err = m.error("pointwise error |u - u_exact|")?;
-            let mut v = vec![Panel::Heat(m.prediction)];
-            v.extend(m.exact.map(Panel::Heat));
-            v.extend(err.map(Panel::Heat));
-            Ok(v)
+            // Maps without a finite value cannot be drawn (see `Heatmap::limits`).
+            Ok(std::iter::once(m.prediction)
+                .chain(m.exact)
+                .chain(err)
+                .filter(|h| h.limits().is_some())
+                .map(Panel::Heat)
+                .collect())
         }
         _ => Ok(Vec::new()),
     }

@@ -505,7 +505,7 @@ fn heat_figure(
         let sorted = by_rel_l2(&mine, rel);
         let (Some(best), Some(median)) = (
             sorted.first(),
-            sorted.get((sorted.len() - 1) / 2).or(sorted.first()),
+            sorted.get(sorted.len().saturating_sub(1) / 2),
         ) else {
             continue;
         };
@@ -517,8 +517,14 @@ fn heat_figure(
             let name = format!("{l} {what}, s{}, rel L2 {}", r.row.seed, g(rel(r)));
             let maps = solution_maps(&model.net, &problem, HEAT_GRID, &name)?;
             let err = maps.error(format!("{l} {what}: |u - u_exact|"))?;
-            panels.push(Panel::Heat(maps.prediction));
-            panels.extend(err.map(Panel::Heat));
+            // A map without a finite value (NaN prediction, exact fit on a log
+            // scale) cannot be drawn; leave it out rather than lose the report.
+            panels.extend(
+                std::iter::once(maps.prediction)
+                    .chain(err)
+                    .filter(|h| h.limits().is_some())
+                    .map(Panel::Heat),
+            );
         }
     }
     if panels.is_empty() {
