@@ -316,9 +316,7 @@ pub fn pinn_cells(rows: &[ResultRow]) -> Vec<PinnCell> {
 
 /// Median rel L2 of `label` over that of [`BASELINE`] in the same problem and depth.
 pub fn ratio_to_baseline(cells: &[PinnCell], c: &PinnCell) -> Option<f64> {
-    let base = cells
-        .iter()
-        .find(|b| b.problem == c.problem && b.depth == c.depth && b.label == BASELINE)?;
+    let base = baseline(cells, c)?;
     let r = c.rel_l2.median / base.rel_l2.median;
     r.is_finite().then_some(r)
 }
@@ -436,20 +434,41 @@ fn glance(cells: &[PinnCell], out: &mut Vec<String>) {
         if mine.is_empty() {
             continue;
         }
-        let within = mine.iter().filter(|(_, r)| *r <= 10.0).count();
-        let better = mine.iter().filter(|(_, r)| *r < 1.0).count();
-        let both_ok: Vec<String> = mine
+        // Where both methods fail in most runs, a ratio of two errors near 1
+        // says nothing: leave those cells out of the comparison.
+        let mostly_failed = |c: &PinnCell| 2 * c.failed > c.n;
+        let (compared, both_failed): (Vec<_>, Vec<_>) = mine.iter().partition(|(c, _)| {
+            !(mostly_failed(c) && baseline(cells, c).is_some_and(mostly_failed))
+        });
+        let within = compared.iter().filter(|(_, r)| *r <= 10.0).count();
+        let better = compared.iter().filter(|(_, r)| *r < 1.0).count();
+        let list: Vec<String> = compared
             .iter()
-            .filter(|(c, _)| c.failed * 2 <= c.n)
-            .map(|(c, r)| format!("{} L={}: {}x", c.problem, c.depth, g(*r)))
+            .map(|(c, r)| {
+                format!(
+                    "{} L={}: {}x{}",
+                    c.problem,
+                    c.depth,
+                    g(*r),
+                    if mostly_failed(c) { " (failed)" } else { "" }
+                )
+            })
             .collect();
         out.push(format!(
-            "**{l} vs Adam -> L-BFGS** (median rel L2 ratio, same problem and depth): better in {}, within 10x in {} cells; ratios where {l} failed in at most half its runs: {}.",
-            frac(better, mine.len()),
-            frac(within, mine.len()),
-            if both_ok.is_empty() { "none".into() } else { both_ok.join(", ") }
+            "**{l} vs Adam -> L-BFGS** (ratio of median rel L2, same problem and depth; {} cells where both failed in most runs left out): better in {}, within 10x in {} cells; ratios: {}.",
+            both_failed.len(),
+            frac(better, compared.len()),
+            frac(within, compared.len()),
+            if list.is_empty() { "none".into() } else { list.join(", ") }
         ));
     }
+}
+
+/// The [`BASELINE`] cell of the same problem and depth.
+fn baseline<'a>(cells: &'a [PinnCell], c: &PinnCell) -> Option<&'a PinnCell> {
+    cells
+        .iter()
+        .find(|b| b.problem == c.problem && b.depth == c.depth && b.label == BASELINE)
 }
 
 fn beta_chart(runs: &[&RunOutcome], labels: &[String], depth: usize) -> LineChart {
@@ -669,8 +688,25 @@ mod tests {
         let mut gl = Vec::new();
         glance(&cells, &mut gl);
         assert!(gl[0].contains("ls-adam-lbfgs 2/6; sapm 2/6"), "{}", gl[0]);
+        // b10: sapm fails 1/3, the baseline 2/3: compared, not left out.
         assert!(
             gl[1].contains("better in 1/2, within 10x in 2/2"),
+            "{}",
+            gl[1]
+        );
+        assert!(gl[1].contains("0 cells where both failed"), "{}", gl[1]);
+        // Both failing in most runs: the cell leaves the comparison.
+        let mut both = cells.clone();
+        for c in &mut both {
+            if c.problem == "b10" {
+                c.failed = 3;
+            }
+        }
+        let mut gl = Vec::new();
+        glance(&both, &mut gl);
+        assert!(gl[1].contains("1 cells where both failed"), "{}", gl[1]);
+        assert!(
+            gl[1].contains("better in 0/1, within 10x in 1/1"),
             "{}",
             gl[1]
         );
