@@ -89,6 +89,9 @@ enum Cmd {
         /// Print the plan and its time bound, run nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Rewrite report.md and the plots of a finished study in --out from its saved runs (no training).
+        #[arg(long, conflicts_with = "dry_run")]
+        report_only: bool,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -137,10 +140,15 @@ fn main() -> ExitCode {
             jobs,
             threads,
             dry_run,
+            report_only,
             quiet,
-        } => study_cmd::study(
-            &name, &out, seeds, iterations, seconds, &set, jobs, threads, dry_run, quiet,
-        )
+        } => if report_only {
+            study_cmd::report_only(&name, &out)
+        } else {
+            study_cmd::study(
+                &name, &out, seeds, iterations, seconds, &set, jobs, threads, dry_run, quiet,
+            )
+        }
         .map(|_| ExitCode::SUCCESS),
         Cmd::Plot { run_dir } => study_cmd::plot(&run_dir).map(|_| ExitCode::SUCCESS),
         Cmd::Bench(args) => bench_cmd::run(args).map(|_| ExitCode::SUCCESS),

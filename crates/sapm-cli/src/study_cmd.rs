@@ -131,6 +131,18 @@ pub fn study(
     Ok(())
 }
 
+/// `sapm study NAME --out DIR --report-only`: rewrite a finished study's report.
+pub fn report_only(name: &str, out: &Path) -> Result<()> {
+    let o = sapm_study::study::rereport(name, out)?;
+    eprintln!(
+        "{name}: report of {} runs ({} failed) rewritten: {}",
+        o.runs,
+        o.failed,
+        o.report.display()
+    );
+    Ok(())
+}
+
 /// `sapm plot RUN_DIR`.
 pub fn plot(dir: &Path) -> Result<()> {
     for f in sapm_study::runplot::plot_run(dir)? {

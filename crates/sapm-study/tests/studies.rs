@@ -239,6 +239,22 @@ fn transport_study_end_to_end() {
     ] {
         assert!(report.contains(q), "transport report lacks {q:?}");
     }
+    // The report can be rewritten from the saved runs, with the same tables.
+    let first = std::fs::read_to_string(out.join("report.md")).unwrap();
+    std::fs::remove_file(out.join("plots/heat_b1_L3.png")).unwrap();
+    let again = sapm_study::study::rereport("transport", &out).unwrap();
+    assert_eq!(again.runs, 10);
+    let second = std::fs::read_to_string(&again.report).unwrap();
+    let table = |t: &str| {
+        t[t.find("## rel L2 by problem").unwrap()..t.find("## rel L2 against").unwrap()].to_string()
+    };
+    assert_eq!(table(&first), table(&second));
+    assert!(second.contains("regenerated from the saved runs"));
+    assert_eq!(png_size(&out.join("plots/heat_b1_L3.png")), (1920, 1740));
+    let e = sapm_study::study::rereport("derivatives", &out)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not \"derivatives\""), "{e}");
     // The budget K scales every method as in the examples.
     let (specs, _) = sapm_study::study::plan("transport", &opts).unwrap();
     let it = |l: &str| {

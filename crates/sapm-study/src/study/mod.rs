@@ -606,6 +606,136 @@ pub fn run_study(
     })
 }
 
+/// Rewrite `report.md` (and its plots) of a finished study in `out` from the
+/// files it wrote (`study.json`, `results.csv`, `runs/<id>/history.csv` and
+/// `model.json`), with the current report code: for fixing a report without
+/// repeating hours of training. The wall time is the one `study.json` recorded.
+pub fn rereport(expect: &str, out: &Path) -> Result<StudyOutput> {
+    let sj = out.join("study.json");
+    let text = std::fs::read_to_string(&sj).map_err(|e| Error::io(&sj, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::format(&sj, e.to_string()))?;
+    let field = |k: &str| {
+        v.get(k)
+            .cloned()
+            .ok_or_else(|| Error::format(&sj, format!("no {k:?} field")))
+    };
+    let de = |k: &str| -> Result<serde_json::Value> { field(k) };
+    let name = de("study")?
+        .as_str()
+        .ok_or_else(|| Error::format(&sj, "\"study\" is not a name"))?
+        .to_string();
+    if name != expect {
+        return Err(Error::format(
+            &sj,
+            format!("holds study {name:?}, not {expect:?}"),
+        ));
+    }
+    let budget = de("budget")?;
+    let num = |b: &serde_json::Value, k: &str| {
+        b.get(k)
+            .and_then(serde_json::Value::as_f64)
+            .ok_or_else(|| Error::format(&sj, format!("budget.{k} is not a number")))
+    };
+    let count = |k: &str| de(k).map(|x| x.as_u64().unwrap_or(0) as usize);
+    let sets: Vec<String> = serde_json::from_value(de("sets")?)
+        .map_err(|e| Error::format(&sj, format!("sets: {e}")))?;
+    let opts = StudyOptions {
+        seeds: Some(num(&budget, "seeds")? as usize),
+        iterations: Some(num(&budget, "iterations")? as usize),
+        seconds: Some(num(&budget, "seconds")?),
+        sets,
+        jobs: count("jobs")?,
+        threads_per_run: count("threads_per_run")?,
+        command: de("command")?.as_str().unwrap_or("").to_string(),
+    };
+    let m = de("machine")?;
+    let s = |k: &str| {
+        m.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or("unknown")
+            .to_string()
+    };
+    let machine = MachineInfo {
+        nproc: m.get("nproc").and_then(|x| x.as_u64()).unwrap_or(0) as usize,
+        cpu_model: s("cpu_model"),
+        os: s("os"),
+        started_utc: s("started_utc"),
+    };
+    let wall = v
+        .get("wall_seconds")
+        .and_then(|x| x.as_f64())
+        .unwrap_or(f64::NAN);
+    let study = find(&name)?;
+    let par = Parallelism::new(opts.jobs, opts.threads_per_run);
+    let input = plan_input(study.as_ref(), &opts, par)?;
+    let specs = study.plan(&input)?;
+    let results = out.join("results.csv");
+    let csv = std::fs::read_to_string(&results).map_err(|e| Error::io(&results, e))?;
+    let rows = crate::results::from_csv(&csv, &results)?;
+    let mut outcomes = Vec::with_capacity(specs.len());
+    for spec in specs.iter() {
+        let row = rows
+            .iter()
+            .find(|r| r.run == spec.id)
+            .cloned()
+            .ok_or_else(|| Error::format(&results, format!("no row for run {:?}", spec.id)))?;
+        let dir = out.join("runs").join(&spec.id);
+        let hist = dir.join("history.csv");
+        let (metric_names, history) = if hist.is_file() {
+            crate::runplot::read_history_csv(&hist)?
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mp = dir.join("model.json");
+        let model = if spec.keep_model && mp.is_file() {
+            Some(sapm::model::Model::load(&mp)?)
+        } else {
+            None
+        };
+        outcomes.push(RunOutcome {
+            spec: spec.clone(),
+            wall_seconds: row.wall_seconds,
+            row,
+            history,
+            metric_names,
+            model,
+        });
+    }
+    let plots = out.join("plots");
+    std::fs::create_dir_all(&plots).map_err(|e| Error::io(&plots, e))?;
+    let mut body = study.report(&ReportInput {
+        runs: &outcomes,
+        plan: &input,
+        plots_dir: &plots,
+    })?;
+    body.budget_notes.push(format!(
+        "this report was regenerated from the saved runs by `sapm study {name} --out DIR --report-only` (sapm-study {}); training is as first run",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let sum = summarize(&specs, par);
+    let md = report_md(
+        study.as_ref(),
+        &opts,
+        &input,
+        par,
+        &machine,
+        &sum,
+        wall,
+        &outcomes,
+        &body,
+    );
+    let report = write(&out.join("report.md"), &md)?;
+    Ok(StudyOutput {
+        report: report.clone(),
+        results,
+        files: vec![report],
+        runs: outcomes.len(),
+        failed: outcomes.iter().filter(|r| r.row.failed()).count(),
+        wall_seconds: wall,
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn report_md(
     study: &dyn Study,
