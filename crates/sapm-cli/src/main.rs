@@ -103,17 +103,17 @@ enum Cmd {
         #[arg(long)]
         output: PathBuf,
     },
-    /// Run a study (many runs, results.csv, plots, report.md): consistency, depth, ablation.
+    /// Run a study (many runs, results.csv, plots, report.md): consistency, depth, ablation, transport, derivatives.
     Study {
-        /// Study name: consistency, depth or ablation (transport and derivatives are not available yet).
+        /// Study name: consistency, depth, ablation, transport (PINN table over beta) or derivatives (PINN derivative auxiliaries).
         name: String,
         /// Output folder (created if missing; files in it are replaced).
         #[arg(long)]
         out: PathBuf,
-        /// Seeds per cell (default: the study's, 10).
+        /// Seeds per cell (default: the study's; 10 for the regression studies).
         #[arg(long)]
         seeds: Option<usize>,
-        /// train.max_iterations of each run (default: the study's).
+        /// train.max_iterations of each run (default: the study's; PINN studies: K, see docs/studies.md).
         #[arg(long)]
         iterations: Option<usize>,
         /// train.max_seconds of each run (depth: seconds per 10 layers; default: the study's).
@@ -131,11 +131,14 @@ enum Cmd {
         /// Print the plan and its time bound, run nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Rewrite report.md and the plots of a finished study in --out from its saved runs (no training).
+        #[arg(long, conflicts_with = "dry_run")]
+        report_only: bool,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
     },
-    /// Plot a `sapm train` output folder: loss curves and (1-D) prediction vs truth, as PNG and SVG.
+    /// Plot a `sapm train` output folder: loss curves, (1-D) prediction vs truth, and for PINNs solution/exact/error heat maps, as PNG and SVG.
     Plot {
         /// The --out folder of `sapm train` (history.csv, summary.json, model.json).
         run_dir: PathBuf,
@@ -190,10 +193,15 @@ fn main() -> ExitCode {
             jobs,
             threads,
             dry_run,
+            report_only,
             quiet,
-        } => study_cmd::study(
-            &name, &out, seeds, iterations, seconds, &set, jobs, threads, dry_run, quiet,
-        )
+        } => if report_only {
+            study_cmd::report_only(&name, &out)
+        } else {
+            study_cmd::study(
+                &name, &out, seeds, iterations, seconds, &set, jobs, threads, dry_run, quiet,
+            )
+        }
         .map(|_| ExitCode::SUCCESS),
         Cmd::Plot { run_dir } => study_cmd::plot(&run_dir).map(|_| ExitCode::SUCCESS),
         Cmd::Bench(args) => bench_cmd::run(args).map(|_| ExitCode::SUCCESS),

@@ -100,12 +100,15 @@ pub fn study(
             && let Some(b) = g.as_ref()
         {
             b.set_position(p.done as u64);
+            // PINN rows report rel L2, regression rows the MSEs.
+            let acc = match p.row.extra("rel_l2") {
+                Some(r) => format!("rel L2 {r:.2e}"),
+                None => format!("train {:.2e} test {:.2e}", p.row.train_mse, p.row.test_mse),
+            };
             b.set_message(format!(
-                "{}: {} train {:.2e} test {:.2e}{}",
+                "{}: {} {acc}{}",
                 p.row.run,
                 p.row.status,
-                p.row.train_mse,
-                p.row.test_mse,
                 if p.row.failed() { " FAILED" } else { "" }
             ));
         }
@@ -130,6 +133,18 @@ pub fn study(
         o.wall_seconds / 60.0,
         o.report.display(),
         o.results.display()
+    );
+    Ok(())
+}
+
+/// `sapm study NAME --out DIR --report-only`: rewrite a finished study's report.
+pub fn report_only(name: &str, out: &Path) -> Result<()> {
+    let o = sapm_study::study::rereport(name, out)?;
+    eprintln!(
+        "{name}: report of {} runs ({} failed) rewritten: {}",
+        o.runs,
+        o.failed,
+        o.report.display()
     );
     Ok(())
 }

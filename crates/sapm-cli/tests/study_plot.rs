@@ -66,16 +66,43 @@ fn plot_draws_loss_and_prediction_of_a_train_run() {
 }
 
 #[test]
-fn study_reports_unavailable_studies_and_plans_dry_runs() {
+fn study_reports_unknown_studies_and_plans_dry_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = sapm()
-        .args(["study", "transport", "--out"])
+        .args(["study", "nope", "--out"])
         .arg(dir.path().join("t"))
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not available yet"), "{err}");
+    assert!(
+        err.contains("unknown study") && err.contains("transport"),
+        "{err}"
+    );
+    assert!(!dir.path().join("t").exists());
+    let out = sapm()
+        .args(["study", "transport", "--dry-run", "--jobs", "2", "--out"])
+        .arg(dir.path().join("t"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("transport: 150 runs, 2 jobs"), "{err}");
+    assert!(err.contains("pde.problem=transport1d"), "{err}");
+    let out = sapm()
+        .args([
+            "study",
+            "transport",
+            "--dry-run",
+            "--set",
+            "study.betas=[-1]",
+        ])
+        .args(["--out"])
+        .arg(dir.path().join("t"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("study.betas"));
     assert!(!dir.path().join("t").exists());
     let out = sapm()
         .args([
@@ -163,4 +190,77 @@ fn rerunning_a_study_skips_complete_runs() {
     assert!(third.contains("skipped 1 complete runs"), "{third}");
     assert!(summaries[1].exists());
     assert_eq!(mtime(&summaries[0]), before[0]);
+}
+
+/// Width and height of an SVG, which must parse as XML with an `<svg>` root.
+fn svg_size(p: &Path) -> (u32, u32) {
+    let text = std::fs::read_to_string(p).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    let num = |k| root.attribute(k).unwrap().parse::<u32>().unwrap();
+    (num("width"), num("height"))
+}
+
+/// A PNG must decode fully, not just carry a header.
+fn png_decoded_size(p: &Path) -> (u32, u32) {
+    let f = std::io::BufReader::new(std::fs::File::open(p).unwrap());
+    let mut r = png::Decoder::new(f).read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    (info.width, info.height)
+}
+
+fn train_pinn(dir: &Path, problem: &str) {
+    let st = sapm()
+        .args(["train", "--quiet", "--out"])
+        .arg(dir)
+        .args(["--set", "method=sapm", "--set", "train.max_iterations=3"])
+        .args(["--set", "network.depth=3", "--set", "network.width=5"])
+        .args(["--set", &format!("pde.problem={problem}")])
+        .args(["--set", "pde.n_interior=40", "--set", "pde.n_boundary=10"])
+        .args(["--set", "pde.n_test=11"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}
+
+#[test]
+fn plot_draws_pinn_solution_exact_and_error_heat_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("t1d");
+    train_pinn(&run, "transport1d");
+    let out = sapm().arg("plot").arg(&run).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Prediction, exact and error panels of 560 x 440 under a 40-pixel title band.
+    assert_eq!(png_decoded_size(&run.join("solution.png")), (1680, 480));
+    assert_eq!(svg_size(&run.join("solution.svg")), (1680, 480));
+    let svg = std::fs::read_to_string(run.join("solution.svg")).unwrap();
+    for t in ["exact solution", "pointwise error", "|error|"] {
+        assert!(svg.contains(t), "solution.svg lacks {t:?}");
+    }
+    assert_eq!(png_decoded_size(&run.join("loss.png")), (1400, 520));
+    // No regression prediction plot for a PINN.
+    assert!(!run.join("prediction.png").exists());
+
+    // A 1-D problem: prediction vs exact as a line plot.
+    let run = dir.path().join("steady");
+    train_pinn(&run, "steady1d");
+    let out = sapm().arg("plot").arg(&run).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(png_decoded_size(&run.join("solution.png")), (800, 540));
+    assert_eq!(svg_size(&run.join("solution.svg")), (800, 540));
+    assert!(!run.join("prediction.png").exists());
 }

@@ -28,6 +28,7 @@
 
 pub mod error;
 pub mod machine;
+pub mod pinnplot;
 pub mod plot;
 pub mod report;
 pub mod results;

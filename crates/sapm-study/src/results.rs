@@ -13,6 +13,11 @@
 //! (`summary.diagnostics.fragile`): the fit relies on cancellation between
 //! large weights. Read every accuracy number next to `test_mse_f32` and the
 //! output-weight norm `|W_L|_F^2`.
+//!
+//! **PINN runs** carry the extra columns `rel_l2` and `fail_rel_l2` (a
+//! threshold); for them the rule is instead: `rel_l2 >= fail_rel_l2`, `rel_l2`
+//! not a number, or an error (the MSE against a constant says little about a
+//! PDE solution whose error is already relative).
 
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -115,7 +120,15 @@ impl ResultRow {
 
     /// See the module docs: train MSE above the constant predictor's, not a number, or an error.
     pub fn failed(&self) -> bool {
-        is_failure(&self.status, self.train_mse, self.constant_predictor_mse)
+        match self.extra(FAIL_REL_L2).filter(|t| t.is_finite()) {
+            // Only "less than" passes, so a NaN rel_l2 fails.
+            Some(t) => {
+                self.status == "error"
+                    || self.extra("rel_l2").unwrap_or(f64::NAN).partial_cmp(&t)
+                        != Some(std::cmp::Ordering::Less)
+            }
+            None => is_failure(&self.status, self.train_mse, self.constant_predictor_mse),
+        }
     }
 
     /// The extra column `name`, if present.
@@ -124,7 +137,10 @@ impl ResultRow {
     }
 }
 
-/// The failure rule of the module docs.
+/// Extra column holding a PINN run's failure threshold on `rel_l2`.
+pub const FAIL_REL_L2: &str = "fail_rel_l2";
+
+/// The regression failure rule of the module docs.
 pub fn is_failure(status: &str, train_mse: f64, constant_predictor_mse: f64) -> bool {
     // Not "less or equal" also covers NaN on either side.
     status == "error"

@@ -2,6 +2,7 @@
 //! 1-D regression, and `sapm plot RUN_DIR` for a `sapm train` output folder.
 
 use crate::error::{Error, Result};
+use crate::pinnplot::PLOT_GRID;
 use crate::plot::{Axis, Figure, LineChart, Panel, Series, Style, save};
 use sapm::config::TrainConfig;
 use sapm::data::Split;
@@ -206,8 +207,10 @@ pub fn read_summary_config(path: &Path) -> Result<(String, TrainConfig)> {
 }
 
 /// Plots of a `sapm train` output folder: `loss.{png,svg}` (history on log
-/// axes) and, for 1-D regression, `prediction.{png,svg}` (the data are
-/// regenerated from the resolved config in `summary.json`). Returns the files written.
+/// axes); for 1-D regression `prediction.{png,svg}` (the data are
+/// regenerated from the resolved config in `summary.json`); for a PINN
+/// `solution.{png,svg}`: prediction, exact solution and error heat maps over
+/// the 2-D domain, or prediction vs exact for a 1-D problem. Returns the files written.
 pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Err(Error::format(
@@ -243,7 +246,25 @@ pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>> {
         ),
         &dir.join("loss"),
     )?;
-    if model.net.input_dim() == 1 && model.net.output_dim() == 1 {
+    if let Some(pde) = &cfg.pde {
+        // A PINN: the solution over the problem's domain, not regression data.
+        let problem = pde.problem()?;
+        let panels = crate::pinnplot::solution_panels(&model.net, &problem, PLOT_GRID)?;
+        if !panels.is_empty() {
+            let cols = panels.len();
+            let (w, h) = if cols == 1 { (800, 500) } else { (560, 440) };
+            files.extend(save(
+                &Figure::grid(
+                    Some(format!("{title}: {} solution", problem.name)),
+                    panels,
+                    cols,
+                    w,
+                    h,
+                ),
+                &dir.join("solution"),
+            )?);
+        }
+    } else if model.net.input_dim() == 1 && model.net.output_dim() == 1 {
         let data = cfg.data.load(cfg.seed)?;
         let chart = prediction_chart(
             &format!("{title}: prediction vs truth (test set)"),

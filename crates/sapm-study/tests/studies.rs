@@ -176,15 +176,166 @@ fn ablation_study_end_to_end() {
     assert_eq!(warm.cfg.train.max_iterations, 2004);
 }
 
+/// Tiny PINN runs: few points, a coarse test grid, width 4 (from [`tiny`]).
+fn tiny_pinn(sets: &[&str], seeds: usize, iterations: usize) -> StudyOptions {
+    let mut all = vec!["pde.n_interior=40", "pde.n_boundary=12", "pde.n_test=11"];
+    all.extend_from_slice(sets);
+    tiny(&all, seeds, iterations)
+}
+
+/// The PINN columns of results.csv and the failure rule on rel L2.
+fn check_pinn_rows(out: &Path, expect_runs: usize) {
+    let p = out.join("results.csv");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let header = text.lines().next().unwrap();
+    for c in [
+        "beta",
+        "rel_l2",
+        "rel_l2_f32",
+        "pde_loss",
+        "bc_loss",
+        "derivative_gap",
+        "fail_rel_l2",
+        "output_weight_norm_sq",
+    ] {
+        assert!(header.split(',').any(|h| h == c), "results.csv lacks {c}");
+    }
+    let rows = from_csv(&text, &p).unwrap();
+    assert_eq!(rows.len(), expect_runs);
+    for r in &rows {
+        let rel = r.extra("rel_l2").unwrap();
+        assert!(rel.is_finite() && rel > 0.0, "{}: rel_l2 {rel}", r.run);
+        assert_eq!(r.extra("fail_rel_l2"), Some(0.5));
+        assert_eq!(r.failed(), rel >= 0.5, "{}", r.run);
+        let has_gap = r.extra("derivative_gap").unwrap().is_finite();
+        assert_eq!(has_gap, r.method == "pm" || r.method == "sapm", "{}", r.run);
+        assert!(out.join("runs").join(&r.run).join("model.json").is_file());
+    }
+}
+
 #[test]
-fn pending_and_unknown_studies_fail_clearly() {
+fn transport_study_end_to_end() {
+    let opts = tiny_pinn(
+        &["study.betas=[1]", "study.inflow=false", "study.depths=[3]"],
+        2,
+        3,
+    );
+    // 5 methods x 2 seeds x 1 beta x 1 depth.
+    let report = check("transport", &opts, &["rel_l2_beta", "heat_b1_L3"], 10);
     let dir = tempfile::tempdir().unwrap();
-    for name in ["transport", "derivatives"] {
-        let e = run_study(name, &StudyOptions::default(), dir.path(), &|_| {}, &|_| {})
+    let out = dir.path().join("t");
+    run_study("transport", &opts, &out, &|_| {}, &|_| {}).unwrap();
+    check_pinn_rows(&out, 10);
+    // 5 methods x (best, median) x (prediction, error), 4 panels a row.
+    assert_eq!(png_size(&out.join("plots/heat_b1_L3.png")), (1920, 1740));
+    assert_eq!(svg_size(&out.join("plots/heat_b1_L3.svg")), (1920, 1740));
+    for q in [
+        "rel L2 median [min, max]",
+        "Failure rate by method and problem",
+        "sapm vs Adam -> L-BFGS",
+        "| transport1d beta=1 | 3 | sapm |",
+        "**failed**: rel L2 >= 0.5",
+        "K = 3 sets every method's budget",
+    ] {
+        assert!(report.contains(q), "transport report lacks {q:?}");
+    }
+    // The report can be rewritten from the saved runs, with the same tables.
+    let first = std::fs::read_to_string(out.join("report.md")).unwrap();
+    std::fs::remove_file(out.join("plots/heat_b1_L3.png")).unwrap();
+    let again = sapm_study::study::rereport("transport", &out).unwrap();
+    assert_eq!(again.runs, 10);
+    let second = std::fs::read_to_string(&again.report).unwrap();
+    let table = |t: &str| {
+        t[t.find("## rel L2 by problem").unwrap()..t.find("## rel L2 against").unwrap()].to_string()
+    };
+    assert_eq!(table(&first), table(&second));
+    assert!(second.contains("regenerated from the saved runs"));
+    assert_eq!(png_size(&out.join("plots/heat_b1_L3.png")), (1920, 1740));
+    let e = sapm_study::study::rereport("derivatives", &out)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not \"derivatives\""), "{e}");
+    // The budget K scales every method as in the examples.
+    let (specs, _) = sapm_study::study::plan("transport", &opts).unwrap();
+    let it = |l: &str| {
+        specs
+            .iter()
+            .find(|s| s.label == l)
+            .unwrap()
+            .cfg
+            .train
+            .max_iterations
+    };
+    assert_eq!(
+        [
+            it("ls-adam"),
+            it("ls-adam-lbfgs"),
+            it("pm"),
+            it("sapm"),
+            it("sapm-warm")
+        ],
+        [12, 12, 3, 3, 7]
+    );
+}
+
+#[test]
+fn derivatives_study_end_to_end() {
+    let opts = tiny_pinn(&["study.problems=[\"transport1d\"]"], 2, 4);
+    // 3 methods x 2 seeds.
+    let report = check("derivatives", &opts, &["derivative_gap"], 6);
+    assert!(report.contains("Final derivative gap below the target"));
+    assert!(
+        report.contains("| transport1d beta=1 | sapm-warm |"),
+        "{report}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d");
+    run_study("derivatives", &opts, &out, &|_| {}, &|_| {}).unwrap();
+    check_pinn_rows(&out, 6);
+    // The gap is in every PM/SAPM history (NaN during a warm start's Adam steps).
+    let h = std::fs::read_to_string(out.join("runs/t1d-b1-sapm-s0/history.csv")).unwrap();
+    assert!(h.lines().next().unwrap().ends_with("derivative_gap"));
+    assert!(h.lines().count() >= 2);
+}
+
+#[test]
+fn bad_pinn_study_options_are_clear_errors() {
+    for (set, key) in [
+        ("study.betas=[0]", "study.betas"),
+        ("study.betas=\"fast\"", "study.betas"),
+        ("study.methods=[\"adam\"]", "study.methods"),
+        ("study.depths=[1]", "study.depths"),
+        ("study.bogus=1", "study.bogus"),
+        ("pde.n_interior=0", "n_interior"),
+    ] {
+        let opts = StudyOptions {
+            sets: vec![set.into()],
+            ..Default::default()
+        };
+        let e = sapm_study::study::plan("transport", &opts)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("not available yet"), "{e}");
+        assert!(e.contains(key), "{set}: {e}");
     }
+    for (set, key) in [
+        ("study.beta=-1", "study.beta"),
+        ("study.problems=[\"steady1d\"]", "study.problems"),
+        ("study.methods=[\"ls-adam\"]", "study.methods"),
+    ] {
+        let opts = StudyOptions {
+            sets: vec![set.into()],
+            ..Default::default()
+        };
+        let e = sapm_study::study::plan("derivatives", &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{set}: {e}");
+    }
+}
+
+#[test]
+fn unknown_studies_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
     let e = run_study(
         "bogus",
         &StudyOptions::default(),
@@ -194,7 +345,10 @@ fn pending_and_unknown_studies_fail_clearly() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("unknown study"), "{e}");
+    assert!(
+        e.contains("unknown study") && e.contains("transport"),
+        "{e}"
+    );
     // Nothing was written for a study that did not start.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -221,6 +375,16 @@ fn default_budgets_fit_the_stated_time() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("--seconds"), "{e}");
+    // transport: 4 betas + inflow, 2 depths, 5 methods, 3 seeds, K = 600.
+    let (tr, t) = sapm_study::study::plan("transport", &two).unwrap();
+    assert_eq!(tr.len(), 5 * 2 * 5 * 3);
+    assert_eq!(t.unlimited_runs, 150);
+    assert!(tr.iter().any(|s| s.id == "inflow-L6-sapm-warm-s2"));
+    let sapm = tr.iter().find(|s| s.id == "t1d-b50-L4-sapm-s0").unwrap();
+    assert_eq!(sapm.cfg.train.max_iterations, 600);
+    assert_eq!(sapm.cfg.pde.as_ref().unwrap().beta, 50.0);
+    let (der, _) = sapm_study::study::plan("derivatives", &two).unwrap();
+    assert_eq!(der.len(), 2 * 3 * 2);
     let (cons, _) = sapm_study::study::plan("consistency", &two).unwrap();
     assert_eq!(cons.len(), 20);
     assert!(

@@ -6,17 +6,23 @@
 //! `study.*` options, turns options into [`RunSpec`]s, may override how a run
 //! executes (the default is `sapm::fit` on regression data), and writes its
 //! report sections and plots from the outcomes. To add one (e.g. the PINN
-//! studies `transport` and `derivatives`), implement the trait in a new
-//! module, list it in [`available`] and remove its entry from [`PENDING`].
+//! PINN studies `transport` and `derivatives`), implement the trait in a new
+//! module and list it in [`available`].
 
 mod ablation;
 mod common;
 mod consistency;
 mod depth;
+mod derivatives;
+mod pinn;
+mod transport;
 
 pub use ablation::Ablation;
 pub use consistency::Consistency;
 pub use depth::Depth;
+pub use derivatives::Derivatives;
+pub use pinn::FAIL_THRESHOLD;
+pub use transport::{PinnCell, Transport, pinn_cells, ratio_to_baseline};
 
 use crate::error::{Error, Result};
 use crate::machine::MachineInfo;
@@ -191,6 +197,49 @@ impl Params {
         }
     }
 
+    /// A finite number in `[lo, hi]`.
+    pub fn f64(&self, key: &str, default: f64, lo: f64, hi: f64) -> Result<f64> {
+        let v = match self.get(key) {
+            None => return Ok(default),
+            Some(v) => v,
+        };
+        match v.as_float().or_else(|| v.as_integer().map(|i| i as f64)) {
+            Some(x) if x.is_finite() && (lo..=hi).contains(&x) => Ok(x),
+            _ => Err(Error::option(
+                format!("study.{key}"),
+                format!("must be a number in [{lo}, {hi}], got {v}"),
+            )),
+        }
+    }
+
+    /// A non-empty list of finite numbers > 0 (a single number is a one-element list).
+    pub fn positive_list(&self, key: &str, default: &[f64]) -> Result<Vec<f64>> {
+        let v = match self.get(key) {
+            None => return Ok(default.to_vec()),
+            Some(v) => v,
+        };
+        let bad = || {
+            Error::option(
+                format!("study.{key}"),
+                format!("must be a non-empty list of numbers > 0, got {v}"),
+            )
+        };
+        let items: Vec<&toml::Value> = match v {
+            toml::Value::Array(a) if !a.is_empty() => a.iter().collect(),
+            toml::Value::Integer(_) | toml::Value::Float(_) => vec![v],
+            _ => return Err(bad()),
+        };
+        items
+            .into_iter()
+            .map(
+                |x| match x.as_float().or_else(|| x.as_integer().map(|i| i as f64)) {
+                    Some(b) if b.is_finite() && b > 0.0 => Ok(b),
+                    _ => Err(bad()),
+                },
+            )
+            .collect()
+    }
+
     /// A non-empty list of whole numbers >= `min` (a single number is a one-element list).
     pub fn usize_list(&self, key: &str, default: &[usize], min: usize) -> Result<Vec<usize>> {
         let bad = |v: &toml::Value| {
@@ -267,6 +316,9 @@ pub struct ReportBody {
     pub budget_notes: Vec<String>,
     /// Markdown sections (tables, plots).
     pub sections: String,
+    /// Definitions replacing the regression ones (failure by train MSE,
+    /// fragility, ...) when not empty, e.g. for the PINN studies.
+    pub definitions: Vec<String>,
 }
 
 /// A study: a grid of runs and a report.
@@ -292,20 +344,18 @@ pub trait Study: Sync {
 
 /// Studies that run in this build.
 pub fn available() -> Vec<Box<dyn Study>> {
-    vec![Box::new(Consistency), Box::new(Depth), Box::new(Ablation)]
+    vec![
+        Box::new(Consistency),
+        Box::new(Depth),
+        Box::new(Ablation),
+        Box::new(Transport),
+        Box::new(Derivatives),
+    ]
 }
 
-/// Registered studies that cannot run yet, with what they wait for.
-pub const PENDING: [(&str, &str); 2] = [
-    (
-        "transport",
-        "the PINN study of c(x).grad u = f (inflow and convection problems) needs the PINN trainer, which is being built on another branch",
-    ),
-    (
-        "derivatives",
-        "the PINN study of derivative auxiliaries needs the PINN trainer, which is being built on another branch",
-    ),
-];
+/// Registered studies that cannot run yet, with what they wait for (none now;
+/// kept so a future study can be announced before it runs).
+pub const PENDING: [(&str, &str); 0] = [];
 
 /// Look a study up by name; pending studies give [`Error::NotAvailable`].
 pub fn find(name: &str) -> Result<Box<dyn Study>> {
@@ -567,6 +617,138 @@ pub fn run_study(
     })
 }
 
+/// Rewrite `report.md` (and its plots) of a finished study in `out` from the
+/// files it wrote (`study.json`, `results.csv`, `runs/<id>/history.csv` and
+/// `model.json`), with the current report code: for fixing a report without
+/// repeating hours of training. The wall time is the one `study.json` recorded.
+pub fn rereport(expect: &str, out: &Path) -> Result<StudyOutput> {
+    let sj = out.join("study.json");
+    let text = std::fs::read_to_string(&sj).map_err(|e| Error::io(&sj, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::format(&sj, e.to_string()))?;
+    let field = |k: &str| {
+        v.get(k)
+            .cloned()
+            .ok_or_else(|| Error::format(&sj, format!("no {k:?} field")))
+    };
+    let de = |k: &str| -> Result<serde_json::Value> { field(k) };
+    let name = de("study")?
+        .as_str()
+        .ok_or_else(|| Error::format(&sj, "\"study\" is not a name"))?
+        .to_string();
+    if name != expect {
+        return Err(Error::format(
+            &sj,
+            format!("holds study {name:?}, not {expect:?}"),
+        ));
+    }
+    let budget = de("budget")?;
+    let num = |b: &serde_json::Value, k: &str| {
+        b.get(k)
+            .and_then(serde_json::Value::as_f64)
+            .ok_or_else(|| Error::format(&sj, format!("budget.{k} is not a number")))
+    };
+    let count = |k: &str| de(k).map(|x| x.as_u64().unwrap_or(0) as usize);
+    let sets: Vec<String> = serde_json::from_value(de("sets")?)
+        .map_err(|e| Error::format(&sj, format!("sets: {e}")))?;
+    let opts = StudyOptions {
+        seeds: Some(num(&budget, "seeds")? as usize),
+        iterations: Some(num(&budget, "iterations")? as usize),
+        seconds: Some(num(&budget, "seconds")?),
+        sets,
+        jobs: count("jobs")?,
+        threads_per_run: count("threads_per_run")?,
+        command: de("command")?.as_str().unwrap_or("").to_string(),
+    };
+    let m = de("machine")?;
+    let s = |k: &str| {
+        m.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or("unknown")
+            .to_string()
+    };
+    let machine = MachineInfo {
+        nproc: m.get("nproc").and_then(|x| x.as_u64()).unwrap_or(0) as usize,
+        cpu_model: s("cpu_model"),
+        os: s("os"),
+        started_utc: s("started_utc"),
+    };
+    let wall = v
+        .get("wall_seconds")
+        .and_then(|x| x.as_f64())
+        .unwrap_or(f64::NAN);
+    let study = find(&name)?;
+    let par = Parallelism::new(opts.jobs, opts.threads_per_run);
+    let input = plan_input(study.as_ref(), &opts, par)?;
+    let specs = study.plan(&input)?;
+    let results = out.join("results.csv");
+    let csv = std::fs::read_to_string(&results).map_err(|e| Error::io(&results, e))?;
+    let rows = crate::results::from_csv(&csv, &results)?;
+    let mut outcomes = Vec::with_capacity(specs.len());
+    for spec in specs.iter() {
+        let row = rows
+            .iter()
+            .find(|r| r.run == spec.id)
+            .cloned()
+            .ok_or_else(|| Error::format(&results, format!("no row for run {:?}", spec.id)))?;
+        let dir = out.join("runs").join(&spec.id);
+        let hist = dir.join("history.csv");
+        let (metric_names, history) = if hist.is_file() {
+            crate::runplot::read_history_csv(&hist)?
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mp = dir.join("model.json");
+        let model = if spec.keep_model && mp.is_file() {
+            Some(sapm::model::Model::load(&mp)?)
+        } else {
+            None
+        };
+        outcomes.push(RunOutcome {
+            spec: spec.clone(),
+            wall_seconds: row.wall_seconds,
+            row,
+            history,
+            metric_names,
+            model,
+            skipped: true,
+        });
+    }
+    let plots = out.join("plots");
+    std::fs::create_dir_all(&plots).map_err(|e| Error::io(&plots, e))?;
+    let mut body = study.report(&ReportInput {
+        runs: &outcomes,
+        plan: &input,
+        plots_dir: &plots,
+    })?;
+    body.budget_notes.push(format!(
+        "this report was regenerated from the saved runs by `sapm study {name} --out DIR --report-only` (sapm-study {}); training is as first run",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let sum = summarize(&specs, par);
+    let md = report_md(
+        study.as_ref(),
+        &opts,
+        &input,
+        par,
+        &machine,
+        &sum,
+        wall,
+        &outcomes,
+        &body,
+    );
+    let report = write(&out.join("report.md"), &md)?;
+    Ok(StudyOutput {
+        report: report.clone(),
+        results,
+        files: vec![report],
+        runs: outcomes.len(),
+        failed: outcomes.iter().filter(|r| r.row.failed()).count(),
+        skipped: outcomes.len(),
+        wall_seconds: wall,
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn report_md(
     study: &dyn Study,
@@ -586,7 +768,11 @@ fn report_md(
     for line in &body.glance {
         s.push_str(&format!("- {line}\n"));
     }
-    s.push_str("\nEvery sentence above is computed from `results.csv` by the report generator; accuracy numbers are medians over seeds, each followed by the median f32 test MSE and the median output-weight norm |W_L|_F^2 (see *Definitions*).\n\n");
+    s.push_str(if body.definitions.is_empty() {
+        "\nEvery sentence above is computed from `results.csv` by the report generator; accuracy numbers are medians over seeds, each followed by the median f32 test MSE and the median output-weight norm |W_L|_F^2 (see *Definitions*).\n\n"
+    } else {
+        "\nEvery sentence above is computed from `results.csv` by the report generator (see *Definitions*).\n\n"
+    });
     s.push_str("## How this was run\n\n");
     s.push_str(&format!(
         "```sh\n{}\n```\n\n",
@@ -668,13 +854,22 @@ fn report_md(
     s.push_str("\nTime limits are wall-clock training time (evaluation excluded); runs that stop on time are not bit-reproducible, and concurrent jobs share memory bandwidth. Each run's folder `runs/<id>/` holds `config.toml` (repeat with `sapm train --config runs/<id>/config.toml --out DIR`), `history.csv`, `summary.json` and, where saved, `model.json` (`sapm plot runs/<id>` draws it).\n\n");
     s.push_str(&body.sections);
     s.push_str("\n## Definitions\n\n");
+    for d in &body.definitions {
+        s.push_str(&format!("- {d}\n"));
+    }
+    if body.definitions.is_empty() {
+        regression_definitions(&mut s);
+    }
+    s.push_str(&format!("\nFiles: `results.csv` (one row per run), `cells.csv` (aggregates), `study.json` (plan and machine), `plots/`, `runs/`. Median of {} seeds unless stated. Total failures: {}.\n", b.seeds, g(runs.iter().filter(|r| r.row.failed()).count() as f64)));
+    s
+}
+
+fn regression_definitions(s: &mut String) {
     s.push_str("- **failed**: final train MSE above the MSE of the best constant predictor on the same training set (the targets' variance, `constant_predictor_mse`), or not a number, or the run ended in an error. A diverged run is judged on the last finite model it kept.\n");
     s.push_str("- **fragile**: evaluating the final model in f32 gives a test MSE above 2 x the f64 test MSE + 1e-10: the fit relies on cancellation between large weights and is not a usable model.\n");
     s.push_str("- **|W_L|²**: squared Frobenius norm of the output layer's weights; huge values signal an ELM-like fit on nearly collinear features.\n");
     s.push_str("- **max MSE/J_aux**: largest ratio of the train MSE to the PM/SAPM loss over the recorded history; for SAPM with tanh it is bounded by L (the consistency bound), for PM it is not.\n");
     s.push_str("- Medians over seeds count a missing number (error) as +inf; `[min, max]` are over seeds.\n");
-    s.push_str(&format!("\nFiles: `results.csv` (one row per run), `cells.csv` (aggregates), `study.json` (plan and machine), `plots/`, `runs/`. Median of {} seeds unless stated. Total failures: {}.\n", b.seeds, g(runs.iter().filter(|r| r.row.failed()).count() as f64)));
-    s
 }
 
 #[cfg(test)]
