@@ -35,7 +35,7 @@ fn first_window_data_are_the_problems_g() {
     for p in [Problem::transport1d(3.0), Problem::transport_inflow(1.0)] {
         for local in [true, false] {
             for (k, span) in [(0, (0.0, 0.25)), (1, (0.25, 0.5))] {
-                let w = window_problem(&p, 1, span, local, None);
+                let w = window_problem(&p, 1, span, local, None).unwrap();
                 let data = PinnData::sample(&w, &pde, 4).unwrap();
                 let mut on_face = 0;
                 for j in 0..data.n_boundary() {
@@ -62,7 +62,7 @@ fn first_window_data_are_the_problems_g() {
 fn window_pde_is_the_problems_pde_in_local_time() {
     // The window's exact solution satisfies the window's (rescaled) PDE.
     let p = Problem::transport1d(30.0);
-    let w = window_problem(&p, 1, (0.3, 0.4), true, None);
+    let w = window_problem(&p, 1, (0.3, 0.4), true, None).unwrap();
     assert_eq!((w.lo[1], w.hi[1]), (0.0, 1.0));
     let u = w.exact.clone().unwrap();
     for k in 0..20 {
@@ -213,6 +213,15 @@ fn bad_windows_are_rejected_clearly() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("coordinate named `t`"), "{e}");
+    let e = TrainConfig::from_toml_str(SMALL, &["pde.time_windows=100000000000".into()], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("pde.time_windows") && e.contains("<= 10000"),
+        "{e}"
+    );
+    assert!(window_problem(&p, 2, (0.0, 0.5), true, None).is_err());
+    assert!(window_problem(&p, 1, (0.5, 0.5), true, None).is_err());
     // Windows too short to be distinct in f64.
     let mut q = Problem::transport1d(1.0);
     (q.lo[1], q.hi[1]) = (1.0, 1.0 + 4.0 * f64::EPSILON);
@@ -234,7 +243,7 @@ fn bad_windows_are_rejected_clearly() {
     let c = (0..64)
         .map(with_seed)
         .find(|c| {
-            let w = window_problem(&p, 1, (0.0, 0.5), true, None);
+            let w = window_problem(&p, 1, (0.0, 0.5), true, None).unwrap();
             let data = PinnData::sample(&w, c.pde.as_ref().unwrap(), c.seed).unwrap();
             data.x_bc[(0, 0)] == 0.0
         })

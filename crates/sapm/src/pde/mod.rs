@@ -205,12 +205,7 @@ impl PdeConfig {
                 ));
             }
         }
-        if self.time_windows == 0 {
-            return Err(Error::config(
-                "pde.time_windows",
-                "must be >= 1 (1 = no time marching), got 0",
-            ));
-        }
+        crate::pinn::march::check_windows(self.time_windows)?;
         if self.time_windows > 1 && !self.curriculum.is_empty() {
             return Err(Error::config(
                 "pde.time_windows",

@@ -147,15 +147,15 @@ pub fn time_coordinate(p: &Problem) -> Result<usize> {
     Ok(i)
 }
 
+/// Most time windows accepted (`pde.time_windows`).
+pub const MAX_TIME_WINDOWS: usize = 10_000;
+
 /// The `K + 1` window edges `t_k = lo + (hi - lo) k / K` of coordinate `time`.
-/// Errors for `K = 0` and for windows too short to be distinct in f64.
+/// Errors for `K = 0`, `K > MAX_TIME_WINDOWS`, a bad `time` index and windows
+/// too short to be distinct in f64.
 pub fn window_edges(p: &Problem, time: usize, windows: usize) -> Result<Vec<f64>> {
-    if windows == 0 {
-        return Err(Error::config(
-            "pde.time_windows",
-            "must be >= 1 (1 = no time marching), got 0",
-        ));
-    }
+    check_windows(windows)?;
+    check_time(p, time)?;
     let (lo, hi) = (p.lo[time], p.hi[time]);
     let edges: Vec<f64> = (0..=windows)
         .map(|k| {
@@ -173,6 +173,34 @@ pub fn window_edges(p: &Problem, time: usize, windows: usize) -> Result<Vec<f64>
         ));
     }
     Ok(edges)
+}
+
+/// `1 <= K <= MAX_TIME_WINDOWS`.
+pub(crate) fn check_windows(windows: usize) -> Result<()> {
+    if windows == 0 {
+        return Err(Error::config(
+            "pde.time_windows",
+            "must be >= 1 (1 = no time marching), got 0",
+        ));
+    }
+    if windows > MAX_TIME_WINDOWS {
+        return Err(Error::config(
+            "pde.time_windows",
+            format!("must be <= {MAX_TIME_WINDOWS}, got {windows}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_time(p: &Problem, time: usize) -> Result<()> {
+    if time >= p.dim() || time >= p.lo.len() || time >= p.hi.len() {
+        return Err(Error::Problem(format!(
+            "{}: time coordinate index {time} out of range (dimension {})",
+            p.name,
+            p.dim()
+        )));
+    }
+    Ok(())
 }
 
 /// Map between a window's coordinates and the problem's.
@@ -224,14 +252,23 @@ fn eval_at(p: &Problem, net: &Network, x: &[f64]) -> f64 {
 /// window's problem and network, evaluated on that problem's upper time face)
 /// or, for the first window, the problem's `g`; elsewhere it is `g`. With
 /// `local_time` the window's time runs over `[0, 1]` and its PDE is multiplied
-/// by `h = t_hi - t_lo` (module docs).
+/// by `h = t_hi - t_lo` (module docs). Errors for a bad `time` index or
+/// span (not finite, or `t_lo >= t_hi`).
 pub fn window_problem(
     p: &Problem,
     time: usize,
     (t_lo, t_hi): (f64, f64),
     local_time: bool,
     prev: Option<(&Problem, &Network)>,
-) -> Problem {
+) -> Result<Problem> {
+    p.validate()?;
+    check_time(p, time)?;
+    if !(t_lo.is_finite() && t_hi.is_finite() && t_lo < t_hi) {
+        return Err(Error::Problem(format!(
+            "{}: a time window needs finite t_lo < t_hi, got [{t_lo}, {t_hi}]",
+            p.name
+        )));
+    }
     let map = TimeMap {
         time,
         dim: p.dim(),
@@ -246,7 +283,7 @@ pub fn window_problem(
     let (c0, f0, g0) = (p.c.clone(), p.f.clone(), p.g.clone());
     let scale = if local_time { map.h } else { 1.0 };
     let prev = prev.map(|(q, net)| (q.clone(), Arc::new(net.clone())));
-    Problem {
+    Ok(Problem {
         name: format!("{} (t in [{t_lo}, {t_hi}])", p.name),
         vars: p.vars.clone(),
         lo,
@@ -276,7 +313,7 @@ pub fn window_problem(
             let u = u.clone();
             Arc::new(move |x: &[f64]| u(&map.global(x)[..d])) as crate::pde::ScalarFn
         }),
-    }
+    })
 }
 
 /// Train `K` PINNs on consecutive time windows of `problem` (module docs).
@@ -311,7 +348,7 @@ pub fn time_march(
             (edges[k], edges[k + 1]),
             opts.local_time,
             prev,
-        );
+        )?;
         let data = PinnData::sample(&wp, &pde, cfg.seed)?;
         let on_face = (0..data.n_boundary())
             .filter(|&j| data.x_bc[(time, j)] <= wp.lo[time])
@@ -372,6 +409,9 @@ impl Marched {
     /// coordinates), `1 x N`; `f32 = true` evaluates the networks in f32.
     pub fn predict(&self, x: MatRef<'_, f64>, f32: bool) -> Result<Mat<f64>> {
         let d = self.problem.dim();
+        if self.windows.is_empty() {
+            return Err(Error::config("pde.time_windows", "no window was trained"));
+        }
         if x.nrows() != d {
             return Err(Error::shape(
                 "time-marching points",
