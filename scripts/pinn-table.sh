@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the SAPM-PINN comparison grid of docs/pinn.md and writes one folder per run.
-# Usage: scripts/pinn-table.sh OUT_DIR [GRID]   (GRID: main | deep | remedy | ablation)
+# Usage: scripts/pinn-table.sh OUT_DIR [GRID]   (GRID: main | deep | remedy | ablation | march | ...)
 # Two runs at a time, one thread each; the budgets are iterations (see the example
 # configs). Each run's CPU seconds (user + sys) go to OUT_DIR/NAME.time: on a shared
 # machine they are a fairer clock than the wall seconds in summary.json.
@@ -110,6 +110,30 @@ case "$grid" in
     add "abl-b1-sapm-frozen-s0 examples/pde-transport1d-sapm.toml pde.beta=1 seed=0 sapm.omega_mode=frozen"
     add "abl-b1-adam2000-s0 examples/pde-transport1d-ls-adam.toml pde.beta=1 seed=0 train.max_iterations=2000"
     add "abl-b1-pm-warm-s0 examples/pde-transport1d-pm.toml pde.beta=1 seed=0 pm.warm_start=2000 train.max_iterations=3500"
+    ;;
+  march)
+    # Time marching (examples/pde-transport1d-march.toml: per window 500 + 100
+    # points, 300 Adam + 600 L-BFGS), beta = 30 and 50, K = 5, 10, 20.
+    for s in 0 1 2; do
+      for b in 30 50; do
+        for k in 5 10 20; do
+          add "t1d-b$b-march-K$k-s$s examples/pde-transport1d-march.toml pde.beta=$b pde.time_windows=$k seed=$s"
+        done
+      done
+    done ;;
+  march-extra)
+    # beta = 30, K = 10, seed 0: networks on absolute t instead of local time;
+    # SAPM-warm per window (300 Adam + 600 SAPM iterations).
+    add "t1d-b30-march-K10-abstime-s0 examples/pde-transport1d-march.toml pde.window_local_time=false seed=0"
+    add "t1d-b30-march-K10-sapm-warm-s0 examples/pde-transport1d-march.toml method=sapm sapm.warm_start=300 seed=0"
+    # The baseline's cost exactly: its 1000 + 200 points per window and
+    # 10 x (200 Adam + 400 L-BFGS) = its 6000 iterations; and the baseline
+    # itself (no marching), re-run next to these for CPU seconds.
+    for s in 0 1; do
+      add "t1d-b30-march-K10-equal-s$s examples/pde-transport1d-march.toml pde.n_interior=1000 pde.n_boundary=200 train.max_iterations=600 adam_lbfgs.adam_steps=200 seed=$s"
+    done
+    add "t1d-b50-march-K10-equal-s0 examples/pde-transport1d-march.toml pde.beta=50 pde.n_interior=1000 pde.n_boundary=200 train.max_iterations=600 adam_lbfgs.adam_steps=200 seed=0"
+    add "t1d-b30-march-none-s0 examples/pde-transport1d-ls-adam-lbfgs.toml pde.beta=30 seed=0"
     ;;
   *) echo "unknown grid $grid" >&2; exit 2 ;;
 esac

@@ -316,6 +316,16 @@ fn train(
             out.display()
         );
     }
+    for w in s.windows.iter().flatten() {
+        eprintln!(
+            "  window {} (t in [{:.4}, {:.4}]): rel L2 {:.3e}, {} iterations",
+            w.index,
+            w.t_lo,
+            w.t_hi,
+            w.rel_l2.unwrap_or(f64::NAN),
+            w.iterations
+        );
+    }
     if s.status == Status::Diverged {
         eprintln!("warning: {}", s.message);
         return Ok(ExitCode::from(EXIT_DIVERGED));
@@ -336,9 +346,23 @@ fn train(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes model.json, history.csv and summary.json; a time-marching run writes
+/// each window's files to `window-k/` and no top-level model.json (the solution
+/// is piecewise; summary.json holds the global `rel_l2`).
 fn write_run(out: &Path, f: &Fitted) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    f.model.save(&out.join("model.json"))?;
+    if f.windows.is_empty() {
+        f.model.save(&out.join("model.json"))?;
+    } else {
+        let stale = out.join("model.json");
+        if stale.exists() {
+            std::fs::remove_file(&stale)
+                .with_context(|| format!("removing {}", stale.display()))?;
+        }
+        for (k, w) in f.windows.iter().enumerate() {
+            write_run(&out.join(format!("window-{k}")), w)?;
+        }
+    }
     sapm::io::write_atomic(
         &out.join("history.csv"),
         sapm::io::history_csv(&f.metric_names, &f.history).as_bytes(),

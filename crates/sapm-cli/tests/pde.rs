@@ -43,3 +43,55 @@ fn train_writes_pinn_outputs() {
     ));
     assert!(out.join("model.json").is_file());
 }
+
+#[test]
+fn time_marching_writes_each_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let root = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/pde-transport1d-march.toml"
+    );
+    // A stale model.json from an earlier run in the same folder is removed.
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("model.json"), "{}").unwrap();
+    let st = Command::new(env!("CARGO_BIN_EXE_sapm"))
+        .args([
+            "train",
+            "--quiet",
+            "--config",
+            root,
+            "--set",
+            "pde.time_windows=3",
+            "--set",
+            "train.max_iterations=4",
+            "--set",
+            "adam_lbfgs.adam_steps=2",
+            "--set",
+            "pde.n_interior=50",
+            "--set",
+            "pde.n_boundary=10",
+            "--set",
+            "pde.n_test=11",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success(), "{err}");
+    assert!(err.contains("window 2 (t in [0.6667, 1.0000])"), "{err}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(s["rel_l2"].is_number(), "{s}");
+    assert_eq!(s["iterations"], 12);
+    assert_eq!(s["n_test"], 121);
+    let w = s["windows"].as_array().unwrap();
+    assert_eq!(w.len(), 3);
+    assert_eq!(w[1]["t_lo"], 1.0 / 3.0);
+    assert!(!out.join("model.json").exists());
+    for k in 0..3 {
+        let wd = out.join(format!("window-{k}"));
+        assert!(wd.join("model.json").is_file() && wd.join("summary.json").is_file());
+    }
+}

@@ -214,6 +214,10 @@ pub struct Summary {
     /// network's true directional derivatives (hidden layers, interior points).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub derivative_gap: Option<f64>,
+    /// Time-marching PDE runs: one entry per time window (the other fields then
+    /// describe the piecewise solution; `diagnostics` are the last window's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Vec<crate::pinn::WindowSummary>>,
     /// sapm version.
     pub version: String,
     /// The resolved config.
@@ -231,6 +235,9 @@ pub struct Fitted {
     pub metric_names: Vec<String>,
     /// Recorded history.
     pub history: Vec<Record>,
+    /// Time-marching PDE runs: the fit of every time window, in time order
+    /// (empty otherwise). `model` is then the last window's network.
+    pub windows: Vec<Fitted>,
 }
 
 /// Train as `cfg` says on `data` (see [`fit_with`]).
@@ -435,6 +442,7 @@ pub fn fit_checkpointed(
         pde_loss: None,
         bc_loss: None,
         derivative_gap: None,
+        windows: None,
         version: env!("CARGO_PKG_VERSION").to_string(),
         config: cfg.clone(),
     };
@@ -448,5 +456,6 @@ pub fn fit_checkpointed(
         summary,
         metric_names: res.metric_names,
         history: res.history,
+        windows: Vec::new(),
     })
 }

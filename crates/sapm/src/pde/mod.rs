@@ -48,6 +48,8 @@ pub enum Sampling {
 /// | `omega_floor` | 1.0 | PM/SAPM-PINN: floor added to `Omega_l^2` |
 /// | `omega_deriv` | 1.0 | PM/SAPM-PINN: factor of `sum_j |d_j|^2` in `Omega_l^2` |
 /// | `curriculum` | `[]` | transport problems: speeds trained before `beta`, each with the `[train]` budget |
+/// | `time_windows` | 1 | time marching: `K > 1` trains `K` networks on consecutive windows of `t` |
+/// | `window_local_time` | true | time marching: each window's network sees `s = (t - t_k) / h` in `[0, 1]` |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PdeConfig {
@@ -97,6 +99,25 @@ pub struct PdeConfig {
     /// in turn, each for the `[train]` budget, before the final `beta`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub curriculum: Vec<f64>,
+    /// Time marching: split the coordinate `t` into this many equal windows and
+    /// train one network per window, each window's initial data being the
+    /// previous window's network at its end (1 = one network, no marching).
+    /// The counts, weights and `[train]` budget apply to every window.
+    #[serde(skip_serializing_if = "is_one")]
+    pub time_windows: usize,
+    /// Time marching: each window's network takes the local time
+    /// `s = (t - t_k) / h in [0, 1]` (the window's PDE multiplied by `h`),
+    /// rather than `t` itself.
+    #[serde(skip_serializing_if = "is_true")]
+    pub window_local_time: bool,
+}
+
+fn is_one(k: &usize) -> bool {
+    *k == 1
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Default for PdeConfig {
@@ -121,6 +142,8 @@ impl Default for PdeConfig {
             omega_floor: 1.0,
             omega_deriv: 1.0,
             curriculum: Vec::new(),
+            time_windows: 1,
+            window_local_time: true,
         }
     }
 }
@@ -181,6 +204,13 @@ impl PdeConfig {
                     format!("speeds must be finite and > 0, got {b}"),
                 ));
             }
+        }
+        crate::pinn::march::check_windows(self.time_windows)?;
+        if self.time_windows > 1 && !self.curriculum.is_empty() {
+            return Err(Error::config(
+                "pde.time_windows",
+                "time marching cannot be combined with pde.curriculum",
+            ));
         }
         for (k, v) in [
             ("pde.omega_floor", self.omega_floor),

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::fit::{Fitted, Summary, diagnostics};
 use crate::model::Model;
 use crate::net::Network;
-use crate::pde::{PdeConfig, PinnData};
+use crate::pde::{PdeConfig, PinnData, Problem};
 use crate::penalty::Weighting;
 use crate::train::{Adam, GradientDescent, Lbfgs, Metrics, Observer, Sequence, Trainer, run};
 use faer::Mat;
@@ -145,8 +145,18 @@ pub fn fit_pde(cfg: &TrainConfig, observer: &mut dyn Observer) -> Result<Fitted>
         .pde
         .as_ref()
         .ok_or_else(|| Error::config("pde", "missing [pde] section"))?;
+    if pde.time_windows > 1 {
+        let problem = pde.problem()?;
+        let marched = super::march::time_march(
+            &problem,
+            cfg,
+            super::march::MarchOptions::from_pde(pde),
+            observer,
+        )?;
+        return marched.into_fitted(cfg);
+    }
     // Curriculum stages (if any), then the target problem, on the same network.
-    let stages: Vec<PdeConfig> = pde
+    let stages: Vec<(PdeConfig, Problem)> = pde
         .curriculum
         .iter()
         .map(|&b| PdeConfig {
@@ -154,17 +164,32 @@ pub fn fit_pde(cfg: &TrainConfig, observer: &mut dyn Observer) -> Result<Fitted>
             ..pde.clone()
         })
         .chain(std::iter::once(pde.clone()))
-        .collect();
-    let first = stages[0].problem()?;
+        .map(|s| s.problem().map(|p| (s, p)))
+        .collect::<Result<_>>()?;
+    fit_stages(cfg, pde, stages, observer)
+}
+
+/// Train one network on `stages` in turn (each with the `[train]` budget and
+/// its own points), and summarise it on the last stage. `pde` gives the
+/// weights of the final loss.
+pub(crate) fn fit_stages(
+    cfg: &TrainConfig,
+    pde: &PdeConfig,
+    stages: Vec<(PdeConfig, Problem)>,
+    observer: &mut dyn Observer,
+) -> Result<Fitted> {
+    let first = &stages
+        .first()
+        .ok_or_else(|| Error::config("pde", "no stage to run"))?
+        .1;
     let mut net = cfg.network.spec(first.embedded_dim(), 1).build(cfg.seed)?;
     let mut history = Vec::new();
     let (mut iter_offset, mut sec_offset) = (0, 0.0);
     let mut stats = crate::train::TrainerStats::default();
     let mut last = None;
-    for stage in &stages {
-        let problem = stage.problem()?;
-        let data = PinnData::sample(&problem, stage, cfg.seed)?;
-        let (mut trainer, gap) = build_pinn_trainer(cfg, stage, &net, &data)?;
+    for (stage, problem) in stages {
+        let data = PinnData::sample(&problem, &stage, cfg.seed)?;
+        let (mut trainer, gap) = build_pinn_trainer(cfg, &stage, &net, &data)?;
         let metrics = PinnMetrics {
             data: &data,
             alpha: stage.alpha,
@@ -250,6 +275,7 @@ pub fn fit_pde(cfg: &TrainConfig, observer: &mut dyn Observer) -> Result<Fitted>
         pde_loss: Some(loss.pde),
         bc_loss: Some(loss.bc),
         derivative_gap,
+        windows: None,
         version: env!("CARGO_PKG_VERSION").to_string(),
         config: cfg.clone(),
     };
@@ -264,5 +290,6 @@ pub fn fit_pde(cfg: &TrainConfig, observer: &mut dyn Observer) -> Result<Fitted>
         summary,
         metric_names: res.metric_names,
         history: res.history,
+        windows: Vec::new(),
     })
 }

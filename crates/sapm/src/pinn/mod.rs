@@ -13,5 +13,8 @@ pub use penalty::{
     PinnAux, PinnPenaltySettings, PinnPenaltyTrainer, PinnWorkspace, objective, omega_rows,
 };
 mod fit;
+pub mod march;
+
+pub use march::WindowSummary;
 
 pub use fit::{GapProbe, PinnMetrics, build_pinn_trainer, fit_pde, rel_l2};
