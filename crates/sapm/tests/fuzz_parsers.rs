@@ -911,6 +911,194 @@ fn gen_model(rng: &mut Rng) -> Vec<u8> {
     }
 }
 
+// --- Checkpoints (`checkpoint.sapm`, read by `sapm train --resume`) ---
+
+thread_local! {
+    /// Checkpoints the target resumed (not just parsed) on this thread.
+    static CKPT_RESUMED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The config every checkpoint seed is written with (`METHOD` replaced).
+const CKPT_CONFIG: &str = "method = \"METHOD\"\nseed = 1\n[network]\ndepth = 3\nwidth = 4\n\
+[data]\nbuiltin = \"sin_x2\"\nn_train = 16\nn_test = 16\n\
+[train]\nmax_iterations = 12\ncheckpoint_every = 4\ncheckpoint_seconds = 0.0\n\
+[adam_lbfgs]\nadam_steps = 5\n";
+
+fn ckpt_config(method: &str) -> TrainConfig {
+    TrainConfig::from_toml_str(&CKPT_CONFIG.replace("METHOD", method), &[], None).unwrap()
+}
+
+/// Checkpoints written by real runs of four trainers (Adam, Adam -> L-BFGS mid-L-BFGS, PM, SAPM).
+fn ckpt_seeds() -> Vec<Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    ["sapm", "ls-adam", "ls-adam-lbfgs", "pm"]
+        .iter()
+        .map(|m| {
+            let cfg = ckpt_config(m);
+            let data = cfg.data.load(cfg.seed).unwrap();
+            let path = dir.path().join(format!("{m}.sapm"));
+            let mut file = sapm::fit::CheckpointFile::new(&path, &cfg);
+            let mut obs = sapm::train::NoObserver;
+            sapm::fit::fit_checkpointed(&cfg, &data, &mut obs, Some(&mut file), None).unwrap();
+            std::fs::read(&path).unwrap()
+        })
+        .collect()
+}
+
+/// A seed re-encoded with one semantic change, so the checksums hold and
+/// the resume-time validation (shapes, finiteness, meta) is what rejects it.
+fn gen_ckpt(rng: &mut Rng) -> Vec<u8> {
+    use sapm::checkpoint::{Dtype, StateReader, StateWriter};
+    thread_local! {
+        static SEEDS: Vec<Vec<u8>> = ckpt_seeds();
+    }
+    let seed = SEEDS.with(|s| pick(rng, s).clone());
+    let path = Path::new("seed.sapm");
+    let mut r = StateReader::parse(path, &seed).unwrap();
+    let header = r.header().clone();
+    let mut w = StateWriter::new();
+    let n = header.entries.len() + header.meta.len();
+    let target = rng.random_range(0..n.max(1));
+    let kind = rng.random_range(0..5);
+    for (i, e) in header.entries.iter().enumerate() {
+        let hit = i == target;
+        if hit && kind == 0 {
+            continue; // dropped
+        }
+        match e.dtype {
+            Dtype::F64 => {
+                let mut v = r.f64s(&e.name).unwrap();
+                if hit {
+                    match kind {
+                        1 => {
+                            v.pop();
+                        }
+                        2 => v.push(0.5),
+                        _ if !v.is_empty() => {
+                            let j = rng.random_range(0..v.len());
+                            v[j] = [f64::NAN, f64::INFINITY, 1e300, -0.0][rng.random_range(0..4)];
+                        }
+                        _ => {}
+                    }
+                }
+                w.f64s_owned(&e.name, v);
+            }
+            Dtype::U64 => {
+                let mut v = r.u64s(&e.name).unwrap();
+                if hit {
+                    v.push(u64::MAX);
+                }
+                w.u64s(&e.name, v);
+            }
+            Dtype::U8 => {
+                let mut v = r.bytes(&e.name).unwrap();
+                if hit && !v.is_empty() {
+                    let j = rng.random_range(0..v.len());
+                    v[j] ^= 1 << rng.random_range(0..8);
+                }
+                w.bytes(&e.name, v);
+            }
+        }
+    }
+    for (i, (name, value)) in header.meta.iter().enumerate() {
+        let hit = i + header.entries.len() == target;
+        if hit && kind == 0 {
+            continue;
+        }
+        match value {
+            serde_json::Value::Bool(b) => w.flag(name, *b ^ hit),
+            serde_json::Value::Number(x) => {
+                let x = x.as_u64().unwrap_or(0);
+                let x = if hit {
+                    [x + 1, x.saturating_sub(1), u64::MAX, 0, 1 << 40][rng.random_range(0..5)]
+                } else {
+                    x
+                };
+                w.int(name, x)
+            }
+            serde_json::Value::String(t) => {
+                let t = if hit {
+                    let mut lines: Vec<&str> = t.lines().collect();
+                    if !lines.is_empty() {
+                        lines.remove(rng.random_range(0..lines.len()));
+                    }
+                    lines.join("\n")
+                } else {
+                    t.clone()
+                };
+                w.text(name, &t)
+            }
+            serde_json::Value::Array(a) => {
+                let mut v: Vec<String> = a
+                    .iter()
+                    .map(|x| x.as_str().unwrap_or("").to_string())
+                    .collect();
+                if hit {
+                    v.pop();
+                }
+                w.texts(name, &v)
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    w.write_to(&mut out).unwrap();
+    out
+}
+
+const CKPT: Target = Target {
+    name: "checkpoint",
+    file: "fuzz/checkpoint.sapm",
+    run: |path, bytes| {
+        let mut r = sapm::checkpoint::StateReader::parse(path, bytes)?;
+        let cfg = sapm::fit::checkpoint_config(&r, &[])?;
+        // Resume only checkpoints of the seeds' problem size: a checkpoint may
+        // legitimately ask for any data set or budget, which is not a parser's cost.
+        let base = ckpt_config(cfg.method.name());
+        if cfg.data != base.data
+            || cfg.network != base.network
+            || cfg.train.max_iterations > 12
+            || cfg.pde.is_some()
+        {
+            return Ok(());
+        }
+        let data = cfg.data.load(cfg.seed).expect("the seeds' data load");
+        let mut obs = sapm::train::NoObserver;
+        let fitted = sapm::fit::fit_checkpointed(&cfg, &data, &mut obs, None, Some(&mut r))?;
+        assert!(fitted.summary.iterations <= 12, "resumed past the budget");
+        CKPT_RESUMED.with(|c| c.set(c.get() + 1));
+        Ok(())
+    },
+    check: |e, path| {
+        format_error_with(
+            e,
+            path,
+            &[
+                "entry `", "field `", "byte ", "header", "trailer", "magic", "`",
+            ],
+        )
+    },
+    seeds: ckpt_seeds,
+    generate: gen_ckpt,
+    dictionary: &[
+        "\"format_version\"",
+        "\"meta\"",
+        "\"entries\"",
+        "\"dtype\"",
+        "\"f64\"",
+        "\"u64\"",
+        "\"u8\"",
+        "\"len\"",
+        "\"offset\"",
+        "\"crc32\"",
+        "\"data_bytes\"",
+        "SAPMCKPT",
+        "SAPMCEND",
+        "run.config",
+        "driver.net",
+    ],
+};
+
 // --- PDE expressions (config values such as `pde.g = "sin(2*pi*x)"`) ---
 
 const EXPR_VARS: [&str; 2] = ["x", "t"];
@@ -1446,6 +1634,7 @@ fuzz_targets! {
     fuzz_config => CONFIG,
     fuzz_model => MODEL,
     fuzz_expr => EXPR,
+    fuzz_checkpoint => CKPT,
 }
 
 // ---------------------------------------------------------------------------
@@ -1463,6 +1652,16 @@ fn refused(name: &str, input: &[u8]) -> String {
     }
     assert!(peak <= alloc_budget(input.len()));
     (t.run)(Path::new(t.file), input).unwrap_err().to_string()
+}
+
+#[test]
+fn checkpoint_seeds_reach_the_resume_path() {
+    // The target must train from the checkpoint, not stop at parsing it.
+    for seed in ckpt_seeds() {
+        let before = CKPT_RESUMED.with(Cell::get);
+        (CKPT.run)(Path::new(CKPT.file), &seed).unwrap();
+        assert_eq!(CKPT_RESUMED.with(Cell::get), before + 1);
+    }
 }
 
 #[test]
