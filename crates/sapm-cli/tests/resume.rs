@@ -171,6 +171,41 @@ fn sigkill_then_resume_matches_an_uninterrupted_sapm_pinn_run() {
     assert!(s["rel_l2"].as_f64().is_some() && s["derivative_gap"].as_f64().is_some());
 }
 
+/// SIGTERM stops a PINN run with a checkpoint of the iteration it stopped at.
+#[test]
+fn sigterm_stops_a_pinn_run_with_a_checkpoint_that_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = pinn_config(dir.path(), "pm", PINN_ITERATIONS, "");
+    let reference = dir.path().join("reference");
+    run_reference(&cfg, &reference);
+
+    let stopped = dir.path().join("stopped");
+    let mut child = spawn(&[
+        "train",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        stopped.to_str().unwrap(),
+    ]);
+    wait_for_checkpoint(&mut child, &stopped, 20);
+    let k = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(4), "exit code of an interrupted run");
+    let s = json(&stopped.join("summary.json"));
+    assert_eq!(s["status"], "interrupted");
+    let n = s["iterations"].as_u64().unwrap();
+    assert!(n > 0 && n < PINN_ITERATIONS as u64, "{n}");
+    assert_eq!(checkpoint_iteration(&stopped), Some(n));
+
+    resume(&stopped);
+    assert_same_run(&reference, &stopped);
+}
+
 /// Iterations of the killed PINN run: enough that it is still running when
 /// its first checkpoints appear.
 const PINN_ITERATIONS: usize = 5_000;
