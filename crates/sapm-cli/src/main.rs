@@ -231,7 +231,7 @@ fn train(
             let p = dir.join(sapm::checkpoint::FILE_NAME);
             if !p.exists() {
                 bail!(
-                    "--resume {}: no {} in that folder (was the run started with train.checkpoint_every > 0 or interrupted?)",
+                    "--resume {}: no {} in that folder (was the run started with train.checkpoint_every > 0 or interrupted? PINN runs with a curriculum (pde.curriculum) or time marching (pde.time_windows > 1) write none and cannot be resumed)",
                     dir.display(),
                     sapm::checkpoint::FILE_NAME
                 );
@@ -259,11 +259,12 @@ fn train(
     let mut obs = Progress::new(quiet, &cfg);
     let mut ckpt = CheckpointFile::new(&out.join(sapm::checkpoint::FILE_NAME), &cfg);
     let fitted = if cfg.pde.is_some() {
-        if reader.is_some() {
-            bail!("PINN runs ([pde]) cannot be resumed yet");
-        }
-        // PINN run: points come from [pde]; [data] is ignored.
-        pool.install(|| sapm::pinn::fit_pde(&cfg, &mut obs))?
+        // PINN run: points come from [pde]; [data] is ignored. Curriculum and
+        // time-marching runs write no checkpoint and refuse --resume.
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        pool.install(|| {
+            sapm::pinn::fit_pde_checkpointed(&cfg, &mut obs, Some(&mut ckpt), reader.as_mut())
+        })?
     } else {
         let data = cfg.data.load(cfg.seed)?;
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -331,7 +332,7 @@ fn train(
         return Ok(ExitCode::from(EXIT_DIVERGED));
     }
     if s.status == Status::Interrupted {
-        // PINN runs stop cleanly too, but write no checkpoint.
+        // Curriculum and time-marching PINN runs stop cleanly too, but write no checkpoint.
         if ckpt.writes > 0 {
             eprintln!(
                 "{}; continue with: sapm train --resume {}",

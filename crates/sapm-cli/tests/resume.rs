@@ -109,15 +109,33 @@ fn resume(dir: &Path) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-/// Kill a run with SIGKILL once it has checkpointed `min_iteration`
-/// iterations, resume it, and compare with an uninterrupted run.
+/// [`kill_and_resume_config`] for a regression run of `method`.
 fn kill_and_resume(method: &str, iterations: usize, min_iteration: u64) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), method, iterations);
-    let reference = dir.path().join("reference");
-    run_reference(&cfg, &reference);
+    kill_and_resume_config(&cfg, iterations, min_iteration);
+}
 
-    let killed = dir.path().join("killed");
+/// A tiny single-stage PINN config (transport, few points, L = 3, width 6).
+fn pinn_config(dir: &Path, method: &str, iterations: usize, extra: &str) -> PathBuf {
+    let p = dir.join(format!("pinn-{method}.toml"));
+    let text = format!(
+        "method = \"{method}\"\nseed = 5\n[network]\ndepth = 3\nwidth = 6\n\
+         [pde]\nproblem = \"transport1d\"\nn_interior = 60\nn_boundary = 12\nn_test = 11\n{extra}\
+         [train]\nmax_iterations = {iterations}\nrecord_every = 7\ncheckpoint_every = 10\ncheckpoint_seconds = 0\n"
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Kill a run of `cfg` with SIGKILL once it has checkpointed `min_iteration`
+/// iterations, resume it, and compare with an uninterrupted run.
+fn kill_and_resume_config(cfg: &Path, iterations: usize, min_iteration: u64) {
+    let dir = cfg.parent().unwrap();
+    let reference = dir.join("reference");
+    run_reference(cfg, &reference);
+
+    let killed = dir.join("killed");
     let mut child = spawn(&[
         "train",
         "--quiet",
@@ -142,6 +160,77 @@ fn kill_and_resume(method: &str, iterations: usize, min_iteration: u64) {
 
     resume(&killed);
     assert_same_run(&reference, &killed);
+}
+
+#[test]
+fn sigkill_then_resume_matches_an_uninterrupted_sapm_pinn_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = pinn_config(dir.path(), "sapm", PINN_ITERATIONS, "");
+    kill_and_resume_config(&cfg, PINN_ITERATIONS, 20);
+    let s = json(&dir.path().join("killed").join("summary.json"));
+    assert!(s["rel_l2"].as_f64().is_some() && s["derivative_gap"].as_f64().is_some());
+}
+
+/// SIGTERM stops a PINN run with a checkpoint of the iteration it stopped at.
+#[test]
+fn sigterm_stops_a_pinn_run_with_a_checkpoint_that_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = pinn_config(dir.path(), "pm", PINN_ITERATIONS, "");
+    let reference = dir.path().join("reference");
+    run_reference(&cfg, &reference);
+
+    let stopped = dir.path().join("stopped");
+    let mut child = spawn(&[
+        "train",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        stopped.to_str().unwrap(),
+    ]);
+    wait_for_checkpoint(&mut child, &stopped, 20);
+    let k = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(4), "exit code of an interrupted run");
+    let s = json(&stopped.join("summary.json"));
+    assert_eq!(s["status"], "interrupted");
+    let n = s["iterations"].as_u64().unwrap();
+    assert!(n > 0 && n < PINN_ITERATIONS as u64, "{n}");
+    assert_eq!(checkpoint_iteration(&stopped), Some(n));
+
+    resume(&stopped);
+    assert_same_run(&reference, &stopped);
+}
+
+/// Iterations of the killed PINN run: enough that it is still running when
+/// its first checkpoints appear.
+const PINN_ITERATIONS: usize = 5_000;
+
+/// Curriculum and time-marching PINN runs write no checkpoint; `--resume`
+/// says why.
+#[test]
+fn resume_of_a_curriculum_or_time_marching_pinn_run_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, key) in [
+        ("beta = 2.0\ncurriculum = [1.0]\n", "pde.curriculum"),
+        ("time_windows = 2\n", "pde.time_windows"),
+    ] {
+        let cfg = pinn_config(dir.path(), "ls-adam", 20, extra);
+        let out = dir.path().join(key);
+        run_reference(&cfg, &out);
+        assert!(!out.join("checkpoint.sapm").exists(), "{key}");
+        let o = sapm(&["train", "--quiet", "--resume", out.to_str().unwrap()]);
+        assert!(!o.status.success());
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("no checkpoint.sapm") && e.contains(key) && e.contains("cannot be resumed"),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -515,7 +515,8 @@ impl StateReader {
         &self.header
     }
 
-    fn full(&self, name: &str) -> String {
+    /// `name` with the current scope prefix (as error messages name entries).
+    pub fn full(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
 

@@ -275,7 +275,8 @@ pub struct CheckpointFile {
     /// Wall seconds spent writing them.
     pub seconds: f64,
     config: String,
-    data: u64,
+    /// Fingerprint of the run's data (or PINN points), set by the fit.
+    pub(crate) data: u64,
 }
 
 impl CheckpointFile {
@@ -344,7 +345,9 @@ pub fn checkpoint_config(r: &StateReader, overrides: &[String]) -> Result<TrainC
 /// [`fit_with`] writing checkpoints to `checkpoint` (every
 /// `train.checkpoint_every` iterations and when the observer stops the run)
 /// and, with `resume`, continuing from a checkpoint of the same config and
-/// data. PINN runs (`[pde]`) are not checkpointed.
+/// data. PINN runs (`[pde]`) go to [`crate::pinn::fit_pde_checkpointed`]:
+/// single-stage ones are checkpointed and resumed the same way (with a
+/// fingerprint of their points); curriculum and time-marching ones are not.
 pub fn fit_checkpointed(
     cfg: &TrainConfig,
     data: &Split,
@@ -356,7 +359,7 @@ pub fn fit_checkpointed(
     cfg.validate()?;
     if cfg.pde.is_some() {
         // A PINN run: `data` is ignored, points come from the `[pde]` section.
-        return crate::pinn::fit_pde(cfg, observer);
+        return crate::pinn::fit_pde_checkpointed(cfg, observer, checkpoint, resume);
     }
     let (d, m) = (data.train.input_dim(), data.train.output_dim());
     if data.test.input_dim() != d || data.test.output_dim() != m {

@@ -93,3 +93,150 @@ fn penalty_variants_resume_bit_for_bit() {
         check(extra);
     }
 }
+
+/// A single-stage PINN run (transport, few points) stopped at its
+/// checkpoint after 20 iterations and resumed.
+fn check_pinn(overrides: &[&str]) {
+    let mut sets: Vec<String> = [
+        "seed=3",
+        "network.depth=3",
+        "network.width=6",
+        "pde.problem=transport1d",
+        "pde.n_interior=40",
+        "pde.n_boundary=10",
+        "pde.n_test=11",
+        "train.max_iterations=23",
+        "train.record_every=3",
+        "train.checkpoint_every=5",
+        "train.checkpoint_seconds=0",
+        "adam_lbfgs.adam_steps=8",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    sets.extend(overrides.iter().map(|s| s.to_string()));
+    let cfg = TrainConfig::from_toml_str("", &sets, None).unwrap();
+    let data = cfg.data.load(cfg.seed).unwrap(); // ignored by PINN runs
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sapm");
+    let mut ck = CheckpointFile::new(&path, &cfg);
+    let full = fit_checkpointed(&cfg, &data, &mut NoObserver, Some(&mut ck), None).unwrap();
+    assert_eq!(full.summary.iterations, 23, "{overrides:?}");
+    let mut r = StateReader::open(&path).unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
+    assert_eq!(r.int("run.iteration").unwrap(), 20, "{overrides:?}");
+    let resumed = sapm::pinn::fit_pde_checkpointed(&cfg, &mut NoObserver, None, Some(&mut r))
+        .unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
+    let (a, b) = (numbers(&full), numbers(&resumed));
+    assert_eq!(a, b, "{overrides:?}");
+    // The PINN numbers are there to compare.
+    assert!(a.0["rel_l2"].as_f64().unwrap().is_finite(), "{overrides:?}");
+    if overrides.iter().any(|o| o.contains("pm")) {
+        assert!(
+            a.0["derivative_gap"].as_f64().unwrap().is_finite(),
+            "{overrides:?}"
+        );
+    }
+}
+
+#[test]
+fn single_stage_pinn_runs_resume_bit_for_bit() {
+    for extra in [
+        &["method=sapm"][..],
+        // Warm start: Adam, then SAPM-PINN; the checkpoint is in the SAPM phase.
+        &["method=sapm", "sapm.warm_start=7"],
+        // Large steps: backtracking, so the step size carries over.
+        &["method=pm", "pm.tau=50"],
+        &["method=pm", "pm.tau=1e4"],
+        &["method=sapm", "sapm.tau=1e3"],
+        &["method=sapm", "sapm.tau=1e6"],
+        &["method=ls-adam-lbfgs"],
+    ] {
+        check_pinn(extra);
+    }
+}
+
+/// Curriculum and time-marching runs write no checkpoint, and resuming one
+/// (here from a single-stage run's checkpoint) names the setting.
+#[test]
+fn curriculum_and_time_marching_pinn_runs_refuse_to_resume() {
+    let sets = |extra: &[&str]| -> TrainConfig {
+        let mut s: Vec<String> = [
+            "method=ls-adam",
+            "network.depth=2",
+            "network.width=4",
+            "pde.problem=transport1d",
+            "pde.beta=2.0",
+            "pde.n_interior=20",
+            "pde.n_boundary=6",
+            "pde.n_test=5",
+            "train.max_iterations=6",
+            "train.checkpoint_every=2",
+            "train.checkpoint_seconds=0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        s.extend(extra.iter().map(|s| s.to_string()));
+        TrainConfig::from_toml_str("", &s, None).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let single = dir.path().join("single.sapm");
+    let cfg = sets(&[]);
+    let data = cfg.data.load(cfg.seed).unwrap();
+    let mut ck = CheckpointFile::new(&single, &cfg);
+    fit_checkpointed(&cfg, &data, &mut NoObserver, Some(&mut ck), None).unwrap();
+    assert!(single.exists());
+    for (extra, key) in [
+        (&["pde.curriculum=[1.0]"][..], "pde.curriculum"),
+        (&["pde.time_windows=2"], "pde.time_windows"),
+    ] {
+        let cfg = sets(extra);
+        // No checkpoint is written.
+        let path = dir.path().join("multi.sapm");
+        let mut ck = CheckpointFile::new(&path, &cfg);
+        fit_checkpointed(&cfg, &data, &mut NoObserver, Some(&mut ck), None).unwrap();
+        assert!(!path.exists() && ck.writes == 0, "{key}");
+        let mut r = StateReader::open(&single).unwrap();
+        let e = fit_checkpointed(&cfg, &data, &mut NoObserver, None, Some(&mut r))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key) && e.contains("cannot be resumed"), "{e}");
+    }
+}
+
+/// A checkpoint is refused for other PINN points (another sampling seed of
+/// the points is another run).
+#[test]
+fn pinn_resume_refuses_other_points() {
+    let base = [
+        "method=sapm",
+        "network.depth=3",
+        "network.width=4",
+        "pde.problem=transport1d",
+        "pde.n_interior=20",
+        "pde.n_boundary=6",
+        "pde.n_test=5",
+        "train.max_iterations=6",
+        "train.checkpoint_every=5",
+        "train.checkpoint_seconds=0",
+    ];
+    let cfg = |extra: &str| {
+        let mut s: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+        s.push(extra.to_string());
+        TrainConfig::from_toml_str("", &s, None).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sapm");
+    let a = cfg("pde.n_interior=20");
+    let mut ck = CheckpointFile::new(&path, &a);
+    sapm::pinn::fit_pde_checkpointed(&a, &mut NoObserver, Some(&mut ck), None).unwrap();
+    let b = cfg("pde.n_interior=21");
+    let mut r = StateReader::open(&path).unwrap();
+    let e = sapm::pinn::fit_pde_checkpointed(&b, &mut NoObserver, None, Some(&mut r))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("data_fingerprint") && e.contains("PINN points"),
+        "{e}"
+    );
+}

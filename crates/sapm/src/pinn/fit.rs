@@ -2,15 +2,20 @@
 
 use super::forward::{PinnObjective, pinn_loss};
 use super::penalty::{PinnPenaltySettings, PinnPenaltyTrainer};
+use crate::checkpoint::{StateReader, fingerprint_mats};
 use crate::config::{Method, TrainConfig};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
+use crate::fit::CheckpointFile;
 use crate::fit::{Fitted, Summary, diagnostics};
 use crate::model::Model;
 use crate::net::Network;
 use crate::pde::{PdeConfig, PinnData, Problem};
 use crate::penalty::Weighting;
-use crate::train::{Adam, GradientDescent, Lbfgs, Metrics, Observer, Sequence, Trainer, run};
+use crate::train::{
+    Adam, Checkpointer, GradientDescent, Lbfgs, Metrics, Observer, RunOptions, Sequence, Trainer,
+    run_with,
+};
 use faer::Mat;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -140,11 +145,44 @@ pub fn build_pinn_trainer<'a>(
 /// # Ok::<(), sapm::Error>(())
 /// ```
 pub fn fit_pde(cfg: &TrainConfig, observer: &mut dyn Observer) -> Result<Fitted> {
+    fit_pde_checkpointed(cfg, observer, None, None)
+}
+
+/// [`fit_pde`] writing checkpoints to `checkpoint` and, with `resume`,
+/// continuing from a checkpoint of the same config and points (see
+/// [`crate::fit::fit_checkpointed`]).
+///
+/// Only single-stage runs are checkpointed: runs with time marching
+/// (`pde.time_windows > 1`) or a curriculum (`pde.curriculum`) write no
+/// checkpoint, and resuming one is an error naming the setting.
+pub fn fit_pde_checkpointed(
+    cfg: &TrainConfig,
+    observer: &mut dyn Observer,
+    checkpoint: Option<&mut CheckpointFile>,
+    resume: Option<&mut StateReader>,
+) -> Result<Fitted> {
     cfg.validate()?;
     let pde = cfg
         .pde
         .as_ref()
         .ok_or_else(|| Error::config("pde", "missing [pde] section"))?;
+    if resume.is_some() {
+        if pde.time_windows > 1 {
+            return Err(Error::config(
+                "pde.time_windows",
+                format!(
+                    "time-marching runs ({} windows) cannot be resumed; only single-stage PINN runs can, start this run again",
+                    pde.time_windows
+                ),
+            ));
+        }
+        if !pde.curriculum.is_empty() {
+            return Err(Error::config(
+                "pde.curriculum",
+                "runs with a curriculum cannot be resumed; only single-stage PINN runs can, start this run again",
+            ));
+        }
+    }
     if pde.time_windows > 1 {
         let problem = pde.problem()?;
         let marched = super::march::time_march(
@@ -166,18 +204,47 @@ pub fn fit_pde(cfg: &TrainConfig, observer: &mut dyn Observer) -> Result<Fitted>
         .chain(std::iter::once(pde.clone()))
         .map(|s| s.problem().map(|p| (s, p)))
         .collect::<Result<_>>()?;
-    fit_stages(cfg, pde, stages, observer)
+    if stages.len() > 1 {
+        // A curriculum: no checkpoints (a resume is refused above).
+        return fit_stages(cfg, pde, stages, observer, None, None);
+    }
+    fit_stages(cfg, pde, stages, observer, checkpoint, resume)
+}
+
+/// Fingerprint of a PINN run's points (interior, boundary and test grid,
+/// with their targets), so a checkpoint is not resumed on other points.
+pub fn points_fingerprint(data: &PinnData) -> u64 {
+    let mut mats = vec![
+        data.e_int.as_ref(),
+        data.v_int.as_ref(),
+        data.f_int.as_ref(),
+        data.e_bc.as_ref(),
+        data.g_bc.as_ref(),
+        data.e_test.as_ref(),
+    ];
+    if let Some(u) = &data.u_test {
+        mats.push(u.as_ref());
+    }
+    fingerprint_mats(mats)
 }
 
 /// Train one network on `stages` in turn (each with the `[train]` budget and
 /// its own points), and summarise it on the last stage. `pde` gives the
-/// weights of the final loss.
+/// weights of the final loss. `checkpoint` and `resume` need exactly one stage.
 pub(crate) fn fit_stages(
     cfg: &TrainConfig,
     pde: &PdeConfig,
     stages: Vec<(PdeConfig, Problem)>,
     observer: &mut dyn Observer,
+    mut checkpoint: Option<&mut CheckpointFile>,
+    mut resume: Option<&mut StateReader>,
 ) -> Result<Fitted> {
+    if stages.len() != 1 && (checkpoint.is_some() || resume.is_some()) {
+        return Err(Error::config(
+            "pde.curriculum",
+            "only single-stage PINN runs can be checkpointed or resumed",
+        ));
+    }
     let first = &stages
         .first()
         .ok_or_else(|| Error::config("pde", "no stage to run"))?
@@ -196,13 +263,31 @@ pub(crate) fn fit_stages(
             beta_bc: stage.beta_bc,
             gap: gap.clone(),
         };
-        let mut res = run(
+        let fp = points_fingerprint(&data);
+        if let Some(r) = resume.as_deref_mut() {
+            let saved = r.int("run.data_fingerprint")?;
+            if saved != fp {
+                return Err(r.err(format!(
+                    "field `meta.run.data_fingerprint`: the checkpoint was written for other PINN points ({saved:016x}, this run has {fp:016x})"
+                )));
+            }
+        }
+        if let Some(c) = checkpoint.as_deref_mut() {
+            c.data = fp;
+        }
+        let mut res = run_with(
             trainer.as_mut(),
             &mut net,
             &metrics,
             &cfg.train.rules(),
             cfg.train.record_every,
             observer,
+            RunOptions {
+                checkpoint: checkpoint
+                    .as_deref_mut()
+                    .map(|c| c as &mut dyn Checkpointer),
+                resume: resume.as_deref_mut(),
+            },
         )?;
         drop(trainer);
         for r in &mut res.history {

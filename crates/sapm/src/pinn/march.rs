@@ -363,7 +363,14 @@ pub fn time_march(
                 pde.n_boundary
             )));
         }
-        let fitted = fit_stages(cfg, &pde, vec![(pde.clone(), wp.clone())], observer)?;
+        let fitted = fit_stages(
+            cfg,
+            &pde,
+            vec![(pde.clone(), wp.clone())],
+            observer,
+            None,
+            None,
+        )?;
         windows.push(Window {
             t_lo: edges[k],
             t_hi: edges[k + 1],

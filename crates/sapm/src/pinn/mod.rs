@@ -17,4 +17,7 @@ pub mod march;
 
 pub use march::WindowSummary;
 
-pub use fit::{GapProbe, PinnMetrics, build_pinn_trainer, fit_pde, rel_l2};
+pub use fit::{
+    GapProbe, PinnMetrics, build_pinn_trainer, fit_pde, fit_pde_checkpointed, points_fingerprint,
+    rel_l2,
+};

@@ -24,6 +24,7 @@
 //! the PDE residual only through `s''(a_k) d_k`, so its effect scales with the
 //! derivative magnitude; the floor keeps the values tied where `d ~ 0`.
 
+use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
 use crate::linalg::{LayerSystem, LocalReducer, Regularization, RowGroup, solve_layer};
 use crate::net::{Network, ones_row_mat};
@@ -637,6 +638,88 @@ impl Trainer for PinnPenaltyTrainer<'_> {
     fn stats(&self) -> TrainerStats {
         self.stats.clone()
     }
+
+    /// The auxiliaries `a_k`, `d_k`, `ab_k` (column-major), the backtracking
+    /// step size, the objective and the counters. `Omega`, the workspaces and
+    /// the derivative gap are recomputed from them on load.
+    fn save_state<'s>(&'s self, w: &mut StateWriter<'s>) -> Result<()> {
+        let Some(aux) = self.aux.as_ref() else {
+            return Err(Error::numerical(
+                self.name().to_string(),
+                "checkpoint before start",
+            ));
+        };
+        w.text("method", self.name());
+        w.int("hidden_layers", aux.a.len() as u64);
+        for (kind, mats) in [("a", &aux.a), ("d", &aux.d), ("ab", &aux.ab)] {
+            for (k, m) in mats.iter().enumerate() {
+                w.f64s_owned(&format!("{kind}_{k}"), col_major(m));
+            }
+        }
+        w.f64("tau", self.tau);
+        w.f64("objective", self.objective);
+        w.stats(&self.stats);
+        Ok(())
+    }
+
+    fn load_state(&mut self, r: &mut StateReader, net: &Network) -> Result<()> {
+        let name = r.text("method")?;
+        if name != self.name() {
+            return Err(r.err(format!(
+                "field `meta.trainer.method` is {name:?}, this run trains {:?}",
+                self.name()
+            )));
+        }
+        // Sizes every buffer for `net` and these points; the forward
+        // auxiliaries are then overwritten.
+        self.start(net)?;
+        let h = r.int("hidden_layers")?;
+        let want = net.depth() as u64 - 1;
+        if h != want {
+            return Err(r.err(format!(
+                "field `meta.hidden_layers` is {h}, this network has {want} hidden layers"
+            )));
+        }
+        let mut aux = self.aux.take().expect("started");
+        for (kind, mats) in [("a", &mut aux.a), ("d", &mut aux.d), ("ab", &mut aux.ab)] {
+            for (k, m) in mats.iter_mut().enumerate() {
+                let mut v = vec![0.0; m.nrows() * m.ncols()];
+                r.finite_f64s_into(&format!("{kind}_{k}"), &mut v)?;
+                let rows = m.nrows();
+                for j in 0..m.ncols() {
+                    for i in 0..rows {
+                        m[(i, j)] = v[j * rows + i];
+                    }
+                }
+            }
+        }
+        let tau = r.f64("tau")?;
+        if !(tau.is_finite() && tau > 0.0) {
+            return Err(r.err(format!(
+                "entry `{}`: step size {tau} is not finite and positive",
+                r.full("tau")
+            )));
+        }
+        self.tau = tau;
+        self.objective = r.f64("objective")?;
+        self.stats = r.stats()?;
+        // The same derived state `step` leaves behind.
+        self.omega2 = omega_rows(&aux, self.set.omega_floor, self.set.omega_deriv);
+        let ws = self.ws.as_mut().expect("started");
+        ws.refresh(net, &aux, self.data, &self.omega2);
+        self.aux = Some(aux);
+        self.update_gap(net);
+        Ok(())
+    }
+}
+
+/// `m` as one column-major array.
+fn col_major(m: &Mat<f64>) -> Vec<f64> {
+    let mut v = Vec::with_capacity(m.nrows() * m.ncols());
+    for j in 0..m.ncols() {
+        v.extend(m.col(j).iter().copied());
+    }
+    v
 }
 
 #[cfg(test)]
@@ -706,6 +789,96 @@ mod tests {
             },
             w,
         )
+    }
+
+    fn round_trip(t: &PinnPenaltyTrainer<'_>) -> Result<StateReader> {
+        let mut w = StateWriter::new();
+        t.save_state(&mut w)?;
+        let mut bytes = Vec::new();
+        w.write_to(&mut bytes).unwrap();
+        StateReader::parse(std::path::Path::new("t.sapm"), &bytes)
+    }
+
+    /// Saved and loaded mid-run (after backtracking shrank the step size),
+    /// the trainer holds the same state and takes the same next step.
+    #[test]
+    fn saved_state_loads_bit_for_bit() {
+        let (net0, data) = setup(13);
+        for w in [Weighting::SelfAdaptive, Weighting::Constant(3.0)] {
+            let cfg = PenaltyConfig {
+                tau: 1e4,
+                ..PenaltyConfig::default()
+            };
+            let mut net = net0.clone();
+            let mut t = trainer(&data, w);
+            t.cfg = cfg;
+            t.start(&net).unwrap();
+            for _ in 0..4 {
+                t.step(&mut net).unwrap();
+            }
+            assert!(t.tau < cfg.tau, "{w:?}: no backtracking, tau {}", t.tau);
+            let mut r = round_trip(&t).unwrap();
+            let mut u = trainer(&data, w);
+            u.cfg = cfg;
+            u.load_state(&mut r, &net).unwrap();
+            assert_eq!(u.aux, t.aux, "{w:?}");
+            assert_eq!(u.tau.to_bits(), t.tau.to_bits(), "{w:?}");
+            assert_eq!(u.objective.to_bits(), t.objective.to_bits(), "{w:?}");
+            assert_eq!(u.stats, t.stats, "{w:?}");
+            assert_eq!(
+                u.gap.load(Ordering::Relaxed),
+                t.gap.load(Ordering::Relaxed),
+                "{w:?}"
+            );
+            let mut net_u = net.clone();
+            let (a, b) = (t.step(&mut net).unwrap(), u.step(&mut net_u).unwrap());
+            assert_eq!(a.objective.to_bits(), b.objective.to_bits(), "{w:?}");
+            assert_eq!(net.params(), net_u.params(), "{w:?}");
+            assert_eq!(u.aux, t.aux, "{w:?}");
+        }
+    }
+
+    /// A non-finite auxiliary, a different method or network are refused,
+    /// naming the entry or field.
+    #[test]
+    fn bad_saved_state_is_refused_by_name() {
+        let (net, data) = setup(2);
+        let mut t = trainer(&data, Weighting::SelfAdaptive);
+        t.start(&net).unwrap();
+        t.aux.as_mut().unwrap().d[1][(2, 3)] = f64::NAN;
+        let mut r = round_trip(&t).unwrap();
+        let e = trainer(&data, Weighting::SelfAdaptive)
+            .load_state(&mut r, &net)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("entry `d_1`") && e.contains("not finite"), "{e}");
+
+        let mut t = trainer(&data, Weighting::SelfAdaptive);
+        t.start(&net).unwrap();
+        let mut r = round_trip(&t).unwrap();
+        let e = trainer(&data, Weighting::Constant(1.0))
+            .load_state(&mut r, &net)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("meta.trainer.method") || e.contains("method"),
+            "{e}"
+        );
+
+        let mut r = round_trip(&t).unwrap();
+        let small = NetworkSpec::new(vec![3, 5, 1]).build(0).unwrap();
+        let e = trainer(&data, Weighting::SelfAdaptive)
+            .load_state(&mut r, &small)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("hidden_layers"), "{e}");
+        // Not started: nothing to save.
+        let mut w = StateWriter::new();
+        assert!(
+            trainer(&data, Weighting::SelfAdaptive)
+                .save_state(&mut w)
+                .is_err()
+        );
     }
 
     #[test]
