@@ -176,10 +176,19 @@ fn sigkill_then_resume_matches_an_uninterrupted_sapm_pinn_run() {
 fn sigterm_stops_a_pinn_run_with_a_checkpoint_that_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = pinn_config(dir.path(), "pm", PINN_ITERATIONS, "");
-    let reference = dir.path().join("reference");
-    run_reference(&cfg, &reference);
+    term_and_resume_config(&cfg, PINN_ITERATIONS, 20);
+}
 
-    let stopped = dir.path().join("stopped");
+/// Stop a run of `cfg` with SIGTERM once it has checkpointed `min_iteration`
+/// iterations: it must exit with code 4, status `interrupted` and a
+/// checkpoint of the iteration it stopped at, and resume to the same numbers
+/// as an uninterrupted run.
+fn term_and_resume_config(cfg: &Path, iterations: usize, min_iteration: u64) {
+    let dir = cfg.parent().unwrap();
+    let reference = dir.join("reference");
+    run_reference(cfg, &reference);
+
+    let stopped = dir.join("stopped");
     let mut child = spawn(&[
         "train",
         "--quiet",
@@ -188,7 +197,7 @@ fn sigterm_stops_a_pinn_run_with_a_checkpoint_that_resumes() {
         "--out",
         stopped.to_str().unwrap(),
     ]);
-    wait_for_checkpoint(&mut child, &stopped, 20);
+    wait_for_checkpoint(&mut child, &stopped, min_iteration);
     let k = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -199,7 +208,8 @@ fn sigterm_stops_a_pinn_run_with_a_checkpoint_that_resumes() {
     let s = json(&stopped.join("summary.json"));
     assert_eq!(s["status"], "interrupted");
     let n = s["iterations"].as_u64().unwrap();
-    assert!(n > 0 && n < PINN_ITERATIONS as u64, "{n}");
+    assert!(n > 0 && n < iterations as u64, "{n}");
+    // The interrupt checkpoint is of the iteration the run stopped at.
     assert_eq!(checkpoint_iteration(&stopped), Some(n));
 
     resume(&stopped);
@@ -253,35 +263,7 @@ fn sigkill_then_resume_matches_an_uninterrupted_ls_adam_lbfgs_run() {
 fn sigterm_stops_cleanly_with_a_checkpoint_that_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "pm", 3_000);
-    let reference = dir.path().join("reference");
-    run_reference(&cfg, &reference);
-
-    let stopped = dir.path().join("stopped");
-    let mut child = spawn(&[
-        "train",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        stopped.to_str().unwrap(),
-    ]);
-    wait_for_checkpoint(&mut child, &stopped, 100);
-    let k = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(k.success());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(4), "exit code of an interrupted run");
-    let s = json(&stopped.join("summary.json"));
-    assert_eq!(s["status"], "interrupted");
-    let n = s["iterations"].as_u64().unwrap();
-    assert!(n > 0 && n < 3_000, "{n}");
-    // The interrupt checkpoint is of the iteration the run stopped at.
-    assert_eq!(checkpoint_iteration(&stopped), Some(n));
-
-    resume(&stopped);
-    assert_same_run(&reference, &stopped);
+    term_and_resume_config(&cfg, 3_000, 100);
 }
 
 #[test]
