@@ -525,6 +525,18 @@ impl StateReader {
         Error::format(&self.path, reason)
     }
 
+    /// Check that the state under `method` was written by the trainer `want`.
+    pub fn expect_method(&self, want: &str) -> Result<()> {
+        let name = self.text("method")?;
+        if name != want {
+            return Err(self.err(format!(
+                "field `meta.{}` is {name:?}, this run trains {want:?}",
+                self.full("method")
+            )));
+        }
+        Ok(())
+    }
+
     /// Run `f` with every name prefixed by `name.`.
     pub fn scope<R>(&mut self, name: &str, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
         let keep = self.prefix.len();

@@ -663,13 +663,7 @@ impl Trainer for PinnPenaltyTrainer<'_> {
     }
 
     fn load_state(&mut self, r: &mut StateReader, net: &Network) -> Result<()> {
-        let name = r.text("method")?;
-        if name != self.name() {
-            return Err(r.err(format!(
-                "field `meta.trainer.method` is {name:?}, this run trains {:?}",
-                self.name()
-            )));
-        }
+        r.expect_method(self.name())?;
         // Sizes every buffer for `net` and these points; the forward
         // auxiliaries are then overwritten.
         self.start(net)?;

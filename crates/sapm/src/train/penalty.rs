@@ -917,13 +917,7 @@ impl Trainer for PenaltyTrainer<'_> {
     }
 
     fn load_state(&mut self, r: &mut StateReader, net: &Network) -> Result<()> {
-        let name = r.text("method")?;
-        if name != self.name() {
-            return Err(r.err(format!(
-                "field `meta.trainer.method` is {name:?}, this run trains {:?}",
-                self.name()
-            )));
-        }
+        r.expect_method(self.name())?;
         // Sizes every buffer and sets the scalings for `net`; the
         // forward-initialised auxiliaries are then overwritten.
         self.start(net)?;
