@@ -9,12 +9,14 @@ use clap::{Args, ValueEnum};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use rayon::prelude::*;
+use sapm::driver::Clock;
+use sapm::engine::loss::Weighting;
+use sapm::engine::reference::ReferencePenaltyTrainer;
+use sapm::engine::{PenaltyConfig, PenaltyTrainer};
 use sapm::linalg::{SampleBlocks, SolveMethod, balanced_block};
-use sapm::loss::LsObjective;
-use sapm::penalty::Weighting;
+use sapm::optim::{Adam, AdamConfig, Trainer};
 use sapm::perf::{self, Workload};
-use sapm::reference::ReferencePenaltyTrainer;
-use sapm::train::{Adam, AdamConfig, Clock, PenaltyConfig, PenaltyTrainer, Trainer};
+use sapm::task::regression::LsObjective;
 use std::time::Instant;
 
 /// What `sapm bench` measures.

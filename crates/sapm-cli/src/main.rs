@@ -8,9 +8,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sapm::checkpoint::StateReader;
 use sapm::config::TrainConfig;
 use sapm::data::{Column, read_table};
+use sapm::driver::{Observer, Status, StopRules};
 use sapm::fit::{CheckpointFile, Fitted, checkpoint_config, fit_checkpointed};
 use sapm::model::Model;
-use sapm::train::{Observer, Record, Status, StopRules};
+use sapm::record::Record;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -263,7 +264,7 @@ fn train(
         // time-marching runs write no checkpoint and refuse --resume.
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         pool.install(|| {
-            sapm::pinn::fit_pde_checkpointed(&cfg, &mut obs, Some(&mut ckpt), reader.as_mut())
+            sapm::fit::pinn::fit_pde_checkpointed(&cfg, &mut obs, Some(&mut ckpt), reader.as_mut())
         })?
     } else {
         let data = cfg.data.load(cfg.seed)?;
@@ -366,7 +367,7 @@ fn write_run(out: &Path, f: &Fitted) -> Result<()> {
     }
     sapm::io::write_atomic(
         &out.join("history.csv"),
-        sapm::io::history_csv(&f.metric_names, &f.history).as_bytes(),
+        sapm::record::history_csv(&f.metric_names, &f.history).as_bytes(),
     )?;
     let json = serde_json::to_string_pretty(&f.summary).context("serialising the summary")?;
     sapm::io::write_atomic(&out.join("summary.json"), json.as_bytes())?;

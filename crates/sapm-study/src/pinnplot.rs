@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::plot::{Axis, Heatmap, LineChart, Panel, Series, Style};
 use faer::Mat;
 use sapm::net::Network;
-use sapm::pde::Problem;
+use sapm::task::pde::Problem;
 
 /// Cells per axis of the heat maps of `sapm plot` (a 101 x 101 grid makes SVGs of megabytes).
 pub const PLOT_GRID: usize = 80;

@@ -10,10 +10,10 @@ use crate::error::{Error, Result};
 use crate::results::ResultRow;
 use sapm::checkpoint::StateReader;
 use sapm::config::TrainConfig;
+use sapm::driver::NoObserver;
 use sapm::fit::{CheckpointFile, Fitted, fit, fit_checkpointed};
 use sapm::model::Model;
-use sapm::train::NoObserver;
-use sapm::train::Record;
+use sapm::record::Record;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -254,7 +254,7 @@ fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput) -> Result<()> {
         Some(json) => {
             write(
                 &dir.join("history.csv"),
-                &sapm::io::history_csv(&out.metric_names, &out.history),
+                &sapm::record::history_csv(&out.metric_names, &out.history),
             )?;
             write(
                 &dir.join("row.csv"),

@@ -7,7 +7,7 @@ use crate::plot::{Axis, Figure, LineChart, Panel, Series, Style, save};
 use sapm::config::TrainConfig;
 use sapm::data::Split;
 use sapm::net::Network;
-use sapm::train::Record;
+use sapm::record::Record;
 use std::path::{Path, PathBuf};
 
 /// Horizontal axis of a history plot.
@@ -304,7 +304,7 @@ mod tests {
             },
         ];
         let names = vec!["train_mse".to_string(), "test_mse".to_string()];
-        std::fs::write(&p, sapm::io::history_csv(&names, &rows)).unwrap();
+        std::fs::write(&p, sapm::record::history_csv(&names, &rows)).unwrap();
         let (n, back) = read_history_csv(&p).unwrap();
         assert_eq!(n, names);
         assert_eq!(back, rows);

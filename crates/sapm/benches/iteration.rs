@@ -14,11 +14,12 @@ use divan::counter::ItemsCount;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use rayon::prelude::*;
+use sapm::engine::loss::Weighting;
+use sapm::engine::{PenaltyConfig, PenaltyTrainer};
 use sapm::linalg::{SampleBlocks, SolveMethod, balanced_block};
-use sapm::loss::LsObjective;
-use sapm::penalty::Weighting;
+use sapm::optim::{Adam, AdamConfig, Trainer};
 use sapm::perf::{self, Workload};
-use sapm::train::{Adam, AdamConfig, PenaltyConfig, PenaltyTrainer, Trainer};
+use sapm::task::regression::LsObjective;
 
 const DEPTH: usize = 10;
 const BLOCK: usize = 2048;

@@ -6,7 +6,7 @@
 //! the rollback model), the trainer's state (auxiliaries, optimiser moments,
 //! step sizes, counters) and the run's context (config, data fingerprint,
 //! curriculum stage). What goes in is decided once, by
-//! [`crate::train::Trainer::save_state`] and the driver; this module only
+//! [`crate::optim::Trainer::save_state`] and the driver; this module only
 //! stores it.
 //!
 //! ## Layout (version 1)
@@ -47,7 +47,6 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::train::{Record, TrainerStats};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -242,52 +241,6 @@ impl<'a> StateWriter<'a> {
             n,
             Value::Array(v.iter().cloned().map(Value::String).collect()),
         );
-    }
-
-    /// A trainer's counters under `stats.*`.
-    pub fn stats(&mut self, s: &TrainerStats) {
-        self.scope("stats", |w| {
-            w.int("solve_fallbacks", s.solve_fallbacks as u64);
-            w.int("solves", s.solves as u64);
-            w.int("aux_rejections", s.aux_rejections as u64);
-            w.int("evaluations", s.evaluations as u64);
-        });
-    }
-
-    /// History rows under `name.*` (floats as raw bits, NaN and Inf included).
-    pub fn records(&mut self, name: &str, rows: &[Record]) {
-        let width = rows.first().map_or(0, |r| r.values.len());
-        self.scope(name, |w| {
-            w.int("rows", rows.len() as u64);
-            w.int("width", width as u64);
-            w.u64s(
-                "iteration",
-                rows.iter().map(|r| r.iteration as u64).collect(),
-            );
-            w.f64s_owned("seconds", rows.iter().map(|r| r.seconds).collect());
-            w.f64s_owned("objective", rows.iter().map(|r| r.objective).collect());
-            w.u64s(
-                "has_aux",
-                rows.iter()
-                    .map(|r| u64::from(r.aux_loss.is_some()))
-                    .collect(),
-            );
-            w.f64s_owned(
-                "aux",
-                rows.iter().map(|r| r.aux_loss.unwrap_or(0.0)).collect(),
-            );
-            let mut v = Vec::with_capacity(rows.len() * width);
-            for r in rows {
-                v.extend(
-                    r.values
-                        .iter()
-                        .copied()
-                        .chain(std::iter::repeat(f64::NAN))
-                        .take(width),
-                );
-            }
-            w.f64s_owned("values", v);
-        });
     }
 
     /// Total bytes of the entry data (what dominates the file size).
@@ -725,61 +678,6 @@ impl StateReader {
         let mut v = Vec::with_capacity(e.len as usize);
         self.read_raw(&e, &full, |b| v.extend_from_slice(b))?;
         Ok(v)
-    }
-
-    /// Counters written by [`StateWriter::stats`].
-    pub fn stats(&self) -> Result<TrainerStats> {
-        let g =
-            |k: &str| -> Result<usize> { self.usize_at_most(&format!("stats.{k}"), usize::MAX) };
-        Ok(TrainerStats {
-            solve_fallbacks: g("solve_fallbacks")?,
-            solves: g("solves")?,
-            aux_rejections: g("aux_rejections")?,
-            evaluations: g("evaluations")?,
-        })
-    }
-
-    /// History rows written by [`StateWriter::records`]; each row must have
-    /// `width` values.
-    pub fn records(&mut self, name: &str, width: usize) -> Result<Vec<Record>> {
-        self.scope(name, |r| {
-            let rows = r.usize_at_most("rows", usize::MAX)?;
-            let w = r.usize_at_most("width", usize::MAX)?;
-            if rows > 0 && w != width {
-                return Err(r.err(format!(
-                    "field `meta.{}width` is {w}, this run records {width} metrics",
-                    r.prefix
-                )));
-            }
-            let expect = |r: &StateReader, n: &str, len: usize, want: usize| -> Result<()> {
-                if len != want {
-                    return Err(r.err(format!(
-                        "entry `{}{n}` has {len} values, {want} expected for {rows} rows",
-                        r.prefix
-                    )));
-                }
-                Ok(())
-            };
-            for n in ["iteration", "seconds", "objective", "has_aux", "aux"] {
-                expect(r, n, r.len_of(n)?, rows)?;
-            }
-            expect(r, "values", r.len_of("values")?, rows.saturating_mul(width))?;
-            let it = r.u64s("iteration")?;
-            let secs = r.f64s("seconds")?;
-            let obj = r.f64s("objective")?;
-            let has = r.u64s("has_aux")?;
-            let aux = r.f64s("aux")?;
-            let vals = r.f64s("values")?;
-            Ok((0..rows)
-                .map(|i| Record {
-                    iteration: it[i] as usize,
-                    seconds: secs[i],
-                    objective: obj[i],
-                    aux_loss: (has[i] != 0).then_some(aux[i]),
-                    values: vals[i * width..(i + 1) * width].to_vec(),
-                })
-                .collect())
-        })
     }
 
     /// Read every entry once and check its checksum.

@@ -1,7 +1,6 @@
 //! Output files: atomic writes, history CSV, summaries.
 
 use crate::error::{Error, Result};
-use crate::train::Record;
 use std::io::Write;
 use std::path::Path;
 
@@ -50,31 +49,6 @@ pub fn write_atomic_with(
     Ok(())
 }
 
-/// History as CSV text: `iteration,seconds,objective,aux_loss,<metrics...>`;
-/// a missing auxiliary loss is an empty field.
-pub fn history_csv(metric_names: &[String], rows: &[Record]) -> String {
-    let mut s = String::from("iteration,seconds,objective,aux_loss");
-    for n in metric_names {
-        s.push(',');
-        s.push_str(n);
-    }
-    s.push('\n');
-    for r in rows {
-        s.push_str(&format!(
-            "{},{:e},{:e},",
-            r.iteration, r.seconds, r.objective
-        ));
-        if let Some(a) = r.aux_loss {
-            s.push_str(&format!("{a:e}"));
-        }
-        for v in &r.values {
-            s.push_str(&format!(",{v:e}"));
-        }
-        s.push('\n');
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,26 +87,5 @@ mod tests {
         assert!(e.to_string().contains("disk full"), "{e}");
         assert_eq!(std::fs::read(&p).unwrap(), b"old complete file");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn history_has_a_header_and_round_trips_numbers() {
-        let rows = vec![Record {
-            iteration: 3,
-            seconds: 0.5,
-            objective: 1.25e-3,
-            aux_loss: None,
-            values: vec![0.1, 1e-300],
-        }];
-        let csv = history_csv(&["train_mse".into(), "test_mse".into()], &rows);
-        let mut lines = csv.lines();
-        assert_eq!(
-            lines.next(),
-            Some("iteration,seconds,objective,aux_loss,train_mse,test_mse")
-        );
-        let f: Vec<&str> = lines.next().unwrap().split(',').collect();
-        assert_eq!(f[0], "3");
-        assert_eq!(f[3], "");
-        assert_eq!(f[5].parse::<f64>().unwrap(), 1e-300);
     }
 }

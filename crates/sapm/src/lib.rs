@@ -30,18 +30,18 @@
 //! # Ok::<(), sapm::Error>(())
 //! ```
 //!
-//! ## Map
-//! - [`net`]: the network, its initialisation and forward pass; [`activation`].
-//! - [`data`]: built-in targets, CSV/npy files, splits.
-//! - [`loss`]: `J_LS` and backpropagation; [`penalty`]: `J_PM`, `J_SAPM`, omega, auxiliary gradients.
-//! - [`train`]: one module per method behind the [`train::Trainer`] trait, and the driver.
+//! ## Map (dependencies point downward; see `docs/architecture.md`)
+//! - [`fit`](mod@fit): config -> task -> trainer -> driver -> fitted model and summary.
+//! - [`driver`]: the loop, stopping rules, history, observers, checkpoints.
+//! - [`optim`]: one module per method behind the [`optim::Trainer`] trait.
+//! - [`engine`]: the PM/SAPM auxiliary-variable engine.
+//! - [`objective`]: what gradient and least-squares methods see of a task.
+//! - [`task`]: regression data and PDE problems ([`task::regression`], [`task::pde`]).
+//! - [`net`]: the network, its forward pass and input derivatives.
 //! - [`linalg`]: sample-block reductions and the weight-step least-squares solve.
-//! - [`config`], [`fit`](mod@fit), [`model`], [`io`]: configuration, the high-level API, files;
-//!   [`checkpoint`]: checkpoint files for stopping and resuming runs.
-//! - [`perf`]: flop and memory models of an iteration and a benchmark workload;
-//!   [`reference`](mod@reference): the straightforward PM/SAPM trainer the optimised one is tested against.
-//! - [`pde`], [`pinn`]: first-order linear PDEs and PINN training (standard loss,
-//!   PM/SAPM-PINN); see `docs/pinn.md`.
+//! - [`config`], [`data`], [`model`], [`io`], [`checkpoint`], [`record`], [`perf`]:
+//!   configuration, data files, models, atomic writes, checkpoint files,
+//!   history rows, flop and memory models.
 //!
 //! ## What this crate is not
 //! A general deep-learning framework: no GPUs, no mini-batching, no
@@ -49,27 +49,25 @@
 //! auxiliary-variable training of small dense networks.
 #![warn(missing_docs)]
 
-pub mod activation;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod driver;
+pub mod engine;
 pub mod error;
 pub mod fit;
 pub mod io;
 pub mod linalg;
-pub mod loss;
 pub mod model;
 pub mod net;
-pub mod penalty;
+pub mod objective;
+pub mod optim;
 pub mod perf;
-pub mod reference;
-pub mod train;
+pub mod record;
+pub mod task;
 
-pub use activation::Activation;
 pub use config::{Method, TrainConfig};
 pub use error::{Error, Result};
 pub use fit::{Fitted, Summary, fit, fit_with};
 pub use model::Model;
-pub use net::{Network, NetworkSpec};
-pub mod pde;
-pub mod pinn;
+pub use net::{Activation, Network, NetworkSpec};

@@ -43,7 +43,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-/// Flops (and activation evaluations) of the passes a [`crate::train::PenaltyTrainer`]
+/// Flops (and activation evaluations) of the passes a [`crate::engine::PenaltyTrainer`]
 /// has run, accumulated from the model in this module.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct PenaltyFlops {
@@ -195,7 +195,7 @@ pub fn penalty_iteration_flops(
 ) -> f64 {
     let depth = widths.len() - 1;
     let tsqr = solver == SolveMethod::Qr;
-    let wave = crate::train::DATA_WAVE;
+    let wave = crate::engine::DATA_WAVE;
     let data = data_pass_flops(widths, n, block, tsqr, wave);
     let solve: f64 = (0..depth)
         .map(|l| solve_flops(widths, l, solver, false))
@@ -245,7 +245,7 @@ pub fn penalty_bytes_per_sample(widths: &[usize]) -> f64 {
     16.0 * h.next_multiple_of(8) as f64
 }
 
-/// Bytes per sample of [`crate::reference::ReferencePenaltyTrainer`]: `A`, its
+/// Bytes per sample of [`crate::engine::reference::ReferencePenaltyTrainer`]: `A`, its
 /// trial copy and the gradient (`3H`), `P_l` and `E_l` and their trial copies
 /// (each matrix padded to a multiple of 8 rows), not counting the transient
 /// stacked copy of the QR weight step (`8 (k + m)` more while it runs).

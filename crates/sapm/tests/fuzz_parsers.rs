@@ -938,7 +938,7 @@ fn ckpt_seeds() -> Vec<Vec<u8>> {
             let data = cfg.data.load(cfg.seed).unwrap();
             let path = dir.path().join(format!("{m}.sapm"));
             let mut file = sapm::fit::CheckpointFile::new(&path, &cfg);
-            let mut obs = sapm::train::NoObserver;
+            let mut obs = sapm::driver::NoObserver;
             sapm::fit::fit_checkpointed(&cfg, &data, &mut obs, Some(&mut file), None).unwrap();
             std::fs::read(&path).unwrap()
         })
@@ -1063,7 +1063,7 @@ const CKPT: Target = Target {
             return Ok(());
         }
         let data = cfg.data.load(cfg.seed).expect("the seeds' data load");
-        let mut obs = sapm::train::NoObserver;
+        let mut obs = sapm::driver::NoObserver;
         let fitted = sapm::fit::fit_checkpointed(&cfg, &data, &mut obs, None, Some(&mut r))?;
         assert!(fitted.summary.iterations <= 12, "resumed past the budget");
         CKPT_RESUMED.with(|c| c.set(c.get() + 1));
@@ -1110,7 +1110,7 @@ const EXPR: Target = Target {
         let text = std::str::from_utf8(bytes)
             .map_err(|_| sapm::Error::config(key.display().to_string(), "not UTF-8"))?;
         let vars: Vec<String> = EXPR_VARS.iter().map(|v| v.to_string()).collect();
-        let e = sapm::pde::Expr::parse(&key.display().to_string(), text, &vars)?;
+        let e = sapm::task::pde::Expr::parse(&key.display().to_string(), text, &vars)?;
         assert_eq!(e.text(), text, "expression text kept");
         // Evaluation never panics; non-finite values are the sampler's to report.
         for x in [[0.0, 0.0], [0.5, -1.0], [1e300, 1e-300]] {

@@ -6,10 +6,11 @@
 
 use faer::Mat;
 use sapm::NetworkSpec;
+use sapm::engine::loss::Weighting;
+use sapm::engine::{PenaltyConfig, PenaltyTrainer};
 use sapm::linalg::SolveMethod;
-use sapm::loss::LsObjective;
-use sapm::penalty::Weighting;
-use sapm::train::{Adam, AdamConfig, PenaltyConfig, PenaltyTrainer, Trainer};
+use sapm::optim::{Adam, AdamConfig, Trainer};
+use sapm::task::regression::LsObjective;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

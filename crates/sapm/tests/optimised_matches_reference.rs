@@ -5,10 +5,11 @@
 
 use faer::Mat;
 use sapm::NetworkSpec;
+use sapm::engine::loss::Weighting;
+use sapm::engine::reference::ReferencePenaltyTrainer;
+use sapm::engine::{AuxOrder, PenaltyConfig, PenaltyTrainer, SweepOrder};
 use sapm::linalg::SolveMethod;
-use sapm::penalty::Weighting;
-use sapm::reference::ReferencePenaltyTrainer;
-use sapm::train::{AuxOrder, PenaltyConfig, PenaltyTrainer, SweepOrder, Trainer};
+use sapm::optim::Trainer;
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
     let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
@@ -16,7 +17,7 @@ fn rel(a: &[f64], b: &[f64]) -> f64 {
     (num / den.max(f64::MIN_POSITIVE)).sqrt()
 }
 
-fn aux_flat(a: &sapm::penalty::AuxVars) -> Vec<f64> {
+fn aux_flat(a: &sapm::engine::loss::AuxVars) -> Vec<f64> {
     a.a.iter()
         .flat_map(|m| (0..m.ncols()).flat_map(move |j| m.col_as_slice(j).to_vec()))
         .collect()
@@ -132,7 +133,7 @@ fn rank_deficient_steps_fall_back_identically() {
         let cfg = PenaltyConfig {
             solver,
             block: 2,
-            aux_init: sapm::train::AuxInit::Random,
+            aux_init: sapm::engine::AuxInit::Random,
             ..PenaltyConfig::default()
         };
         let net0 = NetworkSpec::new(vec![1, 8, 8, 1]).build(5).unwrap();

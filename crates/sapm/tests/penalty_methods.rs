@@ -2,9 +2,10 @@
 
 use faer::Mat;
 use sapm::config::{Method, TrainConfig};
-use sapm::loss::mse;
-use sapm::penalty::{AuxVars, Weighting, consistency_constant, objective};
-use sapm::train::{NoObserver, PenaltyTrainer, run};
+use sapm::driver::{NoObserver, run};
+use sapm::engine::PenaltyTrainer;
+use sapm::engine::loss::{AuxVars, Weighting, consistency_constant, objective};
+use sapm::task::regression::mse;
 use sapm::{NetworkSpec, fit};
 
 fn cfg(method: Method, depth: usize, iters: usize, seed: u64) -> TrainConfig {

@@ -1,9 +1,9 @@
 //! End-to-end PINN runs on tiny budgets.
 
 use sapm::config::{Method, TrainConfig};
+use sapm::driver::NoObserver;
 use sapm::fit::fit_with;
-use sapm::pinn::fit_pde;
-use sapm::train::NoObserver;
+use sapm::fit::pinn::fit_pde;
 
 fn cfg(text: &str, sets: &[&str]) -> TrainConfig {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -151,7 +151,7 @@ fn every_pde_example_config_loads_and_samples() {
         let c = TrainConfig::load(&p, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
         let pde = c.pde.as_ref().unwrap_or_else(|| panic!("{name}: no [pde]"));
         let problem = pde.problem().unwrap();
-        let data = sapm::pde::PinnData::sample(&problem, pde, c.seed).unwrap();
+        let data = sapm::task::pde::PinnData::sample(&problem, pde, c.seed).unwrap();
         assert!(data.n_boundary() >= 1 && data.u_test.is_some(), "{name}");
         n += 1;
     }

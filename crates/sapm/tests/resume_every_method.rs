@@ -4,8 +4,8 @@
 
 use sapm::checkpoint::StateReader;
 use sapm::config::TrainConfig;
+use sapm::driver::NoObserver;
 use sapm::fit::{CheckpointFile, Fitted, fit_checkpointed};
-use sapm::train::NoObserver;
 
 /// Summary without `seconds`, history without `seconds`, weights as bits.
 fn numbers(f: &Fitted) -> (serde_json::Value, Vec<String>, Vec<u64>) {
@@ -124,7 +124,7 @@ fn check_pinn(overrides: &[&str]) {
     assert_eq!(full.summary.iterations, 23, "{overrides:?}");
     let mut r = StateReader::open(&path).unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
     assert_eq!(r.int("run.iteration").unwrap(), 20, "{overrides:?}");
-    let resumed = sapm::pinn::fit_pde_checkpointed(&cfg, &mut NoObserver, None, Some(&mut r))
+    let resumed = sapm::fit::pinn::fit_pde_checkpointed(&cfg, &mut NoObserver, None, Some(&mut r))
         .unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
     let (a, b) = (numbers(&full), numbers(&resumed));
     assert_eq!(a, b, "{overrides:?}");
@@ -229,10 +229,10 @@ fn pinn_resume_refuses_other_points() {
     let path = dir.path().join("c.sapm");
     let a = cfg("pde.n_interior=20");
     let mut ck = CheckpointFile::new(&path, &a);
-    sapm::pinn::fit_pde_checkpointed(&a, &mut NoObserver, Some(&mut ck), None).unwrap();
+    sapm::fit::pinn::fit_pde_checkpointed(&a, &mut NoObserver, Some(&mut ck), None).unwrap();
     let b = cfg("pde.n_interior=21");
     let mut r = StateReader::open(&path).unwrap();
-    let e = sapm::pinn::fit_pde_checkpointed(&b, &mut NoObserver, None, Some(&mut r))
+    let e = sapm::fit::pinn::fit_pde_checkpointed(&b, &mut NoObserver, None, Some(&mut r))
         .unwrap_err()
         .to_string();
     assert!(

@@ -1,12 +1,13 @@
-//! Time marching (`sapm::pinn::march`): window data, the piecewise solution,
+//! Time marching (`sapm::fit::march`): window data, the piecewise solution,
 //! its global error, and bad settings.
 
 use faer::Mat;
 use sapm::config::TrainConfig;
-use sapm::pde::{PdeConfig, PinnData, Problem};
-use sapm::pinn::fit_pde;
-use sapm::pinn::march::{MarchOptions, time_march, window_edges, window_problem};
-use sapm::train::NoObserver;
+use sapm::driver::NoObserver;
+use sapm::fit::march::{MarchOptions, time_march};
+use sapm::fit::pinn::fit_pde;
+use sapm::task::pde::window::{window_edges, window_problem};
+use sapm::task::pde::{PdeConfig, PinnData, Problem};
 use std::f64::consts::PI;
 
 fn cfg(text: &str, sets: &[&str]) -> TrainConfig {

@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::plot::{Figure, Panel};
 use crate::runner::RunOutcome;
 use crate::runplot::prediction_chart;
-use sapm::train::Record;
+use sapm::record::Record;
 use std::collections::BTreeMap;
 
 /// `(iteration, median over runs)` of `f` at every recorded iteration

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::results::{FAIL_REL_L2, ResultRow};
 use crate::runner::{RunOutput, RunSpec, regression_row};
 use sapm::config::TrainConfig;
-use sapm::train::NoObserver;
+use sapm::driver::NoObserver;
 
 /// A PINN run fails when its rel L2 error is at least this (or not a number):
 /// at 0.5 the prediction is no closer to `u` than half its size, which on these
@@ -159,7 +159,7 @@ fn extras(beta: f64, s: Option<&sapm::fit::Summary>) -> Vec<(String, f64)> {
 /// with `status = "error"`. The row carries [`EXTRAS`].
 pub fn execute_pinn(study: &str, spec: &RunSpec) -> RunOutput {
     let beta = spec.cfg.pde.as_ref().map_or(f64::NAN, |p| p.beta);
-    match sapm::pinn::fit_pde(&spec.cfg, &mut NoObserver) {
+    match sapm::fit::pinn::fit_pde(&spec.cfg, &mut NoObserver) {
         Ok(f) => {
             let mut row = regression_row(study, spec, &f);
             row.extra = extras(beta, Some(&f.summary));

@@ -10,5 +10,6 @@ pub use lstsq::{
     solve_normal, solve_qr_factor_into,
 };
 pub use reduce::{
-    LocalReducer, MIN_BLOCK, MIN_BLOCKS, PerThread, Reducer, SampleBlocks, balanced_block,
+    DEFAULT_BLOCK, LocalReducer, MIN_BLOCK, MIN_BLOCKS, PerThread, Reducer, SampleBlocks,
+    balanced_block,
 };

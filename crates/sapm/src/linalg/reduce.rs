@@ -12,6 +12,9 @@ use rayon::prelude::*;
 use std::ops::Range;
 use std::sync::{Mutex, TryLockError};
 
+/// Default number of samples per block for sample-parallel kernels.
+pub const DEFAULT_BLOCK: usize = 2048;
+
 /// Sums buffers across processes. Implementations must give every participant
 /// the same result.
 pub trait Reducer: Send + Sync {

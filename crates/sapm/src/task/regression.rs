@@ -6,14 +6,11 @@
 //! `delta_L = (2/N)(U - Y)`, `grad W~_l = delta_l P_{l-1}^T`,
 //! `delta_{l-1} = s'(Z_{l-1}) (.) (W_l^T delta_l)`.
 
-use crate::activation::Activation;
-use crate::linalg::{PerThread, SampleBlocks};
+use crate::linalg::{DEFAULT_BLOCK, PerThread, SampleBlocks};
+use crate::net::activation::Activation;
 use crate::net::{ForwardCache, Network, col, col_mut};
-use crate::train::Objective;
+use crate::objective::Objective;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
-
-/// Default number of samples per block for sample-parallel kernels.
-pub const DEFAULT_BLOCK: usize = 2048;
 
 /// `J_LS` of `net` on inputs `x` (`d x N`) and targets `y` (`m x N`).
 pub fn mse(net: &Network, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {

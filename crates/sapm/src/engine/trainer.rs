@@ -29,19 +29,19 @@
 //! iterations allocate nothing (tested), and memory is `A` and `D` (16 bytes
 //! per hidden unit and sample) plus `O(threads x block)` scratch. The flop
 //! count of an iteration is [`crate::perf::penalty_iteration_flops`];
-//! [`crate::reference::ReferencePenaltyTrainer`] is the straightforward
+//! [`crate::engine::reference::ReferencePenaltyTrainer`] is the straightforward
 //! version it is tested against.
 
-use super::penalty_passes::{Accumulate, Passes, WAVE};
-use super::{StepOutcome, Trainer, TrainerStats};
+use super::passes::{Accumulate, Passes, WAVE};
 use crate::checkpoint::{StateReader, StateWriter};
+use crate::engine::loss::{AuxVars, Weighting};
 use crate::error::{Error, Result};
 use crate::linalg::{
     LayerSolveWs, LocalReducer, Reducer, Regularization, SolveMethod, mat_bytes, solve_gram_into,
     solve_qr_factor_into,
 };
 use crate::net::Network;
-use crate::penalty::{AuxVars, Weighting};
+use crate::optim::{StepOutcome, Trainer, TrainerStats};
 use crate::perf::{self, PenaltyFlops};
 use faer::{Mat, MatRef};
 use rand::{RngExt, SeedableRng};
@@ -146,7 +146,7 @@ impl Default for PenaltyConfig {
             cap_hidden: 0.0,
             aux_init: AuxInit::Forward,
             warm_start: 0,
-            block: crate::loss::DEFAULT_BLOCK,
+            block: crate::linalg::DEFAULT_BLOCK,
         }
     }
 }
@@ -1014,7 +1014,7 @@ mod tests {
         }
     }
     use crate::NetworkSpec;
-    use crate::penalty::objective;
+    use crate::engine::loss::objective;
     use rand::RngExt;
 
     /// Each coupled weight step is the exact minimiser of J_SAPM over

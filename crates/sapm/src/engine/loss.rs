@@ -213,14 +213,14 @@ fn residual_into(
 ///
 /// ```
 /// use faer::Mat;
-/// use sapm::penalty::{objective, AuxVars, Weighting};
+/// use sapm::engine::loss::{objective, AuxVars, Weighting};
 /// use sapm::NetworkSpec;
 /// let net = NetworkSpec::new(vec![1, 8, 8, 1]).build(1).unwrap();
 /// let x = Mat::from_fn(1, 20, |_, j| j as f64 / 10.0 - 1.0);
 /// let y = Mat::from_fn(1, 20, |_, j| (j as f64 / 10.0).sin());
 /// let aux = AuxVars::forward(&net, x.as_ref());
 /// let j = objective(&net, &aux, x.as_ref(), y.as_ref(), Weighting::SelfAdaptive);
-/// let ls = sapm::loss::mse(&net, x.as_ref(), y.as_ref());
+/// let ls = sapm::task::regression::mse(&net, x.as_ref(), y.as_ref());
 /// assert!((j - ls).abs() <= 1e-14 * ls);
 /// ```
 pub fn objective(
@@ -238,7 +238,8 @@ pub fn objective(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Activation, NetworkSpec, loss::mse};
+    use crate::task::regression::mse;
+    use crate::{Activation, NetworkSpec};
     use proptest::prelude::*;
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;

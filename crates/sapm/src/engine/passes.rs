@@ -27,8 +27,8 @@
 //! 4. [`Passes::trial`] once per backtracking trial: residual sums at `A - t D`.
 //! 5. [`Passes::update`]: `A -= t D` for the accepted `t`.
 
-use crate::activation::Activation;
 use crate::linalg::{PerThread, QrWs, SampleBlocks, balanced_block, mat_bytes, qr_r_into};
+use crate::net::activation::Activation;
 use crate::net::{Network, col, col_mut};
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};

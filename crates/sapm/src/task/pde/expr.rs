@@ -201,7 +201,7 @@ impl Expr {
     /// `vars` are the allowed variable names in coordinate order.
     ///
     /// ```
-    /// use sapm::pde::Expr;
+    /// use sapm::task::pde::Expr;
     /// let e = Expr::parse("pde.g", "sin(2*pi*x) + t^2", &["x".into(), "t".into()]).unwrap();
     /// assert!((e.eval(&[0.25, 3.0]) - 10.0).abs() < 1e-12);
     /// let err = Expr::parse("pde.f", "sin(x", &["x".into()]).unwrap_err().to_string();

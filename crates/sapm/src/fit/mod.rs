@@ -1,19 +1,22 @@
 //! From a config and data to a fitted model, history and summary: the API the
 //! `sapm` command is a thin layer over.
 
+pub mod march;
+pub mod pinn;
+
 use crate::checkpoint::{StateReader, StateWriter, fingerprint_mats};
 use crate::config::{Method, TrainConfig};
 use crate::data::{Dataset, Split};
+use crate::driver::{Checkpointer, Metrics, NoObserver, Observer, RunOptions, Status, run_with};
+use crate::engine::PenaltyTrainer;
+use crate::engine::loss::{Weighting, consistency_constant};
 use crate::error::{Error, Result};
 use crate::linalg::condition_number;
-use crate::loss::{LsObjective, mse};
 use crate::model::Model;
 use crate::net::{ForwardCache, Network};
-use crate::penalty::{Weighting, consistency_constant};
-use crate::train::{
-    Adam, Checkpointer, Elm, GradientDescent, Lbfgs, Metrics, NoObserver, Observer, PenaltyTrainer,
-    Record, RunOptions, Sequence, Status, Trainer, TrainerStats, run_with,
-};
+use crate::optim::{Adam, Elm, GradientDescent, Lbfgs, Sequence, Trainer};
+use crate::record::{Record, TrainerStats};
+use crate::task::regression::{LsObjective, mse};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -149,8 +152,8 @@ pub fn diagnostics(net: &Network, data: &Split, aux_loss: Option<f64>) -> Diagno
     let output_design_cond = condition_number(cache.p[net.depth() - 1].as_ref().transpose());
     let test_mse = mse(net, data.test.x.as_ref(), data.test.y.as_ref());
     let pred32 = net.predict_f32(data.test.x.as_ref());
-    let test_mse_f32 =
-        crate::loss::sq_diff(pred32.as_ref(), data.test.y.as_ref()) / data.test.len().max(1) as f64;
+    let test_mse_f32 = crate::task::regression::sq_diff(pred32.as_ref(), data.test.y.as_ref())
+        / data.test.len().max(1) as f64;
     let train_mse = mse(net, data.train.x.as_ref(), data.train.y.as_ref());
     let hidden: usize = net.widths()[1..net.depth()].iter().sum();
     Diagnostics {
@@ -217,7 +220,7 @@ pub struct Summary {
     /// Time-marching PDE runs: one entry per time window (the other fields then
     /// describe the piecewise solution; `diagnostics` are the last window's).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub windows: Option<Vec<crate::pinn::WindowSummary>>,
+    pub windows: Option<Vec<crate::fit::march::WindowSummary>>,
     /// sapm version.
     pub version: String,
     /// The resolved config.
@@ -345,7 +348,7 @@ pub fn checkpoint_config(r: &StateReader, overrides: &[String]) -> Result<TrainC
 /// [`fit_with`] writing checkpoints to `checkpoint` (every
 /// `train.checkpoint_every` iterations and when the observer stops the run)
 /// and, with `resume`, continuing from a checkpoint of the same config and
-/// data. PINN runs (`[pde]`) go to [`crate::pinn::fit_pde_checkpointed`]:
+/// data. PINN runs (`[pde]`) go to [`crate::fit::pinn::fit_pde_checkpointed`]:
 /// single-stage ones are checkpointed and resumed the same way (with a
 /// fingerprint of their points); curriculum and time-marching ones are not.
 pub fn fit_checkpointed(
@@ -359,7 +362,7 @@ pub fn fit_checkpointed(
     cfg.validate()?;
     if cfg.pde.is_some() {
         // A PINN run: `data` is ignored, points come from the `[pde]` section.
-        return crate::pinn::fit_pde_checkpointed(cfg, observer, checkpoint, resume);
+        return crate::fit::pinn::fit_pde_checkpointed(cfg, observer, checkpoint, resume);
     }
     let (d, m) = (data.train.input_dim(), data.train.output_dim());
     if data.test.input_dim() != d || data.test.output_dim() != m {

@@ -1,19 +1,18 @@
 //! The straightforward PM/SAPM trainer, kept as the reference the optimised
-//! [`crate::train::PenaltyTrainer`] is tested against (to 1e-10 relative on a
+//! [`crate::engine::PenaltyTrainer`] is tested against (to 1e-10 relative on a
 //! fixed seed, `tests/optimised_matches_reference.rs`) and benchmarked
 //! against. It stores `P_l`, `E_l` and a gradient for every layer and sample,
 //! plus a trial copy of the auxiliaries, `P` and `E`, and builds the full
 //! stacked system of every weight step: simple, and several times the
 //! memory of the optimised path. Not for production runs.
 
+use crate::engine::loss::{AuxVars, PenaltyWorkspace, Weighting};
+use crate::engine::{AuxInit, AuxOrder, OmegaMode, PenaltyConfig, SweepOrder, capped_solve};
 use crate::error::{Error, Result};
 use crate::linalg::{LayerSystem, LocalReducer, Reducer, Regularization, solve_layer};
 use crate::net::Network;
-use crate::penalty::{AuxVars, PenaltyWorkspace, Weighting};
-use crate::train::{
-    AuxInit, AuxOrder, OmegaMode, PenaltyConfig, StepOutcome, SweepOrder, Trainer, TrainerStats,
-    capped_solve,
-};
+use crate::optim::{StepOutcome, Trainer};
+use crate::record::TrainerStats;
 use faer::{Mat, MatRef};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -24,7 +23,7 @@ const MAX_HALVINGS: usize = 50;
 /// The straightforward PM/SAPM trainer: full-size `P`, `E`, a trial copy of
 /// the auxiliaries and of both, and one stacked least-squares problem per
 /// weight step. Same algorithm and results (to round-off) as
-/// [`crate::train::PenaltyTrainer`].
+/// [`crate::engine::PenaltyTrainer`].
 pub struct ReferencePenaltyTrainer<'a> {
     cfg: PenaltyConfig,
     weighting: Weighting,

@@ -1,35 +1,22 @@
-//! Trainers (one module per method) behind one [`Trainer`] trait, and the
-//! driver that owns the loop, stopping rules, history and observers.
+//! Optimisation methods, one module each, behind one [`Trainer`] trait; the
+//! loop that runs them is in [`crate::driver`].
 
 mod adam;
-mod driver;
 mod elm;
 mod gd;
 mod lbfgs;
-mod penalty;
-mod penalty_passes;
-
-/// Blocks per wave of the PM/SAPM data pass (fixes the TSQR merge tree).
-pub const DATA_WAVE: usize = penalty_passes::WAVE;
 mod sequence;
 
 pub use adam::{Adam, AdamConfig};
-pub use driver::{
-    Checkpointer, Clock, Metrics, NoObserver, Observer, Record, RunOptions, RunResult, Status,
-    StopRules, run, run_with,
-};
 pub use elm::Elm;
 pub use gd::GradientDescent;
 pub use lbfgs::{Lbfgs, LbfgsConfig};
-pub(crate) use penalty::capped_solve;
-pub use penalty::{
-    AuxInit, AuxOrder, OmegaMode, PenaltyConfig, PenaltyMemory, PenaltyTrainer, SweepOrder,
-};
 pub use sequence::Sequence;
 
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
 use crate::net::Network;
+pub use crate::record::TrainerStats;
 
 /// What one iteration reports to the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -46,29 +33,6 @@ pub struct StepOutcome {
     /// First step of a new phase (e.g. SAPM after an Adam warm start): the
     /// objective may change meaning, so the driver's divergence reference restarts.
     pub new_phase: bool,
-}
-
-/// Counters a trainer exposes for the summary.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct TrainerStats {
-    /// Weight steps whose solve fell back to the SVD pseudo-inverse.
-    pub solve_fallbacks: usize,
-    /// Weight steps solved in total.
-    pub solves: usize,
-    /// Auxiliary steps rejected by backtracking (no decrease found).
-    pub aux_rejections: usize,
-    /// Cost-function evaluations (L-BFGS line search included).
-    pub evaluations: usize,
-}
-
-impl TrainerStats {
-    /// Add `o`'s counters to these.
-    pub fn add(&mut self, o: &TrainerStats) {
-        self.solve_fallbacks += o.solve_fallbacks;
-        self.solves += o.solves;
-        self.aux_rejections += o.aux_rejections;
-        self.evaluations += o.evaluations;
-    }
 }
 
 /// One optimisation method. The driver calls [`Trainer::start`] once with the
@@ -114,13 +78,4 @@ fn not_resumable(name: &str) -> Error {
         "train.checkpoint_every",
         format!("method {name} cannot be checkpointed or resumed"),
     )
-}
-
-/// A differentiable loss of the network parameters (J_LS for regression, the
-/// PINN loss for PDEs), used by the gradient-based trainers.
-pub trait Objective: Send {
-    /// Loss value.
-    fn value(&mut self, net: &Network) -> f64;
-    /// Loss value and gradient (flat, in [`Network::params`] order).
-    fn value_grad(&mut self, net: &Network, grad: &mut [f64]) -> f64;
 }

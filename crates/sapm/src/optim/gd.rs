@@ -1,9 +1,10 @@
 //! `ls-gd`: full-batch gradient descent with a constant step.
 
-use super::{Objective, StepOutcome, Trainer};
+use super::{StepOutcome, Trainer};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::Result;
 use crate::net::Network;
+use crate::objective::Objective;
 
 /// `theta <- theta - lr * grad J(theta)`.
 pub struct GradientDescent<'a> {

@@ -19,9 +19,9 @@
 //! `t` itself and the PDE is unchanged.
 //!
 //! ```
-//! use sapm::pde::Problem;
-//! use sapm::pinn::march::{time_march, MarchOptions};
-//! use sapm::{train::NoObserver, TrainConfig};
+//! use sapm::task::pde::Problem;
+//! use sapm::fit::march::{time_march, MarchOptions};
+//! use sapm::{driver::NoObserver, TrainConfig};
 //! let cfg = TrainConfig::from_toml_str(
 //!     "method = \"ls-adam\"\n[network]\ndepth = 2\nwidth = 8\n[pde]\nn_interior = 50\nn_boundary = 10\nn_test = 11",
 //!     &["train.max_iterations=20".into()], None)?;
@@ -32,16 +32,16 @@
 //! # Ok::<(), sapm::Error>(())
 //! ```
 
-use super::fit::fit_stages;
+use super::pinn::fit_stages;
 use crate::config::TrainConfig;
+use crate::driver::{Observer, Status};
 use crate::error::{Error, Result};
 use crate::fit::Fitted;
-use crate::net::Network;
-use crate::pde::{PdeConfig, PinnData, Problem};
-use crate::train::{Observer, Status, TrainerStats};
+use crate::record::TrainerStats;
+use crate::task::pde::window::{TimeMap, time_coordinate, window_edges, window_problem};
+use crate::task::pde::{PdeConfig, PinnData, Problem};
 use faer::{Mat, MatRef};
 use serde::Serialize;
-use std::sync::Arc;
 
 /// How to march.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,192 +128,6 @@ pub struct Marched {
     pub test_mse: f64,
     /// The test grid, `d x N_t` (problem coordinates).
     pub x_test: Mat<f64>,
-}
-
-/// Index of the coordinate named `t`; it must not be periodic.
-pub fn time_coordinate(p: &Problem) -> Result<usize> {
-    let i = p.vars.iter().position(|v| v == "t").ok_or_else(|| {
-        Error::Problem(format!(
-            "{}: time marching needs a coordinate named `t`, got {:?}",
-            p.name, p.vars
-        ))
-    })?;
-    if p.periodic.get(i).copied().unwrap_or(false) {
-        return Err(Error::Problem(format!(
-            "{}: time marching needs a non-periodic `t`",
-            p.name
-        )));
-    }
-    Ok(i)
-}
-
-/// Most time windows accepted (`pde.time_windows`).
-pub const MAX_TIME_WINDOWS: usize = 10_000;
-
-/// The `K + 1` window edges `t_k = lo + (hi - lo) k / K` of coordinate `time`.
-/// Errors for `K = 0`, `K > MAX_TIME_WINDOWS`, a bad `time` index and windows
-/// too short to be distinct in f64.
-pub fn window_edges(p: &Problem, time: usize, windows: usize) -> Result<Vec<f64>> {
-    check_windows(windows)?;
-    check_time(p, time)?;
-    let (lo, hi) = (p.lo[time], p.hi[time]);
-    let edges: Vec<f64> = (0..=windows)
-        .map(|k| {
-            if k == windows {
-                hi
-            } else {
-                lo + (hi - lo) * k as f64 / windows as f64
-            }
-        })
-        .collect();
-    if edges.windows(2).any(|w| w[1] <= w[0]) {
-        return Err(Error::config(
-            "pde.time_windows",
-            format!("{windows} windows of [{lo}, {hi}] are too short to be distinct"),
-        ));
-    }
-    Ok(edges)
-}
-
-/// `1 <= K <= MAX_TIME_WINDOWS`.
-pub(crate) fn check_windows(windows: usize) -> Result<()> {
-    if windows == 0 {
-        return Err(Error::config(
-            "pde.time_windows",
-            "must be >= 1 (1 = no time marching), got 0",
-        ));
-    }
-    if windows > MAX_TIME_WINDOWS {
-        return Err(Error::config(
-            "pde.time_windows",
-            format!("must be <= {MAX_TIME_WINDOWS}, got {windows}"),
-        ));
-    }
-    Ok(())
-}
-
-fn check_time(p: &Problem, time: usize) -> Result<()> {
-    if time >= p.dim() || time >= p.lo.len() || time >= p.hi.len() {
-        return Err(Error::Problem(format!(
-            "{}: time coordinate index {time} out of range (dimension {})",
-            p.name,
-            p.dim()
-        )));
-    }
-    Ok(())
-}
-
-/// Map between a window's coordinates and the problem's.
-#[derive(Debug, Clone, Copy)]
-struct TimeMap {
-    time: usize,
-    dim: usize,
-    t_lo: f64,
-    h: f64,
-    local: bool,
-}
-
-impl TimeMap {
-    /// Problem coordinates of a window point.
-    fn global(&self, x: &[f64]) -> [f64; 3] {
-        let mut y = [0.0; 3];
-        y[..self.dim].copy_from_slice(&x[..self.dim]);
-        if self.local {
-            y[self.time] = self.t_lo + self.h * x[self.time];
-        }
-        y
-    }
-
-    /// Window coordinates of a problem point.
-    fn window(&self, x: &[f64]) -> [f64; 3] {
-        let mut y = [0.0; 3];
-        y[..self.dim].copy_from_slice(&x[..self.dim]);
-        if self.local {
-            y[self.time] = (x[self.time] - self.t_lo) / self.h;
-        }
-        y
-    }
-}
-
-/// Evaluate `net` at a point of `p`'s coordinates (NaN if the shapes disagree).
-fn eval_at(p: &Problem, net: &Network, x: &[f64]) -> f64 {
-    let de = p.embedded_dim();
-    let (mut e, mut v) = ([0.0; 6], [0.0; 6]);
-    p.embed(x, &mut e[..de], &mut v[..de]);
-    match net.predict(Mat::from_fn(de, 1, |i, _| e[i]).as_ref()) {
-        Ok(u) if u.nrows() == 1 => u[(0, 0)],
-        _ => f64::NAN,
-    }
-}
-
-/// The problem of the window `[t_lo, t_hi]` of coordinate `time`.
-///
-/// Its inflow data on the initial face `t = t_lo` is `prev` (the previous
-/// window's problem and network, evaluated on that problem's upper time face)
-/// or, for the first window, the problem's `g`; elsewhere it is `g`. With
-/// `local_time` the window's time runs over `[0, 1]` and its PDE is multiplied
-/// by `h = t_hi - t_lo` (module docs). Errors for a bad `time` index or
-/// span (not finite, or `t_lo >= t_hi`).
-pub fn window_problem(
-    p: &Problem,
-    time: usize,
-    (t_lo, t_hi): (f64, f64),
-    local_time: bool,
-    prev: Option<(&Problem, &Network)>,
-) -> Result<Problem> {
-    p.validate()?;
-    check_time(p, time)?;
-    if !(t_lo.is_finite() && t_hi.is_finite() && t_lo < t_hi) {
-        return Err(Error::Problem(format!(
-            "{}: a time window needs finite t_lo < t_hi, got [{t_lo}, {t_hi}]",
-            p.name
-        )));
-    }
-    let map = TimeMap {
-        time,
-        dim: p.dim(),
-        t_lo,
-        h: t_hi - t_lo,
-        local: local_time,
-    };
-    let d = p.dim();
-    let (mut lo, mut hi) = (p.lo.clone(), p.hi.clone());
-    (lo[time], hi[time]) = if local_time { (0.0, 1.0) } else { (t_lo, t_hi) };
-    let face = lo[time];
-    let (c0, f0, g0) = (p.c.clone(), p.f.clone(), p.g.clone());
-    let scale = if local_time { map.h } else { 1.0 };
-    let prev = prev.map(|(q, net)| (q.clone(), Arc::new(net.clone())));
-    Ok(Problem {
-        name: format!("{} (t in [{t_lo}, {t_hi}])", p.name),
-        vars: p.vars.clone(),
-        lo,
-        hi,
-        periodic: p.periodic.clone(),
-        c: Arc::new(move |x, out| {
-            c0(&map.global(x)[..d], out);
-            if local_time {
-                for (i, o) in out.iter_mut().enumerate() {
-                    if i != time {
-                        *o *= map.h;
-                    }
-                }
-            }
-        }),
-        f: Arc::new(move |x| scale * f0(&map.global(x)[..d])),
-        g: Arc::new(move |x| match &prev {
-            Some((q, net)) if x[time] <= face => {
-                let mut y = [0.0; 3];
-                y[..d].copy_from_slice(&x[..d]);
-                y[time] = q.hi[time];
-                eval_at(q, net, &y[..d])
-            }
-            _ => g0(&map.global(x)[..d]),
-        }),
-        exact: p.exact.as_ref().map(|u| {
-            let u = u.clone();
-            Arc::new(move |x: &[f64]| u(&map.global(x)[..d])) as crate::pde::ScalarFn
-        }),
-    })
 }
 
 /// Train `K` PINNs on consecutive time windows of `problem` (module docs).

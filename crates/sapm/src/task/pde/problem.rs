@@ -18,7 +18,7 @@ pub type VectorFn = Arc<dyn Fn(&[f64], &mut [f64]) + Send + Sync>;
 /// (see [`Problem::embed`]), so periodicity holds exactly.
 ///
 /// ```
-/// use sapm::pde::Problem;
+/// use sapm::task::pde::Problem;
 /// let p = Problem::transport1d(10.0);
 /// assert_eq!(p.dim(), 2);
 /// assert_eq!(p.embedded_dim(), 3);               // (cos x, sin x, t)

@@ -25,13 +25,15 @@
 //! derivative magnitude; the floor keeps the values tied where `d ~ 0`.
 
 use crate::checkpoint::{StateReader, StateWriter};
+use crate::engine::loss::Weighting;
+use crate::engine::{OmegaMode, PenaltyConfig};
 use crate::error::{Error, Result};
 use crate::linalg::{LayerSystem, LocalReducer, Regularization, RowGroup, solve_layer};
+use crate::net::derivs::{DirCache, derivs, dir_forward_into};
 use crate::net::{Network, ones_row_mat};
-use crate::pde::PinnData;
-use crate::penalty::Weighting;
-use crate::pinn::forward::{DirCache, derivs, dir_forward_into};
-use crate::train::{OmegaMode, PenaltyConfig, StepOutcome, Trainer, TrainerStats};
+use crate::optim::{StepOutcome, Trainer};
+use crate::record::TrainerStats;
+use crate::task::pde::PinnData;
 use faer::{Accum, Mat, MatRef, Par};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -398,7 +400,7 @@ impl<'a> PinnPenaltyTrainer<'a> {
         };
         if cap > 0.0 && w.as_ref().subcols(0, kk - 1).squared_norm_l2() > cap {
             let (g, r) = sys.normal_equations(self.cfg.block, &LocalReducer)?;
-            let (wc, fb) = crate::train::capped_solve(g.as_ref(), r.as_ref(), &reg, cap, scale)?;
+            let (wc, fb) = crate::engine::capped_solve(g.as_ref(), r.as_ref(), &reg, cap, scale)?;
             self.stats.solve_fallbacks += fb as usize;
             w = wc;
         }
@@ -613,8 +615,8 @@ impl Trainer for PinnPenaltyTrainer<'_> {
             ws.refresh(net, aux, self.data, &self.omega2);
         }
         let order: Vec<usize> = match self.cfg.sweep {
-            crate::train::SweepOrder::Backward => (0..depth).rev().collect(),
-            crate::train::SweepOrder::Forward => (0..depth).collect(),
+            crate::engine::SweepOrder::Backward => (0..depth).rev().collect(),
+            crate::engine::SweepOrder::Forward => (0..depth).collect(),
         };
         for &k in &order {
             self.weight_step(net, k)?;
@@ -719,8 +721,8 @@ fn col_major(m: &Mat<f64>) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pde::{PdeConfig, Problem};
-    use crate::pinn::pinn_loss;
+    use crate::task::pde::loss::pinn_loss;
+    use crate::task::pde::{PdeConfig, Problem};
     use crate::{Activation, NetworkSpec};
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;

@@ -1,9 +1,10 @@
 //! The training loop: stopping rules, divergence guard, history and observers.
 
-use super::{Trainer, TrainerStats};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
 use crate::net::Network;
+use crate::optim::Trainer;
+use crate::record::{Record, TrainerStats};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -113,21 +114,6 @@ pub trait Metrics {
     fn names(&self) -> Vec<String>;
     /// Values for `net`, in `names` order.
     fn eval(&self, net: &Network) -> Vec<f64>;
-}
-
-/// One row of the history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Record {
-    /// Iterations completed.
-    pub iteration: usize,
-    /// Training seconds so far (metric evaluation excluded).
-    pub seconds: f64,
-    /// The method's objective.
-    pub objective: f64,
-    /// PM/SAPM auxiliary loss, if any.
-    pub aux_loss: Option<f64>,
-    /// Metric values in [`Metrics::names`] order.
-    pub values: Vec<f64>,
 }
 
 /// Callbacks from the loop (progress bars, logging, Ctrl-C).
@@ -537,7 +523,7 @@ fn metrics_objective_guess(trainer: &dyn Trainer, net: &Network, metrics: &dyn M
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::StepOutcome;
+    use crate::optim::StepOutcome;
 
     /// Moves every parameter by +1 per step; poisons one value at step `bad`.
     struct Poison {

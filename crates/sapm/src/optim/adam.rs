@@ -1,9 +1,10 @@
 //! `ls-adam`: full-batch Adam.
 
-use super::{Objective, StepOutcome, Trainer};
+use super::{StepOutcome, Trainer};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::Result;
 use crate::net::Network;
+use crate::objective::Objective;
 use serde::{Deserialize, Serialize};
 
 /// Adam hyper-parameters (Kingma & Ba 2015).

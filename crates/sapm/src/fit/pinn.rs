@@ -1,21 +1,19 @@
 //! The PINN path of [`crate::fit::fit_with`]: points, trainer, metrics, summary.
 
-use super::forward::{PinnObjective, pinn_loss};
-use super::penalty::{PinnPenaltySettings, PinnPenaltyTrainer};
 use crate::checkpoint::{StateReader, fingerprint_mats};
 use crate::config::{Method, TrainConfig};
 use crate::data::{Dataset, Split};
+use crate::driver::{Checkpointer, Metrics, Observer, RunOptions, run_with};
+use crate::engine::loss::Weighting;
+use crate::engine::pinn::{PinnPenaltySettings, PinnPenaltyTrainer};
 use crate::error::{Error, Result};
 use crate::fit::CheckpointFile;
 use crate::fit::{Fitted, Summary, diagnostics};
 use crate::model::Model;
 use crate::net::Network;
-use crate::pde::{PdeConfig, PinnData, Problem};
-use crate::penalty::Weighting;
-use crate::train::{
-    Adam, Checkpointer, GradientDescent, Lbfgs, Metrics, Observer, RunOptions, Sequence, Trainer,
-    run_with,
-};
+use crate::optim::{Adam, GradientDescent, Lbfgs, Sequence, Trainer};
+use crate::task::pde::loss::{PinnObjective, pinn_loss};
+use crate::task::pde::{PdeConfig, PinnData, Problem};
 use faer::Mat;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -134,7 +132,7 @@ pub fn build_pinn_trainer<'a>(
 /// Train a PINN as `cfg` (with a `[pde]` section) says.
 ///
 /// ```
-/// use sapm::{fit::fit_with, train::NoObserver, Method, TrainConfig};
+/// use sapm::{fit::fit_with, driver::NoObserver, Method, TrainConfig};
 /// let mut cfg = TrainConfig::from_toml_str(
 ///     "method = \"ls-adam-lbfgs\"\n[network]\ndepth = 3\nwidth = 10\n[pde]\nproblem = \"steady1d\"\nn_interior = 64",
 ///     &["train.max_iterations=300".into(), "adam_lbfgs.adam_steps=100".into()], None)?;
@@ -252,7 +250,7 @@ pub(crate) fn fit_stages(
     let mut net = cfg.network.spec(first.embedded_dim(), 1).build(cfg.seed)?;
     let mut history = Vec::new();
     let (mut iter_offset, mut sec_offset) = (0, 0.0);
-    let mut stats = crate::train::TrainerStats::default();
+    let mut stats = crate::record::TrainerStats::default();
     let mut last = None;
     for (stage, problem) in stages {
         let data = PinnData::sample(&problem, &stage, cfg.seed)?;
@@ -333,7 +331,7 @@ pub(crate) fn fit_stages(
     let has_exact = data.u_test.is_some();
     let mse = |d: &Dataset| {
         if has_exact {
-            crate::loss::mse(&net, d.x.as_ref(), d.y.as_ref())
+            crate::task::regression::mse(&net, d.x.as_ref(), d.y.as_ref())
         } else {
             f64::NAN
         }

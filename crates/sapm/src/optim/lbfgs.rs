@@ -1,9 +1,10 @@
 //! `ls-lbfgs`: L-BFGS with a More-Thuente (strong Wolfe) line search, from argmin.
 
-use super::{Objective, StepOutcome, Trainer, TrainerStats};
+use super::{StepOutcome, Trainer, TrainerStats};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
 use crate::net::Network;
+use crate::objective::Objective;
 use argmin::core::{
     CostFunction, Gradient, IterState, Problem, Solver, State, TerminationReason, TerminationStatus,
 };

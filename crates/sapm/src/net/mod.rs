@@ -6,7 +6,11 @@
 //! `W~_l = [W_l, b_l]` as an `m_l x (m_{l-1} + 1)` matrix whose last column is
 //! the bias, so that `z_l = W~_l [s_{l-1}; 1]` is one matrix product.
 
-use crate::activation::Activation;
+pub mod activation;
+pub mod derivs;
+
+pub use activation::Activation;
+
 use crate::error::{Error, Result};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};

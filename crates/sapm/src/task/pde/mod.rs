@@ -7,7 +7,9 @@
 //! ([`PdeConfig`]), whose expressions are parsed by [`Expr`].
 
 mod expr;
+pub mod loss;
 mod problem;
+pub mod window;
 
 pub use expr::Expr;
 pub use problem::{Problem, ScalarFn, VectorFn};
@@ -205,7 +207,7 @@ impl PdeConfig {
                 ));
             }
         }
-        crate::pinn::march::check_windows(self.time_windows)?;
+        crate::task::pde::window::check_windows(self.time_windows)?;
         if self.time_windows > 1 && !self.curriculum.is_empty() {
             return Err(Error::config(
                 "pde.time_windows",

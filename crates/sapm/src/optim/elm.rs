@@ -54,13 +54,13 @@ impl Trainer for Elm<'_> {
             &sys,
             &reg,
             self.solver,
-            crate::loss::DEFAULT_BLOCK,
+            crate::linalg::DEFAULT_BLOCK,
             &LocalReducer,
         )?;
         self.stats.solves += 1;
         self.stats.solve_fallbacks += info.fallback as usize;
         net.layer_mut(last).copy_from(&w);
-        let objective = crate::loss::mse(net, self.x, self.y);
+        let objective = crate::task::regression::mse(net, self.x, self.y);
         self.done = true;
         Ok(StepOutcome {
             objective,

@@ -6,11 +6,13 @@
 
 use crate::Activation;
 use crate::data::DataConfig;
+use crate::driver::{Clock, StopRules};
+use crate::engine::PenaltyConfig;
 use crate::error::{Error, Result};
 use crate::linalg::SolveMethod;
 use crate::net::{BiasInit, NetworkSpec, WeightInit};
-use crate::pde::PdeConfig;
-use crate::train::{AdamConfig, Clock, LbfgsConfig, PenaltyConfig, StopRules};
+use crate::optim::{AdamConfig, LbfgsConfig};
+use crate::task::pde::PdeConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

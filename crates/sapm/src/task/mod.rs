@@ -1,0 +1,5 @@
+//! What is trained: regression data ([`regression`]) or a PDE problem
+//! ([`pde`]).
+
+pub mod pde;
+pub mod regression;
