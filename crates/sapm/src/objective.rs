@@ -1,7 +1,12 @@
 //! What the gradient and least-squares methods see of a task: a loss of the
-//! network parameters with its gradient.
+//! network parameters with its gradient ([`Objective`]) and, for
+//! Gauss-Newton methods, the residual vector behind it with its Jacobian
+//! ([`LeastSquares`]). Each task kind implements them once; every optimiser
+//! talks only to these traits.
 
 use crate::net::Network;
+use faer::MatMut;
+use std::ops::Range;
 
 /// A differentiable loss of the network parameters (J_LS for regression, the
 /// PINN loss for PDEs), used by the gradient-based trainers.
@@ -10,4 +15,22 @@ pub trait Objective: Send {
     fn value(&mut self, net: &Network) -> f64;
     /// Loss value and gradient (flat, in [`Network::params`] order).
     fn value_grad(&mut self, net: &Network, grad: &mut [f64]) -> f64;
+}
+
+/// A loss that is a sum of squares, `value = |r(theta)|^2`, with a residual
+/// vector `r` of fixed length `M` (regression: `r = (u(x_n) - y_n) / sqrt(N)`,
+/// one row per sample and output, sample-major; PINN: the PDE rows
+/// `sqrt(alpha / N_i) (L u - f)` then the boundary rows
+/// `sqrt(beta_bc / N_b) (B u - g)`).
+///
+/// The Jacobian `J = dr/dtheta` (`M x P`, columns in [`Network::params`]
+/// order) is produced in row blocks so that methods can accumulate `J^T J`
+/// or `J J^T` without holding all of `J`.
+pub trait LeastSquares: Objective {
+    /// `M`, the number of residuals.
+    fn residual_count(&self) -> usize;
+    /// `r(theta)` into `r` (length `M`); returns `|r|^2`, the objective value.
+    fn residuals_into(&mut self, net: &Network, r: &mut [f64]) -> f64;
+    /// Rows `rows` of the Jacobian into `jac` (`rows.len() x P`).
+    fn jacobian_rows_into(&mut self, net: &Network, rows: Range<usize>, jac: MatMut<'_, f64>);
 }
