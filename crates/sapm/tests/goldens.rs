@@ -5,7 +5,9 @@
 //! compare the summary and the whole recorded history with the fixtures in
 //! `tests/fixtures/goldens-*.json` to 1e-12 relative. A change that moves
 //! them on purpose is explained in CHANGELOG.md, and the fixtures are written
-//! anew with `SAPM_BLESS=1 cargo test --release -p sapm --test goldens -- --include-ignored`.
+//! anew with `SAPM_BLESS=1 cargo test --release -p sapm --test goldens -- --include-ignored`
+//! (`SAPM_GOLDEN_FILTER=text` restricts a run, or a blessing, to the examples
+//! whose name contains `text`).
 
 use sapm::config::TrainConfig;
 use serde_json::{Value, json};
@@ -77,19 +79,33 @@ fn short(path: &Path) -> TrainConfig {
 fn check(kind: &str, make: impl Fn(&Path) -> TrainConfig) {
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/goldens-{kind}.json"));
+    // SAPM_GOLDEN_FILTER=text runs only the examples whose name contains it.
+    let filter = std::env::var("SAPM_GOLDEN_FILTER").ok();
     let mut got = BTreeMap::new();
     for p in examples() {
         let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
         got.insert(name, numbers(&make(&p)));
     }
     if std::env::var_os("SAPM_BLESS").is_some() {
-        std::fs::write(&fixture, serde_json::to_string_pretty(&got).unwrap()).unwrap();
+        // With a filter, only the filtered entries are written anew.
+        let mut all: BTreeMap<String, Value> = match (&filter, std::fs::read_to_string(&fixture)) {
+            (Some(_), Ok(text)) => serde_json::from_str(&text).unwrap(),
+            _ => BTreeMap::new(),
+        };
+        all.extend(got);
+        std::fs::write(&fixture, serde_json::to_string_pretty(&all).unwrap()).unwrap();
         return;
     }
     let want: BTreeMap<String, Value> =
         serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
     let mut bad = Vec::new();
     for (name, w) in &want {
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
         match got.get(name) {
             None => bad.push(format!("{name}: example missing")),
             Some(g) => compare(name, w, g, &mut bad),

@@ -305,16 +305,26 @@ pub fn run_with(
         mut checkpoint,
         resume,
     } = opts;
-    let names = metrics.names();
+    let mut names = metrics.names();
+    names.extend(trainer.probe_names());
     observer.on_start(&names, rules);
     let record_every = record_every.max(1);
     let clock = rules.clock;
-    let eval_record = |it: usize, secs: f64, obj: f64, aux: Option<f64>, net: &Network| Record {
-        iteration: it,
-        seconds: secs,
-        objective: obj,
-        aux_loss: aux,
-        values: metrics.eval(net),
+    let eval_record = |trainer: &mut dyn Trainer,
+                       it: usize,
+                       secs: f64,
+                       obj: f64,
+                       aux: Option<f64>,
+                       net: &Network| {
+        let mut values = metrics.eval(net);
+        values.extend(trainer.probes(net));
+        Record {
+            iteration: it,
+            seconds: secs,
+            objective: obj,
+            aux_loss: aux,
+            values,
+        }
     };
 
     let mut lp = match resume {
@@ -324,7 +334,8 @@ pub fn run_with(
             trainer.start(net)?;
             let seconds = clock.now() - t0;
             let initial = metrics_objective_guess(trainer, net, metrics);
-            let rec = eval_record(0, seconds, initial, trainer.aux_loss(), net);
+            let aux = trainer.aux_loss();
+            let rec = eval_record(trainer, 0, seconds, initial, aux, net);
             observer.on_record(&rec);
             Loop {
                 it: 0,
@@ -409,7 +420,7 @@ pub fn run_with(
         lp.last_aux = trainer.aux_loss();
         observer.on_iteration(it, out.objective);
         if it.is_multiple_of(record_every) {
-            let rec = eval_record(it, lp.seconds, out.objective, lp.last_aux, net);
+            let rec = eval_record(trainer, it, lp.seconds, out.objective, lp.last_aux, net);
             observer.on_record(&rec);
             lp.history.push(rec);
         }
@@ -463,7 +474,7 @@ pub fn run_with(
         message = format!("reached max_iterations = {}", rules.max_iterations);
     }
     if history.last().is_none_or(|r| r.iteration != it) {
-        let rec = eval_record(it, seconds, last_objective, last_aux, net);
+        let rec = eval_record(trainer, it, seconds, last_objective, last_aux, net);
         observer.on_record(&rec);
         history.push(rec);
     }

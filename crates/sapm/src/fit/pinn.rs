@@ -5,7 +5,7 @@ use crate::config::{Method, TrainConfig};
 use crate::data::{Dataset, Split};
 use crate::driver::{Checkpointer, Metrics, Observer, RunOptions, run_with};
 use crate::engine::loss::Weighting;
-use crate::engine::pinn::{PinnPenaltySettings, PinnPenaltyTrainer};
+use crate::engine::{OmegaRows, PenaltyTrainer, Readout, RowSet};
 use crate::error::{Error, Result};
 use crate::fit::CheckpointFile;
 use crate::fit::{Fitted, Summary, diagnostics};
@@ -15,8 +15,6 @@ use crate::optim::{Adam, GradientDescent, Lbfgs, Sequence, Trainer};
 use crate::task::pde::loss::{PinnObjective, pinn_loss};
 use crate::task::pde::{PdeConfig, PinnData, Problem};
 use faer::Mat;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `|u - u_exact| / |u_exact|` on the test grid (NaN without an exact solution);
 /// `f32 = true` evaluates the network in single precision.
@@ -35,11 +33,8 @@ pub fn rel_l2(net: &Network, data: &PinnData, f32: bool) -> f64 {
     ((pred - u).squared_norm_l2() / u.squared_norm_l2()).sqrt()
 }
 
-/// Shared cell holding the derivative gap (f64 bits) of a PM/SAPM-PINN trainer.
-pub type GapProbe = Arc<AtomicU64>;
-
-/// History columns of a PINN run: `pinn_loss`, `pde_loss`, `bc_loss`, `rel_l2`,
-/// and for PM/SAPM `derivative_gap`.
+/// History columns of a PINN run: `pinn_loss`, `pde_loss`, `bc_loss`,
+/// `rel_l2` (PM/SAPM add `derivative_gap` as a trainer probe).
 pub struct PinnMetrics<'a> {
     /// The points.
     pub data: &'a PinnData,
@@ -47,54 +42,70 @@ pub struct PinnMetrics<'a> {
     pub alpha: f64,
     /// Boundary weight.
     pub beta_bc: f64,
-    /// Derivative-gap probe of a PM/SAPM trainer.
-    pub gap: Option<Arc<AtomicU64>>,
 }
 
 impl Metrics for PinnMetrics<'_> {
     fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = ["pinn_loss", "pde_loss", "bc_loss", "rel_l2"]
+        ["pinn_loss", "pde_loss", "bc_loss", "rel_l2"]
             .map(String::from)
-            .to_vec();
-        if self.gap.is_some() {
-            v.push("derivative_gap".into());
-        }
-        v
+            .to_vec()
     }
     fn eval(&self, net: &Network) -> Vec<f64> {
         let l = pinn_loss(net, self.data, self.alpha, self.beta_bc);
-        let mut v = vec![l.total, l.pde, l.bc, rel_l2(net, self.data, false)];
-        if let Some(g) = &self.gap {
-            v.push(f64::from_bits(g.load(Ordering::Relaxed)));
-        }
-        v
+        vec![l.total, l.pde, l.bc, rel_l2(net, self.data, false)]
     }
 }
 
-/// The trainer for a PDE config, and the derivative-gap probe for PM/SAPM.
+/// The row sets of a first-order PINN for the penalty engine: interior
+/// points with a value and a directional-derivative channel (the operator
+/// `c . grad u` is the derivative along `v = J_e c`), read out as the
+/// derivative against `f`, weight `alpha`, `Omega^2` rows; boundary points
+/// with a value channel read out against `g`, weight `beta_bc`.
+pub fn pinn_row_sets<'a>(pde: &PdeConfig, data: &'a PinnData) -> Vec<RowSet<'a>> {
+    vec![
+        RowSet {
+            name: "interior",
+            x: data.e_int.as_ref(),
+            dirs: vec![data.v_int.as_ref()],
+            readout: Readout::derivative(0, data.f_int.as_ref()),
+            weight: pde.alpha,
+            omega_rows: Some(OmegaRows {
+                floor: pde.omega_floor,
+                deriv: pde.omega_deriv,
+            }),
+        },
+        RowSet {
+            name: "boundary",
+            x: data.e_bc.as_ref(),
+            dirs: Vec::new(),
+            readout: Readout::value(data.g_bc.as_ref()),
+            weight: pde.beta_bc,
+            omega_rows: None,
+        },
+    ]
+}
+
+/// The trainer for a PDE config.
 pub fn build_pinn_trainer<'a>(
     cfg: &TrainConfig,
     pde: &PdeConfig,
     net: &Network,
     data: &'a PinnData,
-) -> Result<(Box<dyn Trainer + 'a>, Option<GapProbe>)> {
+) -> Result<Box<dyn Trainer + 'a>> {
     let (alpha, beta) = (pde.alpha, pde.beta_bc);
     let obj = || Box::new(PinnObjective::new(net, data, alpha, beta));
     let adam = || -> Box<dyn Trainer + 'a> { Box::new(Adam::new(obj(), cfg.adam)) };
     Ok(match cfg.method {
-        Method::LsGd => (Box::new(GradientDescent::new(obj(), cfg.gd.lr)), None),
-        Method::LsAdam => (adam(), None),
-        Method::LsLbfgs => (Box::new(Lbfgs::new(obj(), cfg.lbfgs)), None),
-        Method::LsAdamLbfgs => (
-            Box::new(Sequence::new(
-                "ls-adam-lbfgs",
-                vec![
-                    (adam(), cfg.adam_lbfgs.adam_steps),
-                    (Box::new(Lbfgs::new(obj(), cfg.lbfgs)), 0),
-                ],
-            )),
-            None,
-        ),
+        Method::LsGd => Box::new(GradientDescent::new(obj(), cfg.gd.lr)),
+        Method::LsAdam => adam(),
+        Method::LsLbfgs => Box::new(Lbfgs::new(obj(), cfg.lbfgs)),
+        Method::LsAdamLbfgs => Box::new(Sequence::new(
+            "ls-adam-lbfgs",
+            vec![
+                (adam(), cfg.adam_lbfgs.adam_steps),
+                (Box::new(Lbfgs::new(obj(), cfg.lbfgs)), 0),
+            ],
+        )),
         Method::Elm => {
             return Err(Error::config(
                 "method",
@@ -107,24 +118,20 @@ pub fn build_pinn_trainer<'a>(
             } else {
                 (cfg.sapm, Weighting::SelfAdaptive)
             };
-            let set = PinnPenaltySettings {
-                alpha,
-                beta_bc: beta,
-                omega_floor: pde.omega_floor,
-                omega_deriv: pde.omega_deriv,
-            };
-            let t = PinnPenaltyTrainer::new(data, pc, set, w);
-            let gap = t.gap_probe();
-            let t: Box<dyn Trainer + 'a> = Box::new(t);
-            let t = if pc.warm_start > 0 {
+            let t: Box<dyn Trainer + 'a> = Box::new(PenaltyTrainer::with_sets(
+                pc,
+                w,
+                pinn_row_sets(pde, data),
+                cfg.seed,
+            ));
+            if pc.warm_start > 0 {
                 Box::new(Sequence::new(
                     cfg.method.name(),
                     vec![(adam(), pc.warm_start), (t, 0)],
-                )) as Box<dyn Trainer + 'a>
+                ))
             } else {
                 t
-            };
-            (t, Some(gap))
+            }
         }
     })
 }
@@ -254,12 +261,11 @@ pub(crate) fn fit_stages(
     let mut last = None;
     for (stage, problem) in stages {
         let data = PinnData::sample(&problem, &stage, cfg.seed)?;
-        let (mut trainer, gap) = build_pinn_trainer(cfg, &stage, &net, &data)?;
+        let mut trainer = build_pinn_trainer(cfg, &stage, &net, &data)?;
         let metrics = PinnMetrics {
             data: &data,
             alpha: stage.alpha,
             beta_bc: stage.beta_bc,
-            gap: gap.clone(),
         };
         let fp = points_fingerprint(&data);
         if let Some(r) = resume.as_deref_mut() {
@@ -299,10 +305,9 @@ pub(crate) fn fit_stages(
         stats.solve_fallbacks += res.stats.solve_fallbacks;
         stats.aux_rejections += res.stats.aux_rejections;
         stats.evaluations += res.stats.evaluations;
-        last = Some((res, data, gap, problem));
+        last = Some((res, data, problem));
     }
-    let (mut res, data, gap, problem) =
-        last.ok_or_else(|| Error::config("pde", "no stage to run"))?;
+    let (mut res, data, problem) = last.ok_or_else(|| Error::config("pde", "no stage to run"))?;
     res.iterations = iter_offset;
     res.seconds = sec_offset;
     res.history = history;
@@ -337,8 +342,12 @@ pub(crate) fn fit_stages(
         }
     };
     let loss = pinn_loss(&net, &data, pde.alpha, pde.beta_bc);
-    // The derivative gap of the returned model (the probe holds the last step's).
-    let derivative_gap = gap.map(|g| f64::from_bits(g.load(Ordering::Relaxed)));
+    // The derivative gap of the last recorded row (the returned model's).
+    let derivative_gap = res
+        .metric_names
+        .iter()
+        .position(|n| n == "derivative_gap")
+        .and_then(|k| res.history.last().map(|r| r.values[k]));
     let summary = Summary {
         method: cfg.method.name().to_string(),
         status: res.status,

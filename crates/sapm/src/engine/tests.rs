@@ -1,0 +1,613 @@
+//! Tests of the engine against the straightforward `J` of `loss.rs`, on
+//! regression and on the row sets of a first-order PINN.
+
+use super::loss::{SetAux, Weighting, forward_channel_aux, rows_objective};
+use super::passes::Accumulate;
+use super::{AuxInit, AuxOrder, OmegaMode, PenaltyConfig, PenaltyTrainer, RowSet, SweepOrder};
+use crate::checkpoint::{StateReader, StateWriter};
+use crate::fit::pinn::pinn_row_sets;
+use crate::linalg::{Regularization, SolveMethod};
+use crate::net::{Activation, Network, NetworkSpec};
+use crate::optim::Trainer;
+use crate::task::pde::loss::pinn_loss;
+use crate::task::pde::{PdeConfig, PinnData, Problem};
+use faer::Mat;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn pinn(seed: u64) -> (Network, PinnData, PdeConfig) {
+    let cfg = PdeConfig {
+        n_interior: 31,
+        n_boundary: 11,
+        alpha: 0.8,
+        beta_bc: 2.0,
+        omega_floor: 0.5,
+        omega_deriv: 1.0,
+        ..PdeConfig::default()
+    };
+    let data = PinnData::sample(&Problem::transport1d(2.0), &cfg, seed).unwrap();
+    let net = NetworkSpec::new(vec![3, 5, 4, 3, 1]).build(seed).unwrap();
+    (net, data, cfg)
+}
+
+fn perturb(aux: &mut SetAux, seed: u64, s: f64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for m in aux.iter_mut().flatten().flatten() {
+        for j in 0..m.ncols() {
+            for i in 0..m.nrows() {
+                m[(i, j)] += s * rng.random_range(-1.0..1.0);
+            }
+        }
+    }
+}
+
+fn small_blocks() -> PenaltyConfig {
+    // Several blocks per set, so block folds and slab offsets are exercised.
+    PenaltyConfig {
+        block: 8,
+        ..PenaltyConfig::default()
+    }
+}
+
+/// `Omega^2` of every set as the trainer holds them.
+fn omega2(t: &PenaltyTrainer<'_>) -> Vec<Vec<Vec<f64>>> {
+    (0..t.sets().len())
+        .map(|s| t.omega_rows(s).unwrap())
+        .collect()
+}
+
+/// Old PINN code's rule: `floor + deriv sum_{j >= l} |d_j|^2` per point.
+fn omega_reference(aux: &SetAux, s: usize, floor: f64, deriv: f64) -> Vec<Vec<f64>> {
+    let d = &aux[s][1];
+    let n = d[0].ncols();
+    let mut acc = vec![0.0; n];
+    let mut out = vec![Vec::new(); d.len()];
+    for l in (0..d.len()).rev() {
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a += d[l].col(j).squared_norm_l2();
+        }
+        out[l] = acc.iter().map(|a| floor + deriv * a).collect();
+    }
+    out
+}
+
+#[test]
+fn j_is_the_pinn_loss_at_exact_auxiliaries() {
+    for act in [Activation::Tanh, Activation::Sin, Activation::Softplus] {
+        let (net, data, mut pde) = pinn(3);
+        let net = Network::from_layers(act, net.layers().to_vec()).unwrap();
+        for (alpha, beta) in [(1.0, 1.0), (0.3, 7.0)] {
+            (pde.alpha, pde.beta_bc) = (alpha, beta);
+            let want = pinn_loss(&net, &data, alpha, beta).total;
+            for w in [Weighting::SelfAdaptive, Weighting::Constant(5.0)] {
+                for (floor, deriv) in [(1.0, 1.0), (0.0, 0.0), (3.0, 0.5)] {
+                    (pde.omega_floor, pde.omega_deriv) = (floor, deriv);
+                    let sets = pinn_row_sets(&pde, &data);
+                    let aux = forward_channel_aux(&net, &sets);
+                    let o2 = vec![omega_reference(&aux, 0, floor, deriv), Vec::new()];
+                    let j = rows_objective(&net, &sets, &aux, w, &o2);
+                    assert!((j - want).abs() <= 1e-13 * want, "{act}: {j} vs {want}");
+                    let mut t = PenaltyTrainer::with_sets(small_blocks(), w, sets, 0);
+                    t.start(&net).unwrap();
+                    let got = t.aux_loss().unwrap();
+                    assert!(
+                        (got - want).abs() <= 1e-13 * want,
+                        "{act}: engine {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn engine_j_omega_and_gradient_match_the_reference() {
+    let (net, data, pde) = pinn(5);
+    for w in [Weighting::SelfAdaptive, Weighting::Constant(3.0)] {
+        let mut t = PenaltyTrainer::with_sets(small_blocks(), w, pinn_row_sets(&pde, &data), 0);
+        t.start(&net).unwrap();
+        let mut aux = t.channel_aux().unwrap();
+        perturb(&mut aux, 1, 0.3);
+        t.set_channel_aux(&net, &aux).unwrap();
+        assert_eq!(t.channel_aux().unwrap(), aux);
+        let o2 = omega2(&t);
+        let want = omega_reference(&aux, 0, pde.omega_floor, pde.omega_deriv);
+        for (a, b) in o2[0].iter().flatten().zip(want.iter().flatten()) {
+            assert!((a - b).abs() <= 1e-14 * b, "Omega {a} vs {b}");
+        }
+        let sets = t.sets().to_vec();
+        let f = |a: &SetAux| rows_objective(&net, &sets, a, w, &o2);
+        let j0 = f(&aux);
+        let got = t.aux_loss().unwrap();
+        assert!((got - j0).abs() <= 1e-13 * j0, "{w:?}: {got} vs {j0}");
+        let g = t.raw_gradient(&net);
+        let h = 1e-6;
+        let mut checked = 0;
+        for s in 0..aux.len() {
+            for c in 0..aux[s].len() {
+                for l in 0..aux[s][c].len() {
+                    let (rows, cols) = (aux[s][c][l].nrows(), aux[s][c][l].ncols());
+                    for (i, j) in [(0, 0), (rows - 1, cols / 2), (rows / 2, cols - 1)] {
+                        let mut ap = aux.clone();
+                        ap[s][c][l][(i, j)] += h;
+                        let fp = f(&ap);
+                        ap[s][c][l][(i, j)] -= 2.0 * h;
+                        let fd = (fp - f(&ap)) / (2.0 * h);
+                        let an = g[s][c][l][(i, j)];
+                        assert!(
+                            (fd - an).abs() <= 1e-6 * (1.0 + an.abs()) * j0.max(1.0),
+                            "{w:?} set {s} channel {c} layer {l} ({i},{j}): fd {fd} vs {an}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 3 * 2 * 3 + 3 * 3);
+    }
+}
+
+#[test]
+fn weight_steps_are_block_minimisers_on_pinn_rows() {
+    let (net0, data, pde) = pinn(7);
+    for solver in [SolveMethod::Qr, SolveMethod::Cholesky] {
+        for w in [Weighting::SelfAdaptive, Weighting::Constant(2.0)] {
+            let cfg = PenaltyConfig {
+                solver,
+                ..small_blocks()
+            };
+            let mut net = net0.clone();
+            let mut t = PenaltyTrainer::with_sets(cfg, w, pinn_row_sets(&pde, &data), 0);
+            t.start(&net).unwrap();
+            let mut aux = t.channel_aux().unwrap();
+            perturb(&mut aux, 2, 0.2);
+            t.set_channel_aux(&net, &aux).unwrap();
+            let sets = t.sets().to_vec();
+            let o2 = omega2(&t);
+            for l in (0..net.depth()).rev() {
+                let before = rows_objective(&net, &sets, &aux, w, &o2);
+                t.weight_step_alone(&mut net, l).unwrap();
+                let after = rows_objective(&net, &sets, &aux, w, &o2);
+                assert!(
+                    after <= before * (1.0 + 1e-12),
+                    "layer {l}: {after} > {before}"
+                );
+                // Block optimality: no perturbation of W~_l lowers J.
+                let p0 = net.layer(l).to_owned();
+                let mut rng = ChaCha8Rng::seed_from_u64(l as u64);
+                for _ in 0..20 {
+                    let mut n2 = net.clone();
+                    let d = Mat::from_fn(p0.nrows(), p0.ncols(), |_, _| {
+                        1e-4 * rng.random_range(-1.0..1.0)
+                    });
+                    n2.layer_mut(l).copy_from(&(&p0 + &d));
+                    let j = rows_objective(&n2, &sets, &aux, w, &o2);
+                    assert!(
+                        j >= after * (1.0 - 1e-10),
+                        "{solver:?} {w:?} layer {l}: {j} < {after}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn iterations_do_not_increase_j_and_track_derivatives() {
+    let (net0, data, pde) = pinn(11);
+    for w in [Weighting::SelfAdaptive, Weighting::Constant(1.0)] {
+        let mut net = net0.clone();
+        let mut t = PenaltyTrainer::with_sets(small_blocks(), w, pinn_row_sets(&pde, &data), 0);
+        t.start(&net).unwrap();
+        let sets = t.sets().to_vec();
+        let j0 = t.aux_loss().unwrap();
+        let mut last = j0;
+        for _ in 0..5 {
+            // Within an iteration (Omega fixed at its start) J does not increase.
+            let aux = t.channel_aux().unwrap();
+            let o2 = vec![
+                omega_reference(&aux, 0, pde.omega_floor, pde.omega_deriv),
+                Vec::new(),
+            ];
+            let before = rows_objective(&net, &sets, &aux, w, &o2);
+            let out = t.step(&mut net).unwrap();
+            assert!(
+                out.objective <= before * (1.0 + 1e-10),
+                "{w:?}: {} > {before}",
+                out.objective
+            );
+            last = out.objective;
+        }
+        assert!(last < j0, "{w:?}: {last} !< {j0}");
+        let gap = t.derivative_gap(&net).unwrap();
+        assert!(gap.is_finite() && gap < 1.0, "gap {gap}");
+        assert_eq!(t.probe_names(), vec!["derivative_gap".to_string()]);
+    }
+}
+
+/// Every option of the engine runs on PINN rows and keeps `J` finite and
+/// decreasing (no option is silently ignored: each changes the iterates).
+#[test]
+fn every_option_works_on_pinn_rows() {
+    let (net0, data, pde) = pinn(13);
+    let base = PenaltyConfig::default();
+    let variants: Vec<(&str, PenaltyConfig)> = vec![
+        (
+            "gauss-seidel",
+            PenaltyConfig {
+                aux_order: AuxOrder::GaussSeidel,
+                ..base
+            },
+        ),
+        (
+            "forward sweep",
+            PenaltyConfig {
+                sweep: SweepOrder::Forward,
+                ..base
+            },
+        ),
+        (
+            "cholesky",
+            PenaltyConfig {
+                solver: SolveMethod::Cholesky,
+                ..base
+            },
+        ),
+        (
+            "frozen",
+            PenaltyConfig {
+                omega_mode: OmegaMode::Frozen,
+                ..base
+            },
+        ),
+        (
+            "ridge+prox",
+            PenaltyConfig {
+                ridge: 1e-3,
+                prox: 1e-2,
+                ..base
+            },
+        ),
+        (
+            "caps",
+            PenaltyConfig {
+                cap_output: 0.5,
+                cap_hidden: 0.5,
+                ..base
+            },
+        ),
+        (
+            "two aux steps",
+            PenaltyConfig {
+                aux_steps: 2,
+                ..base
+            },
+        ),
+        ("tau", PenaltyConfig { tau: 0.25, ..base }),
+        (
+            "random aux",
+            PenaltyConfig {
+                aux_init: AuxInit::Random,
+                ..base
+            },
+        ),
+        ("block 4", PenaltyConfig { block: 4, ..base }),
+    ];
+    let run = |cfg: PenaltyConfig| {
+        let mut net = net0.clone();
+        let mut t =
+            PenaltyTrainer::with_sets(cfg, Weighting::SelfAdaptive, pinn_row_sets(&pde, &data), 0);
+        t.start(&net).unwrap();
+        let j0 = t.aux_loss().unwrap();
+        let mut j = j0;
+        for _ in 0..4 {
+            j = t.step(&mut net).unwrap().objective;
+            assert!(j.is_finite());
+        }
+        (j0, j, net)
+    };
+    let (_, _, plain) = run(base);
+    let plain = plain.params();
+    for (name, cfg) in variants {
+        let (j0, j, net) = run(cfg);
+        let params = net.params();
+        assert!(j < j0, "{name}: J {j0} -> {j}");
+        if name != "block 4" {
+            assert_ne!(params, plain, "{name} changed nothing");
+        } else {
+            // The block size changes only the summation order.
+            let rel = params
+                .iter()
+                .zip(&plain)
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                .fold(0.0, f64::max);
+            assert!(rel < 1e-6, "block size moved the iterates by {rel}");
+        }
+        if name == "caps" {
+            for (l, n) in net.weight_norms_sq().into_iter().enumerate() {
+                assert!(
+                    n <= 0.5 * (1.0 + 1e-9),
+                    "layer {l}: |W|^2 = {n} above the cap"
+                );
+            }
+        }
+    }
+}
+
+/// Same bits on one and two threads, for PINN rows as for regression.
+#[test]
+fn pinn_rows_give_the_same_bits_on_any_thread_count() {
+    let (net0, data, pde) = pinn(17);
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let mut net = net0.clone();
+                let mut t = PenaltyTrainer::with_sets(
+                    small_blocks(),
+                    Weighting::SelfAdaptive,
+                    pinn_row_sets(&pde, &data),
+                    0,
+                );
+                t.start(&net).unwrap();
+                for _ in 0..3 {
+                    t.step(&mut net).unwrap();
+                }
+                (
+                    net.params(),
+                    t.aux_loss().unwrap().to_bits(),
+                    t.channel_aux().unwrap(),
+                )
+            })
+    };
+    assert_eq!(run(1), run(2));
+}
+
+fn round_trip(t: &PenaltyTrainer<'_>) -> crate::Result<StateReader> {
+    let mut w = StateWriter::new();
+    t.save_state(&mut w)?;
+    let mut bytes = Vec::new();
+    w.write_to(&mut bytes).unwrap();
+    StateReader::parse(std::path::Path::new("t.sapm"), &bytes)
+}
+
+/// Saved and loaded mid-run (after backtracking shrank the step size), the
+/// trainer holds the same state and takes the same next step.
+#[test]
+fn saved_pinn_state_loads_bit_for_bit() {
+    let (net0, data, pde) = pinn(13);
+    for w in [Weighting::SelfAdaptive, Weighting::Constant(3.0)] {
+        let cfg = PenaltyConfig {
+            tau: 1e4,
+            ..small_blocks()
+        };
+        let mut net = net0.clone();
+        let mut t = PenaltyTrainer::with_sets(cfg, w, pinn_row_sets(&pde, &data), 0);
+        t.start(&net).unwrap();
+        for _ in 0..4 {
+            t.step(&mut net).unwrap();
+        }
+        let mut r = round_trip(&t).unwrap();
+        let mut u = PenaltyTrainer::with_sets(cfg, w, pinn_row_sets(&pde, &data), 0);
+        u.load_state(&mut r, &net).unwrap();
+        assert_eq!(u.channel_aux(), t.channel_aux(), "{w:?}");
+        assert_eq!(
+            u.aux_loss().unwrap().to_bits(),
+            t.aux_loss().unwrap().to_bits()
+        );
+        assert_eq!(u.stats(), t.stats());
+        assert_eq!(u.probes(&net), t.probes(&net));
+        let mut net_u = net.clone();
+        let (a, b) = (t.step(&mut net).unwrap(), u.step(&mut net_u).unwrap());
+        assert_eq!(a.objective.to_bits(), b.objective.to_bits(), "{w:?}");
+        assert_eq!(net.params(), net_u.params(), "{w:?}");
+        assert_eq!(u.channel_aux(), t.channel_aux(), "{w:?}");
+    }
+}
+
+/// A non-finite auxiliary, a different method or network are refused,
+/// naming the entry or field.
+#[test]
+fn bad_saved_state_is_refused_by_name() {
+    let (net, data, pde) = pinn(2);
+    let sets = || pinn_row_sets(&pde, &data);
+    let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets(), 0);
+    t.start(&net).unwrap();
+    let mut aux = t.channel_aux().unwrap();
+    aux[0][1][1][(2, 3)] = f64::NAN;
+    t.set_channel_aux(&net, &aux).unwrap();
+    assert_eq!(
+        t.non_finite_state().as_deref(),
+        Some("auxiliary d_2 (layer 2) became NaN (interior point 3)")
+    );
+    let mut r = round_trip(&t).unwrap();
+    let e = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets(), 0)
+        .load_state(&mut r, &net)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("entry `a`") && e.contains("not finite"), "{e}");
+
+    let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets(), 0);
+    t.start(&net).unwrap();
+    let mut r = round_trip(&t).unwrap();
+    let e = PenaltyTrainer::with_sets(small_blocks(), Weighting::Constant(1.0), sets(), 0)
+        .load_state(&mut r, &net)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("method"), "{e}");
+    let mut r = round_trip(&t).unwrap();
+    let small = NetworkSpec::new(vec![3, 5, 1]).build(0).unwrap();
+    let e = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets(), 0)
+        .load_state(&mut r, &small)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("entry `a`"), "{e}");
+    let mut w = StateWriter::new();
+    let fresh = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets(), 0);
+    assert!(fresh.save_state(&mut w).is_err());
+}
+
+/// A NaN auxiliary is reported with its layer and sample.
+#[test]
+fn non_finite_auxiliaries_name_layer_and_sample() {
+    let net = NetworkSpec::new(vec![1, 4, 3, 1]).build(0).unwrap();
+    let x = Mat::from_fn(1, 9, |_, j| j as f64 / 9.0);
+    let y = Mat::from_fn(1, 9, |_, j| (j as f64).sin());
+    let cfg = PenaltyConfig {
+        block: 4,
+        ..Default::default()
+    };
+    let mut t = PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
+    t.start(&net).unwrap();
+    assert_eq!(t.non_finite_state(), None);
+    let mut aux = t.aux().unwrap();
+    aux.a[1][(2, 7)] = f64::NAN;
+    t.set_aux(&net, &aux).unwrap();
+    assert_eq!(
+        t.non_finite_state().as_deref(),
+        Some("auxiliary a_2 (layer 2) became NaN (sample 7)")
+    );
+}
+
+/// The capped step lands on the cap and minimises the block objective over
+/// the norm ball: no feasible perturbation does better.
+#[test]
+fn capped_solve_meets_the_cap_and_is_optimal_on_the_ball() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let (k, m, n) = (6, 3, 40);
+    let p = Mat::from_fn(k, n, |i, _| {
+        if i + 1 == k {
+            1.0
+        } else {
+            rng.random_range(-1.0..1.0)
+        }
+    });
+    let t = Mat::from_fn(m, n, |_, _| rng.random_range(-3.0..3.0));
+    let g = &p * p.transpose();
+    let r = &p * t.transpose();
+    let obj = |w: &Mat<f64>| (&t - w * &p).squared_norm_l2();
+    let reg = Regularization::default();
+    let (free, _) = crate::linalg::solve_normal(g.as_ref(), r.as_ref(), &reg).unwrap();
+    let free_norm = free.transpose().subcols(0, k - 1).squared_norm_l2();
+    for frac in [0.9, 0.3, 1e-3] {
+        let cap = frac * free_norm;
+        let (w, _) = super::capped_solve(g.as_ref(), r.as_ref(), &reg, cap).unwrap();
+        let nrm = w.as_ref().subcols(0, k - 1).squared_norm_l2();
+        assert!(
+            nrm <= cap * (1.0 + 1e-12) && nrm >= cap * (1.0 - 1e-9),
+            "{nrm} vs cap {cap}"
+        );
+        let f0 = obj(&w);
+        for _ in 0..50 {
+            let mut c = &w + Mat::from_fn(m, k, |_, _| 1e-3 * rng.random_range(-1.0..1.0));
+            let cn = c.as_ref().subcols(0, k - 1).squared_norm_l2();
+            if cn > cap {
+                let s = (cap / cn).sqrt();
+                for j in 0..k - 1 {
+                    for i in 0..m {
+                        c[(i, j)] *= s;
+                    }
+                }
+            }
+            assert!(
+                obj(&c) >= f0 * (1.0 - 1e-12),
+                "a feasible point beat the capped step"
+            );
+        }
+    }
+}
+
+/// Each coupled weight step is the exact minimiser of J_SAPM over
+/// `[W_l, b_l]` with everything else fixed, including the dependence of the
+/// lower layers' omegas on `|W_l|`; "frozen" is not (it ignores that term).
+#[test]
+fn coupled_weight_step_is_a_block_minimiser() {
+    use super::loss::objective;
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let x = Mat::from_fn(1, 30, |_, _| rng.random_range(-2.0f64..2.0));
+    let y = Mat::from_fn(1, 30, |_, j| (x[(0, j)] * x[(0, j)]).sin());
+    for mode in [OmegaMode::Coupled, OmegaMode::Frozen] {
+        let mut worst_gain: f64 = 0.0;
+        for l in 0..4 {
+            let net0 = NetworkSpec::new(vec![1, 6, 5, 4, 1]).build(2).unwrap();
+            for solver in [SolveMethod::Qr, SolveMethod::Cholesky] {
+                let mut net = net0.clone();
+                let cfg = PenaltyConfig {
+                    omega_mode: mode,
+                    solver,
+                    ..PenaltyConfig::default()
+                };
+                let mut t =
+                    PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
+                t.start(&net).unwrap();
+                assert_eq!(
+                    t.st.as_ref().unwrap().mode,
+                    if solver == SolveMethod::Qr {
+                        Accumulate::Tsqr
+                    } else {
+                        Accumulate::Gram
+                    }
+                );
+                // Make every constraint active: move the auxiliaries off the forward pass.
+                let mut aux = t.aux().unwrap();
+                for a in &mut aux.a {
+                    for j in 0..a.ncols() {
+                        for i in 0..a.nrows() {
+                            a[(i, j)] += rng.random_range(-0.3..0.3);
+                        }
+                    }
+                }
+                t.set_aux(&net, &aux).unwrap();
+                t.weight_step_alone(&mut net, l).unwrap();
+                let j0 = objective(&net, &aux, x.as_ref(), y.as_ref(), Weighting::SelfAdaptive);
+                for scale in [1e-2, 1e-4] {
+                    for _ in 0..20 {
+                        let mut p = net.clone();
+                        let w = p.layer(l).to_owned();
+                        let d = Mat::from_fn(w.nrows(), w.ncols(), |_, _| {
+                            scale * rng.random_range(-1.0..1.0)
+                        });
+                        p.layer_mut(l).copy_from(&(&w + &d));
+                        let j =
+                            objective(&p, &aux, x.as_ref(), y.as_ref(), Weighting::SelfAdaptive);
+                        worst_gain = worst_gain.max((j0 - j) / j0);
+                        if mode == OmegaMode::Coupled {
+                            assert!(
+                                j >= j0 * (1.0 - 1e-11),
+                                "{solver:?} layer {l}: perturbation lowered J from {j0} to {j}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if mode == OmegaMode::Frozen {
+            assert!(
+                worst_gain > 1e-6,
+                "frozen mode unexpectedly optimal (gain {worst_gain})"
+            );
+        }
+    }
+}
+
+/// The row-set `J` of a regression set is the regression `J_SAPM`.
+#[test]
+fn regression_rows_objective_is_j_sapm() {
+    let net = NetworkSpec::new(vec![2, 5, 4, 2]).build(3).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let x = Mat::from_fn(2, 12, |_, _| rng.random_range(-1.0..1.0));
+    let y = Mat::from_fn(2, 12, |_, _| rng.random_range(-1.0..1.0));
+    let sets = vec![RowSet::regression(x.as_ref(), y.as_ref())];
+    let mut aux = forward_channel_aux(&net, &sets);
+    perturb(&mut aux, 5, 0.4);
+    let a = super::loss::AuxVars {
+        a: aux[0][0].clone(),
+    };
+    for w in [Weighting::SelfAdaptive, Weighting::Constant(2.5)] {
+        let j = rows_objective(&net, &sets, &aux, w, &[Vec::new()]);
+        let want = super::loss::objective(&net, &a, x.as_ref(), y.as_ref(), w);
+        assert!((j - want).abs() <= 1e-13 * want, "{j} vs {want}");
+    }
+}
