@@ -232,7 +232,7 @@ fn train(
             let p = dir.join(sapm::checkpoint::FILE_NAME);
             if !p.exists() {
                 bail!(
-                    "--resume {}: no {} in that folder (was the run started with train.checkpoint_every > 0 or interrupted? PINN runs with a curriculum (pde.curriculum) or time marching (pde.time_windows > 1) write none and cannot be resumed)",
+                    "--resume {}: no {} in that folder (was the run started with train.checkpoint_every > 0 or interrupted?)",
                     dir.display(),
                     sapm::checkpoint::FILE_NAME
                 );
@@ -241,15 +241,20 @@ fn train(
         }
         None => None,
     };
-    let mut cfg = match (&reader, config) {
+    let cfg = match (&reader, config) {
         (Some(r), _) => checkpoint_config(r, set)?,
         (None, Some(p)) => TrainConfig::load(p, set)?,
         (None, None) => TrainConfig::from_toml_str("", set, None)?,
     };
-    if let Some(t) = threads {
-        cfg.threads = t;
-        cfg.validate()?;
-    }
+    // --threads changes no result (results do not depend on the thread count).
+    let cfg = match threads {
+        Some(t) => {
+            let mut c = cfg.into_inner();
+            c.threads = t;
+            c.check()?
+        }
+        None => cfg,
+    };
     if out.exists() && !out.is_dir() {
         bail!("--out {} exists and is not a folder", out.display());
     }
@@ -259,18 +264,22 @@ fn train(
         .context("starting worker threads")?;
     let mut obs = Progress::new(quiet, &cfg);
     let mut ckpt = CheckpointFile::new(&out.join(sapm::checkpoint::FILE_NAME), &cfg);
-    let fitted = if cfg.pde.is_some() {
-        // PINN run: points come from [pde]; [data] is ignored. Curriculum and
-        // time-marching runs write no checkpoint and refuse --resume.
-        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-        pool.install(|| {
-            sapm::fit::pinn::fit_pde_checkpointed(&cfg, &mut obs, Some(&mut ckpt), reader.as_mut())
-        })?
-    } else {
-        let data = cfg.data.load(cfg.seed)?;
-        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-        pool.install(|| fit_checkpointed(&cfg, &data, &mut obs, Some(&mut ckpt), reader.as_mut()))?
+    // Regression data are loaded (and their errors reported) before the
+    // output folder is created; PINN runs take their points from [pde].
+    let data = match cfg.pde {
+        None => Some(cfg.data.load(cfg.seed)?),
+        Some(_) => None,
     };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let fitted = pool.install(|| {
+        fit_checkpointed(
+            &cfg,
+            data.as_ref(),
+            &mut obs,
+            Some(&mut ckpt),
+            reader.as_mut(),
+        )
+    })?;
     obs.finish(&fitted);
     write_run(out, &fitted)?;
     if ckpt.writes > 0 && !quiet {
@@ -333,7 +342,6 @@ fn train(
         return Ok(ExitCode::from(EXIT_DIVERGED));
     }
     if s.status == Status::Interrupted {
-        // Curriculum and time-marching PINN runs stop cleanly too, but write no checkpoint.
         if ckpt.writes > 0 {
             eprintln!(
                 "{}; continue with: sapm train --resume {}",

@@ -17,6 +17,7 @@
 //! let mut cfg = TrainConfig::default();          // sin(x^2) on [-3, 3], tanh, 6 layers of width 20
 //! cfg.method = Method::Sapm;
 //! cfg.train.max_iterations = 30;
+//! let cfg = cfg.check()?;                        // every value checked once, here
 //! let data = cfg.data.load(cfg.seed)?;           // 100 random training points, 1000-point test grid
 //! let fitted = fit(&cfg, &data)?;
 //! let u = fitted.model.predict(data.test.x.as_ref())?;   // 1 x 1000 predictions

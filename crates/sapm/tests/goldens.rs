@@ -9,7 +9,7 @@
 //! (`SAPM_GOLDEN_FILTER=text` restricts a run, or a blessing, to the examples
 //! whose name contains `text`).
 
-use sapm::config::TrainConfig;
+use sapm::config::{Checked, TrainConfig};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ fn examples() -> Vec<PathBuf> {
 }
 
 /// The numbers a refactor must keep: summary figures and the history.
-fn numbers(cfg: &TrainConfig) -> Value {
+fn numbers(cfg: &Checked) -> Value {
     let data = cfg.data.load(cfg.seed).unwrap();
     let f = sapm::fit(cfg, &data).unwrap();
     let s = &f.summary;
@@ -54,16 +54,15 @@ fn numbers(cfg: &TrainConfig) -> Value {
 
 /// Short budgets: the same phases (warm start, Adam -> L-BFGS switch, stages,
 /// windows) at a fraction of the iterations.
-fn short(path: &Path) -> TrainConfig {
-    let sets: Vec<String> = [
-        "train.max_iterations=40",
-        "train.record_every=5",
-        "adam_lbfgs.adam_steps=20",
-    ]
-    .map(String::from)
-    .to_vec();
+fn short(path: &Path) -> Checked {
+    let sets: Vec<String> = ["train.max_iterations=40", "train.record_every=5"]
+        .map(String::from)
+        .to_vec();
     let base = TrainConfig::load(path, &[]).unwrap();
     let mut sets = sets;
+    if base.method == sapm::Method::LsAdamLbfgs {
+        sets.push("adam_lbfgs.adam_steps=20".into());
+    }
     if base.sapm.warm_start > 0 {
         sets.push("sapm.warm_start=20".into());
     }
@@ -76,7 +75,7 @@ fn short(path: &Path) -> TrainConfig {
     TrainConfig::load(path, &sets).unwrap()
 }
 
-fn check(kind: &str, make: impl Fn(&Path) -> TrainConfig) {
+fn check(kind: &str, make: impl Fn(&Path) -> Checked) {
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/goldens-{kind}.json"));
     // SAPM_GOLDEN_FILTER=text runs only the examples whose name contains it.

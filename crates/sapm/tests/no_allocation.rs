@@ -10,8 +10,7 @@ use sapm::engine::loss::Weighting;
 use sapm::engine::{PenaltyConfig, PenaltyTrainer};
 use sapm::linalg::SolveMethod;
 use sapm::optim::{Adam, AdamConfig, Trainer};
-use sapm::fit::pinn::pinn_row_sets;
-use sapm::task::pde::{PdeConfig, PinnData, Problem};
+use sapm::task::pde::{PdeConfig, PdeTask, Problem};
 use sapm::task::regression::LsObjective;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -106,11 +105,21 @@ fn steady_state_iterations_do_not_allocate() {
                 n_boundary: 200,
                 ..PdeConfig::default()
             };
-            let data = PinnData::sample(&Problem::transport1d(1.0), &pde, 0).unwrap();
+            let task = PdeTask::new(Problem::transport1d(1.0), pde, 0).unwrap();
             let pnet0 = NetworkSpec::new(vec![3, 16, 16, 16, 1]).build(1).unwrap();
             for (name, solver, prox, w) in [
-                ("sapm-pinn qr", SolveMethod::Qr, 0.0, Weighting::SelfAdaptive),
-                ("sapm-pinn cholesky", SolveMethod::Cholesky, 1e-3, Weighting::SelfAdaptive),
+                (
+                    "sapm-pinn qr",
+                    SolveMethod::Qr,
+                    0.0,
+                    Weighting::SelfAdaptive,
+                ),
+                (
+                    "sapm-pinn cholesky",
+                    SolveMethod::Cholesky,
+                    1e-3,
+                    Weighting::SelfAdaptive,
+                ),
                 ("pm-pinn qr", SolveMethod::Qr, 0.0, Weighting::Constant(1.0)),
             ] {
                 let cfg = PenaltyConfig {
@@ -120,9 +129,12 @@ fn steady_state_iterations_do_not_allocate() {
                     ..PenaltyConfig::default()
                 };
                 let mut net = pnet0.clone();
-                let mut t = PenaltyTrainer::with_sets(cfg, w, pinn_row_sets(&pde, &data), 0);
+                let mut t = PenaltyTrainer::with_sets(cfg, w, task.row_sets(), 0);
                 let a = allocations_in_steps(&mut t, &mut net, 5);
-                assert_eq!(a, 0, "{name}, {threads} threads: {a} allocations in 5 steps");
+                assert_eq!(
+                    a, 0,
+                    "{name}, {threads} threads: {a} allocations in 5 steps"
+                );
                 assert_eq!(t.stats().solve_fallbacks, 0, "{name}: took the SVD path");
             }
             let mut net = net0.clone();

@@ -31,7 +31,7 @@ use crate::results::{aggregate, cells_csv, to_csv};
 use crate::runner::{
     Parallelism, Progress, RunOutcome, RunOutput, RunSpec, execute_regression_in, run_all,
 };
-use sapm::config::TrainConfig;
+use sapm::config::{Checked, TrainConfig};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -109,7 +109,7 @@ impl PlanInput {
         budget: &[String],
         grid: &[String],
         seed: u64,
-    ) -> Result<(TrainConfig, Vec<String>)> {
+    ) -> Result<(Checked, Vec<String>)> {
         let mut all: Vec<String> = study_base.to_vec();
         all.extend(self.config_sets.iter().cloned());
         all.extend(budget.iter().cloned());

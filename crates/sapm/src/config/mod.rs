@@ -16,6 +16,44 @@ use crate::task::pde::PdeConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod usage;
+pub use usage::{unused_keys, unused_reason};
+
+/// A run configuration that passed every check: each value in range and
+/// (when it came from text) each key read by the chosen method and task.
+/// Built by [`TrainConfig::check`] or the parsers; the pipeline takes only
+/// this type, so validation runs once.
+///
+/// ```
+/// use sapm::config::TrainConfig;
+/// let mut cfg = TrainConfig::default();
+/// cfg.train.max_iterations = 0;
+/// assert!(cfg.clone().check().is_err());
+/// cfg.train.max_iterations = 5;
+/// let checked = cfg.check().unwrap();
+/// assert_eq!(checked.train.max_iterations, 5);     // reads through to the config
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked(TrainConfig);
+
+impl std::ops::Deref for Checked {
+    type Target = TrainConfig;
+    fn deref(&self) -> &TrainConfig {
+        &self.0
+    }
+}
+
+impl Checked {
+    /// The configuration, for changing it (check it again before use).
+    pub fn into_inner(self) -> TrainConfig {
+        self.0
+    }
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.0
+    }
+}
+
 /// The training method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -307,15 +345,23 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Validate every value (errors name the key and the value).
+    pub fn check(self) -> Result<Checked> {
+        self.validate()?;
+        Ok(Checked(self))
+    }
+
     /// Parse TOML text, apply `key=value` overrides (dotted keys, TOML values;
-    /// bare words are strings), then validate. Relative data paths in the text
-    /// are taken relative to `base_dir` (the config file's folder); paths given
-    /// in overrides stay relative to the working directory.
+    /// bare words are strings), then check: every value in range, and every
+    /// key read by the chosen method and task (an unused key is an error
+    /// naming it and why). Relative data paths in the text are taken relative
+    /// to `base_dir` (the config file's folder); paths given in overrides stay
+    /// relative to the working directory.
     pub fn from_toml_str(
         text: &str,
         overrides: &[String],
         base_dir: Option<&Path>,
-    ) -> Result<TrainConfig> {
+    ) -> Result<Checked> {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| Error::ConfigParse(toml_error(text, &e)))?;
         if let Some(dir) = base_dir {
@@ -324,6 +370,7 @@ impl TrainConfig {
         for o in overrides {
             apply_override(&mut table, o)?;
         }
+        let merged = table.clone();
         let cfg: TrainConfig =
             toml::Value::Table(table)
                 .try_into()
@@ -338,11 +385,14 @@ impl TrainConfig {
                     Error::ConfigParse(conversion_error(text, &e, direct.as_ref(), overrides))
                 })?;
         cfg.validate()?;
-        Ok(cfg)
+        if let Some((key, why)) = unused_keys(&cfg, &merged).into_iter().next() {
+            return Err(Error::config(key, format!("has no effect: {why}")));
+        }
+        Ok(Checked(cfg))
     }
 
     /// Read a TOML file (see [`TrainConfig::parse`]).
-    pub fn load(path: &Path, overrides: &[String]) -> Result<TrainConfig> {
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Checked> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         TrainConfig::parse(path, &bytes, overrides)
     }
@@ -352,7 +402,7 @@ impl TrainConfig {
     /// to `path`'s folder. Every error names the file: parse errors carry its
     /// name and the line and column, and [`Error::Config`] reasons end with
     /// `(in FILE)` or `(set by override KEY=VALUE)`.
-    pub fn parse(path: &Path, bytes: &[u8], overrides: &[String]) -> Result<TrainConfig> {
+    pub fn parse(path: &Path, bytes: &[u8], overrides: &[String]) -> Result<Checked> {
         let text = std::str::from_utf8(bytes).map_err(|e| {
             let at = e.valid_up_to();
             let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
@@ -380,13 +430,22 @@ impl TrainConfig {
         })
     }
 
-    /// The config as TOML text (what `summary.json` embeds as JSON).
+    /// The config as TOML text with only the keys it uses (what checkpoints
+    /// store and `summary.json` embeds as JSON); parsing it gives the same
+    /// configuration back.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+        toml::to_string(&self.canonical()).unwrap_or_default()
+    }
+
+    /// The config as a TOML table with only the keys it uses.
+    pub fn canonical(&self) -> toml::Table {
+        let mut t = toml::Table::try_from(self).unwrap_or_default();
+        usage::prune(self, &mut t);
+        t
     }
 
     /// Check every value; errors name the key.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         let pos = |key: &str, v: f64| -> Result<()> {
             if v.is_finite() && v > 0.0 {
                 Ok(())
@@ -712,7 +771,7 @@ mod tests {
         let c = TrainConfig::default();
         c.validate().unwrap();
         let back = TrainConfig::from_toml_str(&c.to_toml(), &[], None).unwrap();
-        assert_eq!(c, back);
+        assert_eq!(c, *back);
     }
 
     #[test]
@@ -809,15 +868,16 @@ mod tests {
             "",
             &[
                 "network.hidden=[3, 4]".into(),
-                "method=ls-adam".into(),
+                "method=sapm".into(),
                 "sapm.solver=cholesky".into(),
+                "data.train=d.csv".into(),
                 "data.inputs=[\"a\", 1]".into(),
             ],
             None,
         )
         .unwrap();
         assert_eq!(c.network.spec(2, 1).widths, vec![2, 3, 4, 1]);
-        assert_eq!(c.method, Method::LsAdam);
+        assert_eq!(c.method, Method::Sapm);
         assert_eq!(c.sapm.solver, SolveMethod::Cholesky);
     }
 }

@@ -95,6 +95,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status.
+    pub const ALL: [Status; 5] = [
+        Status::MaxIterations,
+        Status::Converged,
+        Status::TimeLimit,
+        Status::Diverged,
+        Status::Interrupted,
+    ];
+
+    /// The status named `s` (as [`Status::as_str`] writes it).
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     /// snake_case name as written in `summary.json`.
     pub fn as_str(self) -> &'static str {
         match self {

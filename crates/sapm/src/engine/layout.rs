@@ -327,9 +327,9 @@ pub(crate) fn channel_direction_into(
             }
             dmax = dmax.max(s2);
         }
-        let sa = inv(
-            sc.scale * (sc.omega_l * oj + sc.omega_next * sc.norm_next * (sc.k2 * onext + dmax)),
-        );
+        let sa =
+            inv(sc.scale
+                * (sc.omega_l * oj + sc.omega_next * sc.norm_next * (sc.k2 * onext + dmax)));
         let (mut ga2, mut gd2) = (0.0, 0.0);
         for i in 0..m {
             let z = lay.aux[col0 + i];

@@ -134,8 +134,7 @@ impl SetPasses {
                                 scale: info.scale,
                                 unit: info.unit,
                             };
-                            let (g, sl) =
-                                channel_direction_into(act, &lay, &sc, &mut dslab[span]);
+                            let (g, sl) = channel_direction_into(act, &lay, &sc, &mut dslab[span]);
                             slot.gsq[l] = g;
                             slot.slope[l] = sl;
                         } else {
@@ -203,14 +202,14 @@ impl SetPasses {
                 let (mut pc, mut pn) = (&mut s.pa, &mut s.pb);
                 let (mut tc, mut tp) = (&mut s.ta, &mut s.tb);
                 // Inputs of layer lo from the (possibly moved) auxiliaries below it.
-                if lo == 0 {
-                    layer_inputs(shape, act, set, ab, &rg, 0, pc);
-                } else {
+                if lo > 0 && moved[lo - 1] {
                     let j = lo - 1;
                     for c in 0..shape.chans {
-                        aux_at(shape, ab, db, (j, c, nb), moved[j], step, &mut tp[c]);
+                        aux_at(shape, ab, db, (j, c, nb), true, step, &mut tp[c]);
                     }
                     inputs_from(shape, act, tp, (j, nb), pc);
+                } else {
+                    layer_inputs(shape, act, set, ab, &rg, lo, pc);
                 }
                 for l in lo..=hi {
                     let (k, m) = (shape.k(l), shape.m(l));

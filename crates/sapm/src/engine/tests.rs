@@ -5,17 +5,16 @@ use super::loss::{SetAux, Weighting, forward_channel_aux, rows_objective};
 use super::passes::Accumulate;
 use super::{AuxInit, AuxOrder, OmegaMode, PenaltyConfig, PenaltyTrainer, RowSet, SweepOrder};
 use crate::checkpoint::{StateReader, StateWriter};
-use crate::fit::pinn::pinn_row_sets;
 use crate::linalg::{Regularization, SolveMethod};
 use crate::net::{Activation, Network, NetworkSpec};
 use crate::optim::Trainer;
 use crate::task::pde::loss::pinn_loss;
-use crate::task::pde::{PdeConfig, PinnData, Problem};
+use crate::task::pde::{PdeConfig, PdeTask, Problem};
 use faer::Mat;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn pinn(seed: u64) -> (Network, PinnData, PdeConfig) {
+fn pinn(seed: u64) -> (Network, PdeTask, PdeConfig) {
     let cfg = PdeConfig {
         n_interior: 31,
         n_boundary: 11,
@@ -25,9 +24,9 @@ fn pinn(seed: u64) -> (Network, PinnData, PdeConfig) {
         omega_deriv: 1.0,
         ..PdeConfig::default()
     };
-    let data = PinnData::sample(&Problem::transport1d(2.0), &cfg, seed).unwrap();
+    let task = PdeTask::new(Problem::transport1d(2.0), cfg.clone(), seed).unwrap();
     let net = NetworkSpec::new(vec![3, 5, 4, 3, 1]).build(seed).unwrap();
-    (net, data, cfg)
+    (net, task, cfg)
 }
 
 fn perturb(aux: &mut SetAux, seed: u64, s: f64) {
@@ -74,15 +73,16 @@ fn omega_reference(aux: &SetAux, s: usize, floor: f64, deriv: f64) -> Vec<Vec<f6
 #[test]
 fn j_is_the_pinn_loss_at_exact_auxiliaries() {
     for act in [Activation::Tanh, Activation::Sin, Activation::Softplus] {
-        let (net, data, mut pde) = pinn(3);
+        let (net, mut data, mut pde) = pinn(3);
         let net = Network::from_layers(act, net.layers().to_vec()).unwrap();
         for (alpha, beta) in [(1.0, 1.0), (0.3, 7.0)] {
             (pde.alpha, pde.beta_bc) = (alpha, beta);
-            let want = pinn_loss(&net, &data, alpha, beta).total;
+            let want = pinn_loss(&net, &data.data, alpha, beta).total;
             for w in [Weighting::SelfAdaptive, Weighting::Constant(5.0)] {
                 for (floor, deriv) in [(1.0, 1.0), (0.0, 0.0), (3.0, 0.5)] {
                     (pde.omega_floor, pde.omega_deriv) = (floor, deriv);
-                    let sets = pinn_row_sets(&pde, &data);
+                    data.cfg = pde.clone();
+                    let sets = data.row_sets();
                     let aux = forward_channel_aux(&net, &sets);
                     let o2 = vec![omega_reference(&aux, 0, floor, deriv), Vec::new()];
                     let j = rows_objective(&net, &sets, &aux, w, &o2);
@@ -104,7 +104,7 @@ fn j_is_the_pinn_loss_at_exact_auxiliaries() {
 fn engine_j_omega_and_gradient_match_the_reference() {
     let (net, data, pde) = pinn(5);
     for w in [Weighting::SelfAdaptive, Weighting::Constant(3.0)] {
-        let mut t = PenaltyTrainer::with_sets(small_blocks(), w, pinn_row_sets(&pde, &data), 0);
+        let mut t = PenaltyTrainer::with_sets(small_blocks(), w, data.row_sets(), 0);
         t.start(&net).unwrap();
         let mut aux = t.channel_aux().unwrap();
         perturb(&mut aux, 1, 0.3);
@@ -149,7 +149,7 @@ fn engine_j_omega_and_gradient_match_the_reference() {
 
 #[test]
 fn weight_steps_are_block_minimisers_on_pinn_rows() {
-    let (net0, data, pde) = pinn(7);
+    let (net0, data, _) = pinn(7);
     for solver in [SolveMethod::Qr, SolveMethod::Cholesky] {
         for w in [Weighting::SelfAdaptive, Weighting::Constant(2.0)] {
             let cfg = PenaltyConfig {
@@ -157,7 +157,7 @@ fn weight_steps_are_block_minimisers_on_pinn_rows() {
                 ..small_blocks()
             };
             let mut net = net0.clone();
-            let mut t = PenaltyTrainer::with_sets(cfg, w, pinn_row_sets(&pde, &data), 0);
+            let mut t = PenaltyTrainer::with_sets(cfg, w, data.row_sets(), 0);
             t.start(&net).unwrap();
             let mut aux = t.channel_aux().unwrap();
             perturb(&mut aux, 2, 0.2);
@@ -197,7 +197,7 @@ fn iterations_do_not_increase_j_and_track_derivatives() {
     let (net0, data, pde) = pinn(11);
     for w in [Weighting::SelfAdaptive, Weighting::Constant(1.0)] {
         let mut net = net0.clone();
-        let mut t = PenaltyTrainer::with_sets(small_blocks(), w, pinn_row_sets(&pde, &data), 0);
+        let mut t = PenaltyTrainer::with_sets(small_blocks(), w, data.row_sets(), 0);
         t.start(&net).unwrap();
         let sets = t.sets().to_vec();
         let j0 = t.aux_loss().unwrap();
@@ -229,7 +229,7 @@ fn iterations_do_not_increase_j_and_track_derivatives() {
 /// decreasing (no option is silently ignored: each changes the iterates).
 #[test]
 fn every_option_works_on_pinn_rows() {
-    let (net0, data, pde) = pinn(13);
+    let (net0, data, _) = pinn(13);
     let base = PenaltyConfig::default();
     let variants: Vec<(&str, PenaltyConfig)> = vec![
         (
@@ -295,14 +295,27 @@ fn every_option_works_on_pinn_rows() {
     ];
     let run = |cfg: PenaltyConfig| {
         let mut net = net0.clone();
-        let mut t =
-            PenaltyTrainer::with_sets(cfg, Weighting::SelfAdaptive, pinn_row_sets(&pde, &data), 0);
+        let mut t = PenaltyTrainer::with_sets(cfg, Weighting::SelfAdaptive, data.row_sets(), 0);
         t.start(&net).unwrap();
         let j0 = t.aux_loss().unwrap();
         let mut j = j0;
+        let sets = t.sets().to_vec();
         for _ in 0..4 {
             j = t.step(&mut net).unwrap().objective;
             assert!(j.is_finite());
+            // The cached residual sums agree with a fresh evaluation of J
+            // at the new weights and auxiliaries (Omega of this iteration).
+            let fresh = rows_objective(
+                &net,
+                &sets,
+                &t.channel_aux().unwrap(),
+                Weighting::SelfAdaptive,
+                &omega2(&t),
+            );
+            assert!(
+                (fresh - j).abs() <= 1e-10 * fresh,
+                "{cfg:?}: cached J {j} vs {fresh}"
+            );
         }
         (j0, j, net)
     };
@@ -337,7 +350,7 @@ fn every_option_works_on_pinn_rows() {
 /// Same bits on one and two threads, for PINN rows as for regression.
 #[test]
 fn pinn_rows_give_the_same_bits_on_any_thread_count() {
-    let (net0, data, pde) = pinn(17);
+    let (net0, data, _) = pinn(17);
     let run = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -348,7 +361,7 @@ fn pinn_rows_give_the_same_bits_on_any_thread_count() {
                 let mut t = PenaltyTrainer::with_sets(
                     small_blocks(),
                     Weighting::SelfAdaptive,
-                    pinn_row_sets(&pde, &data),
+                    data.row_sets(),
                     0,
                 );
                 t.start(&net).unwrap();
@@ -377,20 +390,20 @@ fn round_trip(t: &PenaltyTrainer<'_>) -> crate::Result<StateReader> {
 /// trainer holds the same state and takes the same next step.
 #[test]
 fn saved_pinn_state_loads_bit_for_bit() {
-    let (net0, data, pde) = pinn(13);
+    let (net0, data, _) = pinn(13);
     for w in [Weighting::SelfAdaptive, Weighting::Constant(3.0)] {
         let cfg = PenaltyConfig {
             tau: 1e4,
             ..small_blocks()
         };
         let mut net = net0.clone();
-        let mut t = PenaltyTrainer::with_sets(cfg, w, pinn_row_sets(&pde, &data), 0);
+        let mut t = PenaltyTrainer::with_sets(cfg, w, data.row_sets(), 0);
         t.start(&net).unwrap();
         for _ in 0..4 {
             t.step(&mut net).unwrap();
         }
         let mut r = round_trip(&t).unwrap();
-        let mut u = PenaltyTrainer::with_sets(cfg, w, pinn_row_sets(&pde, &data), 0);
+        let mut u = PenaltyTrainer::with_sets(cfg, w, data.row_sets(), 0);
         u.load_state(&mut r, &net).unwrap();
         assert_eq!(u.channel_aux(), t.channel_aux(), "{w:?}");
         assert_eq!(
@@ -411,8 +424,8 @@ fn saved_pinn_state_loads_bit_for_bit() {
 /// naming the entry or field.
 #[test]
 fn bad_saved_state_is_refused_by_name() {
-    let (net, data, pde) = pinn(2);
-    let sets = || pinn_row_sets(&pde, &data);
+    let (net, data, _) = pinn(2);
+    let sets = || data.row_sets();
     let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets(), 0);
     t.start(&net).unwrap();
     let mut aux = t.channel_aux().unwrap();
@@ -609,5 +622,47 @@ fn regression_rows_objective_is_j_sapm() {
         let j = rows_objective(&net, &sets, &aux, w, &[Vec::new()]);
         let want = super::loss::objective(&net, &a, x.as_ref(), y.as_ref(), w);
         assert!((j - want).abs() <= 1e-13 * want, "{j} vs {want}");
+    }
+}
+
+/// The trial pass evaluates `J` at `A - t D` for any range of moved layers
+/// (Gauss-Seidel moves one hidden layer at a time), on PINN rows and on
+/// regression rows.
+#[test]
+fn trial_points_match_the_reference_for_every_moved_range() {
+    let (net, data, _) = pinn(19);
+    let mut rng = ChaCha8Rng::seed_from_u64(20);
+    let x = Mat::from_fn(2, 40, |_, _| rng.random_range(-1.0..1.0));
+    let y = Mat::from_fn(1, 40, |_, _| rng.random_range(-1.0..1.0));
+    let rnet = NetworkSpec::new(vec![2, 5, 4, 3, 1]).build(21).unwrap();
+    let cases: Vec<(Network, Vec<RowSet<'_>>)> = vec![
+        (net, data.row_sets()),
+        (rnet, vec![RowSet::regression(x.as_ref(), y.as_ref())]),
+    ];
+    for (net, sets) in cases {
+        let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets, 0);
+        t.start(&net).unwrap();
+        let mut aux = t.channel_aux().unwrap();
+        perturb(&mut aux, 22, 0.2);
+        t.set_channel_aux(&net, &aux).unwrap();
+        let sets = t.sets().to_vec();
+        let o2 = omega2(&t);
+        for range in [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2)] {
+            let step = 0.37;
+            let (j, d) = t.trial_objective(&net, range, step);
+            let mut moved = aux.clone();
+            for (ms, ds) in moved.iter_mut().zip(&d) {
+                for (mc, dc) in ms.iter_mut().zip(ds) {
+                    for (m, dl) in mc.iter_mut().zip(dc) {
+                        *m -= dl * faer::Scale(step);
+                    }
+                }
+            }
+            let want = rows_objective(&net, &sets, &moved, Weighting::SelfAdaptive, &o2);
+            assert!(
+                (j - want).abs() <= 1e-12 * want,
+                "range {range:?}: trial J {j} vs {want}"
+            );
+        }
     }
 }

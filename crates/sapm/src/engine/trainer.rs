@@ -340,6 +340,52 @@ impl<'a> PenaltyTrainer<'a> {
         out
     }
 
+    /// `J` at the trial point `A - t D` of hidden layers `lo..=hi` (the
+    /// direction from one pass over every layer), and that direction.
+    #[cfg(test)]
+    pub(crate) fn trial_objective(
+        &mut self,
+        net: &Network,
+        (lo, hi): (usize, usize),
+        t: f64,
+    ) -> (f64, super::loss::SetAux) {
+        let depth = net.depth();
+        self.update_scalings(net);
+        let st = self.st.as_mut().expect("started");
+        st.moved.fill(false);
+        for m in &mut st.moved[lo..=hi] {
+            *m = true;
+        }
+        st.gradient(net, &self.sets, (0, depth - 1));
+        st.trial(net, &self.sets, (lo, hi + 1), t);
+        let j = st.objective_of(&st.r_trial);
+        let d = st
+            .sets
+            .iter()
+            .map(|ss| {
+                let sh = &ss.passes.shape;
+                (0..sh.chans)
+                    .map(|c| {
+                        (0..depth - 1)
+                            .map(|l| {
+                                let mut m = Mat::zeros(sh.m(l), sh.n);
+                                if st.moved[l] {
+                                    for r in ss.passes.blocks.ranges() {
+                                        m.as_mut()
+                                            .subcols_mut(r.start, r.len())
+                                            .copy_from(sh.layer(sh.slab(&ss.d, r), l, c, r.len()));
+                                    }
+                                }
+                                m
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        (j, d)
+    }
+
     /// Build the weight-step data and take one weight step on layer `l`.
     #[cfg(test)]
     pub(crate) fn weight_step_alone(&mut self, net: &mut Network, l: usize) -> Result<()> {

@@ -32,14 +32,19 @@
 //! # Ok::<(), sapm::Error>(())
 //! ```
 
-use super::pinn::fit_stages;
-use crate::config::TrainConfig;
+use super::checkpoint_file::CheckpointFile;
+use super::schedule::{Plan, StageOut, run_stages};
+use super::summary::summarize;
+use crate::checkpoint::StateReader;
+use crate::config::{Checked, TrainConfig};
 use crate::driver::{Observer, Status};
 use crate::error::{Error, Result};
 use crate::fit::Fitted;
+use crate::model::Model;
 use crate::record::TrainerStats;
+use crate::task::Task;
 use crate::task::pde::window::{TimeMap, time_coordinate, window_edges, window_problem};
-use crate::task::pde::{PdeConfig, PinnData, Problem};
+use crate::task::pde::{PdeConfig, PdeTask, PinnData, Problem};
 use faer::{Mat, MatRef};
 use serde::Serialize;
 
@@ -143,19 +148,31 @@ pub struct Marched {
 /// error of the single-window fit.
 pub fn time_march(
     problem: &Problem,
-    cfg: &TrainConfig,
+    cfg: &Checked,
     opts: MarchOptions,
     observer: &mut dyn Observer,
 ) -> Result<Marched> {
-    cfg.validate()?;
+    march_checkpointed(problem, cfg, opts, observer, None, None)
+}
+
+/// [`time_march`] with every window checkpointed and resumable.
+pub(crate) fn march_checkpointed(
+    problem: &Problem,
+    cfg: &Checked,
+    opts: MarchOptions,
+    observer: &mut dyn Observer,
+    checkpoint: Option<&mut CheckpointFile>,
+    resume: Option<&mut StateReader>,
+) -> Result<Marched> {
     let pde = cfg.pde.clone().unwrap_or_default();
-    pde.validate()?;
     problem.validate()?;
     let time = time_coordinate(problem)?;
     let edges = window_edges(problem, time, opts.windows)?;
-    let mut windows: Vec<Window> = Vec::with_capacity(opts.windows);
-    for k in 0..opts.windows {
-        let prev = windows.last().map(|w| (&w.problem, &w.fitted.model.net));
+    let build = |k: usize, done: &[StageOut<'static>]| -> Result<Task<'static>> {
+        let prev = done.last().map(|s| match &s.task {
+            Task::Pde(p) => (&p.problem, &s.net),
+            Task::Regression(_) => unreachable!("time windows are PDE tasks"),
+        });
         let wp = window_problem(
             problem,
             time,
@@ -163,9 +180,10 @@ pub fn time_march(
             opts.local_time,
             prev,
         )?;
-        let data = PinnData::sample(&wp, &pde, cfg.seed)?;
+        let task = PdeTask::new(wp, pde.clone(), cfg.seed)?;
+        let data = &task.data;
         let on_face = (0..data.n_boundary())
-            .filter(|&j| data.x_bc[(time, j)] <= wp.lo[time])
+            .filter(|&j| data.x_bc[(time, j)] <= task.problem.lo[time])
             .count();
         if on_face == 0 {
             return Err(Error::Problem(format!(
@@ -177,19 +195,32 @@ pub fn time_march(
                 pde.n_boundary
             )));
         }
-        let fitted = fit_stages(
-            cfg,
-            &pde,
-            vec![(pde.clone(), wp.clone())],
-            observer,
-            None,
-            None,
-        )?;
+        Ok(Task::Pde(Box::new(task)))
+    };
+    let plan = Plan {
+        stages: opts.windows,
+        carry: false,
+        task: &build,
+    };
+    let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;
+    let mut windows: Vec<Window> = Vec::with_capacity(stages.len());
+    for (k, s) in stages.into_iter().enumerate() {
+        let summary = summarize(cfg, &s.task, &s.net, &s.res)?;
+        let (names, outs) = s.task.names();
+        let Task::Pde(p) = s.task else {
+            unreachable!("time windows are PDE tasks")
+        };
         windows.push(Window {
             t_lo: edges[k],
             t_hi: edges[k + 1],
-            problem: wp,
-            fitted,
+            problem: p.problem,
+            fitted: Fitted {
+                model: Model::new(s.net, names, outs)?,
+                summary,
+                metric_names: s.res.metric_names,
+                history: s.res.history,
+                windows: Vec::new(),
+            },
         });
     }
     let grid = PinnData::sample(problem, &pde, cfg.seed)?;
