@@ -1,26 +1,12 @@
 //! Every study end to end in a tiny configuration: it must produce every file
 //! it promises, with valid PNG/SVG plots that the report embeds.
 
+mod common;
+
+use common::{png_size, svg_size};
 use sapm_study::results::from_csv;
 use sapm_study::study::{StudyOptions, run_study};
 use std::path::Path;
-
-fn png_size(p: &Path) -> (u32, u32) {
-    let f = std::io::BufReader::new(std::fs::File::open(p).unwrap());
-    let mut r = png::Decoder::new(f).read_info().unwrap();
-    let mut buf = vec![0; r.output_buffer_size().unwrap()];
-    let info = r.next_frame(&mut buf).unwrap();
-    (info.width, info.height)
-}
-
-fn svg_size(p: &Path) -> (u32, u32) {
-    let text = std::fs::read_to_string(p).unwrap();
-    let doc = roxmltree::Document::parse(&text).unwrap();
-    let root = doc.root_element();
-    assert_eq!(root.tag_name().name(), "svg");
-    let num = |k| root.attribute(k).unwrap().parse::<u32>().unwrap();
-    (num("width"), num("height"))
-}
 
 /// Tiny problem shared by all studies: width 4, 20 training points.
 fn tiny(sets: &[&str], seeds: usize, iterations: usize) -> StudyOptions {
