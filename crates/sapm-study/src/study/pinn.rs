@@ -4,8 +4,8 @@
 
 use super::PlanInput;
 use crate::error::{Error, Result};
-use crate::results::{FAIL_REL_L2, ResultRow};
-use crate::runner::{RunOutput, RunSpec, regression_row};
+use crate::results::FAIL_REL_L2;
+use crate::runner::{RunOutput, RunSpec, error_row, regression_row};
 use sapm::driver::NoObserver;
 
 /// A PINN run fails when its rel L2 error is at least this (or not a number):
@@ -162,33 +162,13 @@ pub fn execute_pinn(study: &str, spec: &RunSpec) -> RunOutput {
         Ok(f) => {
             let mut row = regression_row(study, spec, &f);
             row.extra = extras(beta, Some(&f.summary));
-            RunOutput {
-                row,
-                summary_json: serde_json::to_string_pretty(&f.summary).ok(),
-                history: f.history,
-                metric_names: f.metric_names,
-                model: Some(f.model),
-            }
+            RunOutput::fitted(row, f)
         }
         Err(e) => {
-            let mut row = ResultRow::error(
-                study,
-                &spec.id,
-                &spec.label,
-                spec.cfg.method.name(),
-                spec.cfg.network.depth,
-                &spec.variant,
-                spec.cfg.seed,
-                e.to_string(),
-            );
+            let depth = spec.cfg.network.depth;
+            let mut row = error_row(study, spec, depth, e.to_string());
             row.extra = extras(beta, None);
-            RunOutput {
-                row,
-                history: Vec::new(),
-                metric_names: Vec::new(),
-                summary_json: None,
-                model: None,
-            }
+            RunOutput::error(row)
         }
     }
 }
@@ -219,6 +199,7 @@ pub fn by_rel_l2<'a, T>(runs: &[&'a T], rel: impl Fn(&T) -> f64) -> Vec<&'a T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::ResultRow;
 
     #[test]
     fn method_settings_keep_the_examples_proportions() {
