@@ -1,7 +1,8 @@
 //! `ablation`: SAPM's knobs changed one at a time around the defaults, at
 //! equal iterations (the evidence for the defaults).
 
-use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study};
+use super::regression::{DEPTH, SAVE_ALL_MODELS};
+use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study, StudyInfo};
 use crate::error::Result;
 use crate::plot::{Axis, Figure, LineChart, Panel, Series, Style, save};
 use crate::report::{CELL_HEADER, cell_acc, cell_row, frac, image, table};
@@ -36,43 +37,31 @@ pub const VARIANTS: [(&str, &[&str]); 18] = [
     ("bias_init=zero", &["network.bias_init=zero"]),
 ];
 
-const OPTIONS: &[OptionDoc] = &[
-    OptionDoc {
-        key: "study.depth",
-        default: "10",
-        meaning: "number of affine layers L",
+static INFO: StudyInfo = StudyInfo {
+    name: "ablation",
+    about: "SAPM's knobs one at a time around the defaults, at equal iterations",
+    budget: Budget {
+        seeds: 10,
+        iterations: 1000,
+        seconds: 0.0,
     },
-    OptionDoc {
-        key: "study.variants",
-        default: "all",
-        meaning: "subset of the variant names (default is always included)",
-    },
-    OptionDoc {
-        key: "study.save_all_models",
-        default: "false",
-        meaning: "write model.json for every run (default: first seed only)",
-    },
-];
+    options: &[
+        DEPTH,
+        OptionDoc::new(
+            "study.variants",
+            "all",
+            "subset of the variant names (default is always included)",
+        ),
+        SAVE_ALL_MODELS,
+    ],
+};
 
 /// A variant "differs" from the default when its median test MSE is off by more than this factor.
 const FACTOR: f64 = 2.0;
 
 impl Study for Ablation {
-    fn name(&self) -> &'static str {
-        "ablation"
-    }
-    fn about(&self) -> &'static str {
-        "SAPM's knobs one at a time around the defaults, at equal iterations"
-    }
-    fn budget(&self) -> Budget {
-        Budget {
-            seeds: 10,
-            iterations: 1000,
-            seconds: 0.0,
-        }
-    }
-    fn options(&self) -> &'static [OptionDoc] {
-        OPTIONS
+    fn info(&self) -> &'static StudyInfo {
+        &INFO
     }
 
     fn plan(&self, p: &PlanInput) -> Result<Vec<RunSpec>> {
@@ -98,17 +87,13 @@ impl Study for Ablation {
                 budget[0] = format!("train.max_iterations={}", p.budget.iterations + w);
             }
             for seed in p.seeds() {
-                let (cfg, overrides) = p.config(&base, &budget, &grid, seed)?;
+                let cfg = p.config(&base, &budget, &grid, seed)?;
+                let id = format!("{}-s{seed}", name.replace(['=', '/'], "_"));
                 let first = seed == p.first_seed;
-                specs.push(RunSpec {
-                    id: format!("{}-s{seed}", name.replace(['=', '/'], "_")),
-                    label: name.to_string(),
-                    variant: format!("L={depth}"),
-                    cfg,
-                    overrides,
-                    save_model: first || save_all,
-                    keep_model: false,
-                });
+                specs.push(
+                    RunSpec::new(id, *name, format!("L={depth}"), cfg)
+                        .models(first || save_all, false),
+                );
             }
         }
         Ok(specs)
@@ -125,7 +110,7 @@ impl Study for Ablation {
                 input.plan.budget.iterations,
                 r.row.depth,
                 r.spec.cfg.network.width,
-                super::common::data_description(r)
+                super::regression::data_description(r)
             ));
         }
         let Some(def) = cells.iter().find(|c| c.key.label == "default") else {

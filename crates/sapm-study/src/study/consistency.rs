@@ -4,8 +4,9 @@
 //! MSE, on sin(x^2) with L = 10 (the paper's key figure: SAPM's two curves
 //! fall together, PM's penalty loss can fall while its MSE does not).
 
-use super::common::{data_description, median_curve, prediction_figure, train_mse};
-use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study};
+use super::regression::DEPTH;
+use super::regression::{data_description, median_curve, prediction_figure, train_mse};
+use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study, StudyInfo};
 use crate::error::Result;
 use crate::plot::{Axis, Figure, LineChart, Panel, Series, Style, save};
 use crate::report::{acc, cell_acc, frac, g, image, table};
@@ -15,43 +16,35 @@ use crate::runner::{RunOutcome, RunSpec};
 /// The consistency study (see the module docs).
 pub struct Consistency;
 
-const OPTIONS: &[OptionDoc] = &[
-    OptionDoc {
-        key: "study.depth",
-        default: "10",
-        meaning: "number of affine layers L",
+static INFO: StudyInfo = StudyInfo {
+    name: "consistency",
+    about: "SAPM's J_SAPM and the true MSE vs iterations, next to PM's penalty loss and MSE",
+    budget: Budget {
+        seeds: 10,
+        iterations: 2000,
+        seconds: 0.0,
     },
-    OptionDoc {
-        key: "study.methods",
-        default: "[\"sapm\", \"pm\"]",
-        meaning: "auxiliary-variable methods to compare (sapm, pm)",
-    },
-    OptionDoc {
-        key: "study.save_models",
-        default: "true",
-        meaning: "write model.json into every run folder",
-    },
-];
+    options: &[
+        DEPTH,
+        OptionDoc::new(
+            "study.methods",
+            "[\"sapm\", \"pm\"]",
+            "auxiliary-variable methods to compare (sapm, pm)",
+        ),
+        OptionDoc::new(
+            "study.save_models",
+            "true",
+            "write model.json into every run folder",
+        ),
+    ],
+};
 
 /// Ratio tolerance for "within the bound": round-off in the losses.
 const BOUND_TOL: f64 = 1e-9;
 
 impl Study for Consistency {
-    fn name(&self) -> &'static str {
-        "consistency"
-    }
-    fn about(&self) -> &'static str {
-        "SAPM's J_SAPM and the true MSE vs iterations, next to PM's penalty loss and MSE"
-    }
-    fn budget(&self) -> Budget {
-        Budget {
-            seeds: 10,
-            iterations: 2000,
-            seconds: 0.0,
-        }
-    }
-    fn options(&self) -> &'static [OptionDoc] {
-        OPTIONS
+    fn info(&self) -> &'static StudyInfo {
+        &INFO
     }
 
     fn plan(&self, p: &PlanInput) -> Result<Vec<RunSpec>> {
@@ -65,16 +58,11 @@ impl Study for Consistency {
         for m in &methods {
             for seed in p.seeds() {
                 let grid = [format!("method={m}"), format!("network.depth={depth}")];
-                let (cfg, overrides) = p.config(&base, &p.budget_sets(), &grid, seed)?;
-                specs.push(RunSpec {
-                    id: format!("{m}-s{seed}"),
-                    label: m.clone(),
-                    variant: format!("L={depth}"),
-                    cfg,
-                    overrides,
-                    save_model: save_models,
-                    keep_model: seed == p.first_seed,
-                });
+                let cfg = p.config(&base, &p.budget_sets(), &grid, seed)?;
+                specs.push(
+                    RunSpec::new(format!("{m}-s{seed}"), m, format!("L={depth}"), cfg)
+                        .models(save_models, seed == p.first_seed),
+                );
             }
         }
         Ok(specs)

@@ -9,8 +9,9 @@
 //! Reported per method and depth: median/min/max train and test MSE, failure
 //! rate, and fragility (f32 test MSE, output-weight norm).
 
-use super::common::{data_description, prediction_figure, train_mse};
-use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study};
+use super::regression::SAVE_ALL_MODELS;
+use super::regression::{data_description, prediction_figure, train_mse};
+use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study, StudyInfo};
 use crate::error::Result;
 use crate::plot::{Axis, BarChart, Figure, LineChart, Panel, Series, Style, save};
 use crate::report::{CELL_HEADER, and_list, cell_acc, cell_row, frac, image, table};
@@ -38,79 +39,71 @@ const LS_STRONG: [&str; 3] = ["ls-adam", "ls-lbfgs", "ls-adam-lbfgs"];
 /// SAPM variants.
 const SAPM: [&str; 2] = ["sapm", "sapm-warm"];
 
-const OPTIONS: &[OptionDoc] = &[
-    OptionDoc {
-        key: "study.depths",
-        default: "[6, 8, 10, 20, 30]",
-        meaning: "numbers of affine layers L (>= 2)",
+static INFO: StudyInfo = StudyInfo {
+    name: "depth",
+    about: "robustness to depth of every method at equal wall time, with random and zero initial biases",
+    budget: Budget {
+        seeds: 10,
+        // Time decides; this only guards against a run with no time limit.
+        iterations: 1_000_000_000,
+        // 3.5 s per 10 layers: the 2000 warm-start Adam steps take about
+        // 2-2.5 s per 10 layers on the 2-core test machine, leaving SAPM a
+        // real share, while the default depth + consistency studies stay
+        // under 30 min on 2 cores (estimate in docs/studies.md).
+        seconds: 3.5,
     },
-    OptionDoc {
-        key: "study.methods",
-        default: "all eight labels",
-        meaning: "subset of ls-gd, ls-adam, ls-lbfgs, ls-adam-lbfgs, elm, pm, sapm, sapm-warm",
-    },
-    OptionDoc {
-        key: "study.biases",
-        default: "[\"uniform\", \"zero\"]",
-        meaning: "initial-bias variants (network.bias_init)",
-    },
-    OptionDoc {
-        key: "study.zero_depths",
-        default: "[30]",
-        meaning: "depths at which the zero-bias variant runs (the deep end, where random biases make gradients vanish; more depths cost more time)",
-    },
-    OptionDoc {
-        key: "study.warm_start",
-        default: "2000",
-        meaning: "Adam steps before SAPM in sapm-warm (sapm.warm_start)",
-    },
-    OptionDoc {
-        key: "study.cap_output",
-        default: "100",
-        meaning: "sapm-warm's cap on |W_L|_F^2 (sapm.cap_output)",
-    },
-    OptionDoc {
-        key: "study.cap_hidden",
-        default: "30",
-        meaning: "sapm-warm's cap on hidden |W_l|_F^2 (sapm.cap_hidden)",
-    },
-    OptionDoc {
-        key: "study.time_per_depth",
-        default: "true",
-        meaning: "true: a run at depth L gets S x L / 10 seconds; false: every run gets S seconds",
-    },
-    OptionDoc {
-        key: "study.save_all_models",
-        default: "false",
-        meaning: "write model.json for every run (default: first seed only)",
-    },
-];
+    options: &[
+        OptionDoc::new(
+            "study.depths",
+            "[6, 8, 10, 20, 30]",
+            "numbers of affine layers L (>= 2)",
+        ),
+        OptionDoc::new(
+            "study.methods",
+            "all eight labels",
+            "subset of ls-gd, ls-adam, ls-lbfgs, ls-adam-lbfgs, elm, pm, sapm, sapm-warm",
+        ),
+        OptionDoc::new(
+            "study.biases",
+            "[\"uniform\", \"zero\"]",
+            "initial-bias variants (network.bias_init)",
+        ),
+        OptionDoc::new(
+            "study.zero_depths",
+            "[30]",
+            "depths at which the zero-bias variant runs (the deep end, where random biases make gradients vanish; more depths cost more time)",
+        ),
+        OptionDoc::new(
+            "study.warm_start",
+            "2000",
+            "Adam steps before SAPM in sapm-warm (sapm.warm_start)",
+        ),
+        OptionDoc::new(
+            "study.cap_output",
+            "100",
+            "sapm-warm's cap on |W_L|_F^2 (sapm.cap_output)",
+        ),
+        OptionDoc::new(
+            "study.cap_hidden",
+            "30",
+            "sapm-warm's cap on hidden |W_l|_F^2 (sapm.cap_hidden)",
+        ),
+        OptionDoc::new(
+            "study.time_per_depth",
+            "true",
+            "true: a run at depth L gets S x L / 10 seconds; false: every run gets S seconds",
+        ),
+        SAVE_ALL_MODELS,
+    ],
+};
 
 fn variant(bias: &str) -> String {
     format!("bias={bias}")
 }
 
 impl Study for Depth {
-    fn name(&self) -> &'static str {
-        "depth"
-    }
-    fn about(&self) -> &'static str {
-        "robustness to depth of every method at equal wall time, with random and zero initial biases"
-    }
-    fn budget(&self) -> Budget {
-        Budget {
-            seeds: 10,
-            // Time decides; this only guards against a run with no time limit.
-            iterations: 1_000_000_000,
-            // 3.5 s per 10 layers: the 2000 warm-start Adam steps take about
-            // 2-2.5 s per 10 layers on the 2-core test machine, leaving SAPM a
-            // real share, while the default depth + consistency studies stay
-            // under 30 min on 2 cores (estimate in docs/studies.md).
-            seconds: 3.5,
-        }
-    }
-    fn options(&self) -> &'static [OptionDoc] {
-        OPTIONS
+    fn info(&self) -> &'static StudyInfo {
+        &INFO
     }
 
     fn plan(&self, p: &PlanInput) -> Result<Vec<RunSpec>> {
@@ -166,17 +159,13 @@ impl Study for Depth {
                             ]),
                             other => grid.push(format!("method={other}")),
                         }
-                        let (cfg, overrides) = p.config(&base, &budget, &grid, seed)?;
+                        let cfg = p.config(&base, &budget, &grid, seed)?;
+                        let id = format!("{bias}-L{depth}-{m}-s{seed}");
                         let first = seed == p.first_seed;
-                        specs.push(RunSpec {
-                            id: format!("{bias}-L{depth}-{m}-s{seed}"),
-                            label: m.clone(),
-                            variant: variant(bias),
-                            cfg,
-                            overrides,
-                            save_model: first || save_all,
-                            keep_model: first,
-                        });
+                        specs.push(
+                            RunSpec::new(id, m, variant(bias), cfg)
+                                .models(first || save_all, first),
+                        );
                     }
                 }
             }

@@ -9,7 +9,7 @@
 //! the iteration and reports the final gaps against the target [`TARGET`].
 
 use super::pinn::{beta_str, execute_pinn, pinn_config};
-use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study};
+use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study, StudyInfo};
 use crate::error::Result;
 use crate::plot::{Axis, Figure, LineChart, Panel, Series, save};
 use crate::report::{frac, g, image, range, table};
@@ -25,45 +25,33 @@ pub const TARGET: f64 = 1e-3;
 const METHODS: [&str; 3] = ["sapm", "sapm-warm", "pm"];
 const PROBLEMS: [&str; 2] = ["transport1d", "transport_inflow"];
 
-const OPTIONS: &[OptionDoc] = &[
-    OptionDoc {
-        key: "study.problems",
-        default: "[\"transport1d\", \"transport_inflow\"]",
-        meaning: "problems (both with speed study.beta)",
+static INFO: StudyInfo = StudyInfo {
+    name: "derivatives",
+    about: "PM/SAPM-PINN derivative auxiliaries against the network's true input derivatives, across iterations",
+    budget: Budget {
+        seeds: 2,
+        iterations: 1500,
+        seconds: 0.0,
     },
-    OptionDoc {
-        key: "study.beta",
-        default: "1",
-        meaning: "transport speed",
-    },
-    OptionDoc {
-        key: "study.methods",
-        default: "[\"sapm\", \"sapm-warm\", \"pm\"]",
-        meaning: "auxiliary-variable PINN methods (settings of examples/pde-*.toml)",
-    },
-    OptionDoc {
-        key: "study.depth",
-        default: "4",
-        meaning: "number of affine layers L",
-    },
-];
+    options: &[
+        OptionDoc::new(
+            "study.problems",
+            "[\"transport1d\", \"transport_inflow\"]",
+            "problems (both with speed study.beta)",
+        ),
+        OptionDoc::new("study.beta", "1", "transport speed"),
+        OptionDoc::new(
+            "study.methods",
+            "[\"sapm\", \"sapm-warm\", \"pm\"]",
+            "auxiliary-variable PINN methods (settings of examples/pde-*.toml)",
+        ),
+        OptionDoc::new("study.depth", "4", "number of affine layers L"),
+    ],
+};
 
 impl Study for Derivatives {
-    fn name(&self) -> &'static str {
-        "derivatives"
-    }
-    fn about(&self) -> &'static str {
-        "PM/SAPM-PINN derivative auxiliaries against the network's true input derivatives, across iterations"
-    }
-    fn budget(&self) -> Budget {
-        Budget {
-            seeds: 2,
-            iterations: 1500,
-            seconds: 0.0,
-        }
-    }
-    fn options(&self) -> &'static [OptionDoc] {
-        OPTIONS
+    fn info(&self) -> &'static StudyInfo {
+        &INFO
     }
 
     fn plan(&self, p: &PlanInput) -> Result<Vec<RunSpec>> {
@@ -80,16 +68,10 @@ impl Study for Derivatives {
             };
             for m in &methods {
                 for seed in p.seeds() {
-                    let (cfg, overrides) = pinn_config(p, prob, beta, depth, m, seed)?;
-                    specs.push(RunSpec {
-                        id: format!("{short}-b{}-{m}-s{seed}", beta_str(beta)),
-                        label: m.clone(),
-                        variant: format!("{prob} beta={}", beta_str(beta)),
-                        cfg,
-                        overrides,
-                        save_model: true,
-                        keep_model: false,
-                    });
+                    let cfg = pinn_config(p, prob, beta, depth, m, seed)?;
+                    let id = format!("{short}-b{}-{m}-s{seed}", beta_str(beta));
+                    let variant = format!("{prob} beta={}", beta_str(beta));
+                    specs.push(RunSpec::new(id, m, variant, cfg).models(true, false));
                 }
             }
         }

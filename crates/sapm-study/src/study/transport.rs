@@ -9,7 +9,7 @@
 //! of the best and the median run of every method.
 
 use super::pinn::{FAIL_THRESHOLD, METHODS, beta_str, by_rel_l2, execute_pinn, pinn_config};
-use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study};
+use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study, StudyInfo};
 use crate::error::Result;
 use crate::pinnplot::solution_maps;
 use crate::plot::{Axis, Figure, LineChart, Panel, Series, Style, save};
@@ -20,38 +20,43 @@ use crate::runner::{RunOutcome, RunOutput, RunSpec};
 /// The transport study (see the module docs).
 pub struct Transport;
 
-const OPTIONS: &[OptionDoc] = &[
-    OptionDoc {
-        key: "study.betas",
-        default: "[1, 10, 30, 50]",
-        meaning: "transport speeds of `transport1d`",
+static INFO: StudyInfo = StudyInfo {
+    name: "transport",
+    about: "PINN accuracy over the transport speed beta: Adam, Adam -> L-BFGS, PM, SAPM cold and warm",
+    budget: Budget {
+        seeds: 3,
+        iterations: 600,
+        seconds: 0.0,
     },
-    OptionDoc {
-        key: "study.inflow",
-        default: "true",
-        meaning: "also run `transport_inflow` (beta = 1)",
-    },
-    OptionDoc {
-        key: "study.depths",
-        default: "[4, 6]",
-        meaning: "numbers of affine layers L",
-    },
-    OptionDoc {
-        key: "study.methods",
-        default: "[\"ls-adam\", \"ls-adam-lbfgs\", \"pm\", \"sapm\", \"sapm-warm\"]",
-        meaning: "PINN methods (settings of examples/pde-*.toml)",
-    },
-    OptionDoc {
-        key: "study.heatmap_betas",
-        default: "[1, 10]",
-        meaning: "transport1d speeds whose best and median runs get heat maps (at the smallest depth)",
-    },
-    OptionDoc {
-        key: "study.save_models",
-        default: "true",
-        meaning: "write model.json into every run folder (`sapm plot runs/<id>`)",
-    },
-];
+    options: &[
+        OptionDoc::new(
+            "study.betas",
+            "[1, 10, 30, 50]",
+            "transport speeds of `transport1d`",
+        ),
+        OptionDoc::new(
+            "study.inflow",
+            "true",
+            "also run `transport_inflow` (beta = 1)",
+        ),
+        OptionDoc::new("study.depths", "[4, 6]", "numbers of affine layers L"),
+        OptionDoc::new(
+            "study.methods",
+            "[\"ls-adam\", \"ls-adam-lbfgs\", \"pm\", \"sapm\", \"sapm-warm\"]",
+            "PINN methods (settings of examples/pde-*.toml)",
+        ),
+        OptionDoc::new(
+            "study.heatmap_betas",
+            "[1, 10]",
+            "transport1d speeds whose best and median runs get heat maps (at the smallest depth)",
+        ),
+        OptionDoc::new(
+            "study.save_models",
+            "true",
+            "write model.json into every run folder (`sapm plot runs/<id>`)",
+        ),
+    ],
+};
 
 /// Cells per axis of the study's heat maps (20 panels per figure).
 const HEAT_GRID: usize = 48;
@@ -91,21 +96,8 @@ fn cases(p: &PlanInput) -> Result<Vec<Case>> {
 }
 
 impl Study for Transport {
-    fn name(&self) -> &'static str {
-        "transport"
-    }
-    fn about(&self) -> &'static str {
-        "PINN accuracy over the transport speed beta: Adam, Adam -> L-BFGS, PM, SAPM cold and warm"
-    }
-    fn budget(&self) -> Budget {
-        Budget {
-            seeds: 3,
-            iterations: 600,
-            seconds: 0.0,
-        }
-    }
-    fn options(&self) -> &'static [OptionDoc] {
-        OPTIONS
+    fn info(&self) -> &'static StudyInfo {
+        &INFO
     }
 
     fn plan(&self, p: &PlanInput) -> Result<Vec<RunSpec>> {
@@ -118,16 +110,10 @@ impl Study for Transport {
             for &d in &depths {
                 for m in &methods {
                     for seed in p.seeds() {
-                        let (cfg, overrides) = pinn_config(p, c.problem, c.beta, d, m, seed)?;
-                        specs.push(RunSpec {
-                            id: format!("{}-L{d}-{m}-s{seed}", c.prefix),
-                            label: m.clone(),
-                            variant: c.variant.clone(),
-                            cfg,
-                            overrides,
-                            save_model: save_models,
-                            keep_model: c.problem == "transport1d" && heat.contains(&c.beta),
-                        });
+                        let cfg = pinn_config(p, c.problem, c.beta, d, m, seed)?;
+                        let id = format!("{}-L{d}-{m}-s{seed}", c.prefix);
+                        let keep = c.problem == "transport1d" && heat.contains(&c.beta);
+                        specs.push(RunSpec::new(id, m, &c.variant, cfg).models(save_models, keep));
                     }
                 }
             }

@@ -1,12 +1,24 @@
-//! Helpers shared by the regression studies: curves over seeds, prediction
-//! panels, and picking runs out of the outcomes.
+//! What the regression studies (`consistency`, `depth`, `ablation`) share:
+//! options, curves over seeds, prediction panels, and picking runs out of
+//! the outcomes.
 
+use super::OptionDoc;
 use crate::error::Result;
 use crate::plot::{Figure, Panel};
 use crate::runner::RunOutcome;
 use crate::runplot::prediction_chart;
 use sapm::record::Record;
 use std::collections::BTreeMap;
+
+/// `study.depth` of the studies at one depth (default 10).
+pub const DEPTH: OptionDoc = OptionDoc::new("study.depth", "10", "number of affine layers L");
+
+/// `study.save_all_models`: `model.json` for every run, not the first seed's only.
+pub const SAVE_ALL_MODELS: OptionDoc = OptionDoc::new(
+    "study.save_all_models",
+    "false",
+    "write model.json for every run (default: first seed only)",
+);
 
 /// `(iteration, median over runs)` of `f` at every recorded iteration
 /// (runs that stopped early simply drop out of later medians).
