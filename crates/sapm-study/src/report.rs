@@ -114,6 +114,20 @@ pub fn image(alt: &str, stem: &str) -> String {
     format!("![{alt}](plots/{stem}.png)\n\n(vector: [plots/{stem}.svg](plots/{stem}.svg))\n")
 }
 
+/// `items` joined by `sep`, or `none` if there are none.
+pub fn join_or_none(items: &[String], sep: &str) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(sep)
+    }
+}
+
+/// `yes` or `no`.
+pub fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
 /// Join names as `a, b and c`.
 pub fn and_list(items: &[String]) -> String {
     match items.len() {
@@ -148,5 +162,11 @@ mod tests {
         );
         assert_eq!(and_list(&["a".into()]), "a");
         assert_eq!(and_list(&[]), "");
+        assert_eq!(join_or_none(&["a".into(), "b".into()], "; "), "a; b");
+        assert_eq!(join_or_none(&[], ", "), "none");
+        assert_eq!(
+            (yes_no(true).as_str(), yes_no(false).as_str()),
+            ("yes", "no")
+        );
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{png_size, svg_size};
 use sapm_study::results::from_csv;
-use sapm_study::study::{StudyOptions, run_study};
+use sapm_study::study::{PINN_COLUMNS, StudyOptions, run_study};
 use std::path::Path;
 
 /// Tiny problem shared by all studies: width 4, 20 training points.
@@ -180,17 +180,8 @@ fn check_pinn_rows(out: &Path, expect_runs: usize) {
     let p = out.join("results.csv");
     let text = std::fs::read_to_string(&p).unwrap();
     let header = text.lines().next().unwrap();
-    for c in [
-        "beta",
-        "rel_l2",
-        "rel_l2_f32",
-        "pde_loss",
-        "bc_loss",
-        "derivative_gap",
-        "fail_rel_l2",
-        "output_weight_norm_sq",
-    ] {
-        assert!(header.split(',').any(|h| h == c), "results.csv lacks {c}");
+    for c in PINN_COLUMNS.iter().chain(&["output_weight_norm_sq"]) {
+        assert!(header.split(',').any(|h| h == *c), "results.csv lacks {c}");
     }
     let rows = from_csv(&text, &p).unwrap();
     assert_eq!(rows.len(), expect_runs);
@@ -292,36 +283,33 @@ fn derivatives_study_end_to_end() {
 
 #[test]
 fn bad_pinn_study_options_are_clear_errors() {
-    for (set, key) in [
-        ("study.betas=[0]", "study.betas"),
-        ("study.betas=\"fast\"", "study.betas"),
-        ("study.methods=[\"adam\"]", "study.methods"),
-        ("study.depths=[1]", "study.depths"),
-        ("study.bogus=1", "study.bogus"),
-        ("pde.n_interior=0", "n_interior"),
+    for (study, set, key) in [
+        ("transport", "study.betas=[0]", "study.betas"),
+        ("transport", "study.betas=\"fast\"", "study.betas"),
+        ("transport", "study.methods=[\"adam\"]", "study.methods"),
+        ("transport", "study.depths=[1]", "study.depths"),
+        ("transport", "study.bogus=1", "study.bogus"),
+        ("transport", "pde.n_interior=0", "n_interior"),
+        ("derivatives", "study.beta=-1", "study.beta"),
+        (
+            "derivatives",
+            "study.problems=[\"steady1d\"]",
+            "study.problems",
+        ),
+        (
+            "derivatives",
+            "study.methods=[\"ls-adam\"]",
+            "study.methods",
+        ),
     ] {
         let opts = StudyOptions {
             sets: vec![set.into()],
             ..Default::default()
         };
-        let e = sapm_study::study::plan("transport", &opts)
+        let e = sapm_study::study::plan(study, &opts)
             .unwrap_err()
             .to_string();
-        assert!(e.contains(key), "{set}: {e}");
-    }
-    for (set, key) in [
-        ("study.beta=-1", "study.beta"),
-        ("study.problems=[\"steady1d\"]", "study.problems"),
-        ("study.methods=[\"ls-adam\"]", "study.methods"),
-    ] {
-        let opts = StudyOptions {
-            sets: vec![set.into()],
-            ..Default::default()
-        };
-        let e = sapm_study::study::plan("derivatives", &opts)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains(key), "{set}: {e}");
+        assert!(e.contains(key), "{study} {set}: {e}");
     }
 }
 

@@ -1,5 +1,17 @@
 //! Chart axes: linear, log10 and categorical, their ranges and tick labels.
 
+/// `v` on a linear or (`log`) log10 scale; `None` for a value the scale
+/// cannot show (not finite, or not positive on a log scale).
+pub(super) fn scaled(v: f64, log: bool) -> Option<f64> {
+    if !v.is_finite() {
+        None
+    } else if log {
+        (v > 0.0).then(|| v.log10())
+    } else {
+        Some(v)
+    }
+}
+
 /// An axis: label, scale, optional fixed range and optional category names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Axis {
@@ -47,13 +59,7 @@ impl Axis {
 
     /// Map a data value to plot units (`None`: not drawable on this axis).
     pub(super) fn map(&self, v: f64) -> Option<f64> {
-        if !v.is_finite() {
-            None
-        } else if self.log {
-            (v > 0.0).then(|| v.log10())
-        } else {
-            Some(v)
-        }
+        scaled(v, self.log)
     }
 
     /// Plot-unit range covering `vals` (already mapped).

@@ -1,5 +1,6 @@
 //! Heat maps of values on a regular 2-D grid, with a colour bar.
 
+use super::axis::scaled;
 use super::colors::viridis;
 use super::font::FAMILY;
 use super::frame::{DrawResult, builder, draw_mesh, msg};
@@ -128,13 +129,7 @@ impl Heatmap {
     }
 
     fn scale(&self, v: f64) -> Option<f64> {
-        if !v.is_finite() {
-            None
-        } else if self.log {
-            (v > 0.0).then(|| v.log10())
-        } else {
-            Some(v)
-        }
+        scaled(v, self.log)
     }
 }
 

@@ -57,6 +57,10 @@ impl CellStats {
     pub fn fragile_rate(&self) -> f64 {
         self.fragile as f64 / self.n as f64
     }
+    /// Sound: fragile and failed in at most half the runs.
+    pub fn sound(&self) -> bool {
+        2 * self.fragile <= self.n && 2 * self.failed <= self.n
+    }
 }
 
 /// Aggregate rows into cells keyed by (variant, depth, label), in order of first appearance.

@@ -5,7 +5,7 @@ use super::regression::{DEPTH, SAVE_ALL_MODELS};
 use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study, StudyInfo};
 use crate::error::Result;
 use crate::plot::{Axis, Figure, LineChart, Panel, Series, Style, save};
-use crate::report::{CELL_HEADER, cell_acc, cell_row, frac, image, table};
+use crate::report::{CELL_HEADER, cell_acc, cell_row, frac, image, join_or_none, table};
 use crate::results::{CellStats, aggregate};
 use crate::runner::RunSpec;
 
@@ -40,11 +40,7 @@ pub const VARIANTS: [(&str, &[&str]); 18] = [
 static INFO: StudyInfo = StudyInfo {
     name: "ablation",
     about: "SAPM's knobs one at a time around the defaults, at equal iterations",
-    budget: Budget {
-        seeds: 10,
-        iterations: 1000,
-        seconds: 0.0,
-    },
+    budget: Budget::by_iterations(10, 1000),
     options: &[
         DEPTH,
         OptionDoc::new(
@@ -147,43 +143,28 @@ impl Study for Ablation {
         }
         body.glance.push(format!(
             "**Better than the default** (median test MSE lower by more than {FACTOR}x): {}.",
-            if better.is_empty() {
-                "none".into()
-            } else {
-                better.join("; ")
-            }
+            join_or_none(&better, "; ")
         ));
         body.glance.push(format!(
             "**Worse by more than {FACTOR}x**: {}. **Within {FACTOR}x**: {}.",
-            if worse.is_empty() {
-                "none".into()
-            } else {
-                worse.join(", ")
-            },
-            if same.is_empty() {
-                "none".into()
-            } else {
-                same.join(", ")
-            }
+            join_or_none(&worse, ", "),
+            join_or_none(&same, ", ")
         ));
         // Soundness matters more than accuracy: a fragile fit is not a usable model.
-        let sound = |c: &CellStats| 2 * c.fragile <= c.n && 2 * c.failed <= c.n;
-        let mut ranked: Vec<&CellStats> = cells.iter().filter(|c| sound(c)).collect();
+        let mut ranked: Vec<&CellStats> = cells.iter().filter(|c| c.sound()).collect();
         ranked.sort_by(|a, b| a.test_mse.median.total_cmp(&b.test_mse.median));
         body.glance.push(format!(
             "**Sound variants** (fragile and failed in at most half the runs), best first: {}.",
-            if ranked.is_empty() {
-                "none".into()
-            } else {
-                ranked
+            join_or_none(
+                &ranked
                     .iter()
                     .take(4)
                     .map(|c| format!("{} {}", c.key.label, cell_acc(c)))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            }
+                    .collect::<Vec<_>>(),
+                "; "
+            )
         ));
-        body.glance.push(if !sound(def) {
+        body.glance.push(if !def.sound() {
             format!(
                 "**Verdict**: the default is not a usable model at this depth and budget (fragile in {}, failed in {}){}.",
                 frac(def.fragile, def.n),

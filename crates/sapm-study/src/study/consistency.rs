@@ -9,7 +9,7 @@ use super::regression::{data_description, median_curve, prediction_figure, train
 use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study, StudyInfo};
 use crate::error::Result;
 use crate::plot::{Axis, Figure, LineChart, Panel, Series, Style, save};
-use crate::report::{acc, cell_acc, frac, g, image, table};
+use crate::report::{acc, cell_acc, frac, g, image, table, yes_no};
 use crate::results::{Quantiles, aggregate};
 use crate::runner::{RunOutcome, RunSpec};
 
@@ -19,11 +19,7 @@ pub struct Consistency;
 static INFO: StudyInfo = StudyInfo {
     name: "consistency",
     about: "SAPM's J_SAPM and the true MSE vs iterations, next to PM's penalty loss and MSE",
-    budget: Budget {
-        seeds: 10,
-        iterations: 2000,
-        seconds: 0.0,
-    },
+    budget: Budget::by_iterations(10, 2000),
     options: &[
         DEPTH,
         OptionDoc::new(
@@ -283,16 +279,8 @@ impl Study for Consistency {
                     r.row.test_mse_f32,
                     r.row.output_weight_norm_sq,
                 ),
-                if r.row.fragile {
-                    "yes".into()
-                } else {
-                    "no".into()
-                },
-                if r.row.failed() {
-                    "yes".into()
-                } else {
-                    "no".into()
-                },
+                yes_no(r.row.fragile),
+                yes_no(r.row.failed()),
             ]);
         }
         s.push_str(&table(

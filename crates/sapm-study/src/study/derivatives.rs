@@ -8,7 +8,7 @@
 //! `transport1d` (beta = 1) and `transport_inflow`, plots the gap against
 //! the iteration and reports the final gaps against the target [`TARGET`].
 
-use super::pinn::{beta_str, execute_pinn, pinn_config};
+use super::pinn::{beta_str, execute_pinn, pinn_config, report_body};
 use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study, StudyInfo};
 use crate::error::Result;
 use crate::plot::{Axis, Figure, LineChart, Panel, Series, save};
@@ -28,11 +28,7 @@ const PROBLEMS: [&str; 2] = ["transport1d", "transport_inflow"];
 static INFO: StudyInfo = StudyInfo {
     name: "derivatives",
     about: "PM/SAPM-PINN derivative auxiliaries against the network's true input derivatives, across iterations",
-    budget: Budget {
-        seeds: 2,
-        iterations: 1500,
-        seconds: 0.0,
-    },
+    budget: Budget::by_iterations(2, 1500),
     options: &[
         OptionDoc::new(
             "study.problems",
@@ -85,10 +81,7 @@ impl Study for Derivatives {
 
     fn report(&self, input: &ReportInput<'_>) -> Result<ReportBody> {
         let runs = input.runs;
-        let mut body = ReportBody {
-            definitions: super::pinn::definitions(),
-            ..Default::default()
-        };
+        let mut body = report_body();
         let k = input.plan.budget.iterations;
         body.budget_notes.push(format!(
             "`--iterations` K = {k}: pm and sapm run K outer iterations, sapm-warm {} Adam steps then K SAPM iterations (the gap exists only once the auxiliaries do, so its curve starts after the Adam phase); the gap is recorded every {} iterations",

@@ -34,7 +34,7 @@ pub use consistency::Consistency;
 pub use depth::Depth;
 pub use derivatives::Derivatives;
 pub use options::{FIRST_SEED, OptionDoc, Params, StudyOptions};
-pub use pinn::FAIL_THRESHOLD;
+pub use pinn::{FAIL_THRESHOLD, PINN_COLUMNS};
 pub use pipeline::{StudyOutput, rereport, run_study};
 pub use plan::{Budget, PlanInput, PlanSummary, plan, plan_input};
 pub use transport::{PinnCell, Transport, pinn_cells, ratio_to_baseline};

@@ -2,7 +2,7 @@
 //! method settings of the `examples/pde-*.toml` configs scaled to a budget,
 //! executing a PINN run, and its extra `results.csv` columns.
 
-use super::PlanInput;
+use super::{PlanInput, ReportBody};
 use crate::error::{Error, Result};
 use crate::results::FAIL_REL_L2;
 use crate::runner::{RunOutput, RunSpec, error_row, regression_row};
@@ -17,7 +17,7 @@ pub const FAIL_THRESHOLD: f64 = 0.5;
 pub const METHODS: [&str; 5] = ["ls-adam", "ls-adam-lbfgs", "pm", "sapm", "sapm-warm"];
 
 /// Extra `results.csv` columns of a PINN run, in order.
-pub const EXTRAS: [&str; 7] = [
+pub const PINN_COLUMNS: [&str; 7] = [
     "beta",
     "rel_l2",
     "rel_l2_f32",
@@ -147,7 +147,7 @@ fn extras(beta: f64, s: Option<&sapm::fit::Summary>) -> Vec<(String, f64)> {
         ],
         None => [beta, nan, nan, nan, nan, nan, FAIL_THRESHOLD],
     };
-    EXTRAS
+    PINN_COLUMNS
         .iter()
         .zip(vals)
         .map(|(n, x)| (n.to_string(), x))
@@ -155,7 +155,7 @@ fn extras(beta: f64, s: Option<&sapm::fit::Summary>) -> Vec<(String, f64)> {
 }
 
 /// Train one PINN run (`cfg.pde` is set by the plan); errors become a row
-/// with `status = "error"`. The row carries [`EXTRAS`].
+/// with `status = "error"`. The row carries [`PINN_COLUMNS`].
 pub fn execute_pinn(study: &str, spec: &RunSpec) -> RunOutput {
     let beta = spec.cfg.pde.as_ref().map_or(f64::NAN, |p| p.beta);
     match sapm::fit::fit_pde(&spec.cfg, &mut NoObserver) {
@@ -170,6 +170,14 @@ pub fn execute_pinn(study: &str, spec: &RunSpec) -> RunOutput {
             row.extra = extras(beta, None);
             RunOutput::error(row)
         }
+    }
+}
+
+/// An empty report body with the PINN *Definitions*.
+pub fn report_body() -> ReportBody {
+    ReportBody {
+        definitions: definitions(),
+        ..Default::default()
     }
 }
 

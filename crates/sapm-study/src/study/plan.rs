@@ -19,6 +19,17 @@ pub struct Budget {
     pub seconds: f64,
 }
 
+impl Budget {
+    /// `seeds` per cell and `iterations` per run, without a time limit.
+    pub const fn by_iterations(seeds: usize, iterations: usize) -> Self {
+        Budget {
+            seeds,
+            iterations,
+            seconds: 0.0,
+        }
+    }
+}
+
 /// Resolved inputs of a plan: budget, study options, base overrides.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanInput {

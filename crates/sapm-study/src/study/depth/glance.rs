@@ -180,7 +180,7 @@ fn aux_wins(g: &Grid<'_>, out: &mut Vec<String>) {
                         p.key.label,
                         cell_acc(p)
                     );
-                    if 2 * a.fragile <= a.n && 2 * a.failed <= a.n {
+                    if a.sound() {
                         sound_wins.push(s);
                     } else {
                         fragile_wins.push(format!(
