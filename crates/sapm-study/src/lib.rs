@@ -1,9 +1,21 @@
 //! # sapm-study
 //!
-//! Studies over many [`sapm`] runs: a parallel runner, `results.csv` and
-//! per-cell aggregates (median/min/max, failure and fragility rates),
-//! `report.md` with sentences computed from the results, and plots (PNG and
-//! SVG, with a vendored font).
+//! Studies over many [`sapm`] runs: fixed grids of training runs executed
+//! `jobs` at a time, one `results.csv` row per run and per-cell aggregates
+//! (median/min/max, failure and fragility rates), plots (PNG and SVG, with a
+//! vendored font) and a `report.md` whose "At a glance" sentences are
+//! computed from the results. `sapm study NAME` and `sapm plot RUN_DIR` are
+//! thin wrappers over this crate.
+//!
+//! Five studies run (see `docs/studies.md`):
+//! - `consistency`: SAPM's auxiliary loss and the true MSE over the
+//!   iterations, next to PM's;
+//! - `depth`: every method at several depths at equal wall time, with random
+//!   and zero initial biases;
+//! - `ablation`: SAPM's knobs changed one at a time around the defaults;
+//! - `transport`: PINN accuracy (rel L2) over the transport speed beta;
+//! - `derivatives`: how well the PM/SAPM-PINN derivative auxiliaries track
+//!   the network's true input derivatives.
 //!
 //! ```no_run
 //! use sapm_study::study::{run_study, StudyOptions};
@@ -14,12 +26,20 @@
 //! ```
 //!
 //! ## Map
-//! - [`study`]: the registry (`consistency`, `depth`, `ablation`; `transport`
-//!   and `derivatives` are registered but not available yet) and the pipeline.
+//! - [`study`]: the [`Study`](study::Study) trait, the registry of the five
+//!   studies, their options and plans, and the pipeline ([`run_study`],
+//!   [`rereport`] for `--report-only`); `study/regression.rs` and
+//!   `study/pinn.rs` hold what the regression and the PINN studies share.
 //! - [`runner`]: runs fits `jobs` at a time and writes each run's folder.
-//! - [`results`]: `results.csv`, the failure and fragility definitions, aggregation.
-//! - [`report`]: markdown helpers; [`plot`]: figures; [`runplot`]: single-run plots
-//!   (`sapm plot RUN_DIR`); [`machine`]: machine description for reports.
+//! - [`results`]: `results.csv`, the failure and fragility definitions,
+//!   aggregation into cells and `cells.csv`.
+//! - [`report`]: markdown helpers; [`plot`]: figures (line and bar charts,
+//!   heat maps); [`runplot`]: single-run plots (`sapm plot RUN_DIR`);
+//!   [`pinnplot`]: PINN solution, exact and error maps; [`machine`]: the
+//!   machine description for reports.
+//!
+//! [`run_study`]: study::run_study
+//! [`rereport`]: study::rereport
 //!
 //! ## What this crate is not
 //! A general experiment tracker: studies are fixed grids defined in code, and

@@ -82,7 +82,8 @@ pub fn pinn_cells(rows: &[ResultRow]) -> Vec<PinnCell> {
         .collect()
 }
 
-/// Median rel L2 of `label` over that of [`BASELINE`] in the same problem and depth.
+/// Median rel L2 of `c` over that of Adam -> L-BFGS (`ls-adam-lbfgs`) in the same
+/// problem and depth.
 pub fn ratio_to_baseline(cells: &[PinnCell], c: &PinnCell) -> Option<f64> {
     let base = baseline(cells, c)?;
     let r = c.rel_l2.median / base.rel_l2.median;
