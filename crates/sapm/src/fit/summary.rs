@@ -153,7 +153,7 @@ pub struct Summary {
     /// Time-marching PDE runs: one entry per time window (the other fields then
     /// describe the piecewise solution; `diagnostics` are the last window's).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub windows: Option<Vec<crate::fit::march::WindowSummary>>,
+    pub windows: Option<Vec<WindowSummary>>,
     /// sapm version.
     pub version: String,
     /// The resolved config (only the keys it uses).
@@ -294,4 +294,29 @@ fn empty_diagnostics() -> Diagnostics {
         omega: None,
         aux_roundoff_floor: None,
     }
+}
+
+/// One window's numbers, as `summary.json` lists them under `windows`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowSummary {
+    /// Window index `k`.
+    pub index: usize,
+    /// `t_k`.
+    pub t_lo: f64,
+    /// `t_{k+1}`.
+    pub t_hi: f64,
+    /// Relative L2 error on the window's own test grid (`n_test` per coordinate).
+    pub rel_l2: Option<f64>,
+    /// The same in f32.
+    pub rel_l2_f32: Option<f64>,
+    /// The window's mean squared PDE residual (of its own, possibly rescaled, PDE).
+    pub pde_loss: Option<f64>,
+    /// The window's mean squared boundary residual.
+    pub bc_loss: Option<f64>,
+    /// Iterations of the window.
+    pub iterations: usize,
+    /// Training seconds of the window.
+    pub seconds: f64,
+    /// Why the window's training stopped.
+    pub status: Status,
 }

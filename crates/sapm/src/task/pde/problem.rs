@@ -1,15 +1,11 @@
 //! First-order linear PDEs `c(x) . grad u(x) = f(x)` in a box, `u = g` on the
 //! inflow boundary, and the built-in problems.
 
+pub use super::operator::{ScalarFn, VectorFn};
 use super::operator::Operator;
 use crate::error::{Error, Result};
 use std::f64::consts::PI;
 use std::sync::Arc;
-
-/// A scalar function of the problem coordinates.
-pub type ScalarFn = Arc<dyn Fn(&[f64]) -> f64 + Send + Sync>;
-/// The transport field `c(x)`: writes `d` values into the second argument.
-pub type VectorFn = Arc<dyn Fn(&[f64], &mut [f64]) + Send + Sync>;
 
 /// `c(x) . grad u = f` in the box `[lo, hi]`, `u = g` on the inflow boundary
 /// `{x on a non-periodic face : c(x) . n(x) < 0}`.
