@@ -100,6 +100,38 @@ impl Method {
         }
     }
 
+    /// Whether a run of this method reads the config section `section`
+    /// (method-specific sections only; a warm start also reads `[adam]`).
+    pub fn reads(self, section: &str, cfg: &TrainConfig) -> bool {
+        match section {
+            "gd" => self == Method::LsGd,
+            "adam" => match self {
+                Method::LsAdam | Method::LsAdamLbfgs => true,
+                Method::Pm => cfg.pm.warm_start > 0,
+                Method::Sapm => cfg.sapm.warm_start > 0,
+                _ => false,
+            },
+            "lbfgs" => matches!(self, Method::LsLbfgs | Method::LsAdamLbfgs),
+            "adam_lbfgs" => self == Method::LsAdamLbfgs,
+            "elm" => self == Method::Elm,
+            "pm" => self == Method::Pm,
+            "sapm" => self == Method::Sapm,
+            _ => true,
+        }
+    }
+
+    /// The methods that read `section`, for messages.
+    pub fn readers(section: &str) -> Vec<&'static str> {
+        let mut all = TrainConfig::default();
+        all.pm.warm_start = 1;
+        all.sapm.warm_start = 1;
+        Method::ALL
+            .into_iter()
+            .filter(|m| m.reads(section, &all))
+            .map(|m| m.name())
+            .collect()
+    }
+
     /// Parse a config name.
     pub fn parse(s: &str) -> Result<Method> {
         Method::ALL

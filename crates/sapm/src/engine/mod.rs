@@ -7,7 +7,6 @@ mod layout;
 pub mod loss;
 mod passes;
 mod passes_grad;
-mod rows;
 mod state;
 mod trainer;
 mod weight_step;
@@ -15,8 +14,8 @@ mod weight_step;
 #[cfg(test)]
 mod tests;
 
+pub use crate::task::rows::{Channel, OmegaRows, Readout, RowSet};
 pub use config::{AuxInit, AuxOrder, OmegaMode, PenaltyConfig, SweepOrder};
-pub use rows::{Channel, OmegaRows, Readout, RowSet};
 pub use trainer::{PenaltyMemory, PenaltyTrainer};
 pub use weight_step::capped_solve;
 

@@ -25,10 +25,10 @@
 //! 5. [`SetPasses::update`]: `A -= t D` for the accepted `t`.
 
 use super::layout::{Shape, deriv_input_into, input_into};
-use super::rows::{Channel, OmegaRows, RowSet};
 use crate::linalg::{PerThread, QrWs, SampleBlocks, balanced_block, mat_bytes, qr_r_into};
 use crate::net::activation::Activation;
 use crate::net::{Network, col, col_mut};
+use crate::task::rows::{Channel, OmegaRows, RowSet};
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::reborrow::ReborrowMut;

@@ -35,7 +35,6 @@
 use super::config::{AuxInit, AuxOrder, PenaltyConfig, SweepOrder};
 use super::loss::{AuxVars, Weighting};
 use super::passes::{Accumulate, LayerData, SetInfo, SetPasses};
-use super::rows::RowSet;
 use super::state::{SetState, State};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
@@ -43,6 +42,7 @@ use crate::linalg::{LayerSolveWs, LocalReducer, Reducer, SolveMethod, mat_bytes}
 use crate::net::Network;
 use crate::optim::{StepOutcome, Trainer, TrainerStats};
 use crate::perf::PenaltyFlops;
+use crate::task::rows::RowSet;
 use faer::{Mat, MatRef};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -4,16 +4,17 @@
 
 pub mod pde;
 pub mod regression;
+pub mod rows;
 
 use crate::checkpoint::fingerprint_mats;
 use crate::data::Split;
 use crate::driver::Metrics;
-use crate::engine::RowSet;
 use crate::net::Network;
 use crate::objective::Objective;
 use faer::MatRef;
 use pde::{PdeTask, PinnMetrics};
 use regression::{LsObjective, mse};
+use rows::RowSet;
 
 /// One training task: a regression split or a PDE problem with its points.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 //! time-window rescaling) asks this type, so a new operator is an addition
 //! here (and its derivative rows in `net/` and `engine/`), not a rewrite.
 
-use crate::engine::Channel;
+use crate::task::rows::Channel;
 use std::sync::Arc;
 
 /// A scalar function of the problem coordinates.

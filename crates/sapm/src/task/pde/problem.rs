@@ -1,8 +1,8 @@
 //! First-order linear PDEs `c(x) . grad u(x) = f(x)` in a box, `u = g` on the
 //! inflow boundary, and the built-in problems.
 
-pub use super::operator::{ScalarFn, VectorFn};
 use super::operator::Operator;
+pub use super::operator::{ScalarFn, VectorFn};
 use crate::error::{Error, Result};
 use std::f64::consts::PI;
 use std::sync::Arc;
