@@ -75,8 +75,8 @@ fn short(path: &Path) -> TrainConfig {
 }
 
 fn check(kind: &str, make: impl Fn(&Path) -> TrainConfig) {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("tests/fixtures/goldens-{kind}.json"));
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/goldens-{kind}.json"));
     let mut got = BTreeMap::new();
     for p in examples() {
         let name = p.file_stem().unwrap().to_string_lossy().into_owned();
@@ -98,7 +98,12 @@ fn check(kind: &str, make: impl Fn(&Path) -> TrainConfig) {
     for name in got.keys().filter(|n| !want.contains_key(*n)) {
         bad.push(format!("{name}: no golden (bless it)"));
     }
-    assert!(bad.is_empty(), "{} differences:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} differences:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
 
 fn compare(at: &str, w: &Value, g: &Value, bad: &mut Vec<String>) {

@@ -331,11 +331,22 @@ pub fn run_with(
         values: metrics.eval(net),
     };
 
+    // A numerical failure while starting (an infinite initial objective)
+    // ends the run at iteration 0 with the initial model.
+    let mut start_failure = None;
     let mut lp = match resume {
         Some(r) => Loop::load(r, trainer, net, names.len(), rules)?,
         None => {
             let t0 = clock.now();
-            trainer.start(net)?;
+            match trainer.start(net) {
+                Ok(()) => {}
+                Err(Error::Numerical { what, reason }) => {
+                    start_failure = Some(format!(
+                        "diverged: {what}: {reason} at iteration 0; kept the initial model"
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
             let seconds = clock.now() - t0;
             let initial = metrics_objective_guess(trainer, net, metrics);
             let rec = eval_record(0, seconds, initial, trainer.aux_loss(), net);
@@ -354,7 +365,11 @@ pub fn run_with(
     let mut last_good = net.clone();
     let mut status = Status::MaxIterations;
     let mut message = String::new();
-    while lp.it < rules.max_iterations {
+    if let Some(m) = start_failure {
+        status = Status::Diverged;
+        message = m;
+    }
+    while status != Status::Diverged && lp.it < rules.max_iterations {
         let it = lp.it;
         if observer.should_stop() {
             status = Status::Interrupted;
