@@ -1094,6 +1094,7 @@ const CKPT: Target = Target {
         "\"data_bytes\"",
         "SAPMCKPT",
         "SAPMCEND",
+        "SAPMCEN2",
         "run.config",
         "driver.net",
     ],
