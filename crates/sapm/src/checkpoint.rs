@@ -1066,7 +1066,8 @@ mod tests {
         unsealed[k..k + 8].copy_from_slice(&good[good.len() - 16..good.len() - 8]);
         assert!(reason(&unsealed).contains("whole-file checksum"));
         assert!(
-            StateReader::parse(Path::new("c.sapm"), &edit("\"t.s\":\"x\"", "\"t.s\":\"y\"")).is_ok()
+            StateReader::parse(Path::new("c.sapm"), &edit("\"t.s\":\"x\"", "\"t.s\":\"y\""))
+                .is_ok()
         );
         let e = reason(&edit("\"format_version\":2", "\"format_version\":3"));
         assert!(
