@@ -69,7 +69,8 @@ impl Method {
                 Error::config(
                     "method",
                     format!(
-                        "unknown method {s:?}; known: {}",
+                        "unknown method {}; known: {}",
+                        crate::error::quoted(s),
                         Method::ALL.map(|m| m.name()).join(", ")
                     ),
                 )
@@ -719,12 +720,16 @@ fn conversion_error(
 /// Apply one `a.b.c=value` override to a TOML table.
 pub fn apply_override(table: &mut toml::Table, o: &str) -> Result<()> {
     let (key, raw) = o.split_once('=').ok_or_else(|| {
-        Error::ConfigParse(format!("override {o:?} is not of the form key=value"))
+        Error::ConfigParse(format!(
+            "override {} is not of the form key=value",
+            crate::error::quoted(o)
+        ))
     })?;
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
         return Err(Error::ConfigParse(format!(
-            "override {o:?} has an empty key"
+            "override {} has an empty key",
+            crate::error::quoted(o)
         )));
     }
     let raw = raw.trim();
@@ -749,7 +754,8 @@ pub fn apply_override(table: &mut toml::Table, o: &str) -> Result<()> {
             toml::Value::Table(t) => t,
             _ => {
                 return Err(Error::ConfigParse(format!(
-                    "override {o:?}: `{p}` is not a section"
+                    "override {}: `{p}` is not a section",
+                    crate::error::quoted(o)
                 )));
             }
         };

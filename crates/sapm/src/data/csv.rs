@@ -52,7 +52,11 @@ pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Table> {
         if !seen.insert(n.as_str()) {
             return Err(Error::format(
                 path,
-                format!("header column {}: duplicate column name {n:?}", i + 1),
+                format!(
+                    "header column {}: duplicate column name {}",
+                    i + 1,
+                    crate::error::quoted(n)
+                ),
             ));
         }
     }
@@ -79,8 +83,9 @@ pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Table> {
                 Error::format(
                     path,
                     format!(
-                        "line {line}, column {:?}: {field:?} is not a number",
-                        names[c]
+                        "line {line}, column {}: {} is not a number",
+                        crate::error::quoted(&names[c]),
+                        crate::error::quoted(field)
                     ),
                 )
             })?;
@@ -88,8 +93,13 @@ pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Table> {
                 return Err(Error::format(
                     path,
                     format!(
-                        "line {line}, column {:?}: value {field} is not finite",
-                        names[c]
+                        "line {line}, column {}: value {} is not finite",
+                        crate::error::quoted(&names[c]),
+                        if field.len() > crate::error::MAX_QUOTED {
+                            crate::error::quoted(field)
+                        } else {
+                            field.to_string()
+                        }
                     ),
                 ));
             }
@@ -144,6 +154,22 @@ mod tests {
         assert!(e.contains("header column 3") && e.contains("\"x\""), "{e}");
         let e = parse("x,y\n1,2\n3,zz\n").unwrap_err().to_string();
         assert!(e.contains("line 3") && e.contains("\"y\""), "{e}");
+    }
+
+    /// A 10 MB field used to come back whole in the error message.
+    #[test]
+    fn errors_quote_at_most_200_characters_of_a_value() {
+        let field = "z".repeat(10 << 20);
+        let name = "n".repeat(1 << 20);
+        for text in [
+            format!("x,y\n1,{field}\n"),
+            format!("x,{name}\n1,abc\n"),
+            format!("x,y\n1,1e{}\n", "9".repeat(1 << 20)),
+        ] {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.len() < 700, "{} bytes: {}", e.len(), &e[..300]);
+            assert!(e.contains("bytes)") && e.contains("line 2"), "{e}");
+        }
     }
 
     #[test]

@@ -181,7 +181,7 @@ impl std::fmt::Display for Column {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Column::Index(i) => write!(f, "#{i}"),
-            Column::Name(s) => write!(f, "{s:?}"),
+            Column::Name(s) => write!(f, "{}", crate::error::quoted(s)),
         }
     }
 }
@@ -280,7 +280,11 @@ impl DataConfig {
             if !BUILTINS.contains(&name) {
                 return Err(Error::config(
                     "data.builtin",
-                    format!("unknown target {name:?}; known: {}", BUILTINS.join(", ")),
+                    format!(
+                        "unknown target {}; known: {}",
+                        crate::error::quoted(name),
+                        BUILTINS.join(", ")
+                    ),
                 ));
             }
         }
@@ -369,7 +373,11 @@ impl Table {
                     Column::Name(s) => self.names.iter().position(|n| n == s).ok_or_else(|| {
                         Error::format(
                             path,
-                            format!("no {what} column named {s:?}; columns are {:?}", self.names),
+                            format!(
+                                "no {what} column named {}; columns are {}",
+                                crate::error::quoted(s),
+                                crate::error::quoted_list(&self.names)
+                            ),
                         )
                     }),
                 })
@@ -389,7 +397,10 @@ impl Table {
         if let Some(c) = in_idx.iter().find(|c| out_idx.contains(c)) {
             return Err(Error::config(
                 "data.inputs",
-                format!("column {:?} is both an input and an output", self.names[*c]),
+                format!(
+                    "column {} is both an input and an output",
+                    crate::error::quoted(&self.names[*c])
+                ),
             ));
         }
         if self.rows == 0 {

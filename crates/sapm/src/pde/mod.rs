@@ -158,8 +158,8 @@ impl PdeConfig {
             return Err(Error::config(
                 "pde.problem",
                 format!(
-                    "unknown problem {:?}; known: {}",
-                    self.problem,
+                    "unknown problem {}; known: {}",
+                    crate::error::quoted(&self.problem),
                     PROBLEMS.join(", ")
                 ),
             ));
