@@ -51,6 +51,13 @@ pub enum Error {
     /// A PDE problem specification is invalid.
     #[error("invalid problem: {0}")]
     Problem(String),
+    /// Not enough memory or room for what was asked (the message names the
+    /// estimate and the limit).
+    #[error("{0}")]
+    Resource(String),
+    /// Ctrl-C or SIGTERM stopped a phase that writes nothing partial.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// A numerical kernel failed (not positive definite, non-finite result).
     #[error("numerical failure in {what}: {reason}")]
     Numerical {

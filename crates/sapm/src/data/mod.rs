@@ -7,11 +7,13 @@
 mod builtin;
 mod csv;
 mod npy;
+mod stream;
 
 pub use self::csv::parse_csv;
 pub use builtin::{BUILTINS, builtin};
 pub use csv::{Table, read_csv_table};
 pub use npy::{parse_npy, read_npy_table, write_npy};
+pub use stream::RowReader;
 
 use crate::error::{Error, Result};
 use faer::Mat;
