@@ -37,6 +37,7 @@
 //! - [`train`]: one module per method behind the [`train::Trainer`] trait, and the driver.
 //! - [`linalg`]: sample-block reductions and the weight-step least-squares solve.
 //! - [`config`], [`fit`](mod@fit), [`model`], [`io`]: configuration, the high-level API, files;
+//!   [`outdir`]: locked, probed output folders published all at once; [`memory`]: estimates and limits;
 //!   [`checkpoint`]: checkpoint files for stopping and resuming runs.
 //! - [`perf`]: flop and memory models of an iteration and a benchmark workload;
 //!   [`reference`](mod@reference): the straightforward PM/SAPM trainer the optimised one is tested against.
@@ -58,8 +59,10 @@ pub mod fit;
 pub mod io;
 pub mod linalg;
 pub mod loss;
+pub mod memory;
 pub mod model;
 pub mod net;
+pub mod outdir;
 pub mod penalty;
 pub mod perf;
 pub mod reference;
