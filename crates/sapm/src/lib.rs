@@ -38,6 +38,7 @@
 //! - [`linalg`]: sample-block reductions and the weight-step least-squares solve.
 //! - [`config`], [`fit`](mod@fit), [`model`], [`io`]: configuration, the high-level API, files;
 //!   [`outdir`]: locked, probed output folders published all at once; [`memory`]: estimates and limits;
+//!   [`verdict`]: failed fits (worse than a constant) and `summary.json`;
 //!   [`checkpoint`]: checkpoint files for stopping and resuming runs.
 //! - [`perf`]: flop and memory models of an iteration and a benchmark workload;
 //!   [`reference`](mod@reference): the straightforward PM/SAPM trainer the optimised one is tested against.
@@ -67,6 +68,7 @@ pub mod penalty;
 pub mod perf;
 pub mod reference;
 pub mod train;
+pub mod verdict;
 
 pub use activation::Activation;
 pub use config::{Method, TrainConfig};
