@@ -142,6 +142,10 @@ pub trait Observer {
     fn should_stop(&mut self) -> bool {
         false
     }
+    /// Called once when the loop has ended (the final history row is
+    /// recorded); what the caller does next (final evaluation, writing) is
+    /// no longer training.
+    fn on_finish(&mut self, _status: Status) {}
 }
 
 /// An observer that does nothing.
@@ -508,6 +512,7 @@ pub fn run_with(
             r.values[k]
         );
     }
+    observer.on_finish(status);
     Ok(RunResult {
         status,
         message,
