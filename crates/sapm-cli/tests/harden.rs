@@ -85,3 +85,153 @@ fn an_infinite_initial_objective_ends_every_gradient_method_at_once() {
         }
     }
 }
+
+fn json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// A long final evaluation (2^21 test points, ~15 s) ignored SIGTERM, and
+/// the summary said 0.00 s. Now a signal in the evaluation ends the run at
+/// once (exit 4), writing nothing; and a complete run reports the time of
+/// every phase.
+#[test]
+fn sigterm_during_the_final_evaluation_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sapm"))
+        .args([
+            "train",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "method=ls-adam",
+            "--set",
+            "data.n_test=2097152",
+            "--set",
+            "train.max_iterations=1",
+            "--set",
+            "train.record_every=1000",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    let t0 = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("still evaluating 20 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = t0.elapsed();
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(4), "{e}");
+    assert!(e.contains("during the final evaluation"), "{e}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(!out.exists(), "a folder was left behind");
+}
+
+#[test]
+fn summaries_report_the_time_of_every_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = sapm(&[
+        "train",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "train.max_iterations=5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = &json(&out.join("summary.json"))["phase_seconds"];
+    for k in ["setup", "training", "checkpoints", "evaluation", "writing"] {
+        assert!(p[k].as_f64().is_some_and(|v| v >= 0.0), "{k}: {p}");
+    }
+}
+
+/// Width 2^20 aborted with a faer AllocError panic (exit 101). Now the
+/// run's memory is estimated first and refused with the estimate and the
+/// limit (exit 1), with nothing written.
+#[test]
+fn a_run_too_big_for_the_memory_is_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    for (sets, limit) in [
+        (vec!["network.width=1048576", "network.depth=2"], None),
+        (vec!["data.n_train=16777216"], Some("2G")),
+    ] {
+        let mut args = vec!["train", "--quiet", "--out", out.to_str().unwrap()];
+        for s in &sets {
+            args.extend(["--set", s]);
+        }
+        if let Some(l) = limit {
+            args.extend(["--max-memory", l]);
+        }
+        let o = sapm_within(&args, Duration::from_secs(60));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{sets:?}: {e}");
+        assert!(
+            e.contains("needs about") && e.contains("more than the limit"),
+            "{e}"
+        );
+        assert!(!out.exists());
+    }
+    let o = sapm(&["train", "--out", "x", "--max-memory", "lots"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// Resuming a finished run with a smaller max_iterations silently
+/// retrained from its last checkpoint; now it says there is nothing to do
+/// and changes nothing. A larger budget continues it.
+#[test]
+fn resuming_a_finished_run_says_what_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let base = [
+        "train",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "method=ls-adam",
+        "--set",
+        "train.max_iterations=30",
+        "--set",
+        "train.checkpoint_every=10",
+        "--set",
+        "train.checkpoint_seconds=0",
+    ];
+    assert!(sapm(&base).status.success());
+    let before = std::fs::read(out.join("summary.json")).unwrap();
+    for k in ["25", "30"] {
+        let o = sapm(&[
+            "train",
+            "--quiet",
+            "--resume",
+            out.to_str().unwrap(),
+            "--set",
+            &format!("train.max_iterations={k}"),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+        assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), before);
+    }
+    let o = sapm(&[
+        "train",
+        "--quiet",
+        "--resume",
+        out.to_str().unwrap(),
+        "--set",
+        "train.max_iterations=40",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&out.join("summary.json"))["iterations"], 40);
+}

@@ -144,26 +144,29 @@ pub fn quoted_list(items: &[String]) -> String {
 }
 
 /// A safety net for messages built elsewhere (other crates quote values
-/// too): every double-quoted span longer than [`MAX_QUOTED`] characters is
-/// cut as [`quoted`] cuts, and the message to [`MAX_MESSAGE`] characters.
+/// too): every span in double quotes or backticks longer than
+/// [`MAX_QUOTED`] characters is cut as [`quoted`] cuts, and the message to
+/// [`MAX_MESSAGE`] characters.
 pub fn clip_message(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len().min(MAX_MESSAGE + 64));
     let mut rest = msg;
-    while let Some(open) = rest.find('"') {
+    while let Some(open) = rest.find(['"', '`']) {
+        let q = rest[open..].chars().next().unwrap_or('"');
         out.push_str(&rest[..=open]);
         let body = &rest[open + 1..];
         // The closing quote: the first one not escaped by a backslash.
         let mut close = None;
         let mut escaped = false;
         for (i, c) in body.char_indices() {
-            match c {
-                '\\' if !escaped => escaped = true,
-                '"' if !escaped => {
-                    close = Some(i);
-                    break;
-                }
-                _ => escaped = false,
+            if c == '\\' && q == '"' && !escaped {
+                escaped = true;
+                continue;
             }
+            if c == q && !escaped {
+                close = Some(i);
+                break;
+            }
+            escaped = false;
         }
         let Some(close) = close else {
             rest = body;
@@ -173,11 +176,11 @@ pub fn clip_message(msg: &str) -> String {
         match inner.char_indices().nth(MAX_QUOTED) {
             Some((cut, _)) => {
                 out.push_str(&inner[..cut]);
-                out.push_str(&format!("...\" ({} bytes)", inner.len()));
+                out.push_str(&format!("...{q} ({} bytes)", inner.len()));
             }
             None => {
                 out.push_str(inner);
-                out.push('"');
+                out.push(q);
             }
         }
         rest = &body[close + 1..];
@@ -226,6 +229,11 @@ mod tests {
             c.len()
         );
         assert_eq!(clip_message("no \"quote"), "no \"quote");
+        let c = clip_message(&format!(
+            "unknown variant `{}`, expected `a`",
+            "z".repeat(5000)
+        ));
+        assert!(c.len() < 300 && c.ends_with("expected `a`"), "{c}");
     }
 
     #[test]

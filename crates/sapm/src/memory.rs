@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 pub const DEFAULT_FRACTION: f64 = 0.8;
 
 /// Most rows `predict`/`eval` push through the network at once.
-pub const MAX_BATCH_ROWS: usize = 1 << 16;
+pub const MAX_BATCH_ROWS: usize = 8192;
 
 /// One estimate: named parts in bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -253,11 +253,17 @@ pub fn run_estimate(cfg: &TrainConfig, shape: RunShape) -> Estimate {
             Method::Pm | Method::Sapm => 2.0 + if pc.warm_start > 0 { 3.0 } else { 0.0 },
         } + crate::train::DATA_WAVE as f64;
     parts.push(("weight copies".into(), 8.0 * p * copies));
-    // PINN passes carry values and input derivatives (about 3x the rows).
-    let per_block = if pinn { 4.0 } else { 3.0 };
+    // Training passes: forward caches and deltas of one block per thread
+    // (PINN passes carry values and input derivatives too); metric passes
+    // (train and test MSE) run over blocks of up to 2048 samples of either set.
+    let per_block = if pinn { 4.0 } else { 2.0 };
+    let eval_block = shape
+        .n_train
+        .max(shape.n_test)
+        .clamp(1, crate::loss::DEFAULT_BLOCK) as f64;
     parts.push((
         "per-thread sample blocks".into(),
-        threads * block * 8.0 * fwd * per_block,
+        threads * 8.0 * fwd * (block * per_block + eval_block),
     ));
     if penalty {
         let per_sample = crate::perf::penalty_bytes_per_sample(w);
