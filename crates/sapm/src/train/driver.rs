@@ -1,5 +1,6 @@
 //! The training loop: stopping rules, divergence guard, history and observers.
 
+use super::best::Best;
 use super::{Trainer, TrainerStats};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
@@ -235,9 +236,20 @@ struct Loop {
     last_aux: Option<f64>,
     /// Objective that `divergence_factor` is relative to.
     reference: f64,
+    /// The phase's best iterate (see [`super::best`]).
+    best: Best,
 }
 
 impl Loop {
+    /// End with the phase's best model: its iteration count and objective
+    /// (for PM/SAPM the objective is the auxiliary loss).
+    fn keep_best(&mut self, net: &mut Network) {
+        net.clone_from(&self.best.net);
+        self.it = self.best.iteration;
+        self.last_objective = self.best.objective;
+        self.last_aux = self.last_aux.map(|_| self.best.objective);
+    }
+
     fn save(&self, trainer: &dyn Trainer, net: &Network, ck: &mut dyn Checkpointer) -> Result<()> {
         let mut w = StateWriter::new();
         w.scope("driver", |w| {
@@ -250,6 +262,7 @@ impl Loop {
             w.f64s_owned("net", net.params());
             w.f64s_owned("before_last", self.before_last.params());
             w.records("history", &self.history);
+            self.best.save(w);
         });
         w.scope("trainer", |w| trainer.save_state(w))?;
         ck.save(w, self.it)
@@ -281,6 +294,7 @@ impl Loop {
         let mut p = vec![0.0; net.num_params()];
         r.scope("driver", |r| r.finite_f64s_into("before_last", &mut p))?;
         before_last.set_params(&p);
+        let best = r.scope("driver", |r| Best::load(r, net, it))?;
         if !seconds.is_finite() || seconds < 0.0 {
             return Err(r.err(format!(
                 "entry `driver.seconds`: {seconds} is not a finite, non-negative time"
@@ -300,6 +314,7 @@ impl Loop {
             last_objective,
             last_aux: has_aux.then_some(aux),
             reference,
+            best,
         })
     }
 }
@@ -363,6 +378,7 @@ pub fn run_with(
                 last_objective: initial,
                 last_aux: trainer.aux_loss(),
                 reference: initial,
+                best: Best::new(net, initial),
             }
         }
     };
@@ -404,6 +420,9 @@ pub fn run_with(
         if (out.new_phase || !lp.reference.is_finite()) && out.objective.is_finite() {
             lp.reference = out.objective;
         }
+        if out.new_phase {
+            lp.best.reset();
+        }
         let bad = if !out.objective.is_finite() {
             Some(format!("objective became {}", out.objective))
         } else if let Some(what) = non_finite_weights(net) {
@@ -433,6 +452,13 @@ pub fn run_with(
             lp.it = kept;
             break;
         }
+        // The objective belongs to the model before this step when it lags.
+        let (model, done) = if out.lagged {
+            (&last_good, it)
+        } else {
+            (&*net, it + 1)
+        };
+        lp.best.observe(out.objective, model, done);
         lp.it += 1;
         let it = lp.it;
         std::mem::swap(&mut lp.before_last, &mut last_good);
@@ -484,6 +510,19 @@ pub fn run_with(
             break;
         }
     }
+    if status == Status::MaxIterations {
+        message = format!("reached max_iterations = {}", rules.max_iterations);
+    }
+    if !matches!(status, Status::Diverged | Status::Interrupted)
+        && let Some(why) = lp.best.ended_badly(lp.last_objective)
+    {
+        status = Status::Diverged;
+        message = format!(
+            "diverged: {why} after {} iterations; kept the best model, of iteration {}",
+            lp.it, lp.best.iteration
+        );
+        lp.keep_best(net);
+    }
     let Loop {
         it,
         seconds,
@@ -492,13 +531,12 @@ pub fn run_with(
         last_aux,
         ..
     } = lp;
-    if status == Status::MaxIterations {
-        message = format!("reached max_iterations = {}", rules.max_iterations);
-    }
-    if history.last().is_none_or(|r| r.iteration != it) {
+    if !history.iter().any(|r| r.iteration == it) {
         let rec = eval_record(it, seconds, last_objective, last_aux, net);
         observer.on_record(&rec);
-        history.push(rec);
+        // In order: a kept model may be older than the last recorded row.
+        let at = history.partition_point(|r| r.iteration < it);
+        history.insert(at, rec);
     }
     // Divergence may also show only in the recorded metrics.
     if status != Status::Diverged

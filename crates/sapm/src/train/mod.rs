@@ -2,6 +2,7 @@
 //! driver that owns the loop, stopping rules, history and observers.
 
 mod adam;
+mod best;
 mod driver;
 mod elm;
 mod gd;
@@ -14,6 +15,7 @@ pub const DATA_WAVE: usize = penalty_passes::WAVE;
 mod sequence;
 
 pub use adam::{Adam, AdamConfig};
+pub use best::{RISE_FACTOR, RISE_FLOOR};
 pub use driver::{
     Checkpointer, Clock, Metrics, NoObserver, Observer, Record, RunOptions, RunResult, Status,
     StopRules, run, run_with,
