@@ -114,8 +114,9 @@ impl Dataset {
         }
     }
 
-    /// Mean squared error of always predicting the training mean (the "best
-    /// constant predictor"), a natural failure threshold.
+    /// Mean squared error (over samples and outputs) of always predicting
+    /// the training mean (the "best constant predictor"), a natural failure
+    /// threshold: the targets' variance, averaged over outputs.
     pub fn constant_predictor_mse(&self) -> f64 {
         let n = self.len() as f64;
         let mut total = 0.0;
@@ -126,7 +127,7 @@ impl Dataset {
                 .sum::<f64>()
                 / n;
         }
-        total
+        total / self.y.nrows().max(1) as f64
     }
 }
 
@@ -472,5 +473,11 @@ mod tests {
         let y = Mat::from_fn(1, 4, |_, j| [1.0, 3.0, 1.0, 3.0][j]);
         let d = Dataset::new(x, y, vec!["x".into()], vec!["y".into()]).unwrap();
         assert!((d.constant_predictor_mse() - 1.0).abs() < 1e-15);
+        // Two outputs of variances 1 and 4: the mean over outputs, 2.5.
+        let x = Mat::from_fn(1, 4, |_, j| j as f64);
+        let y = Mat::from_fn(2, 4, |i, j| [1.0, 3.0, 1.0, 3.0][j] * (i + 1) as f64);
+        let names = vec!["a".into(), "b".into()];
+        let d = Dataset::new(x, y, vec!["x".into()], names).unwrap();
+        assert!((d.constant_predictor_mse() - 2.5).abs() < 1e-15);
     }
 }
