@@ -150,6 +150,7 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
             reader.as_mut(),
             t0,
             estimate.total(),
+            shape,
         )
     })();
     signals::cleanup_on_exit(None);
@@ -177,13 +178,14 @@ fn run(
     reader: Option<&mut StateReader>,
     t0: Instant,
     estimate: f64,
+    shape: RunShape,
 ) -> Result<ExitCode> {
     let out = outdir.path();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads)
         .build()
         .context("starting worker threads")?;
-    let mut obs = Progress::new(a.quiet, cfg, t0);
+    let mut obs = Progress::new(a.quiet, cfg, t0, shape);
     let ckpt_path = out.join(sapm::checkpoint::FILE_NAME);
     let mut ckpt = CheckpointFile::new(&ckpt_path, cfg);
     let fitted = match &data {
@@ -314,7 +316,14 @@ fn write_run(
 /// The console lines after a run: what it reached, whether the fit is
 /// FRAGILE (f32 disagrees) or FAILED (no better than a constant), and where.
 fn report(f: &Fitted, out: &Path, p: &Phases) {
+    for l in report_lines(f, out, p) {
+        eprintln!("{l}");
+    }
+}
+
+fn report_lines(f: &Fitted, out: &Path, p: &Phases) -> Vec<String> {
     let s = &f.summary;
+    let mut lines = Vec::new();
     let fragile = if s.diagnostics.fragile {
         ", FRAGILE"
     } else {
@@ -330,7 +339,7 @@ fn report(f: &Fitted, out: &Path, p: &Phases) {
         String::new()
     };
     if let Some(r) = s.rel_l2 {
-        eprintln!(
+        lines.push(format!(
             "{}: {} after {} iterations in {:.2} s{phases}: rel L2 {:.3e} (f32 {:.3e}{fragile}), PDE loss {:.3e}, BC loss {:.3e}{}, |W_L|^2 {:.3e}; wrote {}",
             s.method,
             s.status.as_str(),
@@ -345,9 +354,9 @@ fn report(f: &Fitted, out: &Path, p: &Phases) {
                 .unwrap_or_default(),
             s.diagnostics.output_weight_norm_sq,
             out.display()
-        );
+        ));
     } else {
-        eprintln!(
+        lines.push(format!(
             "{}: {} after {} iterations in {:.2} s{phases}: train MSE {:.3e}, test MSE {:.3e} (f32 {:.3e}{fragile}), |W_L|^2 {:.3e}; wrote {}",
             s.method,
             s.status.as_str(),
@@ -358,26 +367,29 @@ fn report(f: &Fitted, out: &Path, p: &Phases) {
             s.diagnostics.test_mse_f32,
             s.diagnostics.output_weight_norm_sq,
             out.display()
-        );
+        ));
     }
     for w in s.windows.iter().flatten() {
-        eprintln!(
+        lines.push(format!(
             "  window {} (t in [{:.4}, {:.4}]): rel L2 {:.3e}, {} iterations",
             w.index,
             w.t_lo,
             w.t_hi,
             w.rel_l2.unwrap_or(f64::NAN),
             w.iterations
-        );
+        ));
     }
     if let Some(why) = sapm::verdict::failure(s, &f.history) {
-        eprintln!("FAILED: {why}");
+        lines.push(format!("FAILED: {why}"));
     }
+    lines
 }
 
 /// Progress bar with the current losses, and the phase clock.
 struct Progress {
     bar: Option<ProgressBar>,
+    quiet: bool,
+    shape: RunShape,
     names: Vec<String>,
     last: String,
     started: Instant,
@@ -386,7 +398,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(quiet: bool, cfg: &TrainConfig, started: Instant) -> Self {
+    fn new(quiet: bool, cfg: &TrainConfig, started: Instant, shape: RunShape) -> Self {
         let bar = (!quiet).then(|| {
             let b = ProgressBar::new(cfg.train.max_iterations as u64);
             b.set_style(
@@ -400,6 +412,8 @@ impl Progress {
         });
         Progress {
             bar,
+            quiet,
+            shape,
             names: Vec::new(),
             last: String::new(),
             started,
@@ -439,6 +453,16 @@ impl Observer for Progress {
     }
     fn on_finish(&mut self, _status: Status) {
         signals::set_phase(Phase::Evaluating);
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+        if !self.quiet {
+            eprintln!(
+                "evaluating the final model ({} training and {} test points; Ctrl-C exits without writing)",
+                self.shape.n_train + self.shape.n_boundary,
+                self.shape.n_test
+            );
+        }
         if let Some(t) = self.mark.take() {
             self.phases.training += t.elapsed().as_secs_f64();
         }
@@ -463,5 +487,42 @@ impl Observer for Progress {
         if let Some(a) = r.aux_loss {
             self.last.push_str(&format!(" aux {a:.3e}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The PINN line lacked the FRAGILE word the regression line prints.
+    #[test]
+    fn pinn_and_regression_lines_say_fragile_and_failed() {
+        let cfg = TrainConfig::from_toml_str(
+            "method = \"ls-adam\"\n[network]\ndepth = 2\nwidth = 4\n[pde]\nproblem = \"steady1d\"\nn_interior = 20\nn_boundary = 1\nn_test = 11\n[train]\nmax_iterations = 2\n",
+            &[],
+            None,
+        )
+        .unwrap();
+        let mut f = sapm::pinn::fit_pde(&cfg, &mut sapm::train::NoObserver).unwrap();
+        let p = Phases::default();
+        let line = |f: &Fitted| report_lines(f, Path::new("out"), &p).join("\n");
+        assert!(!line(&f).contains("FRAGILE"), "{}", line(&f));
+        f.summary.diagnostics.fragile = true;
+        assert!(line(&f).contains("f32"), "{}", line(&f));
+        assert!(line(&f).contains(", FRAGILE)"), "{}", line(&f));
+        // A regression fit worse than the mean says FAILED and why.
+        let mut cfg = TrainConfig::default();
+        cfg.method = sapm::Method::LsAdam;
+        cfg.train.max_iterations = 3;
+        let mut data = cfg.data.load(0).unwrap();
+        for j in 0..data.train.len() {
+            data.train.y[(0, j)] = 500.0 + 90.0 * data.train.y[(0, j)];
+        }
+        let f = sapm::fit(&cfg, &data).unwrap();
+        let l = line(&f);
+        assert!(
+            l.contains("\nFAILED: train MSE") && l.contains("not scaled"),
+            "{l}"
+        );
     }
 }

@@ -96,12 +96,12 @@ fn json(p: &Path) -> serde_json::Value {
 /// every phase.
 #[test]
 fn sigterm_during_the_final_evaluation_exits_at_once() {
+    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sapm"))
         .args([
             "train",
-            "--quiet",
             "--out",
             out.to_str().unwrap(),
             "--set",
@@ -116,7 +116,23 @@ fn sigterm_during_the_final_evaluation_exits_at_once() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(6));
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        let go = l.contains("evaluating the final model");
+        seen.push(l);
+        if go {
+            break;
+        }
+    }
+    assert!(
+        seen.last()
+            .is_some_and(|l| l.contains("2097152 test points")),
+        "{seen:?}"
+    );
+    // Well into the evaluation (predict_f32 alone takes seconds here).
+    std::thread::sleep(Duration::from_millis(1500));
     let t0 = Instant::now();
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -130,10 +146,14 @@ fn sigterm_during_the_final_evaluation_exits_at_once() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let took = t0.elapsed();
-    let o = child.wait_with_output().unwrap();
-    let e = stderr(&o);
-    assert_eq!(o.status.code(), Some(4), "{e}");
-    assert!(e.contains("during the final evaluation"), "{e}");
+    let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(4), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("during the final evaluation")),
+        "{rest:?}"
+    );
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert!(!out.exists(), "a folder was left behind");
 }
@@ -234,4 +254,69 @@ fn resuming_a_finished_run_says_what_happens() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json(&out.join("summary.json"))["iterations"], 40);
+}
+
+/// Multi-output "mse" was the sum over outputs. Summaries, histories and
+/// `eval` now report the mean over samples and outputs (scikit-learn's and
+/// PyTorch's), and `eval` gives each output's MSE too.
+#[test]
+fn multi_output_mse_is_the_mean_over_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let table = |n: usize, shift: f64| {
+        let mut s = String::from("x,y1,y2\n");
+        for i in 0..n {
+            let x = -2.0 + 4.0 * i as f64 / (n - 1) as f64 + shift;
+            s.push_str(&format!("{x},{},{}\n", x.sin(), 3.0 * x.cos()));
+        }
+        s
+    };
+    write(d, "train.csv", &table(60, 0.0));
+    write(d, "test.csv", &table(25, 0.01));
+    let cfg = write(
+        d,
+        "c.toml",
+        "method = \"ls-lbfgs\"\n[network]\ndepth = 2\nwidth = 8\n[data]\ntrain = \"train.csv\"\ntest = \"test.csv\"\noutputs = [\"y1\", \"y2\"]\n[train]\nmax_iterations = 30\nrecord_every = 30\n",
+    );
+    let out = d.join("run");
+    let o = sapm(&[
+        "train",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = json(&out.join("summary.json"));
+    // The objective J_LS sums over the two outputs; train_mse is its half.
+    let hist = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    let last: Vec<f64> = hist
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let (objective, train_mse) = (last[2], last[3]);
+    assert!(
+        (train_mse - objective / 2.0).abs() <= 1e-12 * objective,
+        "{hist}"
+    );
+    assert_eq!(s["train_mse"].as_f64().unwrap(), train_mse);
+    let o = sapm(&[
+        "eval",
+        "--model",
+        out.join("model.json").to_str().unwrap(),
+        "--data",
+        d.join("test.csv").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (a, b) = (m["mse"].as_f64().unwrap(), s["test_mse"].as_f64().unwrap());
+    assert!((a - b).abs() <= 1e-12 * b, "eval {a} vs summary {b}");
+    let per = &m["mse_per_output"];
+    let mean = (per["y1"].as_f64().unwrap() + per["y2"].as_f64().unwrap()) / 2.0;
+    assert!((mean - a).abs() <= 1e-12 * a, "{m}");
+    assert_eq!(m["outputs"], 2);
 }
