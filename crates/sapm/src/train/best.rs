@@ -192,9 +192,10 @@ mod tests {
         );
         assert_eq!((res.iterations, steps), (2, 2.0));
         assert_eq!(res.objective, 0.44);
-        // History stays in order; the kept model's row is there.
+        // The last history row is the returned model's, after the others.
         let its: Vec<usize> = res.history.iter().map(|r| r.iteration).collect();
-        assert_eq!(its, vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(its, vec![0, 1, 2, 3, 4, 5, 2]);
+        assert_eq!(res.history.last().unwrap().objective, 0.44);
         // Lagged objectives belong to the model before the step.
         let (res, steps) = script(&[20.0, 0.44, 0.6, 12.9, 13.0], true);
         assert_eq!(res.status, Status::Diverged);

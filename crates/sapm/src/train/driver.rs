@@ -531,12 +531,12 @@ pub fn run_with(
         last_aux,
         ..
     } = lp;
-    if !history.iter().any(|r| r.iteration == it) {
+    // The last row is the returned model's, even when divergence kept an
+    // older one (its row then follows rows of later iterations).
+    if history.last().is_none_or(|r| r.iteration != it) {
         let rec = eval_record(it, seconds, last_objective, last_aux, net);
         observer.on_record(&rec);
-        // In order: a kept model may be older than the last recorded row.
-        let at = history.partition_point(|r| r.iteration < it);
-        history.insert(at, rec);
+        history.push(rec);
     }
     // Divergence may also show only in the recorded metrics.
     if status != Status::Diverged
