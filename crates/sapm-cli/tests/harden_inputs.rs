@@ -170,7 +170,11 @@ fn messages_quote_at_most_about_200_characters_of_input() {
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(e.len() < 1000, "{} bytes of message", e.len());
-    assert!(e.contains("line 3") && e.contains("bytes)"), "{e}");
+    assert!(
+        e.contains("line 3") && e.contains("(10485761 bytes)"),
+        "{e}"
+    );
+    assert_eq!(e.matches("bytes)").count(), 1, "cut twice: {e}");
     let o = sapm_in(
         d,
         &[
@@ -420,4 +424,80 @@ fn predict_streams_rows_in_batches() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("more than the limit"), "{}", stderr(&o));
+}
+
+/// `predict` polls for Ctrl-C/SIGTERM between batches: it stops within a
+/// second with exit code 4, and the partial output is removed.
+#[test]
+fn sigterm_stops_a_long_prediction_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = write(d, "c.toml", &TINY.replace("width = 6", "width = 300"));
+    let o = sapm_in(
+        d,
+        &[
+            "train",
+            "--quiet",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            "run",
+            "--set",
+            "train.max_iterations=1",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut s = String::from("x\n");
+    for i in 0..1_500_000 {
+        s.push_str(&format!("{}\n", (i % 997) as f64 / 200.0 - 2.5));
+    }
+    write(d, "big.csv", &s);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sapm"))
+        .current_dir(d)
+        .args([
+            "predict",
+            "--model",
+            "run/model.json",
+            "--input",
+            "big.csv",
+            "--output",
+            "p.csv",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the output's temporary file exists: rows are flowing.
+    let t0 = std::time::Instant::now();
+    let writing = || {
+        std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".sapm-tmp"))
+    };
+    while !writing() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the signal"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let t1 = std::time::Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        t1.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t1.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+    assert!(!d.join("p.csv").exists());
+    assert!(!writing(), "a temporary file was left behind");
 }

@@ -173,8 +173,10 @@ pub fn clip_message(msg: &str) -> String {
             break;
         };
         let inner = &body[..close];
-        match inner.char_indices().nth(MAX_QUOTED) {
-            Some((cut, _)) => {
+        // `quoted` output (MAX_QUOTED characters and "...") passes as it is.
+        match inner.char_indices().nth(MAX_QUOTED + 3) {
+            Some(_) => {
+                let cut = inner.char_indices().nth(MAX_QUOTED).map_or(0, |c| c.0);
                 out.push_str(&inner[..cut]);
                 out.push_str(&format!("...{q} ({} bytes)", inner.len()));
             }
@@ -229,6 +231,9 @@ mod tests {
             c.len()
         );
         assert_eq!(clip_message("no \"quote"), "no \"quote");
+        // Already cut by `quoted`: left as it is.
+        let q = format!("line 3: {} is not a number", quoted(&"9".repeat(5000)));
+        assert_eq!(clip_message(&q), q);
         let c = clip_message(&format!(
             "unknown variant `{}`, expected `a`",
             "z".repeat(5000)
