@@ -61,7 +61,7 @@ pub fn failure(s: &Summary, history: &[Record]) -> Option<String> {
     };
     if let Some(lr) = lr {
         causes.push(format!(
-            "the learning rate ({lr}) may not suit targets of this size"
+            "the learning rate ({lr}) may be too small or too large"
         ));
     }
     if causes.is_empty() {
