@@ -195,7 +195,7 @@ pub fn execute_regression_in(study: &str, spec: &RunSpec, dir: Option<&Path>) ->
         });
     match fitted {
         Ok(f) => {
-            let summary_json = serde_json::to_string_pretty(&f.summary).ok();
+            let summary_json = sapm::verdict::summary_json(&f.summary, &f.history, &[]).ok();
             RunOutput {
                 row: regression_row(study, spec, &f),
                 summary_json,

@@ -164,7 +164,7 @@ pub fn execute_pinn(study: &str, spec: &RunSpec) -> RunOutput {
             row.extra = extras(beta, Some(&f.summary));
             RunOutput {
                 row,
-                summary_json: serde_json::to_string_pretty(&f.summary).ok(),
+                summary_json: sapm::verdict::summary_json(&f.summary, &f.history, &[]).ok(),
                 history: f.history,
                 metric_names: f.metric_names,
                 model: Some(f.model),
