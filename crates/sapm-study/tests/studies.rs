@@ -51,7 +51,24 @@ fn check(name: &str, opts: &StudyOptions, plots: &[&str], expect_runs: usize) ->
         for f in ["config.toml", "history.csv", "summary.json"] {
             assert!(d.join(f).is_file(), "{}: missing {f}", r.run);
         }
+        // The library's verdict rides along in every run's summary.json.
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap())
+                .unwrap();
+        assert!(summary["failed"].is_boolean(), "{}: no failed field", r.run);
+        assert!(
+            summary.get("failure").is_some(),
+            "{}: no failure field",
+            r.run
+        );
     }
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.failed())
+        .map(|r| r.run.as_str())
+        .collect();
+    assert_eq!(o.failed_runs, failed, "{name}: failed_runs");
+    assert_eq!(o.failed, failed.len());
     let report = std::fs::read_to_string(&o.report).unwrap();
     for stem in plots {
         let png = out.join("plots").join(format!("{stem}.png"));

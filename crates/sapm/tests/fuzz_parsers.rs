@@ -1101,6 +1101,7 @@ const CKPT: Target = Target {
         "\"data_bytes\"",
         "SAPMCKPT",
         "SAPMCEND",
+        "SAPMCEN2",
         "run.config",
         "driver.net",
     ],

@@ -95,11 +95,12 @@ pub struct RunOutput {
 
 impl RunOutput {
     /// The output of a run that trained: `row`, and the history, summary and
-    /// model of `f`.
+    /// model of `f`. The summary carries the library's `failed`/`failure`
+    /// verdict ([`sapm::verdict::summary_json`]).
     pub fn fitted(row: ResultRow, f: Fitted) -> Self {
         RunOutput {
             row,
-            summary_json: serde_json::to_string_pretty(&f.summary).ok(),
+            summary_json: sapm::verdict::summary_json(&f.summary, &f.history, &[]).ok(),
             history: f.history,
             metric_names: f.metric_names,
             model: Some(f.model),

@@ -8,7 +8,7 @@ use super::study_json::{read_study_json, study_json};
 use super::{ReportBody, ReportInput, StudyOptions};
 use crate::error::{Error, Result};
 use crate::machine::MachineInfo;
-use crate::results::{aggregate, cells_csv, from_csv, to_csv};
+use crate::results::{ResultRow, aggregate, cells_csv, from_csv, to_csv};
 use crate::runner::{Progress, RunOutcome, run_all};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,11 +26,21 @@ pub struct StudyOutput {
     pub runs: usize,
     /// Runs that failed (see [`crate::results`]).
     pub failed: usize,
+    /// Their ids, in plan order.
+    pub failed_runs: Vec<String>,
     /// Runs complete from an earlier invocation (same config), read back
     /// from their folders instead of retrained.
     pub skipped: usize,
     /// Wall seconds of the whole study.
     pub wall_seconds: f64,
+}
+
+/// The ids of the failed runs among `rows`, in their order.
+fn failed_ids<'a>(rows: impl IntoIterator<Item = &'a ResultRow>) -> Vec<String> {
+    rows.into_iter()
+        .filter(|r| r.failed())
+        .map(|r| r.run.clone())
+        .collect()
 }
 
 fn write(path: &Path, text: &str) -> Result<PathBuf> {
@@ -125,6 +135,7 @@ pub fn run_study(
         files,
         runs: rows.len(),
         failed: rows.iter().filter(|r| r.failed()).count(),
+        failed_runs: failed_ids(&rows),
         skipped: outcomes.iter().filter(|o| o.skipped).count(),
         wall_seconds: wall,
     })
@@ -185,6 +196,7 @@ pub fn rereport(expect: &str, out: &Path) -> Result<StudyOutput> {
         files: vec![report],
         runs: outcomes.len(),
         failed: outcomes.iter().filter(|r| r.row.failed()).count(),
+        failed_runs: failed_ids(outcomes.iter().map(|o| &o.row)),
         skipped: outcomes.len(),
         wall_seconds: rec.wall_seconds,
     })

@@ -100,6 +100,38 @@ impl Method {
         }
     }
 
+    /// Whether a run of this method reads the config section `section`
+    /// (method-specific sections only; a warm start also reads `[adam]`).
+    pub fn reads(self, section: &str, cfg: &TrainConfig) -> bool {
+        match section {
+            "gd" => self == Method::LsGd,
+            "adam" => match self {
+                Method::LsAdam | Method::LsAdamLbfgs => true,
+                Method::Pm => cfg.pm.warm_start > 0,
+                Method::Sapm => cfg.sapm.warm_start > 0,
+                _ => false,
+            },
+            "lbfgs" => matches!(self, Method::LsLbfgs | Method::LsAdamLbfgs),
+            "adam_lbfgs" => self == Method::LsAdamLbfgs,
+            "elm" => self == Method::Elm,
+            "pm" => self == Method::Pm,
+            "sapm" => self == Method::Sapm,
+            _ => true,
+        }
+    }
+
+    /// The methods that read `section`, for messages.
+    pub fn readers(section: &str) -> Vec<&'static str> {
+        let mut all = TrainConfig::default();
+        all.pm.warm_start = 1;
+        all.sapm.warm_start = 1;
+        Method::ALL
+            .into_iter()
+            .filter(|m| m.reads(section, &all))
+            .map(|m| m.name())
+            .collect()
+    }
+
     /// Parse a config name.
     pub fn parse(s: &str) -> Result<Method> {
         Method::ALL
@@ -109,7 +141,8 @@ impl Method {
                 Error::config(
                     "method",
                     format!(
-                        "unknown method {s:?}; known: {}",
+                        "unknown method {}; known: {}",
+                        crate::error::quoted(s),
                         Method::ALL.map(|m| m.name()).join(", ")
                     ),
                 )
@@ -354,9 +387,11 @@ impl TrainConfig {
     /// Parse TOML text, apply `key=value` overrides (dotted keys, TOML values;
     /// bare words are strings), then check: every value in range, and every
     /// key read by the chosen method and task (an unused key is an error
-    /// naming it and why). Relative data paths in the text are taken relative
-    /// to `base_dir` (the config file's folder); paths given in overrides stay
-    /// relative to the working directory.
+    /// naming it and why). Relative data paths, in the text and in overrides
+    /// alike (`--set data.train=f.csv`), are taken relative to `base_dir` (the
+    /// config file's folder; without one, the working directory). A string
+    /// key set to a bare number or boolean (`--set pde.f=0`) takes the text as
+    /// written (`"0"`).
     pub fn from_toml_str(
         text: &str,
         overrides: &[String],
@@ -364,26 +399,24 @@ impl TrainConfig {
     ) -> Result<Checked> {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| Error::ConfigParse(toml_error(text, &e)))?;
-        if let Some(dir) = base_dir {
-            rebase_paths(&mut table, dir);
-        }
         for o in overrides {
             apply_override(&mut table, o)?;
         }
+        if let Some(dir) = base_dir {
+            rebase_paths(&mut table, dir);
+        }
         let merged = table.clone();
         let cfg: TrainConfig =
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    // Errors from the merged table name the key but not the line;
-                    // deserialising the text alone finds the line when the file
-                    // itself is at fault: always without overrides (rebasing
-                    // only edits path strings), else when the message is the same.
-                    let direct = toml::from_str::<TrainConfig>(text)
-                        .err()
-                        .filter(|d| overrides.is_empty() || d.message() == e.message());
-                    Error::ConfigParse(conversion_error(text, &e, direct.as_ref(), overrides))
-                })?;
+            deserialize_coercing(&mut table, overrides).map_err(|e: toml::de::Error| {
+                // Errors from the merged table name the key but not the line;
+                // deserialising the text alone finds the line when the file
+                // itself is at fault: always without overrides (rebasing
+                // only edits path strings), else when the message is the same.
+                let direct = toml::from_str::<TrainConfig>(text)
+                    .err()
+                    .filter(|d| overrides.is_empty() || d.message() == e.message());
+                Error::ConfigParse(conversion_error(text, &e, direct.as_ref(), overrides))
+            })?;
         cfg.validate()?;
         if let Some((key, why)) = unused_keys(&cfg, &merged).into_iter().next() {
             return Err(Error::config(key, format!("has no effect: {why}")));
@@ -663,6 +696,63 @@ fn rebase_paths(table: &mut toml::Table, dir: &Path) {
     }
 }
 
+/// Deserialise the merged table. A string-valued key that an override set to
+/// a number, boolean or array of them (`--set pde.f=0`: TOML reads `0` as an
+/// integer) takes the override's text instead, as if it had been quoted.
+fn deserialize_coercing(
+    table: &mut toml::Table,
+    overrides: &[String],
+) -> std::result::Result<TrainConfig, toml::de::Error> {
+    loop {
+        let e = match toml::Value::Table(table.clone()).try_into::<TrainConfig>() {
+            Ok(c) => return Ok(c),
+            Err(e) => e,
+        };
+        if !e.message().contains("expected a string") {
+            return Err(e);
+        }
+        let shown = e.to_string();
+        let Some((_, key)) = shown.trim_end().rsplit_once("\nin `") else {
+            return Err(e);
+        };
+        let key = key.trim_end_matches('`');
+        let Some(raw) = overrides.iter().rev().find_map(|o| {
+            let (k, v) = o.split_once('=')?;
+            (k.trim() == key).then(|| v.trim())
+        }) else {
+            return Err(e);
+        };
+        let (parents, last) = key.rsplit_once('.').unwrap_or(("", key));
+        let parent =
+            parents
+                .split('.')
+                .filter(|p| !p.is_empty())
+                .try_fold(&mut *table, |t, part| match t.get_mut(part) {
+                    Some(toml::Value::Table(inner)) => Some(inner),
+                    _ => None,
+                });
+        let Some(v) = parent.and_then(|t| t.get_mut(last)) else {
+            return Err(e);
+        };
+        let text = |v: &toml::Value| match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let new = match v {
+            toml::Value::String(_) | toml::Value::Table(_) => return Err(e),
+            toml::Value::Array(items) if items.iter().all(|i| !i.is_table()) => {
+                toml::Value::Array(items.iter().map(|i| toml::Value::String(text(i))).collect())
+            }
+            toml::Value::Array(_) => return Err(e),
+            _ => toml::Value::String(raw.to_string()),
+        };
+        if *v == new {
+            return Err(e);
+        }
+        *v = new;
+    }
+}
+
 /// `line L, column C: message` for a TOML syntax error. The toml crate's own
 /// rendering quotes the whole offending line, which can be megabytes long.
 fn toml_error(text: &str, e: &toml::de::Error) -> String {
@@ -723,12 +813,16 @@ fn conversion_error(
 /// Apply one `a.b.c=value` override to a TOML table.
 pub fn apply_override(table: &mut toml::Table, o: &str) -> Result<()> {
     let (key, raw) = o.split_once('=').ok_or_else(|| {
-        Error::ConfigParse(format!("override {o:?} is not of the form key=value"))
+        Error::ConfigParse(format!(
+            "override {} is not of the form key=value",
+            crate::error::quoted(o)
+        ))
     })?;
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
         return Err(Error::ConfigParse(format!(
-            "override {o:?} has an empty key"
+            "override {} has an empty key",
+            crate::error::quoted(o)
         )));
     }
     let raw = raw.trim();
@@ -753,7 +847,8 @@ pub fn apply_override(table: &mut toml::Table, o: &str) -> Result<()> {
             toml::Value::Table(t) => t,
             _ => {
                 return Err(Error::ConfigParse(format!(
-                    "override {o:?}: `{p}` is not a section"
+                    "override {}: `{p}` is not a section",
+                    crate::error::quoted(o)
                 )));
             }
         };
@@ -860,6 +955,40 @@ mod tests {
             e.contains("dir/c.toml") && e.contains("UTF-8 at byte 9 (line 2)"),
             "{e}"
         );
+    }
+
+    /// `--set pde.f=0` meant the expression "0" (TOML reads an integer),
+    /// and `--set data.train=f.csv` was taken from the working directory
+    /// while the file's own paths are relative to the file's folder.
+    #[test]
+    fn overrides_of_strings_and_paths_read_like_the_file() {
+        let pde = "[pde]\nproblem = \"custom\"\nlo = [0.0, 0.0]\nhi = [1.0, 1.0]\nc = [\"1\", \"1\"]\ng = \"x\"\n";
+        let sets: Vec<String> = ["pde.f=0", "pde.exact=1.5", "pde.c=[2, 1]"]
+            .map(String::from)
+            .to_vec();
+        let c = TrainConfig::parse(Path::new("c.toml"), pde.as_bytes(), &sets).unwrap();
+        let p = c.pde.clone().unwrap();
+        assert_eq!((p.f.as_str(), p.exact.as_deref()), ("0", Some("1.5")));
+        assert_eq!(p.c, vec!["2", "1"]);
+        // Other type errors are still errors, naming the key.
+        let e = TrainConfig::from_toml_str("", &["network.depth=x".into()], None).unwrap_err();
+        assert!(e.to_string().contains("network.depth"), "{e}");
+        let e = TrainConfig::from_toml_str("", &["network=3".into()], None).unwrap_err();
+        assert!(e.to_string().contains("network"), "{e}");
+        // Paths: relative to the config's folder in the file and in overrides.
+        let text = "[data]\ntrain = \"a.csv\"\n";
+        let c = TrainConfig::parse(Path::new("cfg/c.toml"), text.as_bytes(), &[]).unwrap();
+        assert_eq!(c.data.train.as_deref(), Some(Path::new("cfg/a.csv")));
+        let sets = vec![
+            "data.train=b.csv".to_string(),
+            "data.test=/abs/t.csv".into(),
+        ];
+        let c = TrainConfig::parse(Path::new("cfg/c.toml"), text.as_bytes(), &sets).unwrap();
+        assert_eq!(c.data.train.as_deref(), Some(Path::new("cfg/b.csv")));
+        assert_eq!(c.data.test.as_deref(), Some(Path::new("/abs/t.csv")));
+        // Without a config file: the working directory.
+        let c = TrainConfig::from_toml_str("", &["data.train=b.csv".into()], None).unwrap();
+        assert_eq!(c.data.train.as_deref(), Some(Path::new("b.csv")));
     }
 
     #[test]

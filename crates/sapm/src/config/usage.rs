@@ -11,10 +11,6 @@ use crate::net::{BiasInit, WeightInit};
 pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
     let m = cfg.method;
     let (section, leaf) = key.split_once('.').unwrap_or((key, ""));
-    let by = |used: bool, who: &str| {
-        (!used).then(|| format!("it is only read by {who}, not by method {m}"))
-    };
-    let warm = |p: &crate::engine::PenaltyConfig| p.warm_start > 0;
     match section {
         "method" | "seed" | "threads" | "train" => None,
         "network" => {
@@ -54,29 +50,26 @@ pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
                 _ => None,
             }
         }
-        "gd" => by(m == Method::LsGd, "ls-gd"),
-        "adam" => by(
-            matches!(m, Method::LsAdam | Method::LsAdamLbfgs)
-                || (m == Method::Pm && warm(&cfg.pm))
-                || (m == Method::Sapm && warm(&cfg.sapm)),
-            "ls-adam, ls-adam-lbfgs and warm-started pm/sapm",
-        ),
-        "lbfgs" => by(
-            matches!(m, Method::LsLbfgs | Method::LsAdamLbfgs),
-            "ls-lbfgs and ls-adam-lbfgs",
-        ),
-        "adam_lbfgs" => by(m == Method::LsAdamLbfgs, "ls-adam-lbfgs"),
-        "elm" => by(m == Method::Elm, "elm"),
-        "pm" => by(m == Method::Pm, "pm").or_else(|| match leaf {
-            "omega_mode" => Some("PM's weights are constant (`omega_mode` is SAPM's)".into()),
-            _ => None,
-        }),
-        "sapm" => by(m == Method::Sapm, "sapm").or_else(|| match leaf {
-            "beta" => {
-                Some("`beta` is PM's constant penalty; SAPM's weights are self-adaptive".into())
+        "gd" | "adam" | "lbfgs" | "adam_lbfgs" | "elm" | "pm" | "sapm" => {
+            if !m.reads(section, cfg) {
+                let who = Method::readers(section).join(", ");
+                let warm = if section == "adam" {
+                    " (pm/sapm with a warm start)"
+                } else {
+                    ""
+                };
+                return Some(format!("it is only read by {who}{warm}, not by method {m}"));
             }
-            _ => None,
-        }),
+            match (section, leaf) {
+                ("pm", "omega_mode") => {
+                    Some("PM's weights are constant (`omega_mode` is SAPM's)".into())
+                }
+                ("sapm", "beta") => {
+                    Some("`beta` is PM's constant penalty; SAPM's weights are self-adaptive".into())
+                }
+                _ => None,
+            }
+        }
         "pde" => {
             let Some(p) = &cfg.pde else { return None };
             let custom = p.problem == "custom";

@@ -20,8 +20,8 @@
 //! Gradient with respect to a hidden auxiliary (the same convention for all layers):
 //! `dJ/dA_l = (2/N) [ omega_l E_l - omega_{l+1} s'(A_l) (.) (W_{l+1}^T E_{l+1}) ]`.
 
-use super::rows::{Channel, RowSet};
 use crate::net::{ForwardCache, Network, activate_into, ones_row_mat};
+use crate::task::rows::{Channel, RowSet};
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -3,21 +3,23 @@
 //! auxiliary steps and the trainer.
 
 mod config;
+mod inspect;
 mod layout;
 pub mod loss;
 mod passes;
 mod passes_grad;
-mod rows;
 mod state;
 mod trainer;
+mod weight_data;
 mod weight_step;
 
 #[cfg(test)]
 mod tests;
 
+pub use crate::task::rows::{Channel, OmegaRows, Readout, RowSet};
 pub use config::{AuxInit, AuxOrder, OmegaMode, PenaltyConfig, SweepOrder};
-pub use rows::{Channel, OmegaRows, Readout, RowSet};
-pub use trainer::{PenaltyMemory, PenaltyTrainer};
+pub use inspect::PenaltyMemory;
+pub use trainer::PenaltyTrainer;
 pub use weight_step::capped_solve;
 
 /// Blocks per wave of the PM/SAPM data pass (fixes the TSQR merge tree).

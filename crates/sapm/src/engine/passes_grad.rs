@@ -7,9 +7,9 @@ use super::layout::{
     input_into, residual_into, value_direction_into, weighted_squares,
 };
 use super::passes::{SetInfo, SetPasses, Slot, combine, layer_inputs};
-use super::rows::RowSet;
 use crate::net::activation::Activation;
 use crate::net::{Network, col, col_mut};
+use crate::task::rows::RowSet;
 use faer::linalg::matmul::matmul;
 use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatRef, Par};

@@ -6,10 +6,10 @@
 
 use super::passes::{Accumulate, LayerData, SetPasses};
 use super::passes_grad::{GradArgs, Sums};
-use super::rows::RowSet;
 use crate::linalg::LayerSolveWs;
 use crate::net::Network;
 use crate::perf::{self, PenaltyFlops};
+use crate::task::rows::RowSet;
 use faer::Mat;
 use std::time::Instant;
 

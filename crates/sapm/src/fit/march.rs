@@ -34,7 +34,7 @@
 
 use super::checkpoint_file::CheckpointFile;
 use super::schedule::{Plan, StageOut, run_stages};
-use super::summary::summarize;
+use super::summary::{WindowSummary, summarize};
 use crate::checkpoint::StateReader;
 use crate::config::{Checked, TrainConfig};
 use crate::driver::{Observer, Status};
@@ -46,7 +46,6 @@ use crate::task::Task;
 use crate::task::pde::window::{TimeMap, time_coordinate, window_edges, window_problem};
 use crate::task::pde::{PdeConfig, PdeTask, PinnData, Problem};
 use faer::{Mat, MatRef};
-use serde::Serialize;
 
 /// How to march.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,31 +72,6 @@ impl MarchOptions {
             local_time: pde.window_local_time,
         }
     }
-}
-
-/// One window's numbers, as `summary.json` lists them under `windows`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WindowSummary {
-    /// Window index `k`.
-    pub index: usize,
-    /// `t_k`.
-    pub t_lo: f64,
-    /// `t_{k+1}`.
-    pub t_hi: f64,
-    /// Relative L2 error on the window's own test grid (`n_test` per coordinate).
-    pub rel_l2: Option<f64>,
-    /// The same in f32.
-    pub rel_l2_f32: Option<f64>,
-    /// The window's mean squared PDE residual (of its own, possibly rescaled, PDE).
-    pub pde_loss: Option<f64>,
-    /// The window's mean squared boundary residual.
-    pub bc_loss: Option<f64>,
-    /// Iterations of the window.
-    pub iterations: usize,
-    /// Training seconds of the window.
-    pub seconds: f64,
-    /// Why the window's training stopped.
-    pub status: Status,
 }
 
 /// One trained window.

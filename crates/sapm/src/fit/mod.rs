@@ -15,7 +15,7 @@ mod schedule;
 pub mod summary;
 
 pub use checkpoint_file::{CheckpointFile, checkpoint_config};
-pub use summary::{Diagnostics, Summary, aux_diagnostics, diagnostics};
+pub use summary::{Diagnostics, Summary, WindowSummary, aux_diagnostics, diagnostics};
 
 use crate::checkpoint::StateReader;
 use crate::config::Checked;

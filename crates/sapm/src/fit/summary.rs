@@ -27,7 +27,7 @@ pub struct Diagnostics {
     pub spectral_norm_product: f64,
     /// 2-norm condition number of the output layer's design matrix `[s(z_{L-1}); 1]^T` on the training set.
     pub output_design_cond: f64,
-    /// Test MSE of the same model evaluated in f32.
+    /// Test MSE (mean over samples and outputs) of the same model evaluated in f32.
     pub test_mse_f32: f64,
     /// `test_mse_f32 > 2 test_mse + 1e-10`: the fit relies on cancellation between large weights.
     pub fragile: bool,
@@ -35,7 +35,8 @@ pub struct Diagnostics {
     pub ls_over_aux: Option<f64>,
     /// `L max(1, K^(2(L-1)))`.
     pub consistency_bound: f64,
-    /// MSE of the best constant predictor on the training set (failure threshold).
+    /// MSE (mean over samples and outputs) of the best constant predictor on
+    /// the training set (failure threshold).
     pub constant_predictor_mse: f64,
     /// Bytes held by auxiliary variables per training sample (PM/SAPM), else 0.
     pub aux_bytes_per_sample: usize,
@@ -83,10 +84,12 @@ pub fn diagnostics(net: &Network, data: &Split, aux_loss: Option<f64>) -> Diagno
     let mut cache = ForwardCache::new(net.widths(), data.train.len());
     net.forward_into(data.train.x.as_ref(), &mut cache);
     let output_design_cond = condition_number(cache.p[net.depth() - 1].as_ref().transpose());
-    let test_mse = mse(net, data.test.x.as_ref(), data.test.y.as_ref());
+    // Means over samples and outputs, as the recorded MSEs.
+    let m = data.test.output_dim().max(1) as f64;
+    let test_mse = mse(net, data.test.x.as_ref(), data.test.y.as_ref()) / m;
     let pred32 = net.predict_f32(data.test.x.as_ref());
     let test_mse_f32 = crate::task::regression::sq_diff(pred32.as_ref(), data.test.y.as_ref())
-        / data.test.len().max(1) as f64;
+        / (data.test.len().max(1) as f64 * m);
     let train_mse = mse(net, data.train.x.as_ref(), data.train.y.as_ref());
     let hidden: usize = net.widths()[1..net.depth()].iter().sum();
     Diagnostics {
@@ -118,9 +121,9 @@ pub struct Summary {
     pub iterations: usize,
     /// Training seconds (evaluation excluded).
     pub seconds: f64,
-    /// Final train MSE.
+    /// Final train MSE (mean over samples and outputs).
     pub train_mse: f64,
-    /// Final test MSE.
+    /// Final test MSE (mean over samples and outputs).
     pub test_mse: f64,
     /// Final PM/SAPM loss (null for other methods).
     pub aux_loss: Option<f64>,
@@ -153,7 +156,7 @@ pub struct Summary {
     /// Time-marching PDE runs: one entry per time window (the other fields then
     /// describe the piecewise solution; `diagnostics` are the last window's).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub windows: Option<Vec<crate::fit::march::WindowSummary>>,
+    pub windows: Option<Vec<WindowSummary>>,
     /// sapm version.
     pub version: String,
     /// The resolved config (only the keys it uses).
@@ -294,4 +297,29 @@ fn empty_diagnostics() -> Diagnostics {
         omega: None,
         aux_roundoff_floor: None,
     }
+}
+
+/// One window's numbers, as `summary.json` lists them under `windows`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowSummary {
+    /// Window index `k`.
+    pub index: usize,
+    /// `t_k`.
+    pub t_lo: f64,
+    /// `t_{k+1}`.
+    pub t_hi: f64,
+    /// Relative L2 error on the window's own test grid (`n_test` per coordinate).
+    pub rel_l2: Option<f64>,
+    /// The same in f32.
+    pub rel_l2_f32: Option<f64>,
+    /// The window's mean squared PDE residual (of its own, possibly rescaled, PDE).
+    pub pde_loss: Option<f64>,
+    /// The window's mean squared boundary residual.
+    pub bc_loss: Option<f64>,
+    /// Iterations of the window.
+    pub iterations: usize,
+    /// Training seconds of the window.
+    pub seconds: f64,
+    /// Why the window's training stopped.
+    pub status: Status,
 }

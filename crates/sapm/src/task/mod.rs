@@ -4,16 +4,17 @@
 
 pub mod pde;
 pub mod regression;
+pub mod rows;
 
 use crate::checkpoint::fingerprint_mats;
 use crate::data::Split;
 use crate::driver::Metrics;
-use crate::engine::RowSet;
 use crate::net::Network;
 use crate::objective::Objective;
 use faer::MatRef;
 use pde::{PdeTask, PinnMetrics};
 use regression::{LsObjective, mse};
+use rows::RowSet;
 
 /// One training task: a regression split or a PDE problem with its points.
 #[derive(Debug, Clone)]
@@ -104,7 +105,9 @@ impl<'a> Task<'a> {
     }
 }
 
-/// Train and test MSE as the recorded metrics of a regression run.
+/// Train and test MSE as the recorded metrics of a regression run: the mean
+/// over samples and outputs (`J_LS / m` for `m` outputs, as scikit-learn's
+/// and PyTorch's `mse`; the objective `J_LS` sums over outputs).
 pub struct RegressionMetrics<'a> {
     /// The split.
     pub split: &'a Split,
@@ -116,9 +119,10 @@ impl Metrics for RegressionMetrics<'_> {
     }
     fn eval(&self, net: &Network) -> Vec<f64> {
         let s = self.split;
+        let m = s.train.output_dim().max(1) as f64;
         vec![
-            mse(net, s.train.x.as_ref(), s.train.y.as_ref()),
-            mse(net, s.test.x.as_ref(), s.test.y.as_ref()),
+            mse(net, s.train.x.as_ref(), s.train.y.as_ref()) / m,
+            mse(net, s.test.x.as_ref(), s.test.y.as_ref()) / m,
         ]
     }
 }

@@ -31,7 +31,8 @@ pub enum Sampling {
 /// | `c`, `f`, `g`, `exact` | | custom: expressions (`c` has d entries; `exact` optional) |
 /// | `n_interior`, `n_boundary` | 1000, 200 | collocation points |
 /// | `sampling` | `random` | `random` or `grid` |
-/// | `n_test` | 101 | test grid points per coordinate (`rel_l2`) |
+/// | `n_test` | 101 | test grid points per coordinate (`rel_l2`), lowered to fit `max_test_points` |
+/// | `max_test_points` | 50,000 | most points of the test grid in all (101 x 101 fits; 3-D gets 36 per coordinate) |
 /// | `alpha`, `beta_bc` | 1.0, 1.0 | weights of the PDE and boundary terms |
 /// | `omega_floor` | 1.0 | PM/SAPM-PINN: floor added to `Omega_l^2` |
 /// | `omega_deriv` | 1.0 | PM/SAPM-PINN: factor of `sum_j |d_j|^2` in `Omega_l^2` |
@@ -73,8 +74,13 @@ pub struct PdeConfig {
     pub n_boundary: usize,
     /// Point placement.
     pub sampling: Sampling,
-    /// Test grid points per coordinate.
+    /// Test grid points per coordinate (at most `max_test_points` in all).
     pub n_test: usize,
+    /// Most points of the test grid: `n_test` per coordinate is lowered to
+    /// the largest `k` with `k^d <= max_test_points` (at least 2), so a 3-D
+    /// problem does not evaluate 101^3 = 1.03 M points by default.
+    #[serde(skip_serializing_if = "is_default_test_points")]
+    pub max_test_points: usize,
     /// Weight of `mean(PDE residual^2)`.
     pub alpha: f64,
     /// Weight of `mean(boundary residual^2)`.
@@ -98,6 +104,17 @@ pub struct PdeConfig {
     /// rather than `t` itself.
     #[serde(skip_serializing_if = "is_true")]
     pub window_local_time: bool,
+}
+
+/// Default `pde.max_test_points`: 101 x 101 = 10,201 fits, so 1-D and 2-D
+/// grids are as before; a 3-D grid gets 36^3 = 46,656 points.
+pub const DEFAULT_MAX_TEST_POINTS: usize = 50_000;
+
+/// Largest `pde.max_test_points` (and test grid), as `data.n_test`.
+pub const MAX_TEST_POINTS: usize = 1 << 24;
+
+fn is_default_test_points(n: &usize) -> bool {
+    *n == DEFAULT_MAX_TEST_POINTS
 }
 
 fn is_one(k: &usize) -> bool {
@@ -125,6 +142,7 @@ impl Default for PdeConfig {
             n_boundary: 200,
             sampling: Sampling::Random,
             n_test: 101,
+            max_test_points: DEFAULT_MAX_TEST_POINTS,
             alpha: 1.0,
             beta_bc: 1.0,
             omega_floor: 1.0,
@@ -146,8 +164,8 @@ impl PdeConfig {
             return Err(Error::config(
                 "pde.problem",
                 format!(
-                    "unknown problem {:?}; known: {}",
-                    self.problem,
+                    "unknown problem {}; known: {}",
+                    crate::error::quoted(&self.problem),
                     PROBLEMS.join(", ")
                 ),
             ));
@@ -164,6 +182,15 @@ impl PdeConfig {
             return Err(Error::config(
                 "pde.n_test",
                 format!("must be >= 2, got {}", self.n_test),
+            ));
+        }
+        if !(2..=MAX_TEST_POINTS).contains(&self.max_test_points) {
+            return Err(Error::config(
+                "pde.max_test_points",
+                format!(
+                    "must be in 2..={MAX_TEST_POINTS}, got {}",
+                    self.max_test_points
+                ),
             ));
         }
         for (k, v) in [
@@ -212,6 +239,25 @@ impl PdeConfig {
             }
         }
         Ok(())
+    }
+
+    /// Test grid points per coordinate for a `d`-dimensional problem:
+    /// `n_test`, lowered so the grid has at most `max_test_points` points
+    /// (never below 2).
+    pub fn test_per_axis(&self, d: usize) -> usize {
+        let fits = |k: usize| {
+            (0..d.max(1))
+                .try_fold(1usize, |acc, _| acc.checked_mul(k))
+                .is_some_and(|n| n <= self.max_test_points)
+        };
+        let mut k = self.n_test;
+        // A root estimate, then exact integer steps.
+        let root = (self.max_test_points as f64).powf(1.0 / d.max(1) as f64) as usize;
+        k = k.min(root + 1);
+        while k > 2 && !fits(k) {
+            k -= 1;
+        }
+        k.max(2)
     }
 
     /// Build the problem (parsing expressions for `custom`).

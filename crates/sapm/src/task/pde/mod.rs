@@ -15,7 +15,7 @@ mod sampling;
 mod task;
 pub mod window;
 
-pub use config::{PROBLEMS, PdeConfig, Sampling};
+pub use config::{DEFAULT_MAX_TEST_POINTS, MAX_TEST_POINTS, PROBLEMS, PdeConfig, Sampling};
 pub use expr::Expr;
 pub use operator::Operator;
 pub use problem::{Problem, ScalarFn, VectorFn};

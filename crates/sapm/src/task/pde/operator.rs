@@ -4,9 +4,13 @@
 //! time-window rescaling) asks this type, so a new operator is an addition
 //! here (and its derivative rows in `net/` and `engine/`), not a rewrite.
 
-use super::problem::VectorFn;
-use crate::engine::Channel;
+use crate::task::rows::Channel;
 use std::sync::Arc;
+
+/// A scalar function of the problem coordinates.
+pub type ScalarFn = Arc<dyn Fn(&[f64]) -> f64 + Send + Sync>;
+/// The transport field `c(x)`: writes `d` values into the second argument.
+pub type VectorFn = Arc<dyn Fn(&[f64], &mut [f64]) + Send + Sync>;
 
 /// A linear differential operator on `u`: today the first-order transport
 /// term `L u = c(x) . grad u`.

@@ -2,14 +2,10 @@
 //! inflow boundary, and the built-in problems.
 
 use super::operator::Operator;
+pub use super::operator::{ScalarFn, VectorFn};
 use crate::error::{Error, Result};
 use std::f64::consts::PI;
 use std::sync::Arc;
-
-/// A scalar function of the problem coordinates.
-pub type ScalarFn = Arc<dyn Fn(&[f64]) -> f64 + Send + Sync>;
-/// The transport field `c(x)`: writes `d` values into the second argument.
-pub type VectorFn = Arc<dyn Fn(&[f64], &mut [f64]) + Send + Sync>;
 
 /// `c(x) . grad u = f` in the box `[lo, hi]`, `u = g` on the inflow boundary
 /// `{x on a non-periodic face : c(x) . n(x) < 0}`.

@@ -60,7 +60,7 @@ impl PinnData {
                 p.name
             )));
         }
-        let test = tensor_grid(&vec![cfg.n_test; d], |i, j, k| {
+        let test = tensor_grid(&vec![cfg.test_per_axis(d); d], |i, j, k| {
             p.lo[i] + j as f64 / (k - 1) as f64 * (p.hi[i] - p.lo[i])
         });
         let de = p.embedded_dim();
@@ -259,6 +259,7 @@ fn sample_boundary(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::task::pde::DEFAULT_MAX_TEST_POINTS;
 
     fn custom(c: &[&str]) -> PdeConfig {
         PdeConfig {
@@ -354,6 +355,48 @@ mod tests {
                 .to_string()
                 .contains("not finite")
         );
+    }
+
+    /// The 3-D default grid was 101^3 = 1.03 M points (21.8 s, 1.75 GB of
+    /// final evaluation); a total budget caps it, 1-D and 2-D unchanged.
+    #[test]
+    fn default_test_grids_fit_a_total_point_budget() {
+        let c = PdeConfig::default();
+        assert_eq!(c.test_per_axis(1), 101);
+        assert_eq!(c.test_per_axis(2), 101);
+        assert_eq!(c.test_per_axis(3), 36);
+        assert!(
+            36usize.pow(3) <= DEFAULT_MAX_TEST_POINTS && 37usize.pow(3) > DEFAULT_MAX_TEST_POINTS
+        );
+        assert_eq!(c.test_per_axis(20), 2);
+        let big = PdeConfig {
+            max_test_points: 101 * 101 * 101,
+            ..PdeConfig::default()
+        };
+        assert_eq!(big.test_per_axis(3), 101);
+        let small = PdeConfig {
+            max_test_points: 100,
+            ..PdeConfig::default()
+        };
+        assert_eq!(small.test_per_axis(2), 10);
+        assert!(
+            PdeConfig {
+                max_test_points: 1,
+                ..PdeConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
+        let p = custom(&["0.0", "0.0", "0.0"]);
+        let p = PdeConfig {
+            lo: vec![0.0; 3],
+            hi: vec![1.0; 3],
+            c: vec!["1".into(); 3],
+            vars: Vec::new(),
+            ..p
+        };
+        let data = PinnData::sample(&p.problem().unwrap(), &p, 0).unwrap();
+        assert_eq!(data.x_test.ncols(), 36 * 36 * 36);
     }
 
     #[test]

@@ -5,9 +5,9 @@ use super::loss::{PinnObjective, pinn_loss};
 use super::{PdeConfig, PinnData, Problem};
 use crate::checkpoint::fingerprint_mats;
 use crate::driver::Metrics;
-use crate::engine::{OmegaRows, Readout, RowSet};
 use crate::error::Result;
 use crate::net::Network;
+use crate::task::rows::{OmegaRows, Readout, RowSet};
 
 /// A PDE problem, its settings and its points.
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
-//! What the engine trains on: sets of points, each with its channels and the
-//! rows it adds to every layer's weight step.
+//! What the penalty engine trains on: a task's sets of points, each with
+//! its channels and the rows it adds to every layer's weight step.
 //!
 //! A **set** is a group of points that share a loss term: the samples of a
 //! regression, the interior collocation points of a PDE, its boundary
