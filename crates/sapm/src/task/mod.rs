@@ -3,3 +3,4 @@
 
 pub mod pde;
 pub mod regression;
+pub mod regression_jacobian;
