@@ -39,6 +39,8 @@ fn same_seed_same_numbers_on_any_thread_count() {
         (Method::Sapm, "cholesky"),
         (Method::Sapm, "qr"),
         (Method::Pm, "cholesky"),
+        (Method::Lm, "qr"),
+        (Method::Varpro, "qr"),
     ] {
         let mut c = TrainConfig::from_toml_str(
             "",

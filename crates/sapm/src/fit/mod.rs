@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::linalg::condition_number;
 use crate::model::Model;
 use crate::net::{ForwardCache, Network};
-use crate::optim::{Adam, Elm, GradientDescent, Lbfgs, Sequence, Trainer};
+use crate::optim::{Adam, Elm, GradientDescent, Lbfgs, Lm, Sequence, Trainer};
 use crate::record::{Record, TrainerStats};
 use crate::task::regression::{LsObjective, mse};
 use serde::Serialize;
@@ -64,6 +64,8 @@ pub fn build_trainer<'a>(
             ],
         )),
         Method::Elm => Box::new(Elm::new(x, y, cfg.elm.ridge, cfg.elm.solver)),
+        Method::Lm => Box::new(Lm::plain(obj(), cfg.lm)),
+        Method::Varpro => Box::new(Lm::varpro(obj(), net, cfg.lm)),
         Method::Pm | Method::Sapm => {
             let (pc, w) = if cfg.method == Method::Pm {
                 (cfg.pm, Weighting::Constant(cfg.pm.beta))

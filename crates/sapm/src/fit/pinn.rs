@@ -11,7 +11,7 @@ use crate::fit::CheckpointFile;
 use crate::fit::{Fitted, Summary, diagnostics};
 use crate::model::Model;
 use crate::net::Network;
-use crate::optim::{Adam, GradientDescent, Lbfgs, Sequence, Trainer};
+use crate::optim::{Adam, GradientDescent, Lbfgs, Lm, Sequence, Trainer};
 use crate::task::pde::loss::{PinnObjective, pinn_loss};
 use crate::task::pde::{PdeConfig, PinnData, Problem};
 use faer::Mat;
@@ -95,6 +95,8 @@ pub fn build_pinn_trainer<'a>(
             )),
             None,
         ),
+        Method::Lm => (Box::new(Lm::plain(obj(), cfg.lm)), None),
+        Method::Varpro => (Box::new(Lm::varpro(obj(), net, cfg.lm)), None),
         Method::Elm => {
             return Err(Error::config(
                 "method",

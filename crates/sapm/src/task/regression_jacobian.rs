@@ -161,9 +161,36 @@ pub(crate) fn expand_transpose(src: MatRef<'_, f64>, per: usize) -> Mat<f64> {
     Mat::from_fn(nb * per, src.nrows(), |r, j| src[(j, r / per)])
 }
 
-/// Jacobian rows of `scale (u(x) - y)` for the samples `x` (`d x nb`):
-/// `nb * m_L` rows (sample-major, outputs inner) of all `P` parameters.
-pub(crate) fn value_rows(net: &Network, x: MatRef<'_, f64>, scale: f64, mut jac: MatMut<'_, f64>) {
+/// One layer's part of a block of Jacobian rows: row `r` restricted to the
+/// layer (parameters `off..off + a.ncols() b.ncols()`, column-major) is
+/// `a[r, i] b[r, j]`, plus `a2[r, i] b2[r, j]` when `second` is given.
+pub(crate) struct LayerFactors<'m> {
+    /// Layer index (0-based).
+    pub layer: usize,
+    /// Offset of the layer's first parameter.
+    pub off: usize,
+    /// Output-side factor (`rows x m_l`).
+    pub a: MatRef<'m, f64>,
+    /// Input-side factor (`rows x (m_{l-1} + 1)`).
+    pub b: MatRef<'m, f64>,
+    /// A second term, if any.
+    pub second: Option<(MatRef<'m, f64>, MatRef<'m, f64>)>,
+}
+
+/// Write one layer's Khatri-Rao columns into Jacobian rows.
+pub(crate) fn write_layer(jac: MatMut<'_, f64>, f: &LayerFactors<'_>) {
+    khatri_rao_into(jac, f.off, f.a, f.b, f.second);
+}
+
+/// The Jacobian factors of `scale (u(x) - y)` for the samples `x`
+/// (`d x nb`), `nb * m_L` rows (sample-major, outputs inner), passed to
+/// `sink` layer by layer from the last.
+pub(crate) fn value_factors(
+    net: &Network,
+    x: MatRef<'_, f64>,
+    scale: f64,
+    sink: &mut dyn FnMut(LayerFactors<'_>),
+) {
     let nb = x.ncols();
     let m = net.output_dim();
     let rows = nb * m;
@@ -181,7 +208,13 @@ pub(crate) fn value_rows(net: &Network, x: MatRef<'_, f64>, scale: f64, mut jac:
         let layer = net.layer(l);
         off -= layer.nrows() * layer.ncols();
         let pt = expand_transpose(fwd.p[l].as_ref(), m);
-        khatri_rao_into(jac.rb_mut(), off, dt.as_ref(), pt.as_ref(), None);
+        sink(LayerFactors {
+            layer: l,
+            off,
+            a: dt.as_ref(),
+            b: pt.as_ref(),
+            second: None,
+        });
         if l > 0 {
             let w = net.widths()[l];
             let mut prev = Mat::<f64>::zeros(rows, w);
@@ -203,6 +236,12 @@ pub(crate) fn value_rows(net: &Network, x: MatRef<'_, f64>, scale: f64, mut jac:
             dt = prev;
         }
     }
+}
+
+/// Jacobian rows of `scale (u(x) - y)` for the samples `x` (`d x nb`):
+/// `nb * m_L` rows (sample-major, outputs inner) of all `P` parameters.
+pub(crate) fn value_rows(net: &Network, x: MatRef<'_, f64>, scale: f64, mut jac: MatMut<'_, f64>) {
+    value_factors(net, x, scale, &mut |f| write_layer(jac.rb_mut(), &f));
 }
 
 /// Residuals `scale (u(x) - y)` of the samples `x` into `r` (sample-major,

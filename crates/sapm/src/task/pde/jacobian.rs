@@ -14,8 +14,8 @@ use crate::net::derivs::{DirCache, derivs, dir_forward_into};
 use crate::objective::LeastSquares;
 use crate::task::pde::loss::PinnObjective;
 use crate::task::regression_jacobian::{
-    JAC_BLOCK, expand_transpose, fill_residuals, fill_rows, khatri_rao_into, row_blocks,
-    value_residuals, value_rows,
+    JAC_BLOCK, LayerFactors, expand_transpose, fill_residuals, fill_rows, row_blocks,
+    value_residuals, value_rows, write_layer,
 };
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
@@ -29,6 +29,19 @@ pub(crate) fn directional_rows(
     v: MatRef<'_, f64>,
     scale: f64,
     mut jac: MatMut<'_, f64>,
+) {
+    directional_factors(net, x, v, scale, &mut |f| write_layer(jac.rb_mut(), &f));
+}
+
+/// The Jacobian factors of `scale (grad u(x) . v - f)` for the samples `x`,
+/// `v`, passed to `sink` layer by layer from the last: `(Db, q)` alone for
+/// the output layer, `(Zb, p)` and `(Db, q)` below it.
+pub(crate) fn directional_factors(
+    net: &Network,
+    x: MatRef<'_, f64>,
+    v: MatRef<'_, f64>,
+    scale: f64,
+    sink: &mut dyn FnMut(LayerFactors<'_>),
 ) {
     let nb = x.ncols();
     let act = net.activation();
@@ -45,15 +58,21 @@ pub(crate) fn directional_rows(
         let pt = expand_transpose(c.p[l].as_ref(), 1);
         let qt = expand_transpose(c.q[l].as_ref(), 1);
         if l + 1 == depth {
-            khatri_rao_into(jac.rb_mut(), off, db.as_ref(), qt.as_ref(), None);
-        } else {
-            khatri_rao_into(
-                jac.rb_mut(),
+            sink(LayerFactors {
+                layer: l,
                 off,
-                zb.as_ref(),
-                pt.as_ref(),
-                Some((db.as_ref(), qt.as_ref())),
-            );
+                a: db.as_ref(),
+                b: qt.as_ref(),
+                second: None,
+            });
+        } else {
+            sink(LayerFactors {
+                layer: l,
+                off,
+                a: zb.as_ref(),
+                b: pt.as_ref(),
+                second: Some((db.as_ref(), qt.as_ref())),
+            });
         }
         if l > 0 {
             let w = net.widths()[l];
@@ -115,7 +134,7 @@ fn directional_residuals(
 }
 
 impl PinnObjective<'_> {
-    fn scales(&self) -> (f64, f64) {
+    pub(crate) fn scales(&self) -> (f64, f64) {
         let d = self.data;
         (
             (self.alpha / d.n_interior().max(1) as f64).sqrt(),

@@ -7,7 +7,7 @@
 //! ([`PdeConfig`]), whose expressions are parsed by [`Expr`].
 
 mod expr;
-mod jacobian;
+pub(crate) mod jacobian;
 pub mod loss;
 mod problem;
 pub mod window;
