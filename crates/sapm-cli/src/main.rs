@@ -1,6 +1,7 @@
 //! The `sapm` command: a thin layer over the `sapm` library.
 
 mod bench_cmd;
+mod bench_lm;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
