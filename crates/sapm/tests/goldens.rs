@@ -6,6 +6,9 @@
 //! `tests/fixtures/goldens-*.json` to 1e-12 relative. A change that moves
 //! them on purpose is explained in CHANGELOG.md, and the fixtures are written
 //! anew with `SAPM_BLESS=1 cargo test --release -p sapm --test goldens -- --include-ignored`.
+//! `SAPM_GOLDENS_ONLY=lm,varpro` runs (and with `SAPM_BLESS=1` writes) only
+//! the named examples, keeping every other fixture entry as it is: how a new
+//! example gets its goldens without re-blessing the others.
 
 use sapm::config::TrainConfig;
 use serde_json::{Value, json};
@@ -77,17 +80,30 @@ fn short(path: &Path) -> TrainConfig {
 fn check(kind: &str, make: impl Fn(&Path) -> TrainConfig) {
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/goldens-{kind}.json"));
+    let only: Option<Vec<String>> = std::env::var("SAPM_GOLDENS_ONLY")
+        .ok()
+        .map(|s| s.split(',').map(|n| n.trim().to_string()).collect());
     let mut got = BTreeMap::new();
     for p in examples() {
         let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        if only.as_ref().is_some_and(|o| !o.contains(&name)) {
+            continue;
+        }
         got.insert(name, numbers(&make(&p)));
     }
+    let read = || -> BTreeMap<String, Value> {
+        serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap()
+    };
     if std::env::var_os("SAPM_BLESS").is_some() {
-        std::fs::write(&fixture, serde_json::to_string_pretty(&got).unwrap()).unwrap();
+        let mut all = if only.is_some() { read() } else { BTreeMap::new() };
+        all.extend(got);
+        std::fs::write(&fixture, serde_json::to_string_pretty(&all).unwrap()).unwrap();
         return;
     }
-    let want: BTreeMap<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    let mut want = read();
+    if let Some(o) = &only {
+        want.retain(|name, _| o.contains(name));
+    }
     let mut bad = Vec::new();
     for (name, w) in &want {
         match got.get(name) {

@@ -67,7 +67,9 @@ pub struct LmConfig {
     /// Damping of the line-search variant, relative like `lambda_init` (> 0).
     pub ls_damping: f64,
     /// VarPro: ridge `mu` of the output-layer solve; the objective is then
-    /// `|r|^2 + mu |W_L, b_L|^2` (>= 0).
+    /// `|r|^2 + mu |W_L, b_L|^2` (>= 0). The default 1e-18 is far below any
+    /// loss we reach but keeps the output weights from exploding (0 gave
+    /// `|W_L|^2` 1e16-1e19 and fragile fits on sin(x^2)).
     pub varpro_ridge: f64,
     /// Refuse problems whose normal equations need more than this (GiB, > 0).
     pub max_memory_gib: f64,
@@ -89,7 +91,7 @@ impl Default for LmConfig {
             line_search: false,
             ls_steps: 20,
             ls_damping: 1e-10,
-            varpro_ridge: 0.0,
+            varpro_ridge: 1e-18,
             max_memory_gib: 8.0,
         }
     }
