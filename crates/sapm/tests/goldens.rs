@@ -95,7 +95,11 @@ fn check(kind: &str, make: impl Fn(&Path) -> TrainConfig) {
         serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap()
     };
     if std::env::var_os("SAPM_BLESS").is_some() {
-        let mut all = if only.is_some() { read() } else { BTreeMap::new() };
+        let mut all = if only.is_some() {
+            read()
+        } else {
+            BTreeMap::new()
+        };
         all.extend(got);
         std::fs::write(&fixture, serde_json::to_string_pretty(&all).unwrap()).unwrap();
         return;

@@ -229,7 +229,10 @@ fn small_net_interpolation_reaches_the_residual_floor_monotonically() {
         let mut net = NetworkSpec::new(vec![1, 10, 10, 1]).build(5).unwrap();
         let ls = LsObjective::new(&net, x.as_ref(), y.as_ref());
         // No ridge: VarPro's floor is then that of the plain residual.
-        let sets = [format!("lm.geodesic={geodesic}"), "lm.varpro_ridge=0".into()];
+        let sets = [
+            format!("lm.geodesic={geodesic}"),
+            "lm.varpro_ridge=0".into(),
+        ];
         let cfg = TrainConfig::from_toml_str("", &sets, None).unwrap();
         let mut t = if method == "lm" {
             Lm::plain(Box::new(ls), cfg.lm)
@@ -306,6 +309,10 @@ fn lm_and_varpro_are_deterministic_on_any_thread_count() {
         ("varpro", 3000, ""),
         ("lm", 300, "lm.line_search=true"),
         ("lm", 300, "lm.geodesic=true"),
+        // PINNs: 250 + 50 residuals < 501 parameters (dual), 1000 + 50 (primal).
+        ("lm", 250, "pde"),
+        ("lm", 1000, "pde"),
+        ("varpro", 250, "pde"),
     ] {
         let mut sets = vec![
             format!("method={method}"),
@@ -316,7 +323,14 @@ fn lm_and_varpro_are_deterministic_on_any_thread_count() {
             "train.max_iterations=5".into(),
             "train.record_every=1".into(),
         ];
-        if !extra.is_empty() {
+        if extra == "pde" {
+            sets.extend([
+                "pde.problem=transport_inflow".into(),
+                format!("pde.n_interior={n}"),
+                "pde.n_boundary=50".into(),
+                "pde.n_test=11".into(),
+            ]);
+        } else if !extra.is_empty() {
             sets.push(extra.into());
         }
         let cfg = TrainConfig::from_toml_str("", &sets, None).unwrap();
