@@ -60,7 +60,8 @@ pub struct BenchArgs {
     /// Worker threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Memory mode: iterations to run after start.
+    /// Memory mode: iterations to run after start; lm mode: untimed LM
+    /// iterations before timing.
     #[arg(long, default_value_t = 3)]
     pub iterations: usize,
     /// Memory mode: use the straightforward reference trainer instead;
