@@ -11,7 +11,6 @@ use faer::{Accum, Mat, Par};
 use rayon::prelude::*;
 use sapm::driver::Clock;
 use sapm::engine::loss::Weighting;
-use sapm::engine::reference::ReferencePenaltyTrainer;
 use sapm::engine::{PenaltyConfig, PenaltyTrainer};
 use sapm::linalg::{SampleBlocks, SolveMethod, balanced_block};
 use sapm::optim::{Adam, AdamConfig, Trainer};
@@ -64,11 +63,9 @@ pub struct BenchArgs {
     /// iterations before timing.
     #[arg(long, default_value_t = 3)]
     pub iterations: usize,
-    /// Memory mode: use the straightforward reference trainer instead;
-    /// iteration mode: add its SAPM iteration as a case (slow at large N);
     /// lm mode: add the primal-form LM iteration.
     #[arg(long)]
-    pub reference: bool,
+    pub primal: bool,
     /// Weight-step solver of the SAPM runs in scaling, threads and memory modes.
     #[arg(long, default_value = "qr")]
     pub solver: String,
@@ -218,22 +215,6 @@ impl Case for PenaltyCase<'_> {
     }
 }
 
-struct ReferenceCase<'a> {
-    net: sapm::Network,
-    t: ReferencePenaltyTrainer<'a>,
-    flops: f64,
-}
-
-impl Case for ReferenceCase<'_> {
-    fn name(&self) -> String {
-        "SAPM iteration (reference code, QR)".into()
-    }
-    fn run(&mut self) -> Result<f64> {
-        self.t.step(&mut self.net)?;
-        Ok(self.flops)
-    }
-}
-
 struct AdamCase<'a> {
     net: sapm::Network,
     t: Adam<'a>,
@@ -363,36 +344,8 @@ fn iteration_mode(args: &BenchArgs) -> Result<()> {
                 net,
                 t: adam,
             };
-            let mut reference = None;
-            if args.reference {
-                let cfg = PenaltyConfig {
-                    block: args.block,
-                    ..PenaltyConfig::default()
-                };
-                let net = wl.net.clone();
-                let mut t = ReferencePenaltyTrainer::new(
-                    cfg,
-                    Weighting::SelfAdaptive,
-                    wl.x.as_ref(),
-                    wl.y.as_ref(),
-                    0,
-                );
-                t.start(&net)?;
-                // Credited with the optimised path's model flops, so the rates compare times.
-                let flops = perf::penalty_iteration_flops(
-                    net.widths(),
-                    n,
-                    args.block,
-                    SolveMethod::Qr,
-                    1.0,
-                );
-                reference = Some(ReferenceCase { net, t, flops });
-            }
             let mut cases: Vec<&mut dyn Case> =
                 vec![&mut gb, &mut gf, &mut sq, &mut sc, &mut pm, &mut ad];
-            if let Some(r) = reference.as_mut() {
-                cases.push(r);
-            }
             let names: Vec<String> = cases.iter().map(|c| c.name()).collect();
             let res = interleave(&mut cases, args.reps)?;
             let gemm_rate = res[..2]
@@ -544,20 +497,7 @@ fn memory_mode(args: &BenchArgs) -> Result<()> {
     let mut net = wl.net.clone();
     let gib = |b: f64| b / (1u64 << 30) as f64;
     let t0 = Instant::now();
-    let (model, held) = if args.reference {
-        let mut t = ReferencePenaltyTrainer::new(
-            cfg,
-            Weighting::SelfAdaptive,
-            wl.x.as_ref(),
-            wl.y.as_ref(),
-            0,
-        );
-        t.start(&net)?;
-        for _ in 0..args.iterations {
-            t.step(&mut net)?;
-        }
-        (perf::reference_bytes_per_sample(net.widths()), None)
-    } else {
+    let (model, held) = {
         let mut t = PenaltyTrainer::new(
             cfg,
             Weighting::SelfAdaptive,
@@ -573,14 +513,8 @@ fn memory_mode(args: &BenchArgs) -> Result<()> {
     };
     let secs = t0.elapsed().as_secs_f64();
     println!(
-        "\n{} trainer, N = {n}, width {width}, L = {depth}, {} solver: start + {} iterations in {secs:.1} s",
-        if args.reference {
-            "reference"
-        } else {
-            "optimised"
-        },
-        args.solver,
-        args.iterations
+        "\nPenalty trainer, N = {n}, width {width}, L = {depth}, {} solver: start + {} iterations in {secs:.1} s",
+        args.solver, args.iterations
     );
     println!("\n| quantity | value |\n|---|---|");
     println!("| model: per-sample bytes of the trainer | {model:.0} |");

@@ -193,7 +193,7 @@ pub fn lm_mode(args: &BenchArgs) -> Result<()> {
             let chol = (n * n) as f64 * n as f64 / 3.0;
             let mut cases_lm = Vec::new();
             for solve in [LmSolve::Dual, LmSolve::Primal] {
-                if solve == LmSolve::Primal && !args.reference {
+                if solve == LmSolve::Primal && !args.primal {
                     continue;
                 }
                 let cfg = LmConfig {
@@ -259,7 +259,7 @@ pub fn lm_mode(args: &BenchArgs) -> Result<()> {
         }
     }
     println!(
-        "\nGFLOP/s = model flops / median wall time. The Khatri-Rao Gram and the LM iterations are credited with the flops of the dense computation they replace (N^2 P for J J^T, N^3 / 3 for the Cholesky; N P^2 + P^3 / 3 for the primal form), so their rates compare times with the faer rows. `--reference` adds the primal iteration."
+        "\nGFLOP/s = model flops / median wall time. The Khatri-Rao Gram and the LM iterations are credited with the flops of the dense computation they replace (N^2 P for J J^T, N^3 / 3 for the Cholesky; N P^2 + P^3 / 3 for the primal form), so their rates compare times with the faer rows. `--primal` adds the primal iteration."
     );
     Ok(())
 }

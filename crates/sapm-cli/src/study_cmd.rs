@@ -134,7 +134,25 @@ pub fn study(
         o.report.display(),
         o.results.display()
     );
+    print_failed(&o.failed_runs);
     Ok(())
+}
+
+/// `FAILED: id, id, ...` (at most 10 named), with where to read why.
+fn print_failed(ids: &[String]) {
+    if ids.is_empty() {
+        return;
+    }
+    let mut named: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
+    let more = format!("and {} more", ids.len().saturating_sub(10));
+    if ids.len() > 10 {
+        named.push(&more);
+    }
+    eprintln!(
+        "FAILED ({} runs: train MSE above the constant predictor's, or PINN rel L2 over the study's threshold, or an error): {}; the rule is in report.md, the numbers in results.csv",
+        ids.len(),
+        named.join(", ")
+    );
 }
 
 /// `sapm study NAME --out DIR --report-only`: rewrite a finished study's report.
@@ -146,13 +164,18 @@ pub fn report_only(name: &str, out: &Path) -> Result<()> {
         o.failed,
         o.report.display()
     );
+    print_failed(&o.failed_runs);
     Ok(())
 }
 
-/// `sapm plot RUN_DIR`.
-pub fn plot(dir: &Path) -> Result<()> {
-    for f in sapm_study::runplot::plot_run(dir)? {
+/// `sapm plot RUN_DIR`: the files written, and what was skipped and why.
+pub fn plot(dir: &Path, stop: &dyn Fn() -> bool) -> Result<()> {
+    let o = sapm_study::runplot::plot_run_with(dir, stop)?;
+    for f in &o.files {
         eprintln!("wrote {}", f.display());
+    }
+    for s in &o.skipped {
+        eprintln!("skipped {s}");
     }
     Ok(())
 }

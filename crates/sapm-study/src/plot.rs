@@ -543,7 +543,8 @@ pub fn save(fig: &Figure, stem: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Write `fig` to `path` in `fmt`, via a temporary file and a rename.
+/// Write `fig` to `path` in `fmt`: drawn in memory, then written by
+/// [`sapm::io::write_atomic`] (a fresh temporary file, never through a link).
 pub fn save_as(fig: &Figure, path: &Path, fmt: Format) -> Result<()> {
     register_font()?;
     if fig.panels.is_empty() {
@@ -552,41 +553,43 @@ pub fn save_as(fig: &Figure, path: &Path, fmt: Format) -> Result<()> {
             path.display()
         )));
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = match fmt {
-        Format::Png => "png",
-        Format::Svg => "svg",
-    };
-    // The image encoder picks the format from the extension, so keep it last.
-    let tmp = dir.join(format!(".{name}.tmp{}.{ext}", std::process::id()));
     let size = fig.size();
-    let drawn = match fmt {
+    let plot_err = |reason: String| Error::Plot {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = match fmt {
         Format::Png => {
-            let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-            draw_figure(&root, fig).and_then(|_| root.present().map_err(|e| e.to_string()))
+            let (w, h) = size;
+            let mut rgb = vec![0u8; w as usize * h as usize * 3];
+            {
+                let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+                draw_figure(&root, fig)
+                    .and_then(|_| root.present().map_err(|e| e.to_string()))
+                    .map_err(plot_err)?;
+            }
+            let mut png_bytes = Vec::new();
+            let mut enc = png::Encoder::new(&mut png_bytes, w, h);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            enc.write_header()
+                .and_then(|mut wr| wr.write_image_data(&rgb))
+                .map_err(|e| plot_err(format!("PNG encoding: {e}")))?;
+            png_bytes
         }
         Format::Svg => {
-            let root = SVGBackend::new(&tmp, size).into_drawing_area();
-            draw_figure(&root, fig).and_then(|_| root.present().map_err(|e| e.to_string()))
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+                draw_figure(&root, fig)
+                    .and_then(|_| root.present().map_err(|e| e.to_string()))
+                    .map_err(plot_err)?;
+            }
+            svg.into_bytes()
         }
     };
-    let res = drawn
-        .map_err(|reason| Error::Plot {
-            path: path.to_path_buf(),
-            reason,
-        })
-        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
+    sapm::io::write_atomic(path, &bytes)?;
+    Ok(())
 }
 
 type DrawResult = std::result::Result<(), String>;

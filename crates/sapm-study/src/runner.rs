@@ -9,6 +9,8 @@
 use crate::error::{Error, Result};
 use crate::results::ResultRow;
 use sapm::checkpoint::StateReader;
+use sapm::config::Checked;
+#[cfg(test)]
 use sapm::config::TrainConfig;
 use sapm::driver::NoObserver;
 use sapm::fit::{CheckpointFile, Fitted, fit, fit_checkpointed};
@@ -29,7 +31,7 @@ pub struct RunSpec {
     /// Study-specific variant (e.g. `bias=zero`).
     pub variant: String,
     /// The resolved, validated config (its `seed` is the run seed).
-    pub cfg: TrainConfig,
+    pub cfg: Checked,
     /// The `key=value` overrides that produced `cfg` from the defaults, so the
     /// run can be repeated with `sapm train --set ...`.
     pub overrides: Vec<String>,
@@ -184,7 +186,7 @@ pub fn execute_regression_in(study: &str, spec: &RunSpec, dir: Option<&Path>) ->
                 std::fs::create_dir_all(dir).map_err(|e| sapm::Error::io(dir, e))?;
                 fit_checkpointed(
                     &spec.cfg,
-                    &data,
+                    Some(&data),
                     &mut NoObserver,
                     Some(&mut ck),
                     resume.as_mut(),
@@ -193,7 +195,7 @@ pub fn execute_regression_in(study: &str, spec: &RunSpec, dir: Option<&Path>) ->
         });
     match fitted {
         Ok(f) => {
-            let summary_json = serde_json::to_string_pretty(&f.summary).ok();
+            let summary_json = sapm::verdict::summary_json(&f.summary, &f.history, &[]).ok();
             RunOutput {
                 row: regression_row(study, spec, &f),
                 summary_json,
@@ -471,7 +473,7 @@ mod tests {
             id: "r".into(),
             label: "sapm".into(),
             variant: "v".into(),
-            cfg,
+            cfg: cfg.check().unwrap(),
             overrides: vec![],
             save_model: false,
             keep_model: false,
@@ -498,7 +500,11 @@ mod tests {
         }
         // A checkpoint of another config is ignored (and replaced).
         let mut other = spec.clone();
-        other.cfg.seed = 3;
+        other.cfg = {
+            let mut c = other.cfg.into_inner();
+            c.seed = 3;
+            c.check().unwrap()
+        };
         let o = execute_regression_in("t", &other, Some(dir.path()));
         assert_eq!(o.row.status, "max_iterations");
         assert_ne!(bits(&o), bits(&first));
@@ -527,7 +533,7 @@ mod tests {
                     id: format!("r{s}"),
                     label: cfg.method.name().into(),
                     variant: "v".into(),
-                    cfg,
+                    cfg: cfg.check().unwrap(),
                     overrides: vec![],
                     save_model: s == 0,
                     keep_model: s == 1,
@@ -585,7 +591,7 @@ mod tests {
                 id: format!("r{s}"),
                 label: "x".into(),
                 variant: "v".into(),
-                cfg: TrainConfig::default(),
+                cfg: TrainConfig::default().check().unwrap(),
                 overrides: vec![],
                 save_model: false,
                 keep_model: false,
@@ -625,7 +631,7 @@ mod tests {
             id: "bad".into(),
             label: "x".into(),
             variant: "v".into(),
-            cfg,
+            cfg: cfg.check().unwrap(),
             overrides: vec![],
             save_model: true,
             keep_model: true,

@@ -206,24 +206,60 @@ pub fn read_summary_config(path: &Path) -> Result<(String, TrainConfig)> {
     Ok((method, cfg))
 }
 
+/// What [`plot_run`] wrote and what it left out, and why.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlotOutcome {
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// One sentence per plot not drawn (multi-output, 3-D, time marching).
+    pub skipped: Vec<String>,
+}
+
+/// Plots of a `sapm train` output folder (see [`plot_run_with`]), never stopped.
+pub fn plot_run(dir: &Path) -> Result<PlotOutcome> {
+    plot_run_with(dir, &|| false)
+}
+
 /// Plots of a `sapm train` output folder: `loss.{png,svg}` (history on log
 /// axes); for 1-D regression `prediction.{png,svg}` (the data are
 /// regenerated from the resolved config in `summary.json`); for a PINN
 /// `solution.{png,svg}`: prediction, exact solution and error heat maps over
-/// the 2-D domain, or prediction vs exact for a 1-D problem. Returns the files written.
-pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>> {
+/// the 2-D domain, or prediction vs exact for a 1-D problem. A time-marching
+/// folder gets its loss curves (its solution is piecewise, one model per
+/// `window-k/`); plots that cannot be drawn are listed in
+/// [`PlotOutcome::skipped`] with the reason. `stop` is asked before each
+/// figure; when it says yes, the plotting ends with [`sapm::Error::Interrupted`].
+pub fn plot_run_with(dir: &Path, stop: &dyn Fn() -> bool) -> Result<PlotOutcome> {
     if !dir.is_dir() {
         return Err(Error::format(
             dir,
             "not a folder (expected the --out folder of `sapm train`)",
         ));
     }
+    let check = || -> Result<()> {
+        if stop() {
+            Err(sapm::Error::Interrupted(
+                "plotting stopped; the plots written so far are complete".into(),
+            )
+            .into())
+        } else {
+            Ok(())
+        }
+    };
     let (names, history) = read_history_csv(&dir.join("history.csv"))?;
     let (method, cfg) = read_summary_config(&dir.join("summary.json"))?;
-    let model = sapm::model::Model::load(&dir.join("model.json"))?;
-    let depth = model.net.depth();
+    let windows = cfg.pde.as_ref().map_or(1, |p| p.time_windows);
+    let model_path = dir.join("model.json");
+    let model = if windows > 1 && !model_path.exists() {
+        None
+    } else {
+        Some(sapm::model::Model::load(&model_path)?)
+    };
+    let depth = model.as_ref().map_or(cfg.network.depth, |m| m.net.depth());
     let title = format!("{method}, L = {depth}, seed {}", cfg.seed);
-    let mut files = save(
+    let mut out = PlotOutcome::default();
+    check()?;
+    out.files = save(
         &Figure::grid(
             Some(format!("{title}: loss curves")),
             vec![
@@ -246,14 +282,27 @@ pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>> {
         ),
         &dir.join("loss"),
     )?;
+    let Some(model) = model else {
+        out.skipped.push(format!(
+            "solution: a time-marching run's solution is piecewise over {windows} windows (one model in each window-k/ folder; summary.json holds the global rel L2); no top-level solution plot"
+        ));
+        return Ok(out);
+    };
+    check()?;
     if let Some(pde) = &cfg.pde {
         // A PINN: the solution over the problem's domain, not regression data.
         let problem = pde.problem()?;
         let panels = crate::pinnplot::solution_panels(&model.net, &problem, PLOT_GRID)?;
-        if !panels.is_empty() {
+        if panels.is_empty() {
+            out.skipped.push(format!(
+                "solution: heat maps are drawn for problems in 1 or 2 coordinates; {} has {}",
+                problem.name,
+                problem.dim()
+            ));
+        } else {
             let cols = panels.len();
             let (w, h) = if cols == 1 { (800, 500) } else { (560, 440) };
-            files.extend(save(
+            out.files.extend(save(
                 &Figure::grid(
                     Some(format!("{title}: {} solution", problem.name)),
                     panels,
@@ -271,12 +320,18 @@ pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>> {
             &model.net,
             &data,
         )?;
-        files.extend(save(
+        out.files.extend(save(
             &Figure::single(Panel::Line(chart)),
             &dir.join("prediction"),
         )?);
+    } else {
+        out.skipped.push(format!(
+            "prediction: drawn for 1 input and 1 output; this model has {} inputs and {} outputs (use `sapm eval` for its errors)",
+            model.net.input_dim(),
+            model.net.output_dim()
+        ));
     }
-    Ok(files)
+    Ok(out)
 }
 
 #[cfg(test)]

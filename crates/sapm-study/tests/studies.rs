@@ -176,11 +176,17 @@ fn ablation_study_end_to_end() {
     assert_eq!(warm.cfg.train.max_iterations, 2004);
 }
 
-/// Tiny PINN runs: few points, a coarse test grid, width 4 (from [`tiny`]).
+/// Tiny PINN runs: few points, a coarse test grid, width 4 (no `[data]`
+/// keys: a PINN run does not read them).
 fn tiny_pinn(sets: &[&str], seeds: usize, iterations: usize) -> StudyOptions {
-    let mut all = vec!["pde.n_interior=40", "pde.n_boundary=12", "pde.n_test=11"];
-    all.extend_from_slice(sets);
-    tiny(&all, seeds, iterations)
+    let mut opts = tiny(
+        &["pde.n_interior=40", "pde.n_boundary=12", "pde.n_test=11"],
+        seeds,
+        iterations,
+    );
+    opts.sets.retain(|s| !s.starts_with("data."));
+    opts.sets.extend(sets.iter().map(|s| s.to_string()));
+    opts
 }
 
 /// The PINN columns of results.csv and the failure rule on rel L2.

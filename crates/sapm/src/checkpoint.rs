@@ -9,7 +9,7 @@
 //! [`crate::optim::Trainer::save_state`] and the driver; this module only
 //! stores it.
 //!
-//! ## Layout (version 1)
+//! ## Layout (version 2)
 //!
 //! ```text
 //! bytes 0..8          magic "SAPMCKPT"
@@ -18,7 +18,8 @@
 //! next H bytes        header: UTF-8 JSON {format, format_version, sapm_version,
 //!                     meta: {name: int | bool | string | [string]},
 //!                     entries: [{name, dtype, len, offset, crc32}], data_bytes}
-//! last 16 bytes       H as u64 little-endian, then "SAPMCEND"
+//! last 24 bytes       H as u64 little-endian, the CRC-32 of every byte
+//!                     before it as u64 little-endian, then "SAPMCEN2"
 //! ```
 //!
 //! The header comes last so that a checkpoint of gigabytes is written in one
@@ -26,7 +27,11 @@
 //! written). Every float is stored as raw bits, so values (NaN and Inf
 //! included) round-trip exactly; small integers, flags and names live in
 //! `meta`. A file that was cut short lacks the trailer and is refused before
-//! anything else is read; a flipped bit fails its entry's checksum.
+//! anything else is read. The whole-file CRC-32 covers the header (config,
+//! meta, entry table) as well as the data, so any edited or flipped bit is
+//! refused on open; each entry's own CRC-32 is checked again when it is read.
+//! Version 1 files (no whole-file checksum, end marker "SAPMCEND") are
+//! refused with a message saying so.
 //!
 //! ```
 //! use sapm::checkpoint::{StateReader, StateWriter};
@@ -57,13 +62,19 @@ use std::path::{Path, PathBuf};
 /// The `format` tag of a checkpoint header.
 pub const CHECKPOINT_FORMAT: &str = "sapm-checkpoint";
 /// The version this build writes.
-pub const CHECKPOINT_VERSION: u64 = 1;
+pub const CHECKPOINT_VERSION: u64 = 2;
 /// The versions this build reads.
-pub const SUPPORTED_CHECKPOINT_VERSIONS: &[u64] = &[1];
+pub const SUPPORTED_CHECKPOINT_VERSIONS: &[u64] = &[2];
 /// First 8 bytes of every checkpoint.
 pub const MAGIC: &[u8; 8] = b"SAPMCKPT";
 /// Last 8 bytes of every complete checkpoint.
-pub const END_MAGIC: &[u8; 8] = b"SAPMCEND";
+pub const END_MAGIC: &[u8; 8] = b"SAPMCEN2";
+/// End marker of version 1 files, which had no whole-file checksum.
+const END_MAGIC_V1: &[u8; 8] = b"SAPMCEND";
+/// Bytes after the header: its length, the whole-file CRC-32, the end marker.
+const TRAILER: u64 = 24;
+/// The smallest file: the magic and the trailer.
+const MIN_BYTES: u64 = 8 + TRAILER;
 /// Largest header accepted (names, meta, entry table): far above any real
 /// one, small enough to read into memory without trusting the file.
 pub const MAX_HEADER_BYTES: u64 = 64 << 20;
@@ -253,6 +264,20 @@ impl<'a> StateWriter<'a> {
 
     /// Stream the checkpoint into `out`; returns the bytes written.
     pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<u64> {
+        let mut out = CrcWriter {
+            inner: out,
+            crc: crc32fast::Hasher::new(),
+        };
+        let n = self.write_body(&mut out)?;
+        let crc = out.crc.finalize();
+        out.inner.write_all(&u64::from(crc).to_le_bytes())?;
+        out.inner.write_all(END_MAGIC)?;
+        Ok(n + 16)
+    }
+
+    /// Everything the whole-file checksum covers: magic, data, header and
+    /// its length.
+    fn write_body(&self, out: &mut dyn Write) -> std::io::Result<u64> {
         let mut seen = std::collections::HashSet::new();
         for (n, _) in &self.items {
             if !seen.insert(n.as_str()) {
@@ -298,8 +323,7 @@ impl<'a> StateWriter<'a> {
         let json = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
         out.write_all(&json)?;
         out.write_all(&(json.len() as u64).to_le_bytes())?;
-        out.write_all(END_MAGIC)?;
-        Ok(8 + offset + json.len() as u64 + 16)
+        Ok(8 + offset + json.len() as u64 + 8)
     }
 
     /// Write the checkpoint to `path` atomically (temporary file, fsync,
@@ -312,6 +336,23 @@ impl<'a> StateWriter<'a> {
             Ok(())
         })?;
         Ok(n)
+    }
+}
+
+/// Passes bytes through, adding them to a CRC-32.
+struct CrcWriter<'w> {
+    inner: &'w mut dyn Write,
+    crc: crc32fast::Hasher,
+}
+
+impl Write for CrcWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -378,9 +419,9 @@ impl StateReader {
     fn from_source(path: &Path, mut src: Box<dyn Source>, len: u64) -> Result<StateReader> {
         let fail = |reason: String| Error::format(path, reason);
         let io = |e: std::io::Error| Error::io(path, e);
-        if len < 24 {
+        if len < MIN_BYTES {
             return Err(fail(format!(
-                "byte 0: the file has {len} bytes, fewer than the 24 of an empty checkpoint (truncated?)"
+                "byte 0: the file has {len} bytes, fewer than the {MIN_BYTES} of an empty checkpoint (truncated?)"
             )));
         }
         let mut magic = [0u8; 8];
@@ -393,24 +434,40 @@ impl StateReader {
                 String::from_utf8_lossy(MAGIC)
             )));
         }
-        let mut tail = [0u8; 16];
-        src.seek(SeekFrom::Start(len - 16)).map_err(io)?;
+        let mut tail = [0u8; TRAILER as usize];
+        src.seek(SeekFrom::Start(len - TRAILER)).map_err(io)?;
         src.read_exact(&mut tail).map_err(io)?;
-        if &tail[8..] != END_MAGIC {
+        if &tail[16..] == END_MAGIC_V1 {
+            return Err(fail(format!(
+                "byte {}: checkpoint format version 1 (written by an earlier sapm, without a whole-file checksum); this build reads checkpoint versions {SUPPORTED_CHECKPOINT_VERSIONS:?}: start the run again",
+                len - 8
+            )));
+        }
+        if &tail[16..] != END_MAGIC {
             return Err(fail(format!(
                 "byte {}: no end marker {:?}; the file is truncated or was not completely written",
                 len - 8,
                 String::from_utf8_lossy(END_MAGIC)
             )));
         }
-        let hlen = u64::from_le_bytes(tail[..8].try_into().unwrap_or([0; 8]));
-        if hlen > MAX_HEADER_BYTES || hlen > len - 24 {
+        let word = |i: usize| u64::from_le_bytes(tail[i..i + 8].try_into().unwrap_or([0; 8]));
+        let hlen = word(0);
+        if hlen > MAX_HEADER_BYTES || hlen > len - MIN_BYTES {
             return Err(fail(format!(
                 "byte {}: header length field {hlen} exceeds the file ({len} bytes) or the limit of {MAX_HEADER_BYTES}",
+                len - TRAILER
+            )));
+        }
+        // The whole file, header included, before anything in it is trusted.
+        let want = word(8);
+        let got = crc_of_prefix(&mut src, len - 16).map_err(io)?;
+        if want != u64::from(got) {
+            return Err(fail(format!(
+                "byte {}: the whole-file checksum {got:08x} does not match the stored {want:08x}; the file was damaged or edited",
                 len - 16
             )));
         }
-        let hstart = len - 16 - hlen;
+        let hstart = len - TRAILER - hlen;
         let mut hbytes = vec![0u8; hlen as usize];
         src.seek(SeekFrom::Start(hstart)).map_err(io)?;
         src.read_exact(&mut hbytes).map_err(io)?;
@@ -692,6 +749,21 @@ impl StateReader {
     }
 }
 
+/// CRC-32 of the first `n` bytes of `src`.
+fn crc_of_prefix(src: &mut dyn Source, n: u64) -> std::io::Result<u32> {
+    src.seek(SeekFrom::Start(0))?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut left = n;
+    while left > 0 {
+        let k = (buf.len() as u64).min(left) as usize;
+        src.read_exact(&mut buf[..k])?;
+        crc.update(&buf[..k]);
+        left -= k as u64;
+    }
+    Ok(crc.finalize())
+}
+
 fn parse_header(path: &Path, bytes: &[u8], at: u64) -> Result<Header> {
     let fail = |reason: String| Error::format(path, reason);
     let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -828,44 +900,76 @@ mod tests {
         }
     }
 
+    /// Recompute the whole-file checksum of a checkpoint edited on purpose,
+    /// so the check behind it is the one that must refuse it.
+    fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
+        let n = bytes.len() - 16;
+        let crc = crc32fast::hash(&bytes[..n]);
+        bytes[n..n + 8].copy_from_slice(&u64::from(crc).to_le_bytes());
+        bytes
+    }
+
     /// Each class of broken file has its own message naming the place.
     #[test]
     fn malformed_files_give_specific_errors() {
         let good = sample();
-        assert!(reason(&good[..10]).contains("fewer than the 24"));
+        assert!(reason(&good[..10]).contains("fewer than the 32"));
         let mut m = good.clone();
         m[0] = b'X';
         assert!(reason(&m).contains("not a sapm checkpoint"));
         for cut in [good.len() - 1, good.len() / 2, 30] {
             assert!(reason(&good[..cut]).contains("truncated"), "cut at {cut}");
         }
-        // A flipped bit in the data fails that entry's checksum.
+        // A flipped bit anywhere fails the whole-file checksum, on open.
+        for at in [8 + 800, good.len() - 40, good.len() - 12] {
+            let mut m = good.clone();
+            m[at] ^= 4;
+            let e = reason(&m);
+            assert!(e.contains("whole-file checksum"), "bit at {at}: {e}");
+        }
+        // Resealed, a flipped data bit still fails its entry's checksum.
         let mut m = good.clone();
         m[8 + 800] ^= 4;
-        let e = reason(&m);
+        let e = reason(&reseal(m));
         assert!(e.contains("entry `big`") && e.contains("checksum"), "{e}");
         // Header length field pointing outside the file.
         let mut m = good.clone();
-        let at = m.len() - 16;
+        let at = m.len() - 24;
         m[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
         assert!(reason(&m).contains("header length field"));
-        // Edited header: version, format, entry outside the data, duplicate names.
+        // A version-1 file (old end marker) is named as such.
+        let mut m = good.clone();
+        let at = m.len() - 8;
+        m[at..].copy_from_slice(b"SAPMCEND");
+        assert!(reason(&m).contains("format version 1"));
+        // Edited header: version, format, entry outside the data, duplicate
+        // names (resealed, so the checks after the checksum are reached).
         let edit = |from: &str, to: &str| -> Vec<u8> {
-            let hlen =
-                u64::from_le_bytes(good[good.len() - 16..good.len() - 8].try_into().unwrap());
-            let hstart = good.len() - 16 - hlen as usize;
-            let text = std::str::from_utf8(&good[hstart..good.len() - 16]).unwrap();
+            let n = good.len();
+            let hlen = u64::from_le_bytes(good[n - 24..n - 16].try_into().unwrap());
+            let hstart = n - 24 - hlen as usize;
+            let text = std::str::from_utf8(&good[hstart..n - 24]).unwrap();
             assert!(text.contains(from), "{from} not in {text}");
             let text = text.replacen(from, to, 1);
             let mut out = good[..hstart].to_vec();
             out.extend_from_slice(text.as_bytes());
             out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+            out.extend_from_slice(&[0u8; 8]);
             out.extend_from_slice(END_MAGIC);
-            out
+            reseal(out)
         };
-        let e = reason(&edit("\"format_version\":1", "\"format_version\":2"));
+        // The same edit without resealing: refused by the checksum.
+        let mut unsealed = edit("\"t.s\":\"x\"", "\"t.s\":\"y\"");
+        let k = unsealed.len() - 16;
+        unsealed[k..k + 8].copy_from_slice(&good[good.len() - 16..good.len() - 8]);
+        assert!(reason(&unsealed).contains("whole-file checksum"));
         assert!(
-            e.contains("field `format_version` is 2") && e.contains("[1]"),
+            StateReader::parse(Path::new("c.sapm"), &edit("\"t.s\":\"x\"", "\"t.s\":\"y\""))
+                .is_ok()
+        );
+        let e = reason(&edit("\"format_version\":2", "\"format_version\":3"));
+        assert!(
+            e.contains("field `format_version` is 3") && e.contains("[2]"),
             "{e}"
         );
         let e = reason(&edit("\"sapm-checkpoint\"", "\"other\""));
@@ -899,6 +1003,30 @@ mod tests {
                 .to_string()
                 .contains("entry `missing` is missing")
         );
+    }
+
+    /// Every single-bit change of a checkpoint is refused on open, in the
+    /// header (a config edited by one bit was accepted by version 1 and
+    /// trained a different model) as much as in the data and the trailer.
+    #[test]
+    fn every_single_bit_flip_is_refused() {
+        let mut w = StateWriter::new();
+        w.f64s_owned("w", vec![0.5, -1.25, 3.0]);
+        w.text("run.config", "method = \"sapm\"\n[network]\ndepth = 3\n");
+        w.int("driver.iteration", 40);
+        let mut good = Vec::new();
+        w.write_to(&mut good).unwrap();
+        StateReader::parse(Path::new("c.sapm"), &good).unwrap();
+        for byte in 0..good.len() {
+            for bit in 0..8 {
+                let mut m = good.clone();
+                m[byte] ^= 1 << bit;
+                assert!(
+                    StateReader::parse(Path::new("c.sapm"), &m).is_err(),
+                    "bit {bit} of byte {byte} accepted"
+                );
+            }
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! let mut cfg = TrainConfig::default();          // sin(x^2) on [-3, 3], tanh, 6 layers of width 20
 //! cfg.method = Method::Sapm;
 //! cfg.train.max_iterations = 30;
+//! let cfg = cfg.check()?;                        // every value checked once, here
 //! let data = cfg.data.load(cfg.seed)?;           // 100 random training points, 1000-point test grid
 //! let fitted = fit(&cfg, &data)?;
 //! let u = fitted.model.predict(data.test.x.as_ref())?;   // 1 x 1000 predictions
@@ -41,7 +42,9 @@
 //! - [`linalg`]: sample-block reductions and the weight-step least-squares solve.
 //! - [`config`], [`data`], [`model`], [`io`], [`checkpoint`], [`record`], [`perf`]:
 //!   configuration, data files, models, atomic writes, checkpoint files,
-//!   history rows, flop and memory models.
+//!   history rows, flop and memory models; [`outdir`]: locked, probed output
+//!   folders published all at once; [`memory`]: estimates and limits;
+//!   [`verdict`]: failed fits (worse than a constant) and `summary.json`.
 //!
 //! ## What this crate is not
 //! A general deep-learning framework: no GPUs, no mini-batching, no
@@ -58,13 +61,16 @@ pub mod error;
 pub mod fit;
 pub mod io;
 pub mod linalg;
+pub mod memory;
 pub mod model;
 pub mod net;
 pub mod objective;
 pub mod optim;
+pub mod outdir;
 pub mod perf;
 pub mod record;
 pub mod task;
+pub mod verdict;
 
 pub use config::{Method, TrainConfig};
 pub use error::{Error, Result};

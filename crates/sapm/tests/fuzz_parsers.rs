@@ -449,7 +449,10 @@ const CONFIG: Target = Target {
     run: |path, bytes| {
         let (file, sets) = split_config(bytes);
         let cfg = TrainConfig::parse(path, file, &sets)?;
-        cfg.validate().expect("an accepted config validates");
+        cfg.config()
+            .clone()
+            .check()
+            .expect("an accepted config validates");
         let text = cfg.to_toml();
         let back = TrainConfig::from_toml_str(&text, &[], None)
             .unwrap_or_else(|e| panic!("written config does not parse: {e}\n{text}"));
@@ -498,7 +501,7 @@ const CONFIG: Target = Target {
         .map(|s| s.as_bytes().to_vec())
         .collect();
         v.push(TrainConfig::default().to_toml().into_bytes());
-        v.push(b"seed = 3\n#--set\nnetwork.depth=3\nsapm.tau=0.5\nmethod=pm\n".to_vec());
+        v.push(b"seed = 3\n#--set\nnetwork.depth=3\npm.tau=0.5\nmethod=pm\n".to_vec());
         v
     },
     generate: gen_config,
@@ -921,11 +924,14 @@ thread_local! {
 /// The config every checkpoint seed is written with (`METHOD` replaced).
 const CKPT_CONFIG: &str = "method = \"METHOD\"\nseed = 1\n[network]\ndepth = 3\nwidth = 4\n\
 [data]\nbuiltin = \"sin_x2\"\nn_train = 16\nn_test = 16\n\
-[train]\nmax_iterations = 12\ncheckpoint_every = 4\ncheckpoint_seconds = 0.0\n\
-[adam_lbfgs]\nadam_steps = 5\n";
+[train]\nmax_iterations = 12\ncheckpoint_every = 4\ncheckpoint_seconds = 0.0\n";
 
-fn ckpt_config(method: &str) -> TrainConfig {
-    TrainConfig::from_toml_str(&CKPT_CONFIG.replace("METHOD", method), &[], None).unwrap()
+fn ckpt_config(method: &str) -> sapm::config::Checked {
+    let mut text = CKPT_CONFIG.replace("METHOD", method);
+    if method == "ls-adam-lbfgs" {
+        text.push_str("[adam_lbfgs]\nadam_steps = 5\n");
+    }
+    TrainConfig::from_toml_str(&text, &[], None).unwrap()
 }
 
 /// Checkpoints written by real runs of four trainers (Adam, Adam -> L-BFGS mid-L-BFGS, PM, SAPM).
@@ -939,7 +945,8 @@ fn ckpt_seeds() -> Vec<Vec<u8>> {
             let path = dir.path().join(format!("{m}.sapm"));
             let mut file = sapm::fit::CheckpointFile::new(&path, &cfg);
             let mut obs = sapm::driver::NoObserver;
-            sapm::fit::fit_checkpointed(&cfg, &data, &mut obs, Some(&mut file), None).unwrap();
+            sapm::fit::fit_checkpointed(&cfg, Some(&data), &mut obs, Some(&mut file), None)
+                .unwrap();
             std::fs::read(&path).unwrap()
         })
         .collect()
@@ -1064,7 +1071,7 @@ const CKPT: Target = Target {
         }
         let data = cfg.data.load(cfg.seed).expect("the seeds' data load");
         let mut obs = sapm::driver::NoObserver;
-        let fitted = sapm::fit::fit_checkpointed(&cfg, &data, &mut obs, None, Some(&mut r))?;
+        let fitted = sapm::fit::fit_checkpointed(&cfg, Some(&data), &mut obs, None, Some(&mut r))?;
         assert!(fitted.summary.iterations <= 12, "resumed past the budget");
         CKPT_RESUMED.with(|c| c.set(c.get() + 1));
         Ok(())
@@ -1094,6 +1101,7 @@ const CKPT: Target = Target {
         "\"data_bytes\"",
         "SAPMCKPT",
         "SAPMCEND",
+        "SAPMCEN2",
         "run.config",
         "driver.net",
     ],

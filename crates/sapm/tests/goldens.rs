@@ -5,12 +5,11 @@
 //! compare the summary and the whole recorded history with the fixtures in
 //! `tests/fixtures/goldens-*.json` to 1e-12 relative. A change that moves
 //! them on purpose is explained in CHANGELOG.md, and the fixtures are written
-//! anew with `SAPM_BLESS=1 cargo test --release -p sapm --test goldens -- --include-ignored`.
-//! `SAPM_GOLDENS_ONLY=lm,varpro` runs (and with `SAPM_BLESS=1` writes) only
-//! the named examples, keeping every other fixture entry as it is: how a new
-//! example gets its goldens without re-blessing the others.
+//! anew with `SAPM_BLESS=1 cargo test --release -p sapm --test goldens -- --include-ignored`
+//! (`SAPM_GOLDEN_FILTER=text` restricts a run, or a blessing, to the examples
+//! whose name contains `text`).
 
-use sapm::config::TrainConfig;
+use sapm::config::{Checked, TrainConfig};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +26,7 @@ fn examples() -> Vec<PathBuf> {
 }
 
 /// The numbers a refactor must keep: summary figures and the history.
-fn numbers(cfg: &TrainConfig) -> Value {
+fn numbers(cfg: &Checked) -> Value {
     let data = cfg.data.load(cfg.seed).unwrap();
     let f = sapm::fit(cfg, &data).unwrap();
     let s = &f.summary;
@@ -55,16 +54,15 @@ fn numbers(cfg: &TrainConfig) -> Value {
 
 /// Short budgets: the same phases (warm start, Adam -> L-BFGS switch, stages,
 /// windows) at a fraction of the iterations.
-fn short(path: &Path) -> TrainConfig {
-    let sets: Vec<String> = [
-        "train.max_iterations=40",
-        "train.record_every=5",
-        "adam_lbfgs.adam_steps=20",
-    ]
-    .map(String::from)
-    .to_vec();
+fn short(path: &Path) -> Checked {
+    let sets: Vec<String> = ["train.max_iterations=40", "train.record_every=5"]
+        .map(String::from)
+        .to_vec();
     let base = TrainConfig::load(path, &[]).unwrap();
     let mut sets = sets;
+    if base.method == sapm::Method::LsAdamLbfgs {
+        sets.push("adam_lbfgs.adam_steps=20".into());
+    }
     if base.sapm.warm_start > 0 {
         sets.push("sapm.warm_start=20".into());
     }
@@ -77,39 +75,36 @@ fn short(path: &Path) -> TrainConfig {
     TrainConfig::load(path, &sets).unwrap()
 }
 
-fn check(kind: &str, make: impl Fn(&Path) -> TrainConfig) {
+fn check(kind: &str, make: impl Fn(&Path) -> Checked) {
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/goldens-{kind}.json"));
-    let only: Option<Vec<String>> = std::env::var("SAPM_GOLDENS_ONLY")
-        .ok()
-        .map(|s| s.split(',').map(|n| n.trim().to_string()).collect());
+    // SAPM_GOLDEN_FILTER=text runs only the examples whose name contains it.
+    let filter = std::env::var("SAPM_GOLDEN_FILTER").ok();
     let mut got = BTreeMap::new();
     for p in examples() {
         let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-        if only.as_ref().is_some_and(|o| !o.contains(&name)) {
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
             continue;
         }
         got.insert(name, numbers(&make(&p)));
     }
-    let read = || -> BTreeMap<String, Value> {
-        serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap()
-    };
     if std::env::var_os("SAPM_BLESS").is_some() {
-        let mut all = if only.is_some() {
-            read()
-        } else {
-            BTreeMap::new()
+        // With a filter, only the filtered entries are written anew.
+        let mut all: BTreeMap<String, Value> = match (&filter, std::fs::read_to_string(&fixture)) {
+            (Some(_), Ok(text)) => serde_json::from_str(&text).unwrap(),
+            _ => BTreeMap::new(),
         };
         all.extend(got);
         std::fs::write(&fixture, serde_json::to_string_pretty(&all).unwrap()).unwrap();
         return;
     }
-    let mut want = read();
-    if let Some(o) = &only {
-        want.retain(|name, _| o.contains(name));
-    }
+    let want: BTreeMap<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
     let mut bad = Vec::new();
     for (name, w) in &want {
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
         match got.get(name) {
             None => bad.push(format!("{name}: example missing")),
             Some(g) => compare(name, w, g, &mut bad),

@@ -10,6 +10,7 @@ use sapm::engine::loss::Weighting;
 use sapm::engine::{PenaltyConfig, PenaltyTrainer};
 use sapm::linalg::SolveMethod;
 use sapm::optim::{Adam, AdamConfig, Trainer};
+use sapm::task::pde::{PdeConfig, PdeTask, Problem};
 use sapm::task::regression::LsObjective;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -90,6 +91,45 @@ fn steady_state_iterations_do_not_allocate() {
                 };
                 let mut net = net0.clone();
                 let mut t = PenaltyTrainer::new(cfg, w, x.as_ref(), y.as_ref(), 0);
+                let a = allocations_in_steps(&mut t, &mut net, 5);
+                assert_eq!(
+                    a, 0,
+                    "{name}, {threads} threads: {a} allocations in 5 steps"
+                );
+                assert_eq!(t.stats().solve_fallbacks, 0, "{name}: took the SVD path");
+            }
+            // PINN rows: interior points with a derivative channel and
+            // Omega rows, boundary points; the same engine.
+            let pde = PdeConfig {
+                n_interior: 600,
+                n_boundary: 200,
+                ..PdeConfig::default()
+            };
+            let task = PdeTask::new(Problem::transport1d(1.0), pde, 0).unwrap();
+            let pnet0 = NetworkSpec::new(vec![3, 16, 16, 16, 1]).build(1).unwrap();
+            for (name, solver, prox, w) in [
+                (
+                    "sapm-pinn qr",
+                    SolveMethod::Qr,
+                    0.0,
+                    Weighting::SelfAdaptive,
+                ),
+                (
+                    "sapm-pinn cholesky",
+                    SolveMethod::Cholesky,
+                    1e-3,
+                    Weighting::SelfAdaptive,
+                ),
+                ("pm-pinn qr", SolveMethod::Qr, 0.0, Weighting::Constant(1.0)),
+            ] {
+                let cfg = PenaltyConfig {
+                    solver,
+                    prox,
+                    block: 128,
+                    ..PenaltyConfig::default()
+                };
+                let mut net = pnet0.clone();
+                let mut t = PenaltyTrainer::with_sets(cfg, w, task.row_sets(), 0);
                 let a = allocations_in_steps(&mut t, &mut net, 5);
                 assert_eq!(
                     a, 0,

@@ -3,10 +3,13 @@
 //! reference trainer to 1e-10 relative on fixed seeds, for every solver,
 //! sweep, auxiliary order and regularisation.
 
+#[path = "support/reference.rs"]
+mod reference;
+
 use faer::Mat;
+use reference::ReferencePenaltyTrainer;
 use sapm::NetworkSpec;
 use sapm::engine::loss::Weighting;
-use sapm::engine::reference::ReferencePenaltyTrainer;
 use sapm::engine::{AuxOrder, PenaltyConfig, PenaltyTrainer, SweepOrder};
 use sapm::linalg::SolveMethod;
 use sapm::optim::Trainer;

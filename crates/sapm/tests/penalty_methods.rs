@@ -28,7 +28,7 @@ fn sapm_objective_never_increases_and_bounds_the_mse() {
     for (depth, seed) in [(3, 0), (4, 1), (6, 2)] {
         let c = cfg(Method::Sapm, depth, 40, seed);
         let data = c.data.load(seed).unwrap();
-        let f = fit(&c, &data).unwrap();
+        let f = fit(&c.clone().check().unwrap(), &data).unwrap();
         let bound = consistency_constant(depth, 1.0);
         let mut prev = f64::INFINITY;
         for r in &f.history {
@@ -130,10 +130,7 @@ fn pm_training_with_a_small_penalty_is_inconsistent() {
     let (x, y) = (data.train.x.as_ref(), data.train.y.as_ref());
     let mut net = c.network.spec(1, 1).build(5).unwrap();
     let mut t = PenaltyTrainer::new(c.pm, Weighting::Constant(c.pm.beta), x, y, 5);
-    let metrics = sapm::fit::RegressionMetrics {
-        train: &data.train,
-        test: &data.test,
-    };
+    let metrics = sapm::task::RegressionMetrics { split: &data };
     let r = run(
         &mut t,
         &mut net,

@@ -1,11 +1,10 @@
 //! End-to-end PINN runs on tiny budgets.
 
-use sapm::config::{Method, TrainConfig};
+use sapm::config::{Checked, Method, TrainConfig};
 use sapm::driver::NoObserver;
-use sapm::fit::fit_with;
-use sapm::fit::pinn::fit_pde;
+use sapm::fit::{fit_pde, fit_with};
 
-fn cfg(text: &str, sets: &[&str]) -> TrainConfig {
+fn cfg(text: &str, sets: &[&str]) -> Checked {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     TrainConfig::from_toml_str(text, &sets, None).unwrap()
 }
@@ -54,10 +53,13 @@ fn gradient_methods_solve_steady1d_and_data_is_ignored() {
             "method=ls-adam-lbfgs",
             "train.max_iterations=600",
             "adam_lbfgs.adam_steps=200",
-            // A missing data file must not matter for a PINN run.
-            "data.train=/nonexistent.csv",
         ],
     );
+    // A [data] key has no effect on a PINN run: refused by name.
+    let e = TrainConfig::from_toml_str(STEADY, &["data.train=/nonexistent.csv".into()], None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("data.train") && e.contains("[pde]"), "{e}");
     assert_eq!(c.method, Method::LsAdamLbfgs);
     let dummy = TrainConfig::default().data.load(0).unwrap();
     let f = fit_with(&c, &dummy, &mut NoObserver).unwrap();
@@ -75,6 +77,7 @@ fn regression_summaries_do_not_gain_pde_fields() {
         ..TrainConfig::default()
     };
     c.train.max_iterations = 3;
+    let c = c.check().unwrap();
     let data = c.data.load(0).unwrap();
     let f = fit_with(&c, &data, &mut NoObserver).unwrap();
     let json = serde_json::to_string(&f.summary).unwrap();

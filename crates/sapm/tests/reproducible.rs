@@ -8,6 +8,7 @@ fn summary_without_time(cfg: &TrainConfig, threads: usize) -> (serde_json::Value
         .num_threads(threads)
         .build()
         .unwrap();
+    let cfg = &cfg.clone().check().unwrap();
     pool.install(|| {
         let data = cfg.data.load(cfg.seed).unwrap();
         let f = fit(cfg, &data).unwrap();
@@ -42,15 +43,13 @@ fn same_seed_same_numbers_on_any_thread_count() {
         (Method::Lm, "qr"),
         (Method::Varpro, "qr"),
     ] {
-        let mut c = TrainConfig::from_toml_str(
-            "",
-            &[
-                format!("sapm.solver={solver}"),
-                format!("pm.solver={solver}"),
-            ],
-            None,
-        )
-        .unwrap();
+        let mut c = TrainConfig::default();
+        let solver = if solver == "qr" {
+            sapm::linalg::SolveMethod::Qr
+        } else {
+            sapm::linalg::SolveMethod::Cholesky
+        };
+        (c.sapm.solver, c.pm.solver) = (solver, solver);
         c.method = method;
         c.seed = 7;
         c.network.depth = 3;

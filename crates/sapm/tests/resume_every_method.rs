@@ -11,6 +11,11 @@ use sapm::fit::{CheckpointFile, Fitted, fit_checkpointed};
 fn numbers(f: &Fitted) -> (serde_json::Value, Vec<String>, Vec<u64>) {
     let mut v = serde_json::to_value(&f.summary).unwrap();
     v.as_object_mut().unwrap().remove("seconds");
+    if let Some(ws) = v.get_mut("windows").and_then(|w| w.as_array_mut()) {
+        for w in ws {
+            w.as_object_mut().unwrap().remove("seconds");
+        }
+    }
     let h = f
         .history
         .iter()
@@ -36,18 +41,20 @@ fn check(overrides: &[&str]) {
         "train.record_every=3",
         "train.checkpoint_every=5",
         "train.checkpoint_seconds=0",
-        "adam_lbfgs.adam_steps=8",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     sets.extend(overrides.iter().map(|s| s.to_string()));
+    if overrides.contains(&"method=ls-adam-lbfgs") {
+        sets.push("adam_lbfgs.adam_steps=8".into());
+    }
     let cfg = TrainConfig::from_toml_str("", &sets, None).unwrap();
     let data = cfg.data.load(cfg.seed).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.sapm");
     let mut ck = CheckpointFile::new(&path, &cfg);
-    let full = fit_checkpointed(&cfg, &data, &mut NoObserver, Some(&mut ck), None).unwrap();
+    let full = fit_checkpointed(&cfg, Some(&data), &mut NoObserver, Some(&mut ck), None).unwrap();
     // Checkpoints at 5, 10, 15, 20 (none at the end): the file holds 20,
     // unless the method stopped earlier (ELM after one iteration).
     let mut r = StateReader::open(&path).unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
@@ -56,7 +63,7 @@ fn check(overrides: &[&str]) {
         at == 20 || full.summary.iterations < 20,
         "{overrides:?}: {at}"
     );
-    let resumed = fit_checkpointed(&cfg, &data, &mut NoObserver, None, Some(&mut r))
+    let resumed = fit_checkpointed(&cfg, Some(&data), &mut NoObserver, None, Some(&mut r))
         .unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
     assert_eq!(numbers(&full), numbers(&resumed), "{overrides:?}");
 }
@@ -124,22 +131,24 @@ fn check_pinn(overrides: &[&str]) {
         "train.record_every=3",
         "train.checkpoint_every=5",
         "train.checkpoint_seconds=0",
-        "adam_lbfgs.adam_steps=8",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     sets.extend(overrides.iter().map(|s| s.to_string()));
+    if overrides.contains(&"method=ls-adam-lbfgs") {
+        sets.push("adam_lbfgs.adam_steps=8".into());
+    }
     let cfg = TrainConfig::from_toml_str("", &sets, None).unwrap();
     let data = cfg.data.load(cfg.seed).unwrap(); // ignored by PINN runs
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.sapm");
     let mut ck = CheckpointFile::new(&path, &cfg);
-    let full = fit_checkpointed(&cfg, &data, &mut NoObserver, Some(&mut ck), None).unwrap();
+    let full = fit_checkpointed(&cfg, Some(&data), &mut NoObserver, Some(&mut ck), None).unwrap();
     assert_eq!(full.summary.iterations, 23, "{overrides:?}");
     let mut r = StateReader::open(&path).unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
     assert_eq!(r.int("run.iteration").unwrap(), 20, "{overrides:?}");
-    let resumed = sapm::fit::pinn::fit_pde_checkpointed(&cfg, &mut NoObserver, None, Some(&mut r))
+    let resumed = sapm::fit::fit_checkpointed(&cfg, None, &mut NoObserver, None, Some(&mut r))
         .unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
     let (a, b) = (numbers(&full), numbers(&resumed));
     assert_eq!(a, b, "{overrides:?}");
@@ -173,23 +182,38 @@ fn single_stage_pinn_runs_resume_bit_for_bit() {
     }
 }
 
-/// Curriculum and time-marching runs write no checkpoint, and resuming one
-/// (here from a single-stage run's checkpoint) names the setting.
+/// Stops the run after `at` iterations in all (a Ctrl-C at that moment).
+struct StopAt {
+    at: usize,
+    seen: usize,
+}
+
+impl sapm::driver::Observer for StopAt {
+    fn on_iteration(&mut self, _it: usize, _objective: f64) {
+        self.seen += 1;
+    }
+    fn should_stop(&mut self) -> bool {
+        self.seen >= self.at
+    }
+}
+
+/// Curriculum and time-marching runs are checkpointed in every stage: a run
+/// interrupted in its first or a later stage (or window) and resumed ends
+/// with the numbers of the uninterrupted run, bit for bit, windows included.
 #[test]
-fn curriculum_and_time_marching_pinn_runs_refuse_to_resume() {
-    let sets = |extra: &[&str]| -> TrainConfig {
+fn curriculum_and_time_marching_pinn_runs_resume_bit_for_bit() {
+    let sets = |extra: &[&str]| -> sapm::config::Checked {
         let mut s: Vec<String> = [
-            "method=ls-adam",
-            "network.depth=2",
-            "network.width=4",
+            "network.depth=3",
+            "network.width=5",
             "pde.problem=transport1d",
             "pde.beta=2.0",
-            "pde.n_interior=20",
-            "pde.n_boundary=6",
-            "pde.n_test=5",
+            "pde.n_interior=30",
+            "pde.n_boundary=8",
+            "pde.n_test=7",
             "train.max_iterations=6",
-            "train.checkpoint_every=2",
-            "train.checkpoint_seconds=0",
+            "train.record_every=2",
+            "train.checkpoint_every=0",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -197,28 +221,35 @@ fn curriculum_and_time_marching_pinn_runs_refuse_to_resume() {
         s.extend(extra.iter().map(|s| s.to_string()));
         TrainConfig::from_toml_str("", &s, None).unwrap()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let single = dir.path().join("single.sapm");
-    let cfg = sets(&[]);
-    let data = cfg.data.load(cfg.seed).unwrap();
-    let mut ck = CheckpointFile::new(&single, &cfg);
-    fit_checkpointed(&cfg, &data, &mut NoObserver, Some(&mut ck), None).unwrap();
-    assert!(single.exists());
-    for (extra, key) in [
-        (&["pde.curriculum=[1.0]"][..], "pde.curriculum"),
-        (&["pde.time_windows=2"], "pde.time_windows"),
+    let windows = |f: &Fitted| -> Vec<_> { f.windows.iter().map(numbers).collect() };
+    for (extra, stops) in [
+        (
+            &["method=sapm", "pde.curriculum=[1.0, 1.5]"][..],
+            &[3, 8, 15][..],
+        ),
+        (&["method=ls-adam", "pde.curriculum=[1.0]"], &[4, 9]),
+        (&["method=sapm", "pde.time_windows=3"], &[2, 7, 13]),
+        (&["method=ls-adam", "pde.time_windows=2"], &[5, 6, 10]),
     ] {
         let cfg = sets(extra);
-        // No checkpoint is written.
-        let path = dir.path().join("multi.sapm");
-        let mut ck = CheckpointFile::new(&path, &cfg);
-        fit_checkpointed(&cfg, &data, &mut NoObserver, Some(&mut ck), None).unwrap();
-        assert!(!path.exists() && ck.writes == 0, "{key}");
-        let mut r = StateReader::open(&single).unwrap();
-        let e = fit_checkpointed(&cfg, &data, &mut NoObserver, None, Some(&mut r))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains(key) && e.contains("cannot be resumed"), "{e}");
+        let full = fit_checkpointed(&cfg, None, &mut NoObserver, None, None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for &at in stops {
+            let path = dir.path().join(format!("{at}.sapm"));
+            let mut ck = CheckpointFile::new(&path, &cfg);
+            let mut stop = StopAt { at, seen: 0 };
+            let cut = fit_checkpointed(&cfg, None, &mut stop, Some(&mut ck), None).unwrap();
+            assert_eq!(
+                cut.summary.status.as_str(),
+                "interrupted",
+                "{extra:?} at {at}"
+            );
+            let mut r = StateReader::open(&path).unwrap();
+            let resumed = fit_checkpointed(&cfg, None, &mut NoObserver, None, Some(&mut r))
+                .unwrap_or_else(|e| panic!("{extra:?} at {at}: {e}"));
+            assert_eq!(numbers(&full), numbers(&resumed), "{extra:?} at {at}");
+            assert_eq!(windows(&full), windows(&resumed), "{extra:?} at {at}");
+        }
     }
 }
 
@@ -247,10 +278,10 @@ fn pinn_resume_refuses_other_points() {
     let path = dir.path().join("c.sapm");
     let a = cfg("pde.n_interior=20");
     let mut ck = CheckpointFile::new(&path, &a);
-    sapm::fit::pinn::fit_pde_checkpointed(&a, &mut NoObserver, Some(&mut ck), None).unwrap();
+    sapm::fit::fit_checkpointed(&a, None, &mut NoObserver, Some(&mut ck), None).unwrap();
     let b = cfg("pde.n_interior=21");
     let mut r = StateReader::open(&path).unwrap();
-    let e = sapm::fit::pinn::fit_pde_checkpointed(&b, &mut NoObserver, None, Some(&mut r))
+    let e = sapm::fit::fit_checkpointed(&b, None, &mut NoObserver, None, Some(&mut r))
         .unwrap_err()
         .to_string();
     assert!(

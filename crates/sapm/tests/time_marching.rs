@@ -2,15 +2,15 @@
 //! its global error, and bad settings.
 
 use faer::Mat;
-use sapm::config::TrainConfig;
+use sapm::config::{Checked, TrainConfig};
 use sapm::driver::NoObserver;
+use sapm::fit::fit_pde;
 use sapm::fit::march::{MarchOptions, time_march};
-use sapm::fit::pinn::fit_pde;
 use sapm::task::pde::window::{window_edges, window_problem};
 use sapm::task::pde::{PdeConfig, PinnData, Problem};
 use std::f64::consts::PI;
 
-fn cfg(text: &str, sets: &[&str]) -> TrainConfig {
+fn cfg(text: &str, sets: &[&str]) -> Checked {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     TrainConfig::from_toml_str(text, &sets, None).unwrap()
 }
@@ -83,7 +83,10 @@ fn window_pde_is_the_problems_pde_in_local_time() {
 #[test]
 fn later_windows_start_from_the_previous_network() {
     for local in [true, false] {
-        let c = cfg(SMALL, &["method=ls-adam", "train.max_iterations=30"]);
+        let text = SMALL
+            .replace("ls-adam-lbfgs", "ls-adam")
+            .replace("[adam_lbfgs]\nadam_steps = 50\n", "");
+        let c = cfg(&text, &["train.max_iterations=30"]);
         let p = Problem::transport1d(1.0);
         let opts = MarchOptions {
             windows: 3,

@@ -31,7 +31,7 @@ use crate::results::{aggregate, cells_csv, to_csv};
 use crate::runner::{
     Parallelism, Progress, RunOutcome, RunOutput, RunSpec, execute_regression_in, run_all,
 };
-use sapm::config::TrainConfig;
+use sapm::config::{Checked, TrainConfig};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -109,7 +109,7 @@ impl PlanInput {
         budget: &[String],
         grid: &[String],
         seed: u64,
-    ) -> Result<(TrainConfig, Vec<String>)> {
+    ) -> Result<(Checked, Vec<String>)> {
         let mut all: Vec<String> = study_base.to_vec();
         all.extend(self.config_sets.iter().cloned());
         all.extend(budget.iter().cloned());
@@ -440,6 +440,8 @@ pub struct StudyOutput {
     pub runs: usize,
     /// Runs that failed (see [`crate::results`]).
     pub failed: usize,
+    /// Their ids, in plan order.
+    pub failed_runs: Vec<String>,
     /// Runs complete from an earlier invocation (same config), read back
     /// from their folders instead of retrained.
     pub skipped: usize,
@@ -612,6 +614,11 @@ pub fn run_study(
         files,
         runs: rows.len(),
         failed: rows.iter().filter(|r| r.failed()).count(),
+        failed_runs: rows
+            .iter()
+            .filter(|r| r.failed())
+            .map(|r| r.run.clone())
+            .collect(),
         skipped: outcomes.iter().filter(|o| o.skipped).count(),
         wall_seconds: wall,
     })
@@ -744,6 +751,11 @@ pub fn rereport(expect: &str, out: &Path) -> Result<StudyOutput> {
         files: vec![report],
         runs: outcomes.len(),
         failed: outcomes.iter().filter(|r| r.row.failed()).count(),
+        failed_runs: outcomes
+            .iter()
+            .filter(|r| r.row.failed())
+            .map(|r| r.row.run.clone())
+            .collect(),
         skipped: outcomes.len(),
         wall_seconds: wall,
     })

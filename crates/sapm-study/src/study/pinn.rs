@@ -6,7 +6,6 @@ use super::PlanInput;
 use crate::error::{Error, Result};
 use crate::results::{FAIL_REL_L2, ResultRow};
 use crate::runner::{RunOutput, RunSpec, regression_row};
-use sapm::config::TrainConfig;
 use sapm::driver::NoObserver;
 
 /// A PINN run fails when its rel L2 error is at least this (or not a number):
@@ -111,7 +110,7 @@ pub fn pinn_config(
     depth: usize,
     label: &str,
     seed: u64,
-) -> Result<(TrainConfig, Vec<String>)> {
+) -> Result<(sapm::config::Checked, Vec<String>)> {
     let mut base = problem_sets(problem, beta);
     base.push(format!("network.depth={depth}"));
     base.push(format!("train.record_every={}", record_every(label)));
@@ -159,13 +158,13 @@ fn extras(beta: f64, s: Option<&sapm::fit::Summary>) -> Vec<(String, f64)> {
 /// with `status = "error"`. The row carries [`EXTRAS`].
 pub fn execute_pinn(study: &str, spec: &RunSpec) -> RunOutput {
     let beta = spec.cfg.pde.as_ref().map_or(f64::NAN, |p| p.beta);
-    match sapm::fit::pinn::fit_pde(&spec.cfg, &mut NoObserver) {
+    match sapm::fit::fit_pde(&spec.cfg, &mut NoObserver) {
         Ok(f) => {
             let mut row = regression_row(study, spec, &f);
             row.extra = extras(beta, Some(&f.summary));
             RunOutput {
                 row,
-                summary_json: serde_json::to_string_pretty(&f.summary).ok(),
+                summary_json: sapm::verdict::summary_json(&f.summary, &f.history, &[]).ok(),
                 history: f.history,
                 metric_names: f.metric_names,
                 model: Some(f.model),

@@ -16,6 +16,44 @@ use crate::task::pde::PdeConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod usage;
+pub use usage::{unused_keys, unused_reason};
+
+/// A run configuration that passed every check: each value in range and
+/// (when it came from text) each key read by the chosen method and task.
+/// Built by [`TrainConfig::check`] or the parsers; the pipeline takes only
+/// this type, so validation runs once.
+///
+/// ```
+/// use sapm::config::TrainConfig;
+/// let mut cfg = TrainConfig::default();
+/// cfg.train.max_iterations = 0;
+/// assert!(cfg.clone().check().is_err());
+/// cfg.train.max_iterations = 5;
+/// let checked = cfg.check().unwrap();
+/// assert_eq!(checked.train.max_iterations, 5);     // reads through to the config
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked(TrainConfig);
+
+impl std::ops::Deref for Checked {
+    type Target = TrainConfig;
+    fn deref(&self) -> &TrainConfig {
+        &self.0
+    }
+}
+
+impl Checked {
+    /// The configuration, for changing it (check it again before use).
+    pub fn into_inner(self) -> TrainConfig {
+        self.0
+    }
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.0
+    }
+}
+
 /// The training method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -70,6 +108,39 @@ impl Method {
         }
     }
 
+    /// Whether a run of this method reads the config section `section`
+    /// (method-specific sections only; a warm start also reads `[adam]`).
+    pub fn reads(self, section: &str, cfg: &TrainConfig) -> bool {
+        match section {
+            "gd" => self == Method::LsGd,
+            "adam" => match self {
+                Method::LsAdam | Method::LsAdamLbfgs => true,
+                Method::Pm => cfg.pm.warm_start > 0,
+                Method::Sapm => cfg.sapm.warm_start > 0,
+                _ => false,
+            },
+            "lbfgs" => matches!(self, Method::LsLbfgs | Method::LsAdamLbfgs),
+            "adam_lbfgs" => self == Method::LsAdamLbfgs,
+            "elm" => self == Method::Elm,
+            "pm" => self == Method::Pm,
+            "sapm" => self == Method::Sapm,
+            "lm" => matches!(self, Method::Lm | Method::Varpro),
+            _ => true,
+        }
+    }
+
+    /// The methods that read `section`, for messages.
+    pub fn readers(section: &str) -> Vec<&'static str> {
+        let mut all = TrainConfig::default();
+        all.pm.warm_start = 1;
+        all.sapm.warm_start = 1;
+        Method::ALL
+            .into_iter()
+            .filter(|m| m.reads(section, &all))
+            .map(|m| m.name())
+            .collect()
+    }
+
     /// Parse a config name.
     pub fn parse(s: &str) -> Result<Method> {
         Method::ALL
@@ -79,7 +150,8 @@ impl Method {
                 Error::config(
                     "method",
                     format!(
-                        "unknown method {s:?}; known: {}",
+                        "unknown method {}; known: {}",
+                        crate::error::quoted(s),
                         Method::ALL.map(|m| m.name()).join(", ")
                     ),
                 )
@@ -318,42 +390,54 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Validate every value (errors name the key and the value).
+    pub fn check(self) -> Result<Checked> {
+        self.validate()?;
+        Ok(Checked(self))
+    }
+
     /// Parse TOML text, apply `key=value` overrides (dotted keys, TOML values;
-    /// bare words are strings), then validate. Relative data paths in the text
-    /// are taken relative to `base_dir` (the config file's folder); paths given
-    /// in overrides stay relative to the working directory.
+    /// bare words are strings), then check: every value in range, and every
+    /// key read by the chosen method and task (an unused key is an error
+    /// naming it and why). Relative data paths, in the text and in overrides
+    /// alike (`--set data.train=f.csv`), are taken relative to `base_dir` (the
+    /// config file's folder; without one, the working directory). A string
+    /// key set to a bare number or boolean (`--set pde.f=0`) takes the text as
+    /// written (`"0"`).
     pub fn from_toml_str(
         text: &str,
         overrides: &[String],
         base_dir: Option<&Path>,
-    ) -> Result<TrainConfig> {
+    ) -> Result<Checked> {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| Error::ConfigParse(toml_error(text, &e)))?;
-        if let Some(dir) = base_dir {
-            rebase_paths(&mut table, dir);
-        }
         for o in overrides {
             apply_override(&mut table, o)?;
         }
+        if let Some(dir) = base_dir {
+            rebase_paths(&mut table, dir);
+        }
+        let merged = table.clone();
         let cfg: TrainConfig =
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    // Errors from the merged table name the key but not the line;
-                    // deserialising the text alone finds the line when the file
-                    // itself is at fault: always without overrides (rebasing
-                    // only edits path strings), else when the message is the same.
-                    let direct = toml::from_str::<TrainConfig>(text)
-                        .err()
-                        .filter(|d| overrides.is_empty() || d.message() == e.message());
-                    Error::ConfigParse(conversion_error(text, &e, direct.as_ref(), overrides))
-                })?;
+            deserialize_coercing(&mut table, overrides).map_err(|e: toml::de::Error| {
+                // Errors from the merged table name the key but not the line;
+                // deserialising the text alone finds the line when the file
+                // itself is at fault: always without overrides (rebasing
+                // only edits path strings), else when the message is the same.
+                let direct = toml::from_str::<TrainConfig>(text)
+                    .err()
+                    .filter(|d| overrides.is_empty() || d.message() == e.message());
+                Error::ConfigParse(conversion_error(text, &e, direct.as_ref(), overrides))
+            })?;
         cfg.validate()?;
-        Ok(cfg)
+        if let Some((key, why)) = unused_keys(&cfg, &merged).into_iter().next() {
+            return Err(Error::config(key, format!("has no effect: {why}")));
+        }
+        Ok(Checked(cfg))
     }
 
     /// Read a TOML file (see [`TrainConfig::parse`]).
-    pub fn load(path: &Path, overrides: &[String]) -> Result<TrainConfig> {
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Checked> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         TrainConfig::parse(path, &bytes, overrides)
     }
@@ -363,7 +447,7 @@ impl TrainConfig {
     /// to `path`'s folder. Every error names the file: parse errors carry its
     /// name and the line and column, and [`Error::Config`] reasons end with
     /// `(in FILE)` or `(set by override KEY=VALUE)`.
-    pub fn parse(path: &Path, bytes: &[u8], overrides: &[String]) -> Result<TrainConfig> {
+    pub fn parse(path: &Path, bytes: &[u8], overrides: &[String]) -> Result<Checked> {
         let text = std::str::from_utf8(bytes).map_err(|e| {
             let at = e.valid_up_to();
             let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
@@ -391,13 +475,22 @@ impl TrainConfig {
         })
     }
 
-    /// The config as TOML text (what `summary.json` embeds as JSON).
+    /// The config as TOML text with only the keys it uses (what checkpoints
+    /// store and `summary.json` embeds as JSON); parsing it gives the same
+    /// configuration back.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+        toml::to_string(&self.canonical()).unwrap_or_default()
+    }
+
+    /// The config as a TOML table with only the keys it uses.
+    pub fn canonical(&self) -> toml::Table {
+        let mut t = toml::Table::try_from(self).unwrap_or_default();
+        usage::prune(self, &mut t);
+        t
     }
 
     /// Check every value; errors name the key.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         let pos = |key: &str, v: f64| -> Result<()> {
             if v.is_finite() && v > 0.0 {
                 Ok(())
@@ -622,6 +715,63 @@ fn rebase_paths(table: &mut toml::Table, dir: &Path) {
     }
 }
 
+/// Deserialise the merged table. A string-valued key that an override set to
+/// a number, boolean or array of them (`--set pde.f=0`: TOML reads `0` as an
+/// integer) takes the override's text instead, as if it had been quoted.
+fn deserialize_coercing(
+    table: &mut toml::Table,
+    overrides: &[String],
+) -> std::result::Result<TrainConfig, toml::de::Error> {
+    loop {
+        let e = match toml::Value::Table(table.clone()).try_into::<TrainConfig>() {
+            Ok(c) => return Ok(c),
+            Err(e) => e,
+        };
+        if !e.message().contains("expected a string") {
+            return Err(e);
+        }
+        let shown = e.to_string();
+        let Some((_, key)) = shown.trim_end().rsplit_once("\nin `") else {
+            return Err(e);
+        };
+        let key = key.trim_end_matches('`');
+        let Some(raw) = overrides.iter().rev().find_map(|o| {
+            let (k, v) = o.split_once('=')?;
+            (k.trim() == key).then(|| v.trim())
+        }) else {
+            return Err(e);
+        };
+        let (parents, last) = key.rsplit_once('.').unwrap_or(("", key));
+        let parent =
+            parents
+                .split('.')
+                .filter(|p| !p.is_empty())
+                .try_fold(&mut *table, |t, part| match t.get_mut(part) {
+                    Some(toml::Value::Table(inner)) => Some(inner),
+                    _ => None,
+                });
+        let Some(v) = parent.and_then(|t| t.get_mut(last)) else {
+            return Err(e);
+        };
+        let text = |v: &toml::Value| match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let new = match v {
+            toml::Value::String(_) | toml::Value::Table(_) => return Err(e),
+            toml::Value::Array(items) if items.iter().all(|i| !i.is_table()) => {
+                toml::Value::Array(items.iter().map(|i| toml::Value::String(text(i))).collect())
+            }
+            toml::Value::Array(_) => return Err(e),
+            _ => toml::Value::String(raw.to_string()),
+        };
+        if *v == new {
+            return Err(e);
+        }
+        *v = new;
+    }
+}
+
 /// `line L, column C: message` for a TOML syntax error. The toml crate's own
 /// rendering quotes the whole offending line, which can be megabytes long.
 fn toml_error(text: &str, e: &toml::de::Error) -> String {
@@ -682,12 +832,16 @@ fn conversion_error(
 /// Apply one `a.b.c=value` override to a TOML table.
 pub fn apply_override(table: &mut toml::Table, o: &str) -> Result<()> {
     let (key, raw) = o.split_once('=').ok_or_else(|| {
-        Error::ConfigParse(format!("override {o:?} is not of the form key=value"))
+        Error::ConfigParse(format!(
+            "override {} is not of the form key=value",
+            crate::error::quoted(o)
+        ))
     })?;
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
         return Err(Error::ConfigParse(format!(
-            "override {o:?} has an empty key"
+            "override {} has an empty key",
+            crate::error::quoted(o)
         )));
     }
     let raw = raw.trim();
@@ -712,7 +866,8 @@ pub fn apply_override(table: &mut toml::Table, o: &str) -> Result<()> {
             toml::Value::Table(t) => t,
             _ => {
                 return Err(Error::ConfigParse(format!(
-                    "override {o:?}: `{p}` is not a section"
+                    "override {}: `{p}` is not a section",
+                    crate::error::quoted(o)
                 )));
             }
         };
@@ -730,7 +885,7 @@ mod tests {
         let c = TrainConfig::default();
         c.validate().unwrap();
         let back = TrainConfig::from_toml_str(&c.to_toml(), &[], None).unwrap();
-        assert_eq!(c, back);
+        assert_eq!(c, *back);
     }
 
     #[test]
@@ -821,21 +976,56 @@ mod tests {
         );
     }
 
+    /// `--set pde.f=0` meant the expression "0" (TOML reads an integer),
+    /// and `--set data.train=f.csv` was taken from the working directory
+    /// while the file's own paths are relative to the file's folder.
+    #[test]
+    fn overrides_of_strings_and_paths_read_like_the_file() {
+        let pde = "[pde]\nproblem = \"custom\"\nlo = [0.0, 0.0]\nhi = [1.0, 1.0]\nc = [\"1\", \"1\"]\ng = \"x\"\n";
+        let sets: Vec<String> = ["pde.f=0", "pde.exact=1.5", "pde.c=[2, 1]"]
+            .map(String::from)
+            .to_vec();
+        let c = TrainConfig::parse(Path::new("c.toml"), pde.as_bytes(), &sets).unwrap();
+        let p = c.pde.clone().unwrap();
+        assert_eq!((p.f.as_str(), p.exact.as_deref()), ("0", Some("1.5")));
+        assert_eq!(p.c, vec!["2", "1"]);
+        // Other type errors are still errors, naming the key.
+        let e = TrainConfig::from_toml_str("", &["network.depth=x".into()], None).unwrap_err();
+        assert!(e.to_string().contains("network.depth"), "{e}");
+        let e = TrainConfig::from_toml_str("", &["network=3".into()], None).unwrap_err();
+        assert!(e.to_string().contains("network"), "{e}");
+        // Paths: relative to the config's folder in the file and in overrides.
+        let text = "[data]\ntrain = \"a.csv\"\n";
+        let c = TrainConfig::parse(Path::new("cfg/c.toml"), text.as_bytes(), &[]).unwrap();
+        assert_eq!(c.data.train.as_deref(), Some(Path::new("cfg/a.csv")));
+        let sets = vec![
+            "data.train=b.csv".to_string(),
+            "data.test=/abs/t.csv".into(),
+        ];
+        let c = TrainConfig::parse(Path::new("cfg/c.toml"), text.as_bytes(), &sets).unwrap();
+        assert_eq!(c.data.train.as_deref(), Some(Path::new("cfg/b.csv")));
+        assert_eq!(c.data.test.as_deref(), Some(Path::new("/abs/t.csv")));
+        // Without a config file: the working directory.
+        let c = TrainConfig::from_toml_str("", &["data.train=b.csv".into()], None).unwrap();
+        assert_eq!(c.data.train.as_deref(), Some(Path::new("b.csv")));
+    }
+
     #[test]
     fn overrides_parse_types() {
         let c = TrainConfig::from_toml_str(
             "",
             &[
                 "network.hidden=[3, 4]".into(),
-                "method=ls-adam".into(),
+                "method=sapm".into(),
                 "sapm.solver=cholesky".into(),
+                "data.train=d.csv".into(),
                 "data.inputs=[\"a\", 1]".into(),
             ],
             None,
         )
         .unwrap();
         assert_eq!(c.network.spec(2, 1).widths, vec![2, 3, 4, 1]);
-        assert_eq!(c.method, Method::LsAdam);
+        assert_eq!(c.method, Method::Sapm);
         assert_eq!(c.sapm.solver, SolveMethod::Cholesky);
     }
 }

@@ -94,7 +94,11 @@ pub fn builtin(name: &str, n_train: usize, n_test: usize, noise: f64, seed: u64)
         }
         other => Err(Error::config(
             "data.builtin",
-            format!("unknown target {other:?}; known: {}", BUILTINS.join(", ")),
+            format!(
+                "unknown target {}; known: {}",
+                crate::error::quoted(other),
+                BUILTINS.join(", ")
+            ),
         )),
     }
 }

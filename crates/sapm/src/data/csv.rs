@@ -23,16 +23,22 @@ pub fn read_csv_table(path: &Path) -> Result<Table> {
     parse_csv(path, &bytes)
 }
 
-/// Parse CSV bytes (see [`read_csv_table`]); `path` only labels errors.
-pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Table> {
-    let mut rdr = csv::ReaderBuilder::new()
+/// The CSV dialect of every table: header row, `#` comments, trimmed fields.
+pub(crate) fn reader<R: std::io::Read>(r: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
-        .from_reader(bytes);
-    let mut records = rdr.records();
-    let header = match records.next() {
+        .from_reader(r)
+}
+
+/// Column names from the first record: present, non-empty, unique.
+pub(crate) fn header_names(
+    path: &Path,
+    first: Option<csv::Result<csv::StringRecord>>,
+) -> Result<Vec<String>> {
+    let header = match first {
         None => return Err(Error::format(path, "empty file (no header row)")),
         Some(r) => r.map_err(|e| Error::format(path, format!("unreadable header: {e}")))?,
     };
@@ -52,50 +58,81 @@ pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Table> {
         if !seen.insert(n.as_str()) {
             return Err(Error::format(
                 path,
-                format!("header column {}: duplicate column name {n:?}", i + 1),
-            ));
-        }
-    }
-    let ncol = names.len();
-    let mut values = Vec::new();
-    let mut rows = 0;
-    for rec in records {
-        let rec = rec.map_err(|e| Error::format(path, format!("unreadable row: {e}")))?;
-        let line = rec.position().map_or(0, |p| p.line());
-        if rec.len() == 1 && rec.get(0) == Some("") {
-            continue; // blank line
-        }
-        if rec.len() != ncol {
-            return Err(Error::format(
-                path,
                 format!(
-                    "line {line}: {} fields, but the header has {ncol} (ragged row)",
-                    rec.len()
+                    "header column {}: duplicate column name {}",
+                    i + 1,
+                    crate::error::quoted(n)
                 ),
             ));
         }
-        for (c, field) in rec.iter().enumerate() {
-            let v: f64 = field.parse().map_err(|_| {
-                Error::format(
-                    path,
-                    format!(
-                        "line {line}, column {:?}: {field:?} is not a number",
-                        names[c]
-                    ),
-                )
-            })?;
-            if !v.is_finite() {
-                return Err(Error::format(
-                    path,
-                    format!(
-                        "line {line}, column {:?}: value {field} is not finite",
-                        names[c]
-                    ),
-                ));
-            }
-            values.push(v);
+    }
+    Ok(names)
+}
+
+/// Append one data record's values to `values`; `false` for a blank line.
+/// Every field must be a finite number and the row as long as the header.
+pub(crate) fn push_record(
+    path: &Path,
+    names: &[String],
+    rec: csv::Result<csv::StringRecord>,
+    values: &mut Vec<f64>,
+) -> Result<bool> {
+    let rec = rec.map_err(|e| Error::format(path, format!("unreadable row: {e}")))?;
+    let line = rec.position().map_or(0, |p| p.line());
+    if rec.len() == 1 && rec.get(0) == Some("") {
+        return Ok(false);
+    }
+    let ncol = names.len();
+    if rec.len() != ncol {
+        return Err(Error::format(
+            path,
+            format!(
+                "line {line}: {} fields, but the header has {ncol} (ragged row)",
+                rec.len()
+            ),
+        ));
+    }
+    for (c, field) in rec.iter().enumerate() {
+        let v: f64 = field.parse().map_err(|_| {
+            Error::format(
+                path,
+                format!(
+                    "line {line}, column {}: {} is not a number",
+                    crate::error::quoted(&names[c]),
+                    crate::error::quoted(field)
+                ),
+            )
+        })?;
+        if !v.is_finite() {
+            return Err(Error::format(
+                path,
+                format!(
+                    "line {line}, column {}: value {} is not finite",
+                    crate::error::quoted(&names[c]),
+                    if field.len() > crate::error::MAX_QUOTED {
+                        crate::error::quoted(field)
+                    } else {
+                        field.to_string()
+                    }
+                ),
+            ));
         }
-        rows += 1;
+        values.push(v);
+    }
+    Ok(true)
+}
+
+/// Parse CSV bytes (see [`read_csv_table`]); `path` only labels errors.
+pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Table> {
+    let mut rdr = reader(bytes);
+    let mut records = rdr.records();
+    let names = header_names(path, records.next())?;
+    let mut values = Vec::new();
+    let mut rows = 0;
+    for rec in records {
+        if push_record(path, &names, rec, &mut values)? {
+            rows += 1;
+        }
     }
     if rows == 0 {
         return Err(Error::format(path, "no data rows after the header"));
@@ -144,6 +181,22 @@ mod tests {
         assert!(e.contains("header column 3") && e.contains("\"x\""), "{e}");
         let e = parse("x,y\n1,2\n3,zz\n").unwrap_err().to_string();
         assert!(e.contains("line 3") && e.contains("\"y\""), "{e}");
+    }
+
+    /// A 10 MB field used to come back whole in the error message.
+    #[test]
+    fn errors_quote_at_most_200_characters_of_a_value() {
+        let field = "z".repeat(10 << 20);
+        let name = "n".repeat(1 << 20);
+        for text in [
+            format!("x,y\n1,{field}\n"),
+            format!("x,{name}\n1,abc\n"),
+            format!("x,y\n1,1e{}\n", "9".repeat(1 << 20)),
+        ] {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.len() < 700, "{} bytes: {}", e.len(), &e[..300]);
+            assert!(e.contains("bytes)") && e.contains("line 2"), "{e}");
+        }
     }
 
     #[test]

@@ -7,11 +7,13 @@
 mod builtin;
 mod csv;
 mod npy;
+mod stream;
 
 pub use self::csv::parse_csv;
 pub use builtin::{BUILTINS, builtin};
 pub use csv::{Table, read_csv_table};
 pub use npy::{parse_npy, read_npy_table, write_npy};
+pub use stream::RowReader;
 
 use crate::error::{Error, Result};
 use faer::Mat;
@@ -112,8 +114,9 @@ impl Dataset {
         }
     }
 
-    /// Mean squared error of always predicting the training mean (the "best
-    /// constant predictor"), a natural failure threshold.
+    /// Mean squared error (over samples and outputs) of always predicting
+    /// the training mean (the "best constant predictor"), a natural failure
+    /// threshold: the targets' variance, averaged over outputs.
     pub fn constant_predictor_mse(&self) -> f64 {
         let n = self.len() as f64;
         let mut total = 0.0;
@@ -124,7 +127,7 @@ impl Dataset {
                 .sum::<f64>()
                 / n;
         }
-        total
+        total / self.y.nrows().max(1) as f64
     }
 }
 
@@ -181,7 +184,7 @@ impl std::fmt::Display for Column {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Column::Index(i) => write!(f, "#{i}"),
-            Column::Name(s) => write!(f, "{s:?}"),
+            Column::Name(s) => write!(f, "{}", crate::error::quoted(s)),
         }
     }
 }
@@ -280,7 +283,11 @@ impl DataConfig {
             if !BUILTINS.contains(&name) {
                 return Err(Error::config(
                     "data.builtin",
-                    format!("unknown target {name:?}; known: {}", BUILTINS.join(", ")),
+                    format!(
+                        "unknown target {}; known: {}",
+                        crate::error::quoted(name),
+                        BUILTINS.join(", ")
+                    ),
                 ));
             }
         }
@@ -369,7 +376,11 @@ impl Table {
                     Column::Name(s) => self.names.iter().position(|n| n == s).ok_or_else(|| {
                         Error::format(
                             path,
-                            format!("no {what} column named {s:?}; columns are {:?}", self.names),
+                            format!(
+                                "no {what} column named {}; columns are {}",
+                                crate::error::quoted(s),
+                                crate::error::quoted_list(&self.names)
+                            ),
                         )
                     }),
                 })
@@ -389,7 +400,10 @@ impl Table {
         if let Some(c) = in_idx.iter().find(|c| out_idx.contains(c)) {
             return Err(Error::config(
                 "data.inputs",
-                format!("column {:?} is both an input and an output", self.names[*c]),
+                format!(
+                    "column {} is both an input and an output",
+                    crate::error::quoted(&self.names[*c])
+                ),
             ));
         }
         if self.rows == 0 {
@@ -459,5 +473,11 @@ mod tests {
         let y = Mat::from_fn(1, 4, |_, j| [1.0, 3.0, 1.0, 3.0][j]);
         let d = Dataset::new(x, y, vec!["x".into()], vec!["y".into()]).unwrap();
         assert!((d.constant_predictor_mse() - 1.0).abs() < 1e-15);
+        // Two outputs of variances 1 and 4: the mean over outputs, 2.5.
+        let x = Mat::from_fn(1, 4, |_, j| j as f64);
+        let y = Mat::from_fn(2, 4, |i, j| [1.0, 3.0, 1.0, 3.0][j] * (i + 1) as f64);
+        let names = vec!["a".into(), "b".into()];
+        let d = Dataset::new(x, y, vec!["x".into()], names).unwrap();
+        assert!((d.constant_predictor_mse() - 2.5).abs() < 1e-15);
     }
 }

@@ -12,8 +12,30 @@ pub fn read_npy_table(path: &Path) -> Result<Table> {
     parse_npy(path, &bytes)
 }
 
-/// Parse `.npy` bytes (see [`read_npy_table`]); `path` only labels errors.
-pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Table> {
+/// Where the values of an `.npy` file are and how to read them.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Layout {
+    /// Byte offset of the first value.
+    pub data_start: usize,
+    /// Rows and columns (a 1-D array is one column).
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// `f8`, `f4`, `i8` or `i4`.
+    pub kind: &'static str,
+    /// Bytes per value.
+    pub item: usize,
+    /// Big-endian values.
+    pub big_endian: bool,
+    /// Column-major (Fortran) order.
+    pub fortran: bool,
+}
+
+/// Check magic, version, header and the declared shape against the file's
+/// size (`file_len`), from the first bytes of the file (`head`, at least the
+/// header): nothing is allocated from the declared shape.
+pub(crate) fn layout(path: &Path, head: &[u8], file_len: usize) -> Result<Layout> {
+    let bytes = head;
     let bad = |r: String| Error::format(path, r);
     // Magic, version and header length come first; check the length ourselves.
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
@@ -40,14 +62,23 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Table> {
             )));
         }
     };
-    if start + hlen > bytes.len() {
+    if start + hlen > file_len {
         return Err(bad(format!(
             "header length field says {hlen} bytes but the file holds {} after it",
-            bytes.len() - start
+            file_len - start
         )));
     }
+    if hlen > MAX_HEADER_LEN {
+        return Err(bad(format!(
+            "header length {hlen} exceeds the limit of {MAX_HEADER_LEN} bytes"
+        )));
+    }
+    if start + hlen > bytes.len() {
+        return Err(bad(format!("header of {hlen} bytes could not be read")));
+    }
     check_header_text(&bytes[start..start + hlen]).map_err(bad)?;
-    let file = npyz::NpyFile::new(bytes).map_err(|e| bad(format!("bad header: {e}")))?;
+    let file =
+        npyz::NpyFile::new(&bytes[..start + hlen]).map_err(|e| bad(format!("bad header: {e}")))?;
     let shape = file.shape().to_vec();
     let (rows, cols) = match shape.as_slice() {
         [n] => (*n, 1),
@@ -71,7 +102,7 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Table> {
             )));
         }
     };
-    let data_len = bytes.len() - start - hlen;
+    let data_len = file_len - start - hlen;
     if count
         .checked_mul(item)
         .is_none_or(|need| need > data_len as u64)
@@ -85,39 +116,66 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Table> {
             "empty array (header field `shape` is {shape:?})"
         )));
     }
-    let fortran = file.order() == npyz::Order::Fortran;
-    let io = |e: std::io::Error| bad(format!("bad data: {e}"));
     let descr = dtype.descr();
-    let raw: Vec<f64> = match descr
-        .trim_matches('\'')
-        .trim_start_matches(['<', '>', '|', '='])
-    {
-        "f8" => file.into_vec::<f64>().map_err(io)?,
-        "f4" => file
-            .into_vec::<f32>()
-            .map_err(io)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        "i8" => file
-            .into_vec::<i64>()
-            .map_err(io)?
-            .into_iter()
-            .map(|v| v as f64)
-            .collect(),
-        "i4" => file
-            .into_vec::<i32>()
-            .map_err(io)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
+    let descr = descr.trim_matches('\'');
+    let big_endian = descr.starts_with('>');
+    let kind = match descr.trim_start_matches(['<', '>', '|', '=']) {
+        "f8" => "f8",
+        "f4" => "f4",
+        "i8" => "i8",
+        "i4" => "i4",
         _ => {
             return Err(bad(format!(
                 "header field `descr` is {descr}; use float64, float32, int64 or int32"
             )));
         }
     };
-    let (rows, cols) = (rows as usize, cols as usize);
+    Ok(Layout {
+        data_start: start + hlen,
+        rows: rows as usize,
+        cols: cols as usize,
+        kind,
+        item: item as usize,
+        big_endian,
+        fortran: file.order() == npyz::Order::Fortran,
+    })
+}
+
+impl Layout {
+    /// The value stored in `b` (`item` bytes).
+    pub fn decode(&self, b: &[u8]) -> f64 {
+        macro_rules! num {
+            ($t:ty, $n:expr) => {{
+                let mut a = [0u8; $n];
+                a.copy_from_slice(&b[..$n]);
+                if self.big_endian {
+                    <$t>::from_be_bytes(a) as f64
+                } else {
+                    <$t>::from_le_bytes(a) as f64
+                }
+            }};
+        }
+        match self.kind {
+            "f8" => num!(f64, 8),
+            "f4" => num!(f32, 4),
+            "i8" => num!(i64, 8),
+            _ => num!(i32, 4),
+        }
+    }
+}
+
+/// Parse `.npy` bytes (see [`read_npy_table`]); `path` only labels errors.
+pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Table> {
+    let bad = |r: String| Error::format(path, r);
+    let lay = layout(path, bytes, bytes.len())?;
+    let (rows, cols) = (lay.rows, lay.cols);
+    let data = &bytes[lay.data_start..];
+    let raw: Vec<f64> = data
+        .chunks_exact(lay.item)
+        .take(rows * cols)
+        .map(|b| lay.decode(b))
+        .collect();
+    let fortran = lay.fortran;
     if raw.len() != rows * cols {
         return Err(bad(format!(
             "expected {} values, read {}",

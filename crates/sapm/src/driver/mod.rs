@@ -1,10 +1,15 @@
 //! The training loop: stopping rules, divergence guard, history and observers.
 
+mod best;
+
+pub use best::{RISE_FACTOR, RISE_FLOOR};
+
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
 use crate::net::Network;
 use crate::optim::Trainer;
 use crate::record::{Record, TrainerStats};
+use best::Best;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -95,6 +100,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status.
+    pub const ALL: [Status; 5] = [
+        Status::MaxIterations,
+        Status::Converged,
+        Status::TimeLimit,
+        Status::Diverged,
+        Status::Interrupted,
+    ];
+
+    /// The status named `s` (as [`Status::as_str`] writes it).
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     /// snake_case name as written in `summary.json`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -131,6 +150,10 @@ pub trait Observer {
     fn should_stop(&mut self) -> bool {
         false
     }
+    /// Called once when the loop has ended (the final history row is
+    /// recorded); what the caller does next (final evaluation, writing) is
+    /// no longer training.
+    fn on_finish(&mut self, _status: Status) {}
 }
 
 /// An observer that does nothing.
@@ -220,9 +243,20 @@ struct Loop {
     last_aux: Option<f64>,
     /// Objective that `divergence_factor` is relative to.
     reference: f64,
+    /// The phase's best iterate (see [`best`]).
+    best: Best,
 }
 
 impl Loop {
+    /// End with the phase's best model: its iteration count and objective
+    /// (for PM/SAPM the objective is the auxiliary loss).
+    fn keep_best(&mut self, net: &mut Network) {
+        net.clone_from(&self.best.net);
+        self.it = self.best.iteration;
+        self.last_objective = self.best.objective;
+        self.last_aux = self.last_aux.map(|_| self.best.objective);
+    }
+
     fn save(&self, trainer: &dyn Trainer, net: &Network, ck: &mut dyn Checkpointer) -> Result<()> {
         let mut w = StateWriter::new();
         w.scope("driver", |w| {
@@ -235,6 +269,7 @@ impl Loop {
             w.f64s_owned("net", net.params());
             w.f64s_owned("before_last", self.before_last.params());
             w.records("history", &self.history);
+            self.best.save(w);
         });
         w.scope("trainer", |w| trainer.save_state(w))?;
         ck.save(w, self.it)
@@ -266,6 +301,7 @@ impl Loop {
         let mut p = vec![0.0; net.num_params()];
         r.scope("driver", |r| r.finite_f64s_into("before_last", &mut p))?;
         before_last.set_params(&p);
+        let best = r.scope("driver", |r| Best::load(r, net, it))?;
         if !seconds.is_finite() || seconds < 0.0 {
             return Err(r.err(format!(
                 "entry `driver.seconds`: {seconds} is not a finite, non-negative time"
@@ -285,6 +321,7 @@ impl Loop {
             last_objective,
             last_aux: has_aux.then_some(aux),
             reference,
+            best,
         })
     }
 }
@@ -308,26 +345,48 @@ pub fn run_with(
         mut checkpoint,
         resume,
     } = opts;
-    let names = metrics.names();
+    let mut names = metrics.names();
+    names.extend(trainer.probe_names());
     observer.on_start(&names, rules);
     let record_every = record_every.max(1);
     let clock = rules.clock;
-    let eval_record = |it: usize, secs: f64, obj: f64, aux: Option<f64>, net: &Network| Record {
-        iteration: it,
-        seconds: secs,
-        objective: obj,
-        aux_loss: aux,
-        values: metrics.eval(net),
+    let eval_record = |trainer: &mut dyn Trainer,
+                       it: usize,
+                       secs: f64,
+                       obj: f64,
+                       aux: Option<f64>,
+                       net: &Network| {
+        let mut values = metrics.eval(net);
+        values.extend(trainer.probes(net));
+        Record {
+            iteration: it,
+            seconds: secs,
+            objective: obj,
+            aux_loss: aux,
+            values,
+        }
     };
 
+    // A numerical failure while starting (an infinite initial objective)
+    // ends the run at iteration 0 with the initial model.
+    let mut start_failure = None;
     let mut lp = match resume {
         Some(r) => Loop::load(r, trainer, net, names.len(), rules)?,
         None => {
             let t0 = clock.now();
-            trainer.start(net)?;
+            match trainer.start(net) {
+                Ok(()) => {}
+                Err(Error::Numerical { what, reason }) => {
+                    start_failure = Some(format!(
+                        "diverged: {what}: {reason} at iteration 0; kept the initial model"
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
             let seconds = clock.now() - t0;
             let initial = metrics_objective_guess(trainer, net, metrics);
-            let rec = eval_record(0, seconds, initial, trainer.aux_loss(), net);
+            let aux = trainer.aux_loss();
+            let rec = eval_record(trainer, 0, seconds, initial, aux, net);
             observer.on_record(&rec);
             Loop {
                 it: 0,
@@ -337,13 +396,18 @@ pub fn run_with(
                 last_objective: initial,
                 last_aux: trainer.aux_loss(),
                 reference: initial,
+                best: Best::new(net, initial),
             }
         }
     };
     let mut last_good = net.clone();
     let mut status = Status::MaxIterations;
     let mut message = String::new();
-    while lp.it < rules.max_iterations {
+    if let Some(m) = start_failure {
+        status = Status::Diverged;
+        message = m;
+    }
+    while status != Status::Diverged && lp.it < rules.max_iterations {
         let it = lp.it;
         if observer.should_stop() {
             status = Status::Interrupted;
@@ -374,6 +438,9 @@ pub fn run_with(
         if (out.new_phase || !lp.reference.is_finite()) && out.objective.is_finite() {
             lp.reference = out.objective;
         }
+        if out.new_phase {
+            lp.best.reset();
+        }
         let bad = if !out.objective.is_finite() {
             Some(format!("objective became {}", out.objective))
         } else if let Some(what) = non_finite_weights(net) {
@@ -403,6 +470,13 @@ pub fn run_with(
             lp.it = kept;
             break;
         }
+        // The objective belongs to the model before this step when it lags.
+        let (model, done) = if out.lagged {
+            (&last_good, it)
+        } else {
+            (&*net, it + 1)
+        };
+        lp.best.observe(out.objective, model, done);
         lp.it += 1;
         let it = lp.it;
         std::mem::swap(&mut lp.before_last, &mut last_good);
@@ -413,7 +487,7 @@ pub fn run_with(
         observer.on_iteration(it, out.objective);
         observer.on_progress(&trainer.progress());
         if it.is_multiple_of(record_every) {
-            let rec = eval_record(it, lp.seconds, out.objective, lp.last_aux, net);
+            let rec = eval_record(trainer, it, lp.seconds, out.objective, lp.last_aux, net);
             observer.on_record(&rec);
             lp.history.push(rec);
         }
@@ -455,6 +529,19 @@ pub fn run_with(
             break;
         }
     }
+    if status == Status::MaxIterations {
+        message = format!("reached max_iterations = {}", rules.max_iterations);
+    }
+    if !matches!(status, Status::Diverged | Status::Interrupted)
+        && let Some(why) = lp.best.ended_badly(lp.last_objective)
+    {
+        status = Status::Diverged;
+        message = format!(
+            "diverged: {why} after {} iterations; kept the best model, of iteration {}",
+            lp.it, lp.best.iteration
+        );
+        lp.keep_best(net);
+    }
     let Loop {
         it,
         seconds,
@@ -463,11 +550,10 @@ pub fn run_with(
         last_aux,
         ..
     } = lp;
-    if status == Status::MaxIterations {
-        message = format!("reached max_iterations = {}", rules.max_iterations);
-    }
+    // The last row is the returned model's, even when divergence kept an
+    // older one (its row then follows rows of later iterations).
     if history.last().is_none_or(|r| r.iteration != it) {
-        let rec = eval_record(it, seconds, last_objective, last_aux, net);
+        let rec = eval_record(trainer, it, seconds, last_objective, last_aux, net);
         observer.on_record(&rec);
         history.push(rec);
     }
@@ -483,6 +569,7 @@ pub fn run_with(
             r.values[k]
         );
     }
+    observer.on_finish(status);
     Ok(RunResult {
         status,
         message,

@@ -21,6 +21,7 @@
 //! `dJ/dA_l = (2/N) [ omega_l E_l - omega_{l+1} s'(A_l) (.) (W_{l+1}^T E_{l+1}) ]`.
 
 use crate::net::{ForwardCache, Network, activate_into, ones_row_mat};
+use crate::task::rows::{Channel, RowSet};
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -233,6 +234,118 @@ pub fn objective(
     let mut ws = PenaltyWorkspace::new(net, x);
     ws.refresh(net, aux, y);
     ws.objective(&w.omega(&net.weight_norms_sq()))
+}
+
+/// Auxiliaries of every set: `[set][channel][hidden layer]`, each `m_l x N_s`
+/// (the shape of [`crate::engine::PenaltyTrainer::channel_aux`]).
+pub type SetAux = Vec<Vec<Vec<Mat<f64>>>>;
+
+/// The exact auxiliaries of `net` on `sets`: the forward pass and its
+/// directional derivatives, so every hidden residual vanishes and `J` is the
+/// task's least-squares loss.
+pub fn forward_channel_aux(net: &Network, sets: &[RowSet<'_>]) -> SetAux {
+    let depth = net.depth();
+    sets.iter()
+        .map(|set| {
+            let mut out: Vec<Vec<Mat<f64>>> = vec![Vec::new(); set.channels()];
+            let mut p = channel_inputs0(set);
+            for l in 0..depth - 1 {
+                let z: Vec<Mat<f64>> = p.iter().map(|pc| net.layer(l) * pc).collect();
+                p = next_inputs(net, &z);
+                for (c, zc) in z.into_iter().enumerate() {
+                    out[c].push(zc);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// `J = sum_s (alpha_s / N_s) sum_l omega_l R_{l,s}` of the row-set engine
+/// (`rows.rs`) for given weights, auxiliaries `aux[s][c][l]` and `Omega^2`
+/// rows `o2[s][l][n]` (an empty list for sets without them): the
+/// straightforward, allocating version the engine is tested against.
+pub fn rows_objective(
+    net: &Network,
+    sets: &[RowSet<'_>],
+    aux: &[Vec<Vec<Mat<f64>>>],
+    w: Weighting,
+    o2: &[Vec<Vec<f64>>],
+) -> f64 {
+    let omega = w.omega(&net.weight_norms_sq());
+    let depth = net.depth();
+    let mut j = 0.0;
+    for (s, set) in sets.iter().enumerate() {
+        let mut terms = 0.0;
+        let mut p = channel_inputs0(set);
+        for l in 0..depth {
+            let wl = net.layer(l);
+            if l + 1 == depth {
+                let mut design = Mat::<f64>::zeros(p[0].nrows(), set.n());
+                for &(c, coef) in &set.readout.terms {
+                    let i = match c {
+                        Channel::Value => 0,
+                        Channel::D1(k) => 1 + k,
+                    };
+                    design += &p[i] * faer::Scale(coef);
+                }
+                let e = set.readout.target - wl * &design;
+                terms += omega[l] * e.squared_norm_l2();
+            } else {
+                for (c, pc) in p.iter().enumerate() {
+                    let e = &aux[s][c][l] - wl * pc;
+                    let sq = match o2.get(s).filter(|o| c == 0 && !o.is_empty()) {
+                        Some(o) => (0..e.ncols())
+                            .map(|n| o[l][n] * e.col(n).squared_norm_l2())
+                            .sum(),
+                        None => e.squared_norm_l2(),
+                    };
+                    terms += omega[l] * sq;
+                }
+                p = next_inputs(
+                    net,
+                    &aux[s].iter().map(|ch| ch[l].clone()).collect::<Vec<_>>(),
+                );
+            }
+        }
+        j += set.weight / set.n() as f64 * terms;
+    }
+    j
+}
+
+/// `[x; 1]` and `[v_k; 0]` of a set.
+fn channel_inputs0(set: &RowSet<'_>) -> Vec<Mat<f64>> {
+    let (d, n) = (set.x.nrows(), set.n());
+    let mut p = vec![Mat::from_fn(d + 1, n, |i, j| {
+        if i < d { set.x[(i, j)] } else { 1.0 }
+    })];
+    for v in &set.dirs {
+        p.push(Mat::from_fn(
+            d + 1,
+            n,
+            |i, j| if i < d { v[(i, j)] } else { 0.0 },
+        ));
+    }
+    p
+}
+
+/// `[s(a); 1]` and `[s'(a) d_k; 0]` from the values and derivatives `z[c]`.
+fn next_inputs(net: &Network, z: &[Mat<f64>]) -> Vec<Mat<f64>> {
+    let act = net.activation();
+    let (m, n) = (z[0].nrows(), z[0].ncols());
+    let mut p = vec![Mat::from_fn(m + 1, n, |i, j| {
+        if i < m { act.eval(z[0][(i, j)]) } else { 1.0 }
+    })];
+    for zc in &z[1..] {
+        p.push(Mat::from_fn(m + 1, n, |i, j| {
+            if i < m {
+                act.deriv(z[0][(i, j)]) * zc[(i, j)]
+            } else {
+                0.0
+            }
+        }));
+    }
+    p
 }
 
 #[cfg(test)]

@@ -32,16 +32,20 @@
 //! # Ok::<(), sapm::Error>(())
 //! ```
 
-use super::pinn::fit_stages;
-use crate::config::TrainConfig;
+use super::checkpoint_file::CheckpointFile;
+use super::schedule::{Plan, StageOut, run_stages};
+use super::summary::{WindowSummary, summarize};
+use crate::checkpoint::StateReader;
+use crate::config::{Checked, TrainConfig};
 use crate::driver::{Observer, Status};
 use crate::error::{Error, Result};
 use crate::fit::Fitted;
+use crate::model::Model;
 use crate::record::TrainerStats;
+use crate::task::Task;
 use crate::task::pde::window::{TimeMap, time_coordinate, window_edges, window_problem};
-use crate::task::pde::{PdeConfig, PinnData, Problem};
+use crate::task::pde::{PdeConfig, PdeTask, PinnData, Problem};
 use faer::{Mat, MatRef};
-use serde::Serialize;
 
 /// How to march.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,31 +72,6 @@ impl MarchOptions {
             local_time: pde.window_local_time,
         }
     }
-}
-
-/// One window's numbers, as `summary.json` lists them under `windows`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WindowSummary {
-    /// Window index `k`.
-    pub index: usize,
-    /// `t_k`.
-    pub t_lo: f64,
-    /// `t_{k+1}`.
-    pub t_hi: f64,
-    /// Relative L2 error on the window's own test grid (`n_test` per coordinate).
-    pub rel_l2: Option<f64>,
-    /// The same in f32.
-    pub rel_l2_f32: Option<f64>,
-    /// The window's mean squared PDE residual (of its own, possibly rescaled, PDE).
-    pub pde_loss: Option<f64>,
-    /// The window's mean squared boundary residual.
-    pub bc_loss: Option<f64>,
-    /// Iterations of the window.
-    pub iterations: usize,
-    /// Training seconds of the window.
-    pub seconds: f64,
-    /// Why the window's training stopped.
-    pub status: Status,
 }
 
 /// One trained window.
@@ -143,19 +122,31 @@ pub struct Marched {
 /// error of the single-window fit.
 pub fn time_march(
     problem: &Problem,
-    cfg: &TrainConfig,
+    cfg: &Checked,
     opts: MarchOptions,
     observer: &mut dyn Observer,
 ) -> Result<Marched> {
-    cfg.validate()?;
+    march_checkpointed(problem, cfg, opts, observer, None, None)
+}
+
+/// [`time_march`] with every window checkpointed and resumable.
+pub(crate) fn march_checkpointed(
+    problem: &Problem,
+    cfg: &Checked,
+    opts: MarchOptions,
+    observer: &mut dyn Observer,
+    checkpoint: Option<&mut CheckpointFile>,
+    resume: Option<&mut StateReader>,
+) -> Result<Marched> {
     let pde = cfg.pde.clone().unwrap_or_default();
-    pde.validate()?;
     problem.validate()?;
     let time = time_coordinate(problem)?;
     let edges = window_edges(problem, time, opts.windows)?;
-    let mut windows: Vec<Window> = Vec::with_capacity(opts.windows);
-    for k in 0..opts.windows {
-        let prev = windows.last().map(|w| (&w.problem, &w.fitted.model.net));
+    let build = |k: usize, done: &[StageOut<'static>]| -> Result<Task<'static>> {
+        let prev = done.last().map(|s| match &s.task {
+            Task::Pde(p) => (&p.problem, &s.net),
+            Task::Regression(_) => unreachable!("time windows are PDE tasks"),
+        });
         let wp = window_problem(
             problem,
             time,
@@ -163,9 +154,10 @@ pub fn time_march(
             opts.local_time,
             prev,
         )?;
-        let data = PinnData::sample(&wp, &pde, cfg.seed)?;
+        let task = PdeTask::new(wp, pde.clone(), cfg.seed)?;
+        let data = &task.data;
         let on_face = (0..data.n_boundary())
-            .filter(|&j| data.x_bc[(time, j)] <= wp.lo[time])
+            .filter(|&j| data.x_bc[(time, j)] <= task.problem.lo[time])
             .count();
         if on_face == 0 {
             return Err(Error::Problem(format!(
@@ -177,19 +169,32 @@ pub fn time_march(
                 pde.n_boundary
             )));
         }
-        let fitted = fit_stages(
-            cfg,
-            &pde,
-            vec![(pde.clone(), wp.clone())],
-            observer,
-            None,
-            None,
-        )?;
+        Ok(Task::Pde(Box::new(task)))
+    };
+    let plan = Plan {
+        stages: opts.windows,
+        carry: false,
+        task: &build,
+    };
+    let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;
+    let mut windows: Vec<Window> = Vec::with_capacity(stages.len());
+    for (k, s) in stages.into_iter().enumerate() {
+        let summary = summarize(cfg, &s.task, &s.net, &s.res)?;
+        let (names, outs) = s.task.names();
+        let Task::Pde(p) = s.task else {
+            unreachable!("time windows are PDE tasks")
+        };
         windows.push(Window {
             t_lo: edges[k],
             t_hi: edges[k + 1],
-            problem: wp,
-            fitted,
+            problem: p.problem,
+            fitted: Fitted {
+                model: Model::new(s.net, names, outs)?,
+                summary,
+                metric_names: s.res.metric_names,
+                history: s.res.history,
+                windows: Vec::new(),
+            },
         });
     }
     let grid = PinnData::sample(problem, &pde, cfg.seed)?;

@@ -3,13 +3,16 @@
 
 mod lstsq;
 mod reduce;
+mod solve_into;
 
 pub use lstsq::{
-    LayerSolveWs, LayerSystem, QrWs, Regularization, RowGroup, SolveInfo, SolveMethod,
-    condition_number, lstsq_qr, mat_bytes, pinv_solve, qr_r_into, solve_gram_into, solve_layer,
-    solve_normal, solve_qr_factor_into,
+    LayerSystem, Regularization, RowGroup, SolveInfo, SolveMethod, condition_number, lstsq_qr,
+    pinv_solve, solve_layer, solve_normal,
 };
 pub use reduce::{
     DEFAULT_BLOCK, LocalReducer, MIN_BLOCK, MIN_BLOCKS, PerThread, Reducer, SampleBlocks,
     balanced_block,
+};
+pub use solve_into::{
+    LayerSolveWs, QrWs, mat_bytes, qr_r_into, solve_gram_into, solve_qr_factor_into,
 };

@@ -11,7 +11,9 @@ use argmin::core::{
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// L-BFGS hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -35,23 +37,80 @@ impl Default for LbfgsConfig {
     }
 }
 
+/// Most objective and gradient evaluations in one L-BFGS iteration (its line
+/// search included). More-Thuente needs a handful; the cap turns a line
+/// search that cannot finish into an error the driver reports, so a run
+/// always returns to the driver (and sees Ctrl-C/SIGTERM) between iterations.
+pub const MAX_EVALS_PER_ITERATION: usize = 200;
+
 /// The objective as argmin sees it: a function of a flat parameter vector.
 struct Cost<'a> {
     obj: RefCell<Box<dyn Objective + 'a>>,
     net: RefCell<Network>,
-    evals: RefCell<usize>,
+    /// Evaluations so far, shared with [`Lbfgs`] (argmin drops the problem
+    /// when a line search fails).
+    evals: Arc<AtomicUsize>,
+    /// `evals` at which this iteration's budget is spent.
+    limit: Cell<usize>,
+    /// Where the evaluations happen, for messages: "the initial weights"
+    /// or "a line-search trial point".
+    at: Cell<&'static str>,
+}
+
+impl Cost<'_> {
+    /// Count one evaluation; an error once the iteration's budget is spent.
+    fn count(&self) -> std::result::Result<(), argmin::core::Error> {
+        let n = self.evals.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > self.limit.get() {
+            return Err(argmin::core::Error::msg(format!(
+                "{FAIL_MARK}the line search did not finish within {MAX_EVALS_PER_ITERATION} evaluations{FAIL_END}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A non-finite objective or gradient ends the run: argmin's More-Thuente
+/// search cannot bracket an infinite value and would loop for ever.
+fn not_finite(what: &str, v: f64, at: &str) -> argmin::core::Error {
+    argmin::core::Error::msg(format!(
+        "{FAIL_MARK}{what} is {v} at {at} (overflow: are the targets or inputs unscaled, e.g. of order 1e150?){FAIL_END}"
+    ))
+}
+
+/// Brackets our own failure messages: argmin turns an error inside the
+/// line search into a "solver exit" whose text embeds them.
+const FAIL_MARK: &str = "<<sapm: ";
+const FAIL_END: &str = ">>";
+/// A trial point with non-finite parameters: the search direction itself
+/// is not finite (`s.y / y.y = 0/0` once the gradient vanishes exactly).
+/// Nothing is left to do: the method has converged.
+const NO_DIRECTION: &str = "no finite search direction (the gradient vanished)";
+
+/// Our failure message inside an argmin termination reason, if any.
+fn own_failure(reason: &str) -> Option<&str> {
+    let start = reason.find(FAIL_MARK)? + FAIL_MARK.len();
+    let len = reason[start..].find(FAIL_END)?;
+    Some(&reason[start..start + len])
 }
 
 impl CostFunction for Cost<'_> {
     type Param = Vec<f64>;
     type Output = f64;
     fn cost(&self, p: &Vec<f64>) -> std::result::Result<f64, argmin::core::Error> {
+        self.count()?;
+        if p.iter().any(|v| !v.is_finite()) {
+            return Err(argmin::core::Error::msg(format!(
+                "{FAIL_MARK}{NO_DIRECTION}{FAIL_END}"
+            )));
+        }
         let mut net = self.net.borrow_mut();
         net.set_params(p);
-        *self.evals.borrow_mut() += 1;
         let f = self.obj.borrow_mut().value(&net);
-        // A non-finite trial point is "infinitely bad" for the line search.
-        Ok(if f.is_finite() { f } else { f64::INFINITY })
+        if !f.is_finite() {
+            return Err(not_finite("the objective", f, self.at.get()));
+        }
+        Ok(f)
     }
 }
 
@@ -59,11 +118,17 @@ impl Gradient for Cost<'_> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
     fn gradient(&self, p: &Vec<f64>) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        self.count()?;
         let mut net = self.net.borrow_mut();
         net.set_params(p);
         let mut g = vec![0.0; p.len()];
-        *self.evals.borrow_mut() += 1;
-        self.obj.borrow_mut().value_grad(&net, &mut g);
+        let f = self.obj.borrow_mut().value_grad(&net, &mut g);
+        if !f.is_finite() {
+            return Err(not_finite("the objective", f, self.at.get()));
+        }
+        if let Some(v) = g.iter().find(|v| !v.is_finite()) {
+            return Err(not_finite("the gradient", *v, self.at.get()));
+        }
         Ok(g)
     }
 }
@@ -78,6 +143,7 @@ pub struct Lbfgs<'a> {
     pending: Option<Box<dyn Objective + 'a>>,
     solver: Option<Solver_>,
     state: Option<State_>,
+    evals: Arc<AtomicUsize>,
 }
 
 impl<'a> Lbfgs<'a> {
@@ -89,6 +155,7 @@ impl<'a> Lbfgs<'a> {
             pending: Some(obj),
             solver: None,
             state: None,
+            evals: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -107,7 +174,9 @@ impl<'a> Lbfgs<'a> {
         Ok(Problem::new(Cost {
             obj: RefCell::new(obj),
             net: RefCell::new(net.clone()),
-            evals: RefCell::new(0),
+            evals: Arc::clone(&self.evals),
+            limit: Cell::new(MAX_EVALS_PER_ITERATION),
+            at: Cell::new("the initial weights"),
         }))
     }
 
@@ -152,7 +221,8 @@ fn check_vectors(v: &serde_json::Value, n: usize, at: &str) -> std::result::Resu
 }
 
 fn argmin_err(e: argmin::core::Error) -> Error {
-    Error::numerical("L-BFGS", e.to_string())
+    let text = format!("{e:#}");
+    Error::numerical("L-BFGS", own_failure(&text).unwrap_or(&text))
 }
 
 impl Trainer for Lbfgs<'_> {
@@ -161,11 +231,15 @@ impl Trainer for Lbfgs<'_> {
     }
 
     fn start(&mut self, net: &Network) -> Result<()> {
+        self.evals.store(0, Ordering::Relaxed);
         let mut problem = self.problem_for(net)?;
         let mut solver = self.new_solver()?;
         let state = State_::new().param(net.params());
         let (mut state, _) = solver.init(&mut problem, state).map_err(argmin_err)?;
         state.update();
+        if let Some(c) = problem.problem.as_ref() {
+            c.at.set("a line-search trial point");
+        }
         self.problem = Some(problem);
         self.solver = Some(solver);
         self.state = Some(state);
@@ -194,7 +268,30 @@ impl Trainer for Lbfgs<'_> {
                 new_phase: false,
             });
         }
+        if let Some(c) = problem.problem.as_ref() {
+            c.limit
+                .set(self.evals.load(Ordering::Relaxed) + MAX_EVALS_PER_ITERATION);
+        }
+        // A failed line search leaves the state without iterate and
+        // gradient; they are put back so a checkpoint stays complete.
+        let backup = (state.get_param().cloned(), state.get_gradient().cloned());
         let (mut state, _) = solver.next_iter(problem, state).map_err(argmin_err)?;
+        // argmin reports a failed line search as a solver exit; a
+        // non-finite value or an unfinished search is ours, and an error.
+        if let Some(TerminationReason::SolverExit(why)) = state.get_termination_reason() {
+            match own_failure(why) {
+                Some(msg) if msg != NO_DIRECTION => {
+                    return Err(Error::numerical("L-BFGS", msg));
+                }
+                _ => {
+                    if state.get_param().is_none()
+                        && let (Some(p), Some(g)) = backup
+                    {
+                        state = state.param(p).gradient(g);
+                    }
+                }
+            }
+        }
         state.update();
         state.increment_iter();
         let converged = matches!(
@@ -215,11 +312,7 @@ impl Trainer for Lbfgs<'_> {
     }
 
     fn stats(&self) -> TrainerStats {
-        let evaluations = self
-            .problem
-            .as_ref()
-            .and_then(|p| p.problem.as_ref())
-            .map_or(0, |c| *c.evals.borrow());
+        let evaluations = self.evals.load(Ordering::Relaxed);
         TrainerStats {
             evaluations,
             ..Default::default()
@@ -273,12 +366,115 @@ impl Trainer for Lbfgs<'_> {
             ));
         }
         let problem = self.problem_for(net)?;
+        self.evals.store(evals, Ordering::Relaxed);
         if let Some(c) = problem.problem.as_ref() {
-            *c.evals.borrow_mut() = evals;
+            c.at.set("a line-search trial point");
         }
         self.problem = Some(problem);
         self.solver = Some(solver);
         self.state = Some(state);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::{Metrics, NoObserver, Status, StopRules, run};
+
+    /// `a/2 |p|^2` inside the ball `|p| <= radius`, `inf` outside (or
+    /// everywhere when `radius` is 0).
+    struct Walled {
+        a: f64,
+        radius: f64,
+    }
+
+    impl Objective for Walled {
+        fn value(&mut self, net: &Network) -> f64 {
+            let p = net.params();
+            let r2: f64 = p.iter().map(|v| v * v).sum();
+            if r2 > self.radius * self.radius {
+                f64::INFINITY
+            } else {
+                0.5 * self.a * r2
+            }
+        }
+        fn value_grad(&mut self, net: &Network, grad: &mut [f64]) -> f64 {
+            for (g, v) in grad.iter_mut().zip(net.params()) {
+                *g = self.a * v;
+            }
+            self.value(net)
+        }
+    }
+
+    /// `5 |p|^2`, the objective without its wall.
+    struct Bowl;
+    impl Metrics for Bowl {
+        fn names(&self) -> Vec<String> {
+            vec!["bowl".into()]
+        }
+        fn eval(&self, net: &Network) -> Vec<f64> {
+            vec![5.0 * net.params().iter().map(|v| v * v).sum::<f64>()]
+        }
+    }
+
+    fn run_walled(radius_factor: f64) -> (crate::driver::RunResult, std::time::Duration) {
+        let mut net = crate::net::NetworkSpec::new(vec![1, 4, 1])
+            .build(2)
+            .unwrap();
+        let r0 = net.params().iter().map(|v| v * v).sum::<f64>().sqrt();
+        let obj = Walled {
+            a: 10.0,
+            radius: radius_factor * r0,
+        };
+        let mut t = Lbfgs::new(Box::new(obj), LbfgsConfig::default());
+        let t0 = std::time::Instant::now();
+        let res = run(
+            &mut t,
+            &mut net,
+            &Bowl,
+            &StopRules {
+                max_iterations: 50,
+                ..Default::default()
+            },
+            1,
+            &mut NoObserver,
+        )
+        .unwrap();
+        (res, t0.elapsed())
+    }
+
+    /// An infinite objective at the start used to make argmin's line search
+    /// spin for ever; now the run ends at once as diverged at iteration 0.
+    #[test]
+    fn an_infinite_initial_objective_ends_the_run_at_once() {
+        let (res, took) = run_walled(0.0);
+        assert_eq!(res.status, Status::Diverged, "{}", res.message);
+        assert_eq!(res.iterations, 0);
+        assert!(
+            res.message.contains("is inf at the initial weights")
+                && res.message.contains("iteration 0"),
+            "{}",
+            res.message
+        );
+        assert!(took.as_secs_f64() < 1.0, "took {took:?}");
+    }
+
+    /// A line-search trial point beyond the wall (the first step jumps to
+    /// `-9 p`) is an error naming the trial point, not an endless search.
+    #[test]
+    fn an_infinite_trial_point_ends_the_run_with_the_last_model() {
+        let (res, took) = run_walled(1.5);
+        assert_eq!(res.status, Status::Diverged, "{}", res.message);
+        assert!(
+            res.message.contains("a line-search trial point")
+                && res.message.contains("kept the model of iteration 0"),
+            "{}",
+            res.message
+        );
+        assert!(took.as_secs_f64() < 1.0, "took {took:?}");
+        // Without the wall, the same problem converges normally.
+        let (res, _) = run_walled(1e6);
+        assert_ne!(res.status, Status::Diverged, "{}", res.message);
     }
 }

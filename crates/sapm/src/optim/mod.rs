@@ -55,6 +55,16 @@ pub trait Trainer {
     fn progress(&self) -> Vec<(&'static str, f64)> {
         Vec::new()
     }
+    /// Names of trainer-specific history columns (e.g. `derivative_gap` of
+    /// PM/SAPM with derivative auxiliaries); fixed for the whole run.
+    fn probe_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Their values for `net` (NaN while not available), computed when the
+    /// driver records a history row.
+    fn probes(&mut self, _net: &Network) -> Vec<f64> {
+        Vec::new()
+    }
     /// Counters for the summary.
     fn stats(&self) -> TrainerStats {
         TrainerStats::default()

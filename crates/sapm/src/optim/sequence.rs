@@ -78,6 +78,25 @@ impl Trainer for Sequence<'_> {
     fn progress(&self) -> Vec<(&'static str, f64)> {
         self.phases[self.current].0.progress()
     }
+    /// Every phase's columns; a phase that is not running reports NaN.
+    fn probe_names(&self) -> Vec<String> {
+        self.phases
+            .iter()
+            .flat_map(|(p, _)| p.probe_names())
+            .collect()
+    }
+    fn probes(&mut self, net: &Network) -> Vec<f64> {
+        let current = self.current;
+        let mut v = Vec::new();
+        for (i, (p, _)) in self.phases.iter_mut().enumerate() {
+            if i == current {
+                v.extend(p.probes(net));
+            } else {
+                v.extend(std::iter::repeat_n(f64::NAN, p.probe_names().len()));
+            }
+        }
+        v
+    }
     fn stats(&self) -> TrainerStats {
         let mut s = self.earlier.clone();
         for (p, _) in &self.phases {

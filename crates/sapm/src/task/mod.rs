@@ -1,7 +1,144 @@
 //! What is trained: regression data ([`regression`]) or a PDE problem
-//! ([`pde`]).
+//! ([`pde`]), behind one [`Task`] that the pipeline, the trainer factory and
+//! the summary writer talk to.
 
 pub mod khatri_rao;
 pub mod pde;
 pub mod regression;
 pub mod regression_jacobian;
+pub mod rows;
+
+use crate::checkpoint::fingerprint_mats;
+use crate::data::Split;
+use crate::driver::Metrics;
+use crate::net::Network;
+use crate::objective::Objective;
+use faer::MatRef;
+use khatri_rao::KhatriRao;
+use pde::{PdeTask, PinnMetrics};
+use regression::{LsObjective, mse};
+use rows::RowSet;
+
+/// One training task: a regression split or a PDE problem with its points.
+#[derive(Debug, Clone)]
+pub enum Task<'a> {
+    /// Regression on a train/test split.
+    Regression(&'a Split),
+    /// A PINN on a PDE problem.
+    Pde(Box<PdeTask>),
+}
+
+impl<'a> Task<'a> {
+    /// Network input and output dimensions.
+    pub fn dims(&self) -> (usize, usize) {
+        match self {
+            Task::Regression(s) => (s.train.input_dim(), s.train.output_dim()),
+            Task::Pde(p) => (p.problem.embedded_dim(), 1),
+        }
+    }
+
+    /// Names of the network's inputs and outputs.
+    pub fn names(&self) -> (Vec<String>, Vec<String>) {
+        match self {
+            Task::Regression(s) => (s.train.input_names.clone(), s.train.output_names.clone()),
+            Task::Pde(p) => (p.problem.embedded_names(), vec!["u".into()]),
+        }
+    }
+
+    /// The least-squares loss the gradient methods minimise (`J_LS` or the
+    /// PINN loss).
+    pub fn objective(&self, net: &Network) -> Box<dyn Objective + '_> {
+        match self {
+            Task::Regression(s) => Box::new(LsObjective::new(
+                net,
+                s.train.x.as_ref(),
+                s.train.y.as_ref(),
+            )),
+            Task::Pde(p) => Box::new(p.objective(net)),
+        }
+    }
+
+    /// The same loss as a residual vector with exact Jacobian blocks, for the
+    /// least-squares methods (`lm`, `varpro`).
+    pub fn least_squares(&self, net: &Network) -> Box<dyn KhatriRao + '_> {
+        match self {
+            Task::Regression(s) => Box::new(LsObjective::new(
+                net,
+                s.train.x.as_ref(),
+                s.train.y.as_ref(),
+            )),
+            Task::Pde(p) => Box::new(p.objective(net)),
+        }
+    }
+
+    /// The rows the penalty engine trains on.
+    pub fn row_sets(&self) -> Vec<RowSet<'_>> {
+        match self {
+            Task::Regression(s) => vec![RowSet::regression(s.train.x.as_ref(), s.train.y.as_ref())],
+            Task::Pde(p) => p.row_sets(),
+        }
+    }
+
+    /// Inputs and targets of a regression (what ELM fits); `None` for PDEs.
+    pub fn regression_data(&self) -> Option<(MatRef<'_, f64>, MatRef<'_, f64>)> {
+        match self {
+            Task::Regression(s) => Some((s.train.x.as_ref(), s.train.y.as_ref())),
+            Task::Pde(_) => None,
+        }
+    }
+
+    /// The history columns besides the objective.
+    pub fn metrics(&self) -> Box<dyn Metrics + '_> {
+        match self {
+            Task::Regression(s) => Box::new(RegressionMetrics { split: s }),
+            Task::Pde(p) => Box::new(PinnMetrics {
+                data: &p.data,
+                alpha: p.cfg.alpha,
+                beta_bc: p.cfg.beta_bc,
+            }),
+        }
+    }
+
+    /// Fingerprint of the data, so a checkpoint is not resumed on other data.
+    pub fn fingerprint(&self) -> u64 {
+        match self {
+            Task::Regression(s) => fingerprint_mats([
+                s.train.x.as_ref(),
+                s.train.y.as_ref(),
+                s.test.x.as_ref(),
+                s.test.y.as_ref(),
+            ]),
+            Task::Pde(p) => p.fingerprint(),
+        }
+    }
+
+    /// What the data is called in messages (`data`, `PINN points`).
+    pub fn data_name(&self) -> &'static str {
+        match self {
+            Task::Regression(_) => "data",
+            Task::Pde(_) => "PINN points",
+        }
+    }
+}
+
+/// Train and test MSE as the recorded metrics of a regression run: the mean
+/// over samples and outputs (`J_LS / m` for `m` outputs, as scikit-learn's
+/// and PyTorch's `mse`; the objective `J_LS` sums over outputs).
+pub struct RegressionMetrics<'a> {
+    /// The split.
+    pub split: &'a Split,
+}
+
+impl Metrics for RegressionMetrics<'_> {
+    fn names(&self) -> Vec<String> {
+        vec!["train_mse".into(), "test_mse".into()]
+    }
+    fn eval(&self, net: &Network) -> Vec<f64> {
+        let s = self.split;
+        let m = s.train.output_dim().max(1) as f64;
+        vec![
+            mse(net, s.train.x.as_ref(), s.train.y.as_ref()) / m,
+            mse(net, s.test.x.as_ref(), s.test.y.as_ref()) / m,
+        ]
+    }
+}

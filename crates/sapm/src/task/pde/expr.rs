@@ -217,7 +217,12 @@ impl Expr {
                 ),
             ));
         }
-        let bad = |why: String| Error::config(key, format!("cannot parse {text:?}: {why}"));
+        let bad = |why: String| {
+            Error::config(
+                key,
+                format!("cannot parse {}: {why}", crate::error::quoted(text)),
+            )
+        };
         let standard = standard_precedence(text).map_err(bad)?;
         let flat = Flat::parse(&standard).map_err(|e| bad(e.to_string()))?;
         let mut slots = Vec::new();
@@ -230,7 +235,8 @@ impl Expr {
                 return Err(Error::config(
                     key,
                     format!(
-                        "unknown variable `{name}` in {text:?}; known: {} and the constant pi",
+                        "unknown variable `{name}` in {}; known: {} and the constant pi",
+                        crate::error::quoted(text),
                         vars.join(", ")
                     ),
                 ));

@@ -1,14 +1,11 @@
 //! First-order linear PDEs `c(x) . grad u(x) = f(x)` in a box, `u = g` on the
 //! inflow boundary, and the built-in problems.
 
+use super::operator::Operator;
+pub use super::operator::{ScalarFn, VectorFn};
 use crate::error::{Error, Result};
 use std::f64::consts::PI;
 use std::sync::Arc;
-
-/// A scalar function of the problem coordinates.
-pub type ScalarFn = Arc<dyn Fn(&[f64]) -> f64 + Send + Sync>;
-/// The transport field `c(x)`: writes `d` values into the second argument.
-pub type VectorFn = Arc<dyn Fn(&[f64], &mut [f64]) + Send + Sync>;
 
 /// `c(x) . grad u = f` in the box `[lo, hi]`, `u = g` on the inflow boundary
 /// `{x on a non-periodic face : c(x) . n(x) < 0}`.
@@ -38,8 +35,8 @@ pub struct Problem {
     pub hi: Vec<f64>,
     /// Which coordinates are periodic.
     pub periodic: Vec<bool>,
-    /// Transport field.
-    pub c: VectorFn,
+    /// The differential operator (`c . grad u`).
+    pub op: Operator,
     /// Right-hand side.
     pub f: ScalarFn,
     /// Inflow data.
@@ -70,10 +67,10 @@ impl Problem {
             lo: vec![0.0, 0.0],
             hi: vec![2.0 * PI, 1.0],
             periodic: vec![true, false],
-            c: Arc::new(move |_, c| {
+            op: Operator::transport(Arc::new(move |_, c| {
                 c[0] = beta;
                 c[1] = 1.0;
-            }),
+            })),
             f: Arc::new(|_| 0.0),
             g: Arc::new(|x| x[0].sin()),
             exact: Some(Arc::new(move |x| (x[0] - beta * x[1]).sin())),
@@ -90,10 +87,10 @@ impl Problem {
             lo: vec![0.0, 0.0],
             hi: vec![1.0, 1.0],
             periodic: vec![false, false],
-            c: Arc::new(move |_, c| {
+            op: Operator::transport(Arc::new(move |_, c| {
                 c[0] = beta;
                 c[1] = 1.0;
-            }),
+            })),
             f: Arc::new(|_| 0.0),
             g: Arc::new(u),
             exact: Some(Arc::new(u)),
@@ -110,7 +107,7 @@ impl Problem {
             lo: vec![0.0],
             hi: vec![1.0],
             periodic: vec![false],
-            c: Arc::new(|x, c| c[0] = 1.0 + x[0]),
+            op: Operator::transport(Arc::new(|x, c| c[0] = 1.0 + x[0])),
             f: Arc::new(|x| (1.0 + x[0]) * (2.0 * PI * (2.0 * PI * x[0]).cos() + 2.0 * x[0])),
             g: Arc::new(u),
             exact: Some(Arc::new(u)),
@@ -181,7 +178,7 @@ impl Problem {
     /// `v = J_e(x) c(x)`, so that `c . grad_x u = grad_e U . v` for `u(x) = U(e(x))`.
     pub fn embed(&self, x: &[f64], e: &mut [f64], v: &mut [f64]) {
         let mut c = [0.0; 3];
-        (self.c)(x, &mut c[..self.dim()]);
+        self.op.c_at(x, &mut c[..self.dim()]);
         let mut k = 0;
         for i in 0..self.dim() {
             if self.periodic[i] {
@@ -204,7 +201,7 @@ impl Problem {
     /// `c(x)` as a vector.
     pub fn c_at(&self, x: &[f64]) -> Vec<f64> {
         let mut c = vec![0.0; self.dim()];
-        (self.c)(x, &mut c);
+        self.op.c_at(x, &mut c);
         c
     }
 }

@@ -163,7 +163,7 @@ pub fn window_problem(
     let (mut lo, mut hi) = (p.lo.clone(), p.hi.clone());
     (lo[time], hi[time]) = if local_time { (0.0, 1.0) } else { (t_lo, t_hi) };
     let face = lo[time];
-    let (c0, f0, g0) = (p.c.clone(), p.f.clone(), p.g.clone());
+    let (f0, g0) = (p.f.clone(), p.g.clone());
     let scale = if local_time { map.h } else { 1.0 };
     let prev = prev.map(|(q, net)| (q.clone(), Arc::new(net.clone())));
     Ok(Problem {
@@ -172,16 +172,9 @@ pub fn window_problem(
         lo,
         hi,
         periodic: p.periodic.clone(),
-        c: Arc::new(move |x, out| {
-            c0(&map.global(x)[..d], out);
-            if local_time {
-                for (i, o) in out.iter_mut().enumerate() {
-                    if i != time {
-                        *o *= map.h;
-                    }
-                }
-            }
-        }),
+        op: p
+            .op
+            .mapped(move |x| map.global(x), d, time, local_time.then_some(map.h)),
         f: Arc::new(move |x| scale * f0(&map.global(x)[..d])),
         g: Arc::new(move |x| match &prev {
             Some((q, net)) if x[time] <= face => {

@@ -1,21 +1,21 @@
 //! The straightforward PM/SAPM trainer, kept as the reference the optimised
-//! [`crate::engine::PenaltyTrainer`] is tested against (to 1e-10 relative on a
+//! `sapm::engine::PenaltyTrainer` is tested against (to 1e-10 relative on a
 //! fixed seed, `tests/optimised_matches_reference.rs`) and benchmarked
 //! against. It stores `P_l`, `E_l` and a gradient for every layer and sample,
 //! plus a trial copy of the auxiliaries, `P` and `E`, and builds the full
 //! stacked system of every weight step: simple, and several times the
 //! memory of the optimised path. Not for production runs.
 
-use crate::engine::loss::{AuxVars, PenaltyWorkspace, Weighting};
-use crate::engine::{AuxInit, AuxOrder, OmegaMode, PenaltyConfig, SweepOrder, capped_solve};
-use crate::error::{Error, Result};
-use crate::linalg::{LayerSystem, LocalReducer, Reducer, Regularization, solve_layer};
-use crate::net::Network;
-use crate::optim::{StepOutcome, Trainer};
-use crate::record::TrainerStats;
 use faer::{Mat, MatRef};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use sapm::engine::loss::{AuxVars, PenaltyWorkspace, Weighting};
+use sapm::engine::{AuxInit, AuxOrder, OmegaMode, PenaltyConfig, SweepOrder, capped_solve};
+use sapm::error::{Error, Result};
+use sapm::linalg::{LayerSystem, LocalReducer, Reducer, Regularization, solve_layer};
+use sapm::net::Network;
+use sapm::optim::{StepOutcome, Trainer};
+use sapm::record::TrainerStats;
 
 const ARMIJO_C: f64 = 1e-4;
 const MAX_HALVINGS: usize = 50;
@@ -23,7 +23,7 @@ const MAX_HALVINGS: usize = 50;
 /// The straightforward PM/SAPM trainer: full-size `P`, `E`, a trial copy of
 /// the auxiliaries and of both, and one stacked least-squares problem per
 /// weight step. Same algorithm and results (to round-off) as
-/// [`crate::engine::PenaltyTrainer`].
+/// `sapm::engine::PenaltyTrainer`.
 pub struct ReferencePenaltyTrainer<'a> {
     cfg: PenaltyConfig,
     weighting: Weighting,
@@ -147,7 +147,7 @@ impl<'a> ReferencePenaltyTrainer<'a> {
         };
         if cap > 0.0 && w.as_ref().subcols(0, k - 1).squared_norm_l2() > cap {
             let (g, r) = sys.normal_equations(self.cfg.block, self.reducer.as_ref())?;
-            let (wc, fb) = capped_solve(g.as_ref(), r.as_ref(), &reg, cap, scale)?;
+            let (wc, fb) = capped_solve(g.as_ref(), r.as_ref(), &reg, cap)?;
             self.stats.solve_fallbacks += fb as usize;
             w = wc;
         }

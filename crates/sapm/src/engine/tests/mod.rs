@@ -1,0 +1,75 @@
+//! Tests of the engine against the straightforward `J` of `loss.rs`, on
+//! regression and on the row sets of a first-order PINN.
+
+mod pinn_rows;
+mod state;
+mod weight_step;
+
+use super::loss::{SetAux, Weighting, forward_channel_aux, rows_objective};
+use super::passes::Accumulate;
+use super::{AuxInit, AuxOrder, OmegaMode, PenaltyConfig, PenaltyTrainer, RowSet, SweepOrder};
+use crate::checkpoint::{StateReader, StateWriter};
+use crate::linalg::{Regularization, SolveMethod};
+use crate::net::{Activation, Network, NetworkSpec};
+use crate::optim::Trainer;
+use crate::task::pde::loss::pinn_loss;
+use crate::task::pde::{PdeConfig, PdeTask, Problem};
+use faer::Mat;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub(super) fn pinn(seed: u64) -> (Network, PdeTask, PdeConfig) {
+    let cfg = PdeConfig {
+        n_interior: 31,
+        n_boundary: 11,
+        alpha: 0.8,
+        beta_bc: 2.0,
+        omega_floor: 0.5,
+        omega_deriv: 1.0,
+        ..PdeConfig::default()
+    };
+    let task = PdeTask::new(Problem::transport1d(2.0), cfg.clone(), seed).unwrap();
+    let net = NetworkSpec::new(vec![3, 5, 4, 3, 1]).build(seed).unwrap();
+    (net, task, cfg)
+}
+
+pub(super) fn perturb(aux: &mut SetAux, seed: u64, s: f64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for m in aux.iter_mut().flatten().flatten() {
+        for j in 0..m.ncols() {
+            for i in 0..m.nrows() {
+                m[(i, j)] += s * rng.random_range(-1.0..1.0);
+            }
+        }
+    }
+}
+
+pub(super) fn small_blocks() -> PenaltyConfig {
+    // Several blocks per set, so block folds and slab offsets are exercised.
+    PenaltyConfig {
+        block: 8,
+        ..PenaltyConfig::default()
+    }
+}
+
+/// `Omega^2` of every set as the trainer holds them.
+pub(super) fn omega2(t: &PenaltyTrainer<'_>) -> Vec<Vec<Vec<f64>>> {
+    (0..t.sets().len())
+        .map(|s| t.omega_rows(s).unwrap())
+        .collect()
+}
+
+/// Old PINN code's rule: `floor + deriv sum_{j >= l} |d_j|^2` per point.
+pub(super) fn omega_reference(aux: &SetAux, s: usize, floor: f64, deriv: f64) -> Vec<Vec<f64>> {
+    let d = &aux[s][1];
+    let n = d[0].ncols();
+    let mut acc = vec![0.0; n];
+    let mut out = vec![Vec::new(); d.len()];
+    for l in (0..d.len()).rev() {
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a += d[l].col(j).squared_norm_l2();
+        }
+        out[l] = acc.iter().map(|a| floor + deriv * a).collect();
+    }
+    out
+}

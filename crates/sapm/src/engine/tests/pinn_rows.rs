@@ -1,0 +1,354 @@
+//! The engine on PINN row sets: `J`, `Omega`, gradients, weight steps,
+//! trial points and every option against the straightforward `J`.
+
+use super::*;
+
+#[test]
+fn j_is_the_pinn_loss_at_exact_auxiliaries() {
+    for act in [Activation::Tanh, Activation::Sin, Activation::Softplus] {
+        let (net, mut data, mut pde) = pinn(3);
+        let net = Network::from_layers(act, net.layers().to_vec()).unwrap();
+        for (alpha, beta) in [(1.0, 1.0), (0.3, 7.0)] {
+            (pde.alpha, pde.beta_bc) = (alpha, beta);
+            let want = pinn_loss(&net, &data.data, alpha, beta).total;
+            for w in [Weighting::SelfAdaptive, Weighting::Constant(5.0)] {
+                for (floor, deriv) in [(1.0, 1.0), (0.0, 0.0), (3.0, 0.5)] {
+                    (pde.omega_floor, pde.omega_deriv) = (floor, deriv);
+                    data.cfg = pde.clone();
+                    let sets = data.row_sets();
+                    let aux = forward_channel_aux(&net, &sets);
+                    let o2 = vec![omega_reference(&aux, 0, floor, deriv), Vec::new()];
+                    let j = rows_objective(&net, &sets, &aux, w, &o2);
+                    assert!((j - want).abs() <= 1e-13 * want, "{act}: {j} vs {want}");
+                    let mut t = PenaltyTrainer::with_sets(small_blocks(), w, sets, 0);
+                    t.start(&net).unwrap();
+                    let got = t.aux_loss().unwrap();
+                    assert!(
+                        (got - want).abs() <= 1e-13 * want,
+                        "{act}: engine {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn engine_j_omega_and_gradient_match_the_reference() {
+    let (net, data, pde) = pinn(5);
+    for w in [Weighting::SelfAdaptive, Weighting::Constant(3.0)] {
+        let mut t = PenaltyTrainer::with_sets(small_blocks(), w, data.row_sets(), 0);
+        t.start(&net).unwrap();
+        let mut aux = t.channel_aux().unwrap();
+        perturb(&mut aux, 1, 0.3);
+        t.set_channel_aux(&net, &aux).unwrap();
+        assert_eq!(t.channel_aux().unwrap(), aux);
+        let o2 = omega2(&t);
+        let want = omega_reference(&aux, 0, pde.omega_floor, pde.omega_deriv);
+        for (a, b) in o2[0].iter().flatten().zip(want.iter().flatten()) {
+            assert!((a - b).abs() <= 1e-14 * b, "Omega {a} vs {b}");
+        }
+        let sets = t.sets().to_vec();
+        let f = |a: &SetAux| rows_objective(&net, &sets, a, w, &o2);
+        let j0 = f(&aux);
+        let got = t.aux_loss().unwrap();
+        assert!((got - j0).abs() <= 1e-13 * j0, "{w:?}: {got} vs {j0}");
+        let g = t.raw_gradient(&net);
+        let h = 1e-6;
+        let mut checked = 0;
+        for s in 0..aux.len() {
+            for c in 0..aux[s].len() {
+                for l in 0..aux[s][c].len() {
+                    let (rows, cols) = (aux[s][c][l].nrows(), aux[s][c][l].ncols());
+                    for (i, j) in [(0, 0), (rows - 1, cols / 2), (rows / 2, cols - 1)] {
+                        let mut ap = aux.clone();
+                        ap[s][c][l][(i, j)] += h;
+                        let fp = f(&ap);
+                        ap[s][c][l][(i, j)] -= 2.0 * h;
+                        let fd = (fp - f(&ap)) / (2.0 * h);
+                        let an = g[s][c][l][(i, j)];
+                        assert!(
+                            (fd - an).abs() <= 1e-6 * (1.0 + an.abs()) * j0.max(1.0),
+                            "{w:?} set {s} channel {c} layer {l} ({i},{j}): fd {fd} vs {an}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 3 * 2 * 3 + 3 * 3);
+    }
+}
+
+#[test]
+fn weight_steps_are_block_minimisers_on_pinn_rows() {
+    let (net0, data, _) = pinn(7);
+    for solver in [SolveMethod::Qr, SolveMethod::Cholesky] {
+        for w in [Weighting::SelfAdaptive, Weighting::Constant(2.0)] {
+            let cfg = PenaltyConfig {
+                solver,
+                ..small_blocks()
+            };
+            let mut net = net0.clone();
+            let mut t = PenaltyTrainer::with_sets(cfg, w, data.row_sets(), 0);
+            t.start(&net).unwrap();
+            let mut aux = t.channel_aux().unwrap();
+            perturb(&mut aux, 2, 0.2);
+            t.set_channel_aux(&net, &aux).unwrap();
+            let sets = t.sets().to_vec();
+            let o2 = omega2(&t);
+            for l in (0..net.depth()).rev() {
+                let before = rows_objective(&net, &sets, &aux, w, &o2);
+                t.weight_step_alone(&mut net, l).unwrap();
+                let after = rows_objective(&net, &sets, &aux, w, &o2);
+                assert!(
+                    after <= before * (1.0 + 1e-12),
+                    "layer {l}: {after} > {before}"
+                );
+                // Block optimality: no perturbation of W~_l lowers J.
+                let p0 = net.layer(l).to_owned();
+                let mut rng = ChaCha8Rng::seed_from_u64(l as u64);
+                for _ in 0..20 {
+                    let mut n2 = net.clone();
+                    let d = Mat::from_fn(p0.nrows(), p0.ncols(), |_, _| {
+                        1e-4 * rng.random_range(-1.0..1.0)
+                    });
+                    n2.layer_mut(l).copy_from(&(&p0 + &d));
+                    let j = rows_objective(&n2, &sets, &aux, w, &o2);
+                    assert!(
+                        j >= after * (1.0 - 1e-10),
+                        "{solver:?} {w:?} layer {l}: {j} < {after}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn iterations_do_not_increase_j_and_track_derivatives() {
+    let (net0, data, pde) = pinn(11);
+    for w in [Weighting::SelfAdaptive, Weighting::Constant(1.0)] {
+        let mut net = net0.clone();
+        let mut t = PenaltyTrainer::with_sets(small_blocks(), w, data.row_sets(), 0);
+        t.start(&net).unwrap();
+        let sets = t.sets().to_vec();
+        let j0 = t.aux_loss().unwrap();
+        let mut last = j0;
+        for _ in 0..5 {
+            // Within an iteration (Omega fixed at its start) J does not increase.
+            let aux = t.channel_aux().unwrap();
+            let o2 = vec![
+                omega_reference(&aux, 0, pde.omega_floor, pde.omega_deriv),
+                Vec::new(),
+            ];
+            let before = rows_objective(&net, &sets, &aux, w, &o2);
+            let out = t.step(&mut net).unwrap();
+            assert!(
+                out.objective <= before * (1.0 + 1e-10),
+                "{w:?}: {} > {before}",
+                out.objective
+            );
+            last = out.objective;
+        }
+        assert!(last < j0, "{w:?}: {last} !< {j0}");
+        let gap = t.derivative_gap(&net).unwrap();
+        assert!(gap.is_finite() && gap < 1.0, "gap {gap}");
+        assert_eq!(t.probe_names(), vec!["derivative_gap".to_string()]);
+    }
+}
+
+/// Every option of the engine runs on PINN rows and keeps `J` finite and
+/// decreasing (no option is silently ignored: each changes the iterates).
+#[test]
+fn every_option_works_on_pinn_rows() {
+    let (net0, data, _) = pinn(13);
+    let base = PenaltyConfig::default();
+    let variants: Vec<(&str, PenaltyConfig)> = vec![
+        (
+            "gauss-seidel",
+            PenaltyConfig {
+                aux_order: AuxOrder::GaussSeidel,
+                ..base
+            },
+        ),
+        (
+            "forward sweep",
+            PenaltyConfig {
+                sweep: SweepOrder::Forward,
+                ..base
+            },
+        ),
+        (
+            "cholesky",
+            PenaltyConfig {
+                solver: SolveMethod::Cholesky,
+                ..base
+            },
+        ),
+        (
+            "frozen",
+            PenaltyConfig {
+                omega_mode: OmegaMode::Frozen,
+                ..base
+            },
+        ),
+        (
+            "ridge+prox",
+            PenaltyConfig {
+                ridge: 1e-3,
+                prox: 1e-2,
+                ..base
+            },
+        ),
+        (
+            "caps",
+            PenaltyConfig {
+                cap_output: 0.5,
+                cap_hidden: 0.5,
+                ..base
+            },
+        ),
+        (
+            "two aux steps",
+            PenaltyConfig {
+                aux_steps: 2,
+                ..base
+            },
+        ),
+        ("tau", PenaltyConfig { tau: 0.25, ..base }),
+        (
+            "random aux",
+            PenaltyConfig {
+                aux_init: AuxInit::Random,
+                ..base
+            },
+        ),
+        ("block 4", PenaltyConfig { block: 4, ..base }),
+    ];
+    let run = |cfg: PenaltyConfig| {
+        let mut net = net0.clone();
+        let mut t = PenaltyTrainer::with_sets(cfg, Weighting::SelfAdaptive, data.row_sets(), 0);
+        t.start(&net).unwrap();
+        let j0 = t.aux_loss().unwrap();
+        let mut j = j0;
+        let sets = t.sets().to_vec();
+        for _ in 0..4 {
+            j = t.step(&mut net).unwrap().objective;
+            assert!(j.is_finite());
+            // The cached residual sums agree with a fresh evaluation of J
+            // at the new weights and auxiliaries (Omega of this iteration).
+            let fresh = rows_objective(
+                &net,
+                &sets,
+                &t.channel_aux().unwrap(),
+                Weighting::SelfAdaptive,
+                &omega2(&t),
+            );
+            assert!(
+                (fresh - j).abs() <= 1e-10 * fresh,
+                "{cfg:?}: cached J {j} vs {fresh}"
+            );
+        }
+        (j0, j, net)
+    };
+    let (_, _, plain) = run(base);
+    let plain = plain.params();
+    for (name, cfg) in variants {
+        let (j0, j, net) = run(cfg);
+        let params = net.params();
+        assert!(j < j0, "{name}: J {j0} -> {j}");
+        if name != "block 4" {
+            assert_ne!(params, plain, "{name} changed nothing");
+        } else {
+            // The block size changes only the summation order.
+            let rel = params
+                .iter()
+                .zip(&plain)
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                .fold(0.0, f64::max);
+            assert!(rel < 1e-6, "block size moved the iterates by {rel}");
+        }
+        if name == "caps" {
+            for (l, n) in net.weight_norms_sq().into_iter().enumerate() {
+                assert!(
+                    n <= 0.5 * (1.0 + 1e-9),
+                    "layer {l}: |W|^2 = {n} above the cap"
+                );
+            }
+        }
+    }
+}
+
+/// Same bits on one and two threads, for PINN rows as for regression.
+#[test]
+fn pinn_rows_give_the_same_bits_on_any_thread_count() {
+    let (net0, data, _) = pinn(17);
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let mut net = net0.clone();
+                let mut t = PenaltyTrainer::with_sets(
+                    small_blocks(),
+                    Weighting::SelfAdaptive,
+                    data.row_sets(),
+                    0,
+                );
+                t.start(&net).unwrap();
+                for _ in 0..3 {
+                    t.step(&mut net).unwrap();
+                }
+                (
+                    net.params(),
+                    t.aux_loss().unwrap().to_bits(),
+                    t.channel_aux().unwrap(),
+                )
+            })
+    };
+    assert_eq!(run(1), run(2));
+}
+
+/// The trial pass evaluates `J` at `A - t D` for any range of moved layers
+/// (Gauss-Seidel moves one hidden layer at a time), on PINN rows and on
+/// regression rows.
+#[test]
+fn trial_points_match_the_reference_for_every_moved_range() {
+    let (net, data, _) = pinn(19);
+    let mut rng = ChaCha8Rng::seed_from_u64(20);
+    let x = Mat::from_fn(2, 40, |_, _| rng.random_range(-1.0..1.0));
+    let y = Mat::from_fn(1, 40, |_, _| rng.random_range(-1.0..1.0));
+    let rnet = NetworkSpec::new(vec![2, 5, 4, 3, 1]).build(21).unwrap();
+    let cases: Vec<(Network, Vec<RowSet<'_>>)> = vec![
+        (net, data.row_sets()),
+        (rnet, vec![RowSet::regression(x.as_ref(), y.as_ref())]),
+    ];
+    for (net, sets) in cases {
+        let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets, 0);
+        t.start(&net).unwrap();
+        let mut aux = t.channel_aux().unwrap();
+        perturb(&mut aux, 22, 0.2);
+        t.set_channel_aux(&net, &aux).unwrap();
+        let sets = t.sets().to_vec();
+        let o2 = omega2(&t);
+        for range in [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2)] {
+            let step = 0.37;
+            let (j, d) = t.trial_objective(&net, range, step);
+            let mut moved = aux.clone();
+            for (ms, ds) in moved.iter_mut().zip(&d) {
+                for (mc, dc) in ms.iter_mut().zip(ds) {
+                    for (m, dl) in mc.iter_mut().zip(dc) {
+                        *m -= dl * faer::Scale(step);
+                    }
+                }
+            }
+            let want = rows_objective(&net, &sets, &moved, Weighting::SelfAdaptive, &o2);
+            assert!(
+                (j - want).abs() <= 1e-12 * want,
+                "range {range:?}: trial J {j} vs {want}"
+            );
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Checkpoint state of the engine and the naming of non-finite values.
+
+use super::*;
+
+fn round_trip(t: &PenaltyTrainer<'_>) -> crate::Result<StateReader> {
+    let mut w = StateWriter::new();
+    t.save_state(&mut w)?;
+    let mut bytes = Vec::new();
+    w.write_to(&mut bytes).unwrap();
+    StateReader::parse(std::path::Path::new("t.sapm"), &bytes)
+}
+
+/// Saved and loaded mid-run (after backtracking shrank the step size), the
+/// trainer holds the same state and takes the same next step.
+#[test]
+fn saved_pinn_state_loads_bit_for_bit() {
+    let (net0, data, _) = pinn(13);
+    for w in [Weighting::SelfAdaptive, Weighting::Constant(3.0)] {
+        let cfg = PenaltyConfig {
+            tau: 1e4,
+            ..small_blocks()
+        };
+        let mut net = net0.clone();
+        let mut t = PenaltyTrainer::with_sets(cfg, w, data.row_sets(), 0);
+        t.start(&net).unwrap();
+        for _ in 0..4 {
+            t.step(&mut net).unwrap();
+        }
+        let mut r = round_trip(&t).unwrap();
+        let mut u = PenaltyTrainer::with_sets(cfg, w, data.row_sets(), 0);
+        u.load_state(&mut r, &net).unwrap();
+        assert_eq!(u.channel_aux(), t.channel_aux(), "{w:?}");
+        assert_eq!(
+            u.aux_loss().unwrap().to_bits(),
+            t.aux_loss().unwrap().to_bits()
+        );
+        assert_eq!(u.stats(), t.stats());
+        assert_eq!(u.probes(&net), t.probes(&net));
+        let mut net_u = net.clone();
+        let (a, b) = (t.step(&mut net).unwrap(), u.step(&mut net_u).unwrap());
+        assert_eq!(a.objective.to_bits(), b.objective.to_bits(), "{w:?}");
+        assert_eq!(net.params(), net_u.params(), "{w:?}");
+        assert_eq!(u.channel_aux(), t.channel_aux(), "{w:?}");
+    }
+}
+
+/// A non-finite auxiliary, a different method or network are refused,
+/// naming the entry or field.
+#[test]
+fn bad_saved_state_is_refused_by_name() {
+    let (net, data, _) = pinn(2);
+    let sets = || data.row_sets();
+    let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets(), 0);
+    t.start(&net).unwrap();
+    let mut aux = t.channel_aux().unwrap();
+    aux[0][1][1][(2, 3)] = f64::NAN;
+    t.set_channel_aux(&net, &aux).unwrap();
+    assert_eq!(
+        t.non_finite_state().as_deref(),
+        Some("auxiliary d_2 (layer 2) became NaN (interior point 3)")
+    );
+    let mut r = round_trip(&t).unwrap();
+    let e = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets(), 0)
+        .load_state(&mut r, &net)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("entry `a`") && e.contains("not finite"), "{e}");
+
+    let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets(), 0);
+    t.start(&net).unwrap();
+    let mut r = round_trip(&t).unwrap();
+    let e = PenaltyTrainer::with_sets(small_blocks(), Weighting::Constant(1.0), sets(), 0)
+        .load_state(&mut r, &net)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("method"), "{e}");
+    let mut r = round_trip(&t).unwrap();
+    let small = NetworkSpec::new(vec![3, 5, 1]).build(0).unwrap();
+    let e = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets(), 0)
+        .load_state(&mut r, &small)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("entry `a`"), "{e}");
+    let mut w = StateWriter::new();
+    let fresh = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets(), 0);
+    assert!(fresh.save_state(&mut w).is_err());
+}
+
+/// A NaN auxiliary is reported with its layer and sample.
+#[test]
+fn non_finite_auxiliaries_name_layer_and_sample() {
+    let net = NetworkSpec::new(vec![1, 4, 3, 1]).build(0).unwrap();
+    let x = Mat::from_fn(1, 9, |_, j| j as f64 / 9.0);
+    let y = Mat::from_fn(1, 9, |_, j| (j as f64).sin());
+    let cfg = PenaltyConfig {
+        block: 4,
+        ..Default::default()
+    };
+    let mut t = PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
+    t.start(&net).unwrap();
+    assert_eq!(t.non_finite_state(), None);
+    let mut aux = t.aux().unwrap();
+    aux.a[1][(2, 7)] = f64::NAN;
+    t.set_aux(&net, &aux).unwrap();
+    assert_eq!(
+        t.non_finite_state().as_deref(),
+        Some("auxiliary a_2 (layer 2) became NaN (sample 7)")
+    );
+}

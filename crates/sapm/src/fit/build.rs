@@ -1,0 +1,62 @@
+//! The one trainer factory: a checked config, a task and the initial network
+//! give the trainer of the configured method.
+
+use crate::config::{Checked, Method};
+use crate::engine::PenaltyTrainer;
+use crate::engine::loss::Weighting;
+use crate::error::{Error, Result};
+use crate::net::Network;
+use crate::optim::{Adam, Elm, GradientDescent, Lbfgs, Lm, Sequence, Trainer};
+use crate::task::Task;
+
+/// Build the trainer `cfg` asks for on `task`. Gradient methods see the
+/// task's objective, ELM its regression data, PM/SAPM its row sets; a method
+/// the task cannot run is an error naming it.
+pub fn build_trainer<'a>(
+    cfg: &Checked,
+    task: &'a Task<'_>,
+    net: &Network,
+) -> Result<Box<dyn Trainer + 'a>> {
+    let obj = || task.objective(net);
+    let adam = || -> Box<dyn Trainer + 'a> { Box::new(Adam::new(obj(), cfg.adam)) };
+    Ok(match cfg.method {
+        Method::LsGd => Box::new(GradientDescent::new(obj(), cfg.gd.lr)),
+        Method::LsAdam => adam(),
+        Method::LsLbfgs => Box::new(Lbfgs::new(obj(), cfg.lbfgs)),
+        Method::LsAdamLbfgs => Box::new(Sequence::new(
+            "ls-adam-lbfgs",
+            vec![
+                (adam(), cfg.adam_lbfgs.adam_steps),
+                (Box::new(Lbfgs::new(obj(), cfg.lbfgs)), 0),
+            ],
+        )),
+        Method::Elm => {
+            let Some((x, y)) = task.regression_data() else {
+                return Err(Error::config(
+                    "method",
+                    "elm is not available for PDE problems ([pde] section)",
+                ));
+            };
+            Box::new(Elm::new(x, y, cfg.elm.ridge, cfg.elm.solver))
+        }
+        Method::Lm => Box::new(Lm::plain(task.least_squares(net), cfg.lm)),
+        Method::Varpro => Box::new(Lm::varpro(task.least_squares(net), net, cfg.lm)),
+        Method::Pm | Method::Sapm => {
+            let (pc, w) = if cfg.method == Method::Pm {
+                (cfg.pm, Weighting::Constant(cfg.pm.beta))
+            } else {
+                (cfg.sapm, Weighting::SelfAdaptive)
+            };
+            let t: Box<dyn Trainer + 'a> =
+                Box::new(PenaltyTrainer::with_sets(pc, w, task.row_sets(), cfg.seed));
+            if pc.warm_start > 0 {
+                Box::new(Sequence::new(
+                    cfg.method.name(),
+                    vec![(adam(), pc.warm_start), (t, 0)],
+                ))
+            } else {
+                t
+            }
+        }
+    })
+}

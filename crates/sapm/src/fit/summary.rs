@@ -1,0 +1,325 @@
+//! End-of-run numbers: the fragility and consistency diagnostics, and the
+//! summary of a run (one writer for every task kind).
+
+use crate::config::{Checked, Method, TrainConfig};
+use crate::data::{Dataset, Split};
+use crate::driver::{RunResult, Status};
+use crate::engine::loss::{Weighting, consistency_constant};
+use crate::error::Result;
+use crate::linalg::condition_number;
+use crate::net::{ForwardCache, Network};
+use crate::record::TrainerStats;
+use crate::task::Task;
+use crate::task::pde::loss::pinn_loss;
+use crate::task::pde::rel_l2;
+use crate::task::regression::mse;
+use faer::Mat;
+use serde::Serialize;
+
+/// End-of-run numbers that tell a real fit from a fragile one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnostics {
+    /// `|W_l|_F^2` for every layer (bias excluded).
+    pub weight_norms_sq: Vec<f64>,
+    /// `|W_L|_F^2` of the output layer.
+    pub output_weight_norm_sq: f64,
+    /// Product of the layers' spectral norms (a Lipschitz bound of the network).
+    pub spectral_norm_product: f64,
+    /// 2-norm condition number of the output layer's design matrix `[s(z_{L-1}); 1]^T` on the training set.
+    pub output_design_cond: f64,
+    /// Test MSE (mean over samples and outputs) of the same model evaluated in f32.
+    pub test_mse_f32: f64,
+    /// `test_mse_f32 > 2 test_mse + 1e-10`: the fit relies on cancellation between large weights.
+    pub fragile: bool,
+    /// For PM/SAPM: `J_LS / J_aux` at the end (SAPM's bound: <= `consistency_bound`).
+    pub ls_over_aux: Option<f64>,
+    /// `L max(1, K^(2(L-1)))`.
+    pub consistency_bound: f64,
+    /// MSE (mean over samples and outputs) of the best constant predictor on
+    /// the training set (failure threshold).
+    pub constant_predictor_mse: f64,
+    /// Bytes held by auxiliary variables per training sample (PM/SAPM), else 0.
+    pub aux_bytes_per_sample: usize,
+    /// PM/SAPM: the penalty weights `omega_l` of the final weights (SAPM's span
+    /// tens of decades when the output weights explode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub omega: Option<Vec<f64>>,
+    /// PM/SAPM: round-off floor of the auxiliary loss, `eps^2 sum_l omega_l |Z_l|_F^2 / N`
+    /// (forward pre-activations `Z_l`). Below it, changes of `J` are noise: the
+    /// descent guarantee holds in exact arithmetic only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aux_roundoff_floor: Option<f64>,
+}
+
+/// `omega` and the round-off floor of the auxiliary loss for `net` on inputs `x`.
+pub fn aux_diagnostics(
+    net: &Network,
+    x: faer::MatRef<'_, f64>,
+    weighting: Weighting,
+) -> (Vec<f64>, f64) {
+    let omega = weighting.omega(&net.weight_norms_sq());
+    let mut cache = ForwardCache::new(net.widths(), x.ncols());
+    net.forward_into(x, &mut cache);
+    let floor = (0..net.depth())
+        .map(|l| omega[l] * cache.z[l].squared_norm_l2())
+        .sum::<f64>()
+        * f64::EPSILON
+        * f64::EPSILON
+        / x.ncols().max(1) as f64;
+    (omega, floor)
+}
+
+/// Diagnostics of `net` on `data`.
+pub fn diagnostics(net: &Network, data: &Split, aux_loss: Option<f64>) -> Diagnostics {
+    let weight_norms_sq = net.weight_norms_sq();
+    let spectral_norm_product = (0..net.depth())
+        .map(|l| {
+            net.weight(l)
+                .singular_values()
+                .ok()
+                .and_then(|s| s.into_iter().reduce(f64::max))
+                .unwrap_or(f64::NAN)
+        })
+        .product();
+    let mut cache = ForwardCache::new(net.widths(), data.train.len());
+    net.forward_into(data.train.x.as_ref(), &mut cache);
+    let output_design_cond = condition_number(cache.p[net.depth() - 1].as_ref().transpose());
+    // Means over samples and outputs, as the recorded MSEs.
+    let m = data.test.output_dim().max(1) as f64;
+    let test_mse = mse(net, data.test.x.as_ref(), data.test.y.as_ref()) / m;
+    let pred32 = net.predict_f32(data.test.x.as_ref());
+    let test_mse_f32 = crate::task::regression::sq_diff(pred32.as_ref(), data.test.y.as_ref())
+        / (data.test.len().max(1) as f64 * m);
+    let train_mse = mse(net, data.train.x.as_ref(), data.train.y.as_ref());
+    let hidden: usize = net.widths()[1..net.depth()].iter().sum();
+    Diagnostics {
+        output_weight_norm_sq: *weight_norms_sq.last().unwrap_or(&0.0),
+        weight_norms_sq,
+        spectral_norm_product,
+        output_design_cond,
+        test_mse_f32,
+        fragile: test_mse_f32.is_nan() || test_mse_f32 > 2.0 * test_mse + 1e-10,
+        ls_over_aux: aux_loss.map(|a| train_mse / a),
+        consistency_bound: consistency_constant(net.depth(), net.activation().lipschitz()),
+        constant_predictor_mse: data.train.constant_predictor_mse(),
+        aux_bytes_per_sample: if aux_loss.is_some() { hidden * 8 } else { 0 },
+        omega: None,
+        aux_roundoff_floor: None,
+    }
+}
+
+/// Everything `summary.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Method name.
+    pub method: String,
+    /// Why training stopped (`max_iterations`, `converged`, `time_limit`, `diverged`, `interrupted`).
+    pub status: Status,
+    /// Human-readable stop reason.
+    pub message: String,
+    /// Iterations completed.
+    pub iterations: usize,
+    /// Training seconds (evaluation excluded).
+    pub seconds: f64,
+    /// Final train MSE (mean over samples and outputs).
+    pub train_mse: f64,
+    /// Final test MSE (mean over samples and outputs).
+    pub test_mse: f64,
+    /// Final PM/SAPM loss (null for other methods).
+    pub aux_loss: Option<f64>,
+    /// The run seed.
+    pub seed: u64,
+    /// Number of training / test samples.
+    pub n_train: usize,
+    /// Number of test samples.
+    pub n_test: usize,
+    /// Fragility and consistency diagnostics.
+    pub diagnostics: Diagnostics,
+    /// Trainer counters.
+    pub stats: TrainerStats,
+    /// PDE runs: relative L2 error against the exact solution on the test grid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rel_l2: Option<f64>,
+    /// PDE runs: the same with the model evaluated in f32.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rel_l2_f32: Option<f64>,
+    /// PDE runs: `mean(PDE residual^2)` on the interior points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pde_loss: Option<f64>,
+    /// PDE runs: `mean(boundary residual^2)` on the boundary points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bc_loss: Option<f64>,
+    /// PM/SAPM-PINN: `|d - dz|_F / |dz|_F`, derivative auxiliaries against the
+    /// network's true directional derivatives (hidden layers, interior points).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub derivative_gap: Option<f64>,
+    /// Time-marching PDE runs: one entry per time window (the other fields then
+    /// describe the piecewise solution; `diagnostics` are the last window's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Vec<WindowSummary>>,
+    /// sapm version.
+    pub version: String,
+    /// The resolved config (only the keys it uses).
+    #[serde(serialize_with = "canonical_config")]
+    pub config: TrainConfig,
+}
+
+fn canonical_config<S: serde::Serializer>(
+    cfg: &TrainConfig,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    cfg.canonical().serialize(s)
+}
+
+/// The summary of a finished run of `cfg` on `task` with the final `net`.
+pub(crate) fn summarize(
+    cfg: &Checked,
+    task: &Task<'_>,
+    net: &Network,
+    res: &RunResult,
+) -> Result<Summary> {
+    let aux_loss = res
+        .aux_loss
+        .filter(|_| matches!(cfg.method, Method::Pm | Method::Sapm));
+    let last = res
+        .history
+        .last()
+        .map(|r| r.values.clone())
+        .unwrap_or_default();
+    let column = |name: &str| {
+        res.metric_names
+            .iter()
+            .position(|n| n == name)
+            .and_then(|k| last.get(k).copied())
+    };
+    let mut summary = Summary {
+        method: cfg.method.name().to_string(),
+        status: res.status,
+        message: res.message.clone(),
+        iterations: res.iterations,
+        seconds: res.seconds,
+        train_mse: f64::NAN,
+        test_mse: f64::NAN,
+        aux_loss,
+        seed: cfg.seed,
+        n_train: 0,
+        n_test: 0,
+        diagnostics: empty_diagnostics(),
+        stats: res.stats.clone(),
+        rel_l2: None,
+        rel_l2_f32: None,
+        pde_loss: None,
+        bc_loss: None,
+        derivative_gap: column("derivative_gap"),
+        windows: None,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        config: cfg.config().clone(),
+    };
+    match task {
+        Task::Regression(data) => {
+            summary.train_mse = column("train_mse").unwrap_or(f64::NAN);
+            summary.test_mse = column("test_mse").unwrap_or(f64::NAN);
+            summary.n_train = data.train.len();
+            summary.n_test = data.test.len();
+            let mut d = diagnostics(net, data, aux_loss);
+            let w = match cfg.method {
+                Method::Pm => Some(Weighting::Constant(cfg.pm.beta)),
+                Method::Sapm => Some(Weighting::SelfAdaptive),
+                _ => None,
+            };
+            if let Some(w) = w {
+                let (omega, floor) = aux_diagnostics(net, data.train.x.as_ref(), w);
+                d.omega = Some(omega);
+                d.aux_roundoff_floor = Some(floor);
+            }
+            summary.diagnostics = d;
+        }
+        Task::Pde(p) => {
+            let data = &p.data;
+            let (names, outs) = task.names();
+            // Diagnostics against the exact solution (zeros when there is none).
+            let exact_or_zero =
+                |u: &Option<Mat<f64>>, n: usize| u.clone().unwrap_or_else(|| Mat::zeros(1, n));
+            let split = Split {
+                train: Dataset::new(
+                    data.e_int.clone(),
+                    exact_or_zero(&data.u_int, data.n_interior()),
+                    names.clone(),
+                    outs.clone(),
+                )?,
+                test: Dataset::new(
+                    data.e_test.clone(),
+                    exact_or_zero(&data.u_test, data.e_test.ncols()),
+                    names,
+                    outs,
+                )?,
+            };
+            let has_exact = data.u_test.is_some();
+            let err = |d: &Dataset| {
+                if has_exact {
+                    mse(net, d.x.as_ref(), d.y.as_ref())
+                } else {
+                    f64::NAN
+                }
+            };
+            let loss = pinn_loss(net, data, p.cfg.alpha, p.cfg.beta_bc);
+            summary.train_mse = err(&split.train);
+            summary.test_mse = err(&split.test);
+            summary.n_train = data.n_interior() + data.n_boundary();
+            summary.n_test = data.e_test.ncols();
+            summary.rel_l2 = Some(rel_l2(net, data, false));
+            summary.rel_l2_f32 = Some(rel_l2(net, data, true));
+            summary.pde_loss = Some(loss.pde);
+            summary.bc_loss = Some(loss.bc);
+            let mut d = diagnostics(net, &split, aux_loss.map(|_| f64::NAN));
+            // J_LS / J_aux has no meaning here; report the PINN loss over J instead.
+            d.ls_over_aux = aux_loss.map(|a| loss.total / a);
+            // Interior points hold value and derivative auxiliaries.
+            d.aux_bytes_per_sample *= 2;
+            summary.diagnostics = d;
+        }
+    }
+    Ok(summary)
+}
+
+fn empty_diagnostics() -> Diagnostics {
+    Diagnostics {
+        weight_norms_sq: Vec::new(),
+        output_weight_norm_sq: f64::NAN,
+        spectral_norm_product: f64::NAN,
+        output_design_cond: f64::NAN,
+        test_mse_f32: f64::NAN,
+        fragile: false,
+        ls_over_aux: None,
+        consistency_bound: f64::NAN,
+        constant_predictor_mse: f64::NAN,
+        aux_bytes_per_sample: 0,
+        omega: None,
+        aux_roundoff_floor: None,
+    }
+}
+
+/// One window's numbers, as `summary.json` lists them under `windows`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowSummary {
+    /// Window index `k`.
+    pub index: usize,
+    /// `t_k`.
+    pub t_lo: f64,
+    /// `t_{k+1}`.
+    pub t_hi: f64,
+    /// Relative L2 error on the window's own test grid (`n_test` per coordinate).
+    pub rel_l2: Option<f64>,
+    /// The same in f32.
+    pub rel_l2_f32: Option<f64>,
+    /// The window's mean squared PDE residual (of its own, possibly rescaled, PDE).
+    pub pde_loss: Option<f64>,
+    /// The window's mean squared boundary residual.
+    pub bc_loss: Option<f64>,
+    /// Iterations of the window.
+    pub iterations: usize,
+    /// Training seconds of the window.
+    pub seconds: f64,
+    /// Why the window's training stopped.
+    pub status: Status,
+}

@@ -1,0 +1,351 @@
+//! `[pde]`: the problem, its points and the loss weights, and building the
+//! [`Problem`] it names.
+
+use super::expr::Expr;
+use super::problem::{Problem, ScalarFn};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// How interior and boundary points are placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampling {
+    /// Independent uniform points (seeded).
+    #[default]
+    Random,
+    /// Cell-centred tensor grid (`ceil(n^(1/d))` points per coordinate).
+    Grid,
+}
+
+/// `[pde]`: the problem, its points and the loss weights. When present, the
+/// run is a PINN and `[data]` is ignored.
+///
+/// | key | default | meaning |
+/// |---|---|---|
+/// | `problem` | `transport1d` | `transport1d`, `transport_inflow`, `steady1d` or `custom` |
+/// | `beta` | 1.0 | transport speed of `transport1d` / `transport_inflow` |
+/// | `vars` | `["x", "y", "z"][..d]` | custom: variable names (d = len(lo)) |
+/// | `lo`, `hi` | | custom: the box |
+/// | `periodic` | all false | custom: periodic coordinates |
+/// | `c`, `f`, `g`, `exact` | | custom: expressions (`c` has d entries; `exact` optional) |
+/// | `n_interior`, `n_boundary` | 1000, 200 | collocation points |
+/// | `sampling` | `random` | `random` or `grid` |
+/// | `n_test` | 101 | test grid points per coordinate (`rel_l2`), lowered to fit `max_test_points` |
+/// | `max_test_points` | 50,000 | most points of the test grid in all (101 x 101 fits; 3-D gets 36 per coordinate) |
+/// | `alpha`, `beta_bc` | 1.0, 1.0 | weights of the PDE and boundary terms |
+/// | `omega_floor` | 1.0 | PM/SAPM-PINN: floor added to `Omega_l^2` |
+/// | `omega_deriv` | 1.0 | PM/SAPM-PINN: factor of `sum_j |d_j|^2` in `Omega_l^2` |
+/// | `curriculum` | `[]` | transport problems: speeds trained before `beta`, each with the `[train]` budget |
+/// | `time_windows` | 1 | time marching: `K > 1` trains `K` networks on consecutive windows of `t` |
+/// | `window_local_time` | true | time marching: each window's network sees `s = (t - t_k) / h` in `[0, 1]` |
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PdeConfig {
+    /// Problem name.
+    pub problem: String,
+    /// Transport speed of the built-in transport problems.
+    pub beta: f64,
+    /// Custom: variable names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vars: Vec<String>,
+    /// Custom: lower corner.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lo: Vec<f64>,
+    /// Custom: upper corner.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hi: Vec<f64>,
+    /// Custom: periodic coordinates (default all false).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub periodic: Vec<bool>,
+    /// Custom: `c(x)`, one expression per coordinate.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub c: Vec<String>,
+    /// Custom: `f(x)`.
+    pub f: String,
+    /// Custom: `g(x)` on the inflow boundary.
+    pub g: String,
+    /// Custom: exact solution (optional).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    /// Interior collocation points.
+    pub n_interior: usize,
+    /// Boundary points (on the inflow part).
+    pub n_boundary: usize,
+    /// Point placement.
+    pub sampling: Sampling,
+    /// Test grid points per coordinate (at most `max_test_points` in all).
+    pub n_test: usize,
+    /// Most points of the test grid: `n_test` per coordinate is lowered to
+    /// the largest `k` with `k^d <= max_test_points` (at least 2), so a 3-D
+    /// problem does not evaluate 101^3 = 1.03 M points by default.
+    #[serde(skip_serializing_if = "is_default_test_points")]
+    pub max_test_points: usize,
+    /// Weight of `mean(PDE residual^2)`.
+    pub alpha: f64,
+    /// Weight of `mean(boundary residual^2)`.
+    pub beta_bc: f64,
+    /// PM/SAPM-PINN: `Omega_{l,n}^2 = omega_floor + sum_{j >= l} |d_{j,n}|^2`.
+    pub omega_floor: f64,
+    /// PM/SAPM-PINN: factor of the derivative sum in `Omega_{l,n}^2` (0 = unit rows).
+    pub omega_deriv: f64,
+    /// Curriculum in `beta` (transport problems): train on each of these speeds
+    /// in turn, each for the `[train]` budget, before the final `beta`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub curriculum: Vec<f64>,
+    /// Time marching: split the coordinate `t` into this many equal windows and
+    /// train one network per window, each window's initial data being the
+    /// previous window's network at its end (1 = one network, no marching).
+    /// The counts, weights and `[train]` budget apply to every window.
+    #[serde(skip_serializing_if = "is_one")]
+    pub time_windows: usize,
+    /// Time marching: each window's network takes the local time
+    /// `s = (t - t_k) / h in [0, 1]` (the window's PDE multiplied by `h`),
+    /// rather than `t` itself.
+    #[serde(skip_serializing_if = "is_true")]
+    pub window_local_time: bool,
+}
+
+/// Default `pde.max_test_points`: 101 x 101 = 10,201 fits, so 1-D and 2-D
+/// grids are as before; a 3-D grid gets 36^3 = 46,656 points.
+pub const DEFAULT_MAX_TEST_POINTS: usize = 50_000;
+
+/// Largest `pde.max_test_points` (and test grid), as `data.n_test`.
+pub const MAX_TEST_POINTS: usize = 1 << 24;
+
+fn is_default_test_points(n: &usize) -> bool {
+    *n == DEFAULT_MAX_TEST_POINTS
+}
+
+fn is_one(k: &usize) -> bool {
+    *k == 1
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl Default for PdeConfig {
+    fn default() -> Self {
+        PdeConfig {
+            problem: "transport1d".into(),
+            beta: 1.0,
+            vars: Vec::new(),
+            lo: Vec::new(),
+            hi: Vec::new(),
+            periodic: Vec::new(),
+            c: Vec::new(),
+            f: "0".into(),
+            g: "0".into(),
+            exact: None,
+            n_interior: 1000,
+            n_boundary: 200,
+            sampling: Sampling::Random,
+            n_test: 101,
+            max_test_points: DEFAULT_MAX_TEST_POINTS,
+            alpha: 1.0,
+            beta_bc: 1.0,
+            omega_floor: 1.0,
+            omega_deriv: 1.0,
+            curriculum: Vec::new(),
+            time_windows: 1,
+            window_local_time: true,
+        }
+    }
+}
+
+/// Built-in problem names.
+pub const PROBLEMS: [&str; 4] = ["transport1d", "transport_inflow", "steady1d", "custom"];
+
+impl PdeConfig {
+    /// Check counts and weights (the problem itself is checked by [`PdeConfig::problem`]).
+    pub fn validate(&self) -> Result<()> {
+        if !PROBLEMS.contains(&self.problem.as_str()) {
+            return Err(Error::config(
+                "pde.problem",
+                format!(
+                    "unknown problem {}; known: {}",
+                    crate::error::quoted(&self.problem),
+                    PROBLEMS.join(", ")
+                ),
+            ));
+        }
+        for (k, v) in [
+            ("pde.n_interior", self.n_interior),
+            ("pde.n_boundary", self.n_boundary),
+        ] {
+            if v == 0 {
+                return Err(Error::config(k, "must be >= 1, got 0"));
+            }
+        }
+        if self.n_test < 2 {
+            return Err(Error::config(
+                "pde.n_test",
+                format!("must be >= 2, got {}", self.n_test),
+            ));
+        }
+        if !(2..=MAX_TEST_POINTS).contains(&self.max_test_points) {
+            return Err(Error::config(
+                "pde.max_test_points",
+                format!(
+                    "must be in 2..={MAX_TEST_POINTS}, got {}",
+                    self.max_test_points
+                ),
+            ));
+        }
+        for (k, v) in [
+            ("pde.alpha", self.alpha),
+            ("pde.beta_bc", self.beta_bc),
+            ("pde.beta", self.beta),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::config(k, format!("must be finite and > 0, got {v}")));
+            }
+        }
+        if !self.curriculum.is_empty() {
+            if !self.problem.starts_with("transport") {
+                return Err(Error::config(
+                    "pde.curriculum",
+                    format!("only for transport problems, not {:?}", self.problem),
+                ));
+            }
+            if let Some(b) = self
+                .curriculum
+                .iter()
+                .find(|b| !(b.is_finite() && **b > 0.0))
+            {
+                return Err(Error::config(
+                    "pde.curriculum",
+                    format!("speeds must be finite and > 0, got {b}"),
+                ));
+            }
+        }
+        crate::task::pde::window::check_windows(self.time_windows)?;
+        if self.time_windows > 1 && !self.curriculum.is_empty() {
+            return Err(Error::config(
+                "pde.time_windows",
+                "time marching cannot be combined with pde.curriculum",
+            ));
+        }
+        for (k, v) in [
+            ("pde.omega_floor", self.omega_floor),
+            ("pde.omega_deriv", self.omega_deriv),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::config(
+                    k,
+                    format!("must be finite and >= 0, got {v}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Test grid points per coordinate for a `d`-dimensional problem:
+    /// `n_test`, lowered so the grid has at most `max_test_points` points
+    /// (never below 2).
+    pub fn test_per_axis(&self, d: usize) -> usize {
+        let fits = |k: usize| {
+            (0..d.max(1))
+                .try_fold(1usize, |acc, _| acc.checked_mul(k))
+                .is_some_and(|n| n <= self.max_test_points)
+        };
+        let mut k = self.n_test;
+        // A root estimate, then exact integer steps.
+        let root = (self.max_test_points as f64).powf(1.0 / d.max(1) as f64) as usize;
+        k = k.min(root + 1);
+        while k > 2 && !fits(k) {
+            k -= 1;
+        }
+        k.max(2)
+    }
+
+    /// Build the problem (parsing expressions for `custom`).
+    pub fn problem(&self) -> Result<Problem> {
+        self.validate()?;
+        let p = match self.problem.as_str() {
+            "transport1d" => Problem::transport1d(self.beta),
+            "transport_inflow" => Problem::transport_inflow(self.beta),
+            "steady1d" => Problem::steady1d(),
+            _ => self.custom()?,
+        };
+        p.validate()?;
+        Ok(p)
+    }
+
+    fn custom(&self) -> Result<Problem> {
+        let d = self.lo.len();
+        if d == 0 || d > 3 {
+            return Err(Error::config(
+                "pde.lo",
+                format!("custom problems need 1 to 3 coordinates, got {d}"),
+            ));
+        }
+        if self.hi.len() != d {
+            return Err(Error::config(
+                "pde.hi",
+                format!("needs {d} entries like pde.lo, got {}", self.hi.len()),
+            ));
+        }
+        let vars: Vec<String> = if self.vars.is_empty() {
+            ["x", "y", "z"][..d].iter().map(|s| s.to_string()).collect()
+        } else {
+            self.vars.clone()
+        };
+        if vars.len() != d {
+            return Err(Error::config(
+                "pde.vars",
+                format!("needs {d} names like pde.lo, got {:?}", vars),
+            ));
+        }
+        let periodic = if self.periodic.is_empty() {
+            vec![false; d]
+        } else {
+            self.periodic.clone()
+        };
+        if periodic.len() != d {
+            return Err(Error::config(
+                "pde.periodic",
+                format!("needs {d} entries like pde.lo, got {}", periodic.len()),
+            ));
+        }
+        if self.c.len() != d {
+            return Err(Error::config(
+                "pde.c",
+                format!(
+                    "needs one expression per coordinate ({d}: {}), got {}",
+                    vars.join(", "),
+                    self.c.len()
+                ),
+            ));
+        }
+        let c: Vec<Expr> = self
+            .c
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Expr::parse(&format!("pde.c[{i}]"), t, &vars))
+            .collect::<Result<_>>()?;
+        let f = Expr::parse("pde.f", &self.f, &vars)?;
+        let g = Expr::parse("pde.g", &self.g, &vars)?;
+        let exact = self
+            .exact
+            .as_ref()
+            .map(|t| Expr::parse("pde.exact", t, &vars))
+            .transpose()?;
+        Ok(Problem {
+            name: "custom".into(),
+            vars,
+            lo: self.lo.clone(),
+            hi: self.hi.clone(),
+            periodic,
+            op: super::operator::Operator::transport(Arc::new(move |x, out| {
+                for (o, e) in out.iter_mut().zip(&c) {
+                    *o = e.eval(x);
+                }
+            })),
+            f: Arc::new(move |x| f.eval(x)),
+            g: Arc::new(move |x| g.eval(x)),
+            exact: exact.map(|e| Arc::new(move |x: &[f64]| e.eval(x)) as ScalarFn),
+        })
+    }
+}
