@@ -29,6 +29,9 @@ pub enum Mode {
     Threads,
     /// Start a trainer at N = n[0], run `--iterations`, report its buffers and peak RSS.
     Memory,
+    /// One Levenberg-Marquardt iteration against faer's GEMM and Cholesky of
+    /// the same size (defaults N = 2000, width 31, L = 5: P = 3070).
+    Lm,
 }
 
 /// Options of `sapm bench`.
@@ -37,14 +40,15 @@ pub struct BenchArgs {
     /// What to measure.
     #[arg(long, value_enum, default_value = "iteration")]
     pub mode: Mode,
-    /// Sample counts, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    /// Sample counts, comma-separated (default 1000,10000,100000; lm mode 2000).
+    #[arg(long, value_delimiter = ',')]
     pub n: Vec<usize>,
-    /// Hidden widths, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "20,64")]
+    /// Hidden widths, comma-separated (default 20,64; lm mode 31).
+    #[arg(long, value_delimiter = ',')]
     pub width: Vec<usize>,
-    /// Affine layers L (scaling mode: comma-separated list for the L table).
-    #[arg(long, value_delimiter = ',', default_value = "10")]
+    /// Affine layers L (scaling mode: comma-separated list for the L table;
+    /// default 10; lm mode 5).
+    #[arg(long, value_delimiter = ',')]
     pub depth: Vec<usize>,
     /// Timed repetitions per case (medians are reported).
     #[arg(long, default_value_t = 5)]
@@ -55,9 +59,13 @@ pub struct BenchArgs {
     /// Worker threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Memory mode: iterations to run after start.
+    /// Memory mode: iterations to run after start; lm mode: untimed LM
+    /// iterations before timing.
     #[arg(long, default_value_t = 3)]
     pub iterations: usize,
+    /// lm mode: add the primal-form LM iteration.
+    #[arg(long)]
+    pub primal: bool,
     /// Weight-step solver of the SAPM runs in scaling, threads and memory modes.
     #[arg(long, default_value = "qr")]
     pub solver: String,
@@ -85,11 +93,11 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Medians of wall time, CPU time and flops per run.
-struct Summary {
-    wall: f64,
-    cpu: f64,
-    flops: f64,
-    spread: f64,
+pub(crate) struct Summary {
+    pub(crate) wall: f64,
+    pub(crate) cpu: f64,
+    pub(crate) flops: f64,
+    pub(crate) spread: f64,
 }
 
 fn summarise(s: &[Sample]) -> Summary {
@@ -118,7 +126,7 @@ fn timed(f: impl FnOnce() -> Result<f64>) -> Result<Sample> {
 }
 
 /// A benchmark case: something that runs one unit of work and returns its flops.
-trait Case {
+pub(crate) trait Case {
     fn name(&self) -> String;
     fn run(&mut self) -> Result<f64>;
 }
@@ -254,7 +262,7 @@ fn parse_solver(s: &str) -> Result<SolveMethod> {
 }
 
 /// Run `cases` interleaved: one warm-up each, then `reps` rounds.
-fn interleave(cases: &mut [&mut dyn Case], reps: usize) -> Result<Vec<Summary>> {
+pub(crate) fn interleave(cases: &mut [&mut dyn Case], reps: usize) -> Result<Vec<Summary>> {
     for c in cases.iter_mut() {
         c.run()
             .with_context(|| format!("warm-up of {}", c.name()))?;
@@ -275,7 +283,7 @@ fn load() -> String {
         .unwrap_or_else(|| "n/a".into())
 }
 
-fn header(args: &BenchArgs) {
+pub(crate) fn header(args: &BenchArgs) {
     println!(
         "<!-- sapm bench --mode {:?}, threads {}, block {}, reps {}, load average at start {} -->",
         args.mode,
@@ -542,9 +550,20 @@ fn memory_mode(args: &BenchArgs) -> Result<()> {
 }
 
 /// Run `sapm bench`.
-pub fn run(args: BenchArgs) -> Result<()> {
-    if args.n.is_empty() || args.width.is_empty() || args.depth.is_empty() {
-        bail!("--n, --width and --depth need at least one value");
+pub fn run(mut args: BenchArgs) -> Result<()> {
+    let lm = args.mode == Mode::Lm;
+    if args.n.is_empty() {
+        args.n = if lm {
+            vec![2000]
+        } else {
+            vec![1000, 10_000, 100_000]
+        };
+    }
+    if args.width.is_empty() {
+        args.width = if lm { vec![31] } else { vec![20, 64] };
+    }
+    if args.depth.is_empty() {
+        args.depth = vec![if lm { 5 } else { 10 }];
     }
     if let Some(bad) = args.n.iter().chain(&args.width).find(|&&v| v == 0) {
         bail!("sizes must be positive, got {bad}");
@@ -561,5 +580,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Mode::Scaling => scaling_mode(&args),
         Mode::Threads => threads_mode(&args),
         Mode::Memory => memory_mode(&args),
+        Mode::Lm => crate::bench_lm::lm_mode(&args),
     })
 }

@@ -5,6 +5,7 @@
 //! Ctrl-C or SIGTERM.
 
 mod bench_cmd;
+mod bench_lm;
 mod data_cmd;
 mod signals;
 mod study_cmd;

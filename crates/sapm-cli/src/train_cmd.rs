@@ -397,6 +397,8 @@ struct Progress {
     started: Instant,
     phases: Phases,
     mark: Option<Instant>,
+    /// The objective of the last iteration, when its message is due.
+    due: Option<f64>,
 }
 
 impl Progress {
@@ -421,6 +423,7 @@ impl Progress {
             started,
             phases: Phases::default(),
             mark: None,
+            due: None,
         }
     }
 
@@ -473,9 +476,18 @@ impl Observer for Progress {
     fn on_iteration(&mut self, it: usize, objective: f64) {
         if let Some(b) = &self.bar {
             b.set_position(it as u64);
-            if it.is_multiple_of(16) {
-                b.set_message(format!("obj {objective:.3e} {}", self.last));
+            // The message follows in `on_progress`, with the trainer's numbers.
+            self.due = it.is_multiple_of(16).then_some(objective);
+        }
+    }
+    fn on_progress(&mut self, items: &[(&'static str, f64)]) {
+        if let (Some(b), Some(objective)) = (&self.bar, self.due.take()) {
+            let mut msg = format!("obj {objective:.3e} ");
+            for (name, v) in items {
+                msg.push_str(&format!("{name} {v:.2e} "));
             }
+            msg.push_str(&self.last);
+            b.set_message(msg);
         }
     }
     fn on_record(&mut self, r: &Record) {

@@ -426,6 +426,7 @@ fn bench_modes_run_on_tiny_sizes() {
         ("scaling", "Time per SAPM iteration against L"),
         ("threads", "speed-up"),
         ("memory", "peak RSS"),
+        ("lm", "LM iteration (dual, N x N)"),
     ] {
         let o = sapm(&[
             "bench",

@@ -251,6 +251,8 @@ pub fn run_estimate(cfg: &TrainConfig, shape: RunShape) -> Estimate {
             Method::LsAdamLbfgs => 3.0 + lbfgs,
             Method::Elm => 1.0,
             Method::Pm | Method::Sapm => 2.0 + if pc.warm_start > 0 { 3.0 } else { 0.0 },
+            // Step, trial point, gradient, scaling and the geodesic correction.
+            Method::Lm | Method::Varpro => 6.0,
         } + crate::engine::DATA_WAVE as f64;
     parts.push(("weight copies".into(), 8.0 * p * copies));
     // Training passes: forward caches and deltas of one block per thread
@@ -287,6 +289,29 @@ pub fn run_estimate(cfg: &TrainConfig, shape: RunShape) -> Estimate {
             })
             .sum();
         parts.push(("weight-step workspace".into(), ws));
+    }
+    if matches!(cfg.method, Method::Lm | Method::Varpro) {
+        // The normal equations in the space LM picks, counted as if the dual
+        // Gram came from the dense Jacobian (an upper bound of the factored form).
+        let m = if pinn {
+            n + nb
+        } else {
+            n * shape.outputs as f64
+        } as usize;
+        let k = if cfg.method == Method::Varpro {
+            (w[w.len() - 2] + 1) * w[w.len() - 1]
+        } else {
+            0
+        };
+        let dual = match cfg.lm.solve {
+            crate::optim::LmSolve::Auto => m < p as usize,
+            crate::optim::LmSolve::Dual => true,
+            crate::optim::LmSolve::Primal => false,
+        };
+        parts.push((
+            "normal equations".into(),
+            crate::optim::lm::normal::bytes_needed(dual, m, p as usize, k, 0),
+        ));
     }
     if cfg.method == Method::Elm {
         let k = (w[w.len() - 2] + 1) as f64;

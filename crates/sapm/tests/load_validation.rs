@@ -376,6 +376,21 @@ const BAD_VALUES: &[(&str, &str, &str)] = &[
     ("lbfgs.tol_grad", "-1", ">= 0"),
     ("lbfgs.tol_cost", "nan", ">= 0"),
     ("elm.ridge", "-1", ">= 0"),
+    ("lm.lambda_init", "0", "> 0"),
+    ("lm.lambda_init", "inf", "> 0"),
+    ("lm.lambda_min", "-1", ">= 0"),
+    ("lm.max_trials", "0", "[1, 1000]"),
+    ("lm.max_trials", "1001", "[1, 1000]"),
+    ("lm.geodesic_alpha", "0", "> 0"),
+    ("lm.geodesic_h", "nan", "> 0"),
+    ("lm.tol_grad", "-1", ">= 0"),
+    ("lm.tol_step", "nan", ">= 0"),
+    ("lm.tol_rel", "-1e-3", ">= 0"),
+    ("lm.ls_steps", "0", "[1, 60]"),
+    ("lm.ls_steps", "61", "[1, 60]"),
+    ("lm.ls_damping", "0", "> 0"),
+    ("lm.varpro_ridge", "-1", ">= 0"),
+    ("lm.max_memory_gib", "0", "> 0"),
 ];
 
 /// The same checks for both penalty sections.

@@ -101,7 +101,7 @@ fn every_method_runs_every_problem_kind() {
 /// the method; so is a key of the other task kind.
 #[test]
 fn keys_a_method_does_not_read_are_refused_by_name() {
-    let cases: [(Method, &str); 7] = [
+    let cases: [(Method, &str); 10] = [
         (Method::LsGd, "adam.lr=0.01"),
         (Method::LsAdam, "lbfgs.memory=5"),
         (Method::LsLbfgs, "gd.lr=0.1"),
@@ -109,6 +109,9 @@ fn keys_a_method_does_not_read_are_refused_by_name() {
         (Method::Elm, "adam_lbfgs.adam_steps=3"),
         (Method::Pm, "sapm.tau=0.5"),
         (Method::Sapm, "sapm.beta=2.0"),
+        (Method::Sapm, "lm.lambda_init=0.1"),
+        (Method::Lm, "lm.varpro_ridge=0.1"),
+        (Method::Varpro, "adam.lr=0.1"),
     ];
     for (method, set) in cases {
         let key = set.split('=').next().unwrap();
@@ -147,6 +150,8 @@ fn keys_a_method_does_not_read_are_refused_by_name() {
         (&["network.init_range=2"], "network.init_range"),
         (&["method=sapm", "adam.lr=0.1"], "adam.lr"),
         (&["method=pm", "pm.omega_mode=frozen"], "pm.omega_mode"),
+        (&["method=lm", "lm.ls_steps=3"], "lm.ls_steps"),
+        (&["method=lm", "lm.geodesic_h=0.2"], "lm.geodesic_h"),
     ] {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
         let e = TrainConfig::from_toml_str("", &sets, None)
@@ -166,6 +171,13 @@ fn keys_a_method_does_not_read_are_refused_by_name() {
             "pde.window_local_time=false",
         ],
         &["network.init=uniform", "network.init_range=2"],
+        &[
+            "method=varpro",
+            "lm.varpro_ridge=0",
+            "lm.line_search=true",
+            "lm.ls_steps=3",
+        ],
+        &["method=lm", "lm.geodesic=true", "lm.geodesic_h=0.2"],
     ] {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
         TrainConfig::from_toml_str("", &sets, None).unwrap_or_else(|e| panic!("{sets:?}: {e}"));
@@ -189,6 +201,7 @@ fn the_written_config_holds_the_keys_in_use_and_round_trips() {
             "[elm]",
             "[pm]",
             "[sapm]",
+            "[lm]",
         ] {
             let used = sapm::config::unused_reason(&cfg, &section[1..section.len() - 1]).is_none();
             assert_eq!(text.contains(section), used, "{m}: {section} in\n{text}");

@@ -40,6 +40,8 @@ fn same_seed_same_numbers_on_any_thread_count() {
         (Method::Sapm, "cholesky"),
         (Method::Sapm, "qr"),
         (Method::Pm, "cholesky"),
+        (Method::Lm, "qr"),
+        (Method::Varpro, "qr"),
     ] {
         let mut c = TrainConfig::default();
         let solver = if solver == "qr" {

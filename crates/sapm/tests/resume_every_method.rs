@@ -77,8 +77,23 @@ fn every_method_resumes_bit_for_bit() {
         "ls-adam-lbfgs",
         "pm",
         "sapm",
+        "lm",
+        "varpro",
     ] {
         check(&[&format!("method={m}")]);
+    }
+}
+
+#[test]
+fn lm_variants_resume_bit_for_bit() {
+    for extra in [
+        // The primal form (more residuals than parameters).
+        &["method=lm", "data.n_train=200"][..],
+        &["method=varpro", "data.n_train=200"],
+        &["method=lm", "lm.geodesic=true"],
+        &["method=lm", "lm.line_search=true"],
+    ] {
+        check(extra);
     }
 }
 
@@ -159,6 +174,9 @@ fn single_stage_pinn_runs_resume_bit_for_bit() {
         &["method=sapm", "sapm.tau=1e3"],
         &["method=sapm", "sapm.tau=1e6"],
         &["method=ls-adam-lbfgs"],
+        &["method=lm"],
+        &["method=lm", "lm.line_search=true"],
+        &["method=varpro"],
     ] {
         check_pinn(extra);
     }

@@ -11,7 +11,7 @@ use crate::engine::PenaltyConfig;
 use crate::error::{Error, Result};
 use crate::linalg::SolveMethod;
 use crate::net::{BiasInit, NetworkSpec, WeightInit};
-use crate::optim::{AdamConfig, LbfgsConfig};
+use crate::optim::{AdamConfig, LbfgsConfig, LmConfig};
 use crate::task::pde::PdeConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -73,11 +73,15 @@ pub enum Method {
     /// Self-adaptive weighted penalty model.
     #[default]
     Sapm,
+    /// Levenberg-Marquardt on the residual vector (`[lm]`).
+    Lm,
+    /// Variable projection: output layer solved exactly, LM on the hidden layers (`[lm]`).
+    Varpro,
 }
 
 impl Method {
     /// All methods.
-    pub const ALL: [Method; 7] = [
+    pub const ALL: [Method; 9] = [
         Method::LsGd,
         Method::LsAdam,
         Method::LsLbfgs,
@@ -85,6 +89,8 @@ impl Method {
         Method::Elm,
         Method::Pm,
         Method::Sapm,
+        Method::Lm,
+        Method::Varpro,
     ];
 
     /// Config name (`ls-adam`, ...).
@@ -97,6 +103,8 @@ impl Method {
             Method::Elm => "elm",
             Method::Pm => "pm",
             Method::Sapm => "sapm",
+            Method::Lm => "lm",
+            Method::Varpro => "varpro",
         }
     }
 
@@ -116,6 +124,7 @@ impl Method {
             "elm" => self == Method::Elm,
             "pm" => self == Method::Pm,
             "sapm" => self == Method::Sapm,
+            "lm" => matches!(self, Method::Lm | Method::Varpro),
             _ => true,
         }
     }
@@ -351,6 +360,8 @@ pub struct TrainConfig {
     pub pm: PenaltyConfig,
     /// SAPM knobs.
     pub sapm: PenaltyConfig,
+    /// Levenberg-Marquardt and VarPro.
+    pub lm: LmConfig,
     /// PDE problem: when present the run is a PINN and `[data]` is ignored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pde: Option<PdeConfig>,
@@ -372,6 +383,7 @@ impl Default for TrainConfig {
             elm: ElmConfig::default(),
             pm: PenaltyConfig::default(),
             sapm: PenaltyConfig::default(),
+            lm: LmConfig::default(),
             pde: None,
         }
     }
@@ -649,6 +661,13 @@ impl TrainConfig {
         nonneg("lbfgs.tol_grad", self.lbfgs.tol_grad)?;
         nonneg("lbfgs.tol_cost", self.lbfgs.tol_cost)?;
         nonneg("elm.ridge", self.elm.ridge)?;
+        self.lm.validate()?;
+        if self.method == Method::Varpro && depth < 2 {
+            return Err(Error::config(
+                "network.depth",
+                format!("varpro needs at least 2 layers (one hidden), got {depth}"),
+            ));
+        }
         for (sec, p) in [("pm", &self.pm), ("sapm", &self.sapm)] {
             pos(&format!("{sec}.beta"), p.beta)?;
             nonneg(&format!("{sec}.ridge"), p.ridge)?;

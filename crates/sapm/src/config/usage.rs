@@ -50,7 +50,7 @@ pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
                 _ => None,
             }
         }
-        "gd" | "adam" | "lbfgs" | "adam_lbfgs" | "elm" | "pm" | "sapm" => {
+        "gd" | "adam" | "lbfgs" | "adam_lbfgs" | "elm" | "pm" | "sapm" | "lm" => {
             if !m.reads(section, cfg) {
                 let who = Method::readers(section).join(", ");
                 let warm = if section == "adam" {
@@ -66,6 +66,15 @@ pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
                 }
                 ("sapm", "beta") => {
                     Some("`beta` is PM's constant penalty; SAPM's weights are self-adaptive".into())
+                }
+                ("lm", "varpro_ridge") if m != Method::Varpro => Some(format!(
+                    "it is the output-layer ridge of varpro, not read by method {m}"
+                )),
+                ("lm", "geodesic_alpha" | "geodesic_h") if !cfg.lm.geodesic => {
+                    Some("it is only read with `lm.geodesic = true`".into())
+                }
+                ("lm", "ls_steps" | "ls_damping") if !cfg.lm.line_search => {
+                    Some("it is only read with `lm.line_search = true`".into())
                 }
                 _ => None,
             }

@@ -141,6 +141,9 @@ pub trait Observer {
     fn on_start(&mut self, _metric_names: &[String], _rules: &StopRules) {}
     /// Called after every iteration.
     fn on_iteration(&mut self, _iteration: usize, _objective: f64) {}
+    /// Called after every iteration with the trainer's own numbers
+    /// ([`Trainer::progress`], e.g. LM's damping and step norm).
+    fn on_progress(&mut self, _items: &[(&'static str, f64)]) {}
     /// Called for every recorded row.
     fn on_record(&mut self, _record: &Record) {}
     /// Return true to stop with [`Status::Interrupted`].
@@ -482,6 +485,7 @@ pub fn run_with(
         lp.last_objective = out.objective;
         lp.last_aux = trainer.aux_loss();
         observer.on_iteration(it, out.objective);
+        observer.on_progress(&trainer.progress());
         if it.is_multiple_of(record_every) {
             let rec = eval_record(trainer, it, lp.seconds, out.objective, lp.last_aux, net);
             observer.on_record(&rec);

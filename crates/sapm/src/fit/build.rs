@@ -6,7 +6,7 @@ use crate::engine::PenaltyTrainer;
 use crate::engine::loss::Weighting;
 use crate::error::{Error, Result};
 use crate::net::Network;
-use crate::optim::{Adam, Elm, GradientDescent, Lbfgs, Sequence, Trainer};
+use crate::optim::{Adam, Elm, GradientDescent, Lbfgs, Lm, Sequence, Trainer};
 use crate::task::Task;
 
 /// Build the trainer `cfg` asks for on `task`. Gradient methods see the
@@ -39,6 +39,8 @@ pub fn build_trainer<'a>(
             };
             Box::new(Elm::new(x, y, cfg.elm.ridge, cfg.elm.solver))
         }
+        Method::Lm => Box::new(Lm::plain(task.least_squares(net), cfg.lm)),
+        Method::Varpro => Box::new(Lm::varpro(task.least_squares(net), net, cfg.lm)),
         Method::Pm | Method::Sapm => {
             let (pc, w) = if cfg.method == Method::Pm {
                 (cfg.pm, Weighting::Constant(cfg.pm.beta))

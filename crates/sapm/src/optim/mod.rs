@@ -5,12 +5,14 @@ mod adam;
 mod elm;
 mod gd;
 mod lbfgs;
+pub mod lm;
 mod sequence;
 
 pub use adam::{Adam, AdamConfig};
 pub use elm::Elm;
 pub use gd::GradientDescent;
 pub use lbfgs::{Lbfgs, LbfgsConfig};
+pub use lm::{Lm, LmConfig, LmSolve};
 pub use sequence::Sequence;
 
 use crate::checkpoint::{StateReader, StateWriter};
@@ -47,6 +49,11 @@ pub trait Trainer {
     /// The auxiliary-variable loss after the last step (PM/SAPM), else `None`.
     fn aux_loss(&self) -> Option<f64> {
         None
+    }
+    /// Method-specific numbers for the progress bar (LM: `lambda` and the
+    /// step norm), as `(name, value)`; empty by default.
+    fn progress(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
     }
     /// Names of trainer-specific history columns (e.g. `derivative_gap` of
     /// PM/SAPM with derivative auxiliaries); fixed for the whole run.

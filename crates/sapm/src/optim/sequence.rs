@@ -75,6 +75,9 @@ impl Trainer for Sequence<'_> {
     fn non_finite_state(&self) -> Option<String> {
         self.phases[self.current].0.non_finite_state()
     }
+    fn progress(&self) -> Vec<(&'static str, f64)> {
+        self.phases[self.current].0.progress()
+    }
     /// Every phase's columns; a phase that is not running reports NaN.
     fn probe_names(&self) -> Vec<String> {
         self.phases

@@ -2,8 +2,10 @@
 //! ([`pde`]), behind one [`Task`] that the pipeline, the trainer factory and
 //! the summary writer talk to.
 
+pub mod khatri_rao;
 pub mod pde;
 pub mod regression;
+pub mod regression_jacobian;
 pub mod rows;
 
 use crate::checkpoint::fingerprint_mats;
@@ -12,6 +14,7 @@ use crate::driver::Metrics;
 use crate::net::Network;
 use crate::objective::Objective;
 use faer::MatRef;
+use khatri_rao::KhatriRao;
 use pde::{PdeTask, PinnMetrics};
 use regression::{LsObjective, mse};
 use rows::RowSet;
@@ -45,6 +48,19 @@ impl<'a> Task<'a> {
     /// The least-squares loss the gradient methods minimise (`J_LS` or the
     /// PINN loss).
     pub fn objective(&self, net: &Network) -> Box<dyn Objective + '_> {
+        match self {
+            Task::Regression(s) => Box::new(LsObjective::new(
+                net,
+                s.train.x.as_ref(),
+                s.train.y.as_ref(),
+            )),
+            Task::Pde(p) => Box::new(p.objective(net)),
+        }
+    }
+
+    /// The same loss as a residual vector with exact Jacobian blocks, for the
+    /// least-squares methods (`lm`, `varpro`).
+    pub fn least_squares(&self, net: &Network) -> Box<dyn KhatriRao + '_> {
         match self {
             Task::Regression(s) => Box::new(LsObjective::new(
                 net,

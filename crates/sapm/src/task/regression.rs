@@ -248,8 +248,8 @@ fn backprop_block(
 
 /// `J_LS` on a fixed data set as an [`Objective`] for the gradient trainers.
 pub struct LsObjective<'a> {
-    x: MatRef<'a, f64>,
-    y: MatRef<'a, f64>,
+    pub(crate) x: MatRef<'a, f64>,
+    pub(crate) y: MatRef<'a, f64>,
     grad: LsGrad,
 }
 

@@ -226,9 +226,9 @@ pub fn pinn_loss(net: &Network, data: &PinnData, alpha: f64, beta_bc: f64) -> Pi
 
 /// The standard PINN loss as an [`Objective`] for `ls-gd`, `ls-adam`, `ls-lbfgs`.
 pub struct PinnObjective<'a> {
-    data: &'a PinnData,
-    alpha: f64,
-    beta_bc: f64,
+    pub(crate) data: &'a PinnData,
+    pub(crate) alpha: f64,
+    pub(crate) beta_bc: f64,
     dir: DirGrad,
     bc: LsGrad,
     tmp: Vec<f64>,

@@ -8,6 +8,7 @@
 
 mod config;
 mod expr;
+pub(crate) mod jacobian;
 pub mod loss;
 mod operator;
 mod problem;

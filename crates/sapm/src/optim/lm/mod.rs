@@ -1,0 +1,392 @@
+//! `lm` and `varpro`: Levenberg-Marquardt on the residual vector of a
+//! least-squares task (design note gauss-newton.md, sections 1, 3 and 4).
+//!
+//! One iteration: residuals `r` and the Jacobian `J` at the current point,
+//! the damped normal equations in the cheaper space ([`normal`]), then trial
+//! steps until one decreases the loss: the gain ratio
+//! `rho = (f - f_new) / (f - |r + J delta|^2)` accepts (`rho > 0`) and
+//! updates `lambda` by Nielsen's rule, or rejects and raises `lambda`
+//! (`lambda *= nu`, `nu *= 2`), reusing `J` and its Gram matrix. So every
+//! iteration either lowers the loss or reports convergence (no decrease is
+//! possible at machine precision). With `lm.line_search` the step is the
+//! Gauss-Newton direction with tiny damping and the best length on the grid
+//! `1, 1/2, ..., 2^-k` (the energy natural gradient recipe for PINNs).
+
+pub mod dense;
+pub mod factored;
+pub mod model;
+pub mod normal;
+mod step;
+pub mod varpro;
+
+pub use model::{LmModel, Plain, Residuals};
+pub use normal::LmSolve;
+pub use varpro::VarPro;
+
+use super::{StepOutcome, Trainer, TrainerStats};
+use crate::checkpoint::{StateReader, StateWriter};
+use crate::error::{Error, Result};
+use crate::net::Network;
+use crate::objective::LeastSquares;
+use crate::task::khatri_rao::KhatriRao;
+use normal::Normal;
+use serde::{Deserialize, Serialize};
+
+/// `[lm]`: Levenberg-Marquardt, VarPro and the line-search (ENGD) variant.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LmConfig {
+    /// `auto` (dual when residuals < parameters), `dual` or `primal`.
+    pub solve: LmSolve,
+    /// Initial `lambda` relative to the largest diagonal entry of `J^T J` (> 0).
+    pub lambda_init: f64,
+    /// Floor of `lambda` relative to the largest diagonal entry of the
+    /// damped Gram matrix (>= 0); never below `10 n eps`, which keeps the
+    /// Cholesky factorisation stable.
+    pub lambda_min: f64,
+    /// Trial steps per iteration before reporting convergence (>= 1).
+    pub max_trials: usize,
+    /// Geodesic acceleration (Transtrum & Sethna): a second-order correction
+    /// from a finite-difference directional second derivative.
+    pub geodesic: bool,
+    /// Accept the correction `a` only when `2 |a| / |delta| <= geodesic_alpha` (> 0).
+    pub geodesic_alpha: f64,
+    /// Finite-difference step of the directional second derivative, relative to `delta` (> 0).
+    pub geodesic_h: f64,
+    /// Converged when `|grad f|_inf = 2 |J^T r|_inf` is at most this (>= 0; 0 = off).
+    pub tol_grad: f64,
+    /// Converged when `|delta| <= tol_step (|theta| + tol_step)` (>= 0; 0 = off).
+    pub tol_step: f64,
+    /// Converged when an accepted step lowers the loss by at most this fraction (>= 0; 0 = off).
+    pub tol_rel: f64,
+    /// ENGD: Gauss-Newton direction with damping `ls_damping` and a grid
+    /// line search over `eta in {1, 1/2, ..., 2^-ls_steps}` instead of LM damping.
+    pub line_search: bool,
+    /// Grid points of the line search after `eta = 1` (1..=60).
+    pub ls_steps: usize,
+    /// Damping of the line-search variant, relative like `lambda_init` (> 0).
+    pub ls_damping: f64,
+    /// VarPro: ridge `mu` of the output-layer solve; the objective is then
+    /// `|r|^2 + mu |W_L, b_L|^2` (>= 0). The default 1e-18 is far below any
+    /// loss we reach but keeps the output weights from exploding (0 gave
+    /// `|W_L|^2` 1e16-1e19 and fragile fits on sin(x^2)).
+    pub varpro_ridge: f64,
+    /// Refuse problems whose normal equations need more than this (GiB, > 0).
+    pub max_memory_gib: f64,
+}
+
+impl Default for LmConfig {
+    fn default() -> Self {
+        LmConfig {
+            solve: LmSolve::Auto,
+            lambda_init: 1e-3,
+            lambda_min: 0.0,
+            max_trials: 30,
+            geodesic: false,
+            geodesic_alpha: 0.75,
+            geodesic_h: 0.1,
+            tol_grad: 0.0,
+            tol_step: 0.0,
+            tol_rel: 0.0,
+            line_search: false,
+            ls_steps: 20,
+            ls_damping: 1e-10,
+            varpro_ridge: 1e-18,
+            max_memory_gib: 8.0,
+        }
+    }
+}
+
+impl LmConfig {
+    /// Check every value; errors name the key.
+    pub fn validate(&self) -> Result<()> {
+        let pos = |k: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::config(k, format!("must be finite and > 0, got {v}")))
+            }
+        };
+        let nonneg = |k: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(Error::config(
+                    k,
+                    format!("must be finite and >= 0, got {v}"),
+                ))
+            }
+        };
+        pos("lm.lambda_init", self.lambda_init)?;
+        nonneg("lm.lambda_min", self.lambda_min)?;
+        pos("lm.geodesic_alpha", self.geodesic_alpha)?;
+        pos("lm.geodesic_h", self.geodesic_h)?;
+        nonneg("lm.tol_grad", self.tol_grad)?;
+        nonneg("lm.tol_step", self.tol_step)?;
+        nonneg("lm.tol_rel", self.tol_rel)?;
+        pos("lm.ls_damping", self.ls_damping)?;
+        nonneg("lm.varpro_ridge", self.varpro_ridge)?;
+        pos("lm.max_memory_gib", self.max_memory_gib)?;
+        if !(1..=1000).contains(&self.max_trials) {
+            return Err(Error::config(
+                "lm.max_trials",
+                format!("must be in [1, 1000], got {}", self.max_trials),
+            ));
+        }
+        if !(1..=60).contains(&self.ls_steps) {
+            return Err(Error::config(
+                "lm.ls_steps",
+                format!("must be in [1, 60], got {}", self.ls_steps),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Counters and the last step's numbers (checkpointed).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Counters {
+    pub(crate) iterations: u64,
+    pub(crate) rejections: u64,
+    pub(crate) solves: u64,
+    pub(crate) fallbacks: u64,
+    pub(crate) evaluations: u64,
+    pub(crate) step_norm: f64,
+    pub(crate) rho: f64,
+    pub(crate) eta: f64,
+}
+
+/// Buffers of one problem size (not checkpointed: every step rewrites them).
+pub(crate) struct Work {
+    pub(crate) normal: Normal,
+    pub(crate) theta: Vec<f64>,
+    pub(crate) trial_theta: Vec<f64>,
+    pub(crate) delta: Vec<f64>,
+    pub(crate) r: Vec<f64>,
+    pub(crate) r_trial: Vec<f64>,
+    pub(crate) trial: Network,
+}
+
+/// Levenberg-Marquardt on an [`LmModel`].
+pub struct Lm<'a> {
+    name: &'static str,
+    pub(crate) cfg: LmConfig,
+    pub(crate) model: Box<dyn LmModel + 'a>,
+    /// Damping; NaN until the first linearisation sets it.
+    pub(crate) lambda: f64,
+    pub(crate) nu: f64,
+    prepared: bool,
+    pub(crate) c: Counters,
+    pub(crate) work: Option<Work>,
+    /// Seconds in residual evaluations of trial points.
+    pub(crate) seconds_trials: f64,
+}
+
+impl<'a> Lm<'a> {
+    /// LM (`name` = `lm`) or VarPro (`varpro`) on `model`.
+    pub fn new(name: &'static str, model: Box<dyn LmModel + 'a>, cfg: LmConfig) -> Self {
+        Lm {
+            name,
+            cfg,
+            model,
+            lambda: f64::NAN,
+            nu: 2.0,
+            prepared: false,
+            c: Counters::default(),
+            work: None,
+            seconds_trials: 0.0,
+        }
+    }
+
+    /// Plain LM on a residual objective with Khatri-Rao factors.
+    pub fn plain(ls: Box<dyn KhatriRao + 'a>, cfg: LmConfig) -> Self {
+        Lm::new("lm", Box::new(Plain::new(Residuals::Factored(ls))), cfg)
+    }
+
+    /// Plain LM on any residual objective (Jacobian rows only).
+    pub fn plain_rows(ls: Box<dyn LeastSquares + 'a>, cfg: LmConfig) -> Self {
+        Lm::new("lm", Box::new(Plain::new(Residuals::Rows(ls))), cfg)
+    }
+
+    /// VarPro on a residual objective that is affine in the output layer,
+    /// for networks shaped like `net`.
+    pub fn varpro(ls: Box<dyn KhatriRao + 'a>, net: &Network, cfg: LmConfig) -> Self {
+        let model = VarPro::new(Residuals::Factored(ls), net, cfg.varpro_ridge);
+        Lm::new("varpro", Box::new(model), cfg)
+    }
+
+    /// Whether the dual (`M x M`) system is solved; `None` before start.
+    pub fn is_dual(&self) -> Option<bool> {
+        self.work.as_ref().map(|w| w.normal.is_dual())
+    }
+
+    /// Seconds so far in (linearisation: Jacobian and Gram matrix,
+    /// factorisations and solves, trial evaluations).
+    pub fn phase_seconds(&self) -> (f64, f64, f64) {
+        self.work.as_ref().map_or((0.0, 0.0, 0.0), |w| {
+            (
+                w.normal.seconds_linearize,
+                w.normal.seconds_solve,
+                self.seconds_trials,
+            )
+        })
+    }
+
+    /// The current damping (NaN before the first iteration).
+    pub fn lambda(&self) -> f64 {
+        self.lambda
+    }
+}
+
+/// Choose the space and check the memory the normal equations need
+/// (`kr_cols`: Khatri-Rao factor columns per row, 0 without factors).
+fn plan(cfg: &LmConfig, m: usize, p: usize, k: usize, kr_cols: usize) -> Result<bool> {
+    if m == 0 || p == 0 {
+        return Err(Error::config(
+            "method",
+            format!("Levenberg-Marquardt needs residuals and parameters, got {m} and {p}"),
+        ));
+    }
+    let dual = match cfg.solve {
+        LmSolve::Auto => m < p,
+        LmSolve::Dual => true,
+        LmSolve::Primal => false,
+    };
+    let gib = normal::bytes_needed(dual, m, p, k, kr_cols) / (1u64 << 30) as f64;
+    if gib > cfg.max_memory_gib {
+        let other = normal::bytes_needed(!dual, m, p, k, kr_cols) / (1u64 << 30) as f64;
+        return Err(Error::config(
+            "lm.max_memory_gib",
+            format!(
+                "the {} normal equations of {m} residuals and {p} parameters need {gib:.1} GiB (limit {}; the {} form would need {other:.1} GiB)",
+                if dual { "dual" } else { "primal" },
+                cfg.max_memory_gib,
+                if dual { "primal" } else { "dual" },
+            ),
+        ));
+    }
+    Ok(dual)
+}
+
+impl Trainer for Lm<'_> {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn start(&mut self, net: &Network) -> Result<()> {
+        let m = self.model.residual_count();
+        let p = self.model.dim(net);
+        let k = if self.name == "varpro" {
+            VarPro::output_params(net) * (net.depth() >= 2) as usize
+        } else {
+            0
+        };
+        let factored = self.model.factored();
+        // Factor columns per row: at most two terms of (m_l + m_{l-1} + 1) per layer.
+        let kr_cols = if factored {
+            net.widths().windows(2).map(|w| 2 * (w[0] + w[1] + 1)).sum()
+        } else {
+            0
+        };
+        let dual = plan(&self.cfg, m, p, k, kr_cols)?;
+        self.work = Some(Work {
+            normal: Normal::new(dual, factored, m, p),
+            theta: vec![0.0; p],
+            trial_theta: vec![0.0; p],
+            delta: vec![0.0; p],
+            r: vec![0.0; m],
+            r_trial: vec![0.0; m],
+            trial: net.clone(),
+        });
+        self.lambda = f64::NAN;
+        self.nu = 2.0;
+        self.prepared = false;
+        self.c = Counters::default();
+        Ok(())
+    }
+
+    fn step(&mut self, net: &mut Network) -> Result<StepOutcome> {
+        if !self.prepared {
+            self.model.prepare(net)?;
+            self.prepared = true;
+        }
+        self.iterate(net)
+    }
+
+    fn stats(&self) -> TrainerStats {
+        TrainerStats {
+            solve_fallbacks: self.c.fallbacks as usize,
+            solves: self.c.solves as usize,
+            aux_rejections: 0,
+            evaluations: self.c.evaluations as usize,
+        }
+    }
+
+    fn progress(&self) -> Vec<(&'static str, f64)> {
+        if self.cfg.line_search {
+            vec![("eta", self.c.eta), ("step", self.c.step_norm)]
+        } else {
+            vec![("lambda", self.lambda), ("step", self.c.step_norm)]
+        }
+    }
+
+    fn save_state<'s>(&'s self, w: &mut StateWriter<'s>) -> Result<()> {
+        w.text("method", self.name);
+        w.f64("lambda", self.lambda);
+        w.f64("nu", self.nu);
+        w.flag("prepared", self.prepared);
+        let c = &self.c;
+        w.u64s(
+            "counters",
+            vec![
+                c.iterations,
+                c.rejections,
+                c.solves,
+                c.fallbacks,
+                c.evaluations,
+            ],
+        );
+        w.f64s_owned("last", vec![c.step_norm, c.rho, c.eta]);
+        Ok(())
+    }
+
+    fn load_state(&mut self, r: &mut StateReader, net: &Network) -> Result<()> {
+        r.expect_method(self.name)?;
+        self.start(net)?;
+        let lambda = r.f64("lambda")?;
+        let nu = r.f64("nu")?;
+        if !(lambda.is_nan() || lambda.is_finite() && lambda > 0.0)
+            || !(nu.is_finite() && nu >= 2.0)
+        {
+            return Err(r.err(format!(
+                "entry `{}`/`nu`: lambda {lambda} must be NaN or finite and > 0, nu {nu} finite and >= 2",
+                r.full("lambda")
+            )));
+        }
+        self.lambda = lambda;
+        self.nu = nu;
+        self.prepared = r.flag("prepared")?;
+        let counters = r.u64s("counters")?;
+        let last = r.f64s("last")?;
+        if counters.len() != 5 || last.len() != 3 {
+            return Err(r.err(format!(
+                "entry `{}`: 5 counters and 3 last values expected",
+                r.full("counters")
+            )));
+        }
+        self.c = Counters {
+            iterations: counters[0],
+            rejections: counters[1],
+            solves: counters[2],
+            fallbacks: counters[3],
+            evaluations: counters[4],
+            step_norm: last[0],
+            rho: last[1],
+            eta: last[2],
+        };
+        if self.prepared {
+            self.model.restore(net)?;
+        }
+        Ok(())
+    }
+}
