@@ -1,0 +1,138 @@
+use super::*;
+use crate::optim::StepOutcome;
+
+/// Moves every parameter by +1 per step; poisons one value at step `bad`.
+struct Poison {
+    bad: usize,
+    layer: usize,
+    /// Poison the trainer's own state instead of the weights.
+    in_state: bool,
+    steps: usize,
+}
+
+impl Trainer for Poison {
+    fn name(&self) -> &str {
+        "poison"
+    }
+    fn start(&mut self, _net: &Network) -> Result<()> {
+        Ok(())
+    }
+    fn step(&mut self, net: &mut Network) -> Result<StepOutcome> {
+        self.steps += 1;
+        let p: Vec<f64> = net.params().iter().map(|v| v + 1.0).collect();
+        net.set_params(&p);
+        if self.steps == self.bad && !self.in_state {
+            net.layer_mut(self.layer)[(0, 0)] = f64::NAN;
+        }
+        Ok(StepOutcome {
+            objective: 1.0,
+            converged: false,
+            lagged: false,
+            new_phase: false,
+        })
+    }
+    fn non_finite_state(&self) -> Option<String> {
+        (self.in_state && self.steps >= self.bad)
+            .then(|| "auxiliary a_2 (layer 2) became NaN".to_string())
+    }
+    fn save_state<'s>(&'s self, w: &mut StateWriter<'s>) -> Result<()> {
+        w.int("steps", self.steps as u64);
+        Ok(())
+    }
+}
+
+struct One;
+impl Metrics for One {
+    fn names(&self) -> Vec<String> {
+        vec!["m".into()]
+    }
+    fn eval(&self, _net: &Network) -> Vec<f64> {
+        vec![1.0]
+    }
+}
+
+/// Remembers the iterations it saved.
+#[derive(Default)]
+struct Saves(Vec<usize>);
+impl Checkpointer for Saves {
+    fn due(&self, iteration: usize) -> bool {
+        iteration.is_multiple_of(5)
+    }
+    fn save(&mut self, _state: StateWriter<'_>, iteration: usize) -> Result<()> {
+        self.0.push(iteration);
+        Ok(())
+    }
+}
+
+fn diverge(in_state: bool) -> (RunResult, Network, Network, Vec<usize>) {
+    let start = crate::net::NetworkSpec::new(vec![1, 3, 3, 1])
+        .build(1)
+        .unwrap();
+    let mut net = start.clone();
+    let mut t = Poison {
+        bad: 12,
+        layer: 1,
+        in_state,
+        steps: 0,
+    };
+    let mut saves = Saves::default();
+    let res = run_with(
+        &mut t,
+        &mut net,
+        &One,
+        &StopRules::default(),
+        1,
+        &mut NoObserver,
+        RunOptions {
+            checkpoint: Some(&mut saves),
+            resume: None,
+        },
+    )
+    .unwrap();
+    (res, start, net, saves.0)
+}
+
+#[test]
+fn a_non_finite_weight_is_named_and_the_last_finite_model_kept() {
+    let (res, start, net, saves) = diverge(false);
+    assert_eq!(res.status, Status::Diverged);
+    assert_eq!(res.iterations, 11);
+    assert!(
+        res.message.contains(
+            "weight W_2 (layer 2) became NaN at iteration 12; kept the model of iteration 11"
+        ),
+        "{}",
+        res.message
+    );
+    // The model after 11 steps of +1, and no checkpoint after the failure.
+    let want: Vec<f64> = start.params().iter().map(|v| v + 11.0).collect();
+    assert_eq!(net.params(), want);
+    assert_eq!(saves, vec![5, 10]);
+}
+
+#[test]
+fn a_non_finite_auxiliary_is_named_with_its_layer() {
+    let (res, _, net, saves) = diverge(true);
+    assert_eq!(res.status, Status::Diverged);
+    assert!(
+        res.message
+            .contains("auxiliary a_2 (layer 2) became NaN at iteration 12"),
+        "{}",
+        res.message
+    );
+    assert!(net.is_finite());
+    assert_eq!(saves, vec![5, 10]);
+}
+
+#[test]
+fn a_non_finite_bias_is_named_as_a_bias() {
+    let mut net = crate::net::NetworkSpec::new(vec![2, 4, 1])
+        .build(0)
+        .unwrap();
+    assert_eq!(non_finite_weights(&net), None);
+    net.layer_mut(0)[(3, 2)] = f64::INFINITY;
+    assert_eq!(
+        non_finite_weights(&net).as_deref(),
+        Some("bias b_1 (layer 1) became inf")
+    );
+}
