@@ -4,6 +4,7 @@
 
 mod config;
 mod inspect;
+mod layer_data;
 mod layout;
 pub mod loss;
 mod passes;

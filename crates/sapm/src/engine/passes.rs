@@ -24,8 +24,8 @@
 //! 4. `trial` once per backtracking trial: residual sums at `A - t D`.
 //! 5. [`SetPasses::update`]: `A -= t D` for the accepted `t`.
 
+pub(crate) use super::layer_data::{Accumulate, LayerData, WAVE};
 use super::layout::{Shape, deriv_input_into, input_into};
-pub(crate) use super::weight_data::{Accumulate, LayerData};
 use crate::linalg::{PerThread, QrWs, SampleBlocks, balanced_block, mat_bytes};
 use crate::net::activation::Activation;
 use crate::net::{Network, col, col_mut};
@@ -34,10 +34,6 @@ use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, Par};
 use rayon::prelude::*;
-
-/// Blocks per wave. Fixed (not tied to the thread count) because the TSQR
-/// merge tree follows the waves.
-pub(crate) const WAVE: usize = 16;
 
 /// Static facts of a set that every pass uses.
 #[derive(Debug, Clone)]
