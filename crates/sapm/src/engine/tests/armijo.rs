@@ -61,7 +61,7 @@ fn oversized_steps_are_backtracked_and_j_never_increases() {
             };
             let (js, _) = run(unsafe_cfg, w, &net, 12);
             assert!(
-                js.windows(2).any(|p| !(p[1] <= p[0])),
+                js.windows(2).any(|p| p[1] > p[0] || p[1].is_nan()),
                 "{w:?} tau={tau}: J decreased without the safeguard too: {js:?}"
             );
         }
