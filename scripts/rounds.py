@@ -12,8 +12,12 @@ target, under this model of a data-parallel run (samples split across workers):
 - PM/SAPM outer iteration (Jacobi auxiliary step): 1 round for all layers' Gram sums (or
   TSQR R factors; the auxiliaries do not change during the sweep, so all layers' data
   come from one pass and omega couples the solves only through scalars), 1 for the
-  objective and the directional derivative of the auxiliary step, and 1 per backtracking
+  objective and the directional derivative of the auxiliary step, and 1 per line-search
   trial; the auxiliary updates themselves are per-sample. Warm-start Adam steps count 1 each.
+  LOWER BOUND: summary.json does not record the line-search trials. Its
+  `stats.aux_rejections` counts only auxiliary steps refused after all halvings, so the
+  count below is 1 trial per step plus 1 per refused step (3 rounds per iteration at
+  least), and every halving of an accepted step is left out, in PM/SAPM's favour.
 - ELM: 1 round (the Gram sum of its one output-layer solve), judged on its final fit.
 Histories are recorded every few iterations, so counts are resolved to that interval.
 Prints the median rounds over all seeds (a seed that never reached the target counts as
@@ -42,6 +46,8 @@ for run in sorted(os.listdir(os.path.join(root, "runs"))):
         per = evals / max(iters, 1)
     elif method == "ls-adam-lbfgs":
         per = (evals - adam) / max(iters - adam, 1)
+    # Lower bound: one trial per auxiliary step, plus one per step refused after
+    # all halvings; the halvings of accepted steps are not recorded.
     trials = 1 + s["stats"]["aux_rejections"] / max(iters - warm, 1)
 
     def rounds(i):
@@ -64,7 +70,7 @@ for run in sorted(os.listdir(os.path.join(root, "runs"))):
         rows.setdefault((depth, label, t), []).append(r)
 
 for depth in sorted({k[0] for k in rows}):
-    print(f"\n**L = {depth}**: median rounds to reach a train MSE (seeds that reached it)\n")
+    print(f"\n**L = {depth}**: median rounds to reach a train MSE (seeds that reached it; pm/sapm: lower bounds)\n")
     print("| method | " + " | ".join(f"{t:g}" for t in targets) + " |")
     print("|---|" + "---|" * len(targets))
     for label in sorted({k[1] for k in rows if k[0] == depth}):

@@ -440,6 +440,91 @@ mod tests {
         }
     }
 
+    /// SAPM's `omega_l` is the product of the later layers' `|W_j|_F^2`,
+    /// computed here from the weight matrices entry by entry; PM's is `beta`.
+    #[test]
+    fn omega_is_the_product_of_later_weight_norms() {
+        let net = NetworkSpec::new(vec![2, 3, 4, 5, 2]).build(7).unwrap();
+        let depth = net.depth();
+        let norm = |l: usize| {
+            let w = net.weight(l);
+            let mut s = 0.0;
+            for j in 0..w.ncols() {
+                for i in 0..w.nrows() {
+                    s += w[(i, j)] * w[(i, j)];
+                }
+            }
+            s
+        };
+        let omega = Weighting::SelfAdaptive.omega(&net.weight_norms_sq());
+        for (l, &o) in omega.iter().enumerate() {
+            let want: f64 = (l + 1..depth).map(norm).product();
+            assert!((o - want).abs() <= 1e-13 * want, "omega_{l} {o} != {want}");
+        }
+        // Not all ones, so the check above is not vacuous.
+        assert!(omega[..depth - 1].iter().all(|&o| (o - 1.0).abs() > 1e-3));
+        let pm = Weighting::Constant(0.3).omega(&net.weight_norms_sq());
+        assert_eq!(pm, vec![0.3, 0.3, 0.3, 1.0]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The consistency bound on auxiliaries chosen to make it nearly tight:
+        /// the forward pass except for a perturbation `delta` of the last
+        /// hidden layer, targets that the output layer fits exactly from the
+        /// perturbed auxiliaries, and the output weights scaled by `f` so that
+        /// `J_LS = 4 c |delta|^2 / N`. Then `J_SAPM = omega_{L-2} |delta|^2 /
+        /// N` with `omega_{L-2} = |W_{L-1}|_F^2`, and the bound holds only
+        /// because of that weight: with `omega = 1` it fails by a factor 4.
+        #[test]
+        fn consistency_bound_needs_the_self_adaptive_weights(
+            depth in 2usize..7,
+            width in 1usize..9,
+            act_i in 0usize..4,
+            seed in 0u64..1_000_000,
+            dscale in 0.01f64..2.0,
+        ) {
+            let act = Activation::ALL[act_i];
+            let mut widths = vec![2];
+            widths.extend(std::iter::repeat_n(width, depth - 1));
+            widths.push(2);
+            let net = NetworkSpec::new(widths).with_activation(act).build(seed).unwrap();
+            let (x, _) = data(11, 2, 2, seed ^ 0x5a);
+            let n = x.ncols() as f64;
+            let mut aux = AuxVars::forward(&net, x.as_ref());
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let last = depth - 2;
+            let mut dd = 0.0;
+            for j in 0..aux.a[last].ncols() {
+                for i in 0..aux.a[last].nrows() {
+                    let d = dscale * rng.random_range(-1.0..1.0);
+                    aux.a[last][(i, j)] += d;
+                    dd += d * d;
+                }
+            }
+            // Targets the output layer fits exactly from the perturbed auxiliaries.
+            let targets = |net: &Network| {
+                let mut p = ones_row_mat(width, x.ncols());
+                activate_into(act, aux.a[last].as_ref(), p.as_mut().subrows_mut(0, width));
+                net.layer(depth - 1) * p
+            };
+            let ls1 = mse(&net, x.as_ref(), targets(&net).as_ref());
+            prop_assume!(ls1 > 1e-12 * dd / n);
+            let c = consistency_constant(depth, act.lipschitz());
+            let f = (4.0 * c * dd / n / ls1).sqrt();
+            let mut layers: Vec<Mat<f64>> = (0..depth).map(|l| net.layer(l).to_owned()).collect();
+            layers[depth - 1] *= faer::Scale(f);
+            let net = Network::from_layers(act, layers).unwrap();
+            let y = targets(&net);
+            let ls = mse(&net, x.as_ref(), y.as_ref());
+            let j = objective(&net, &aux, x.as_ref(), y.as_ref(), Weighting::SelfAdaptive);
+            let wl = net.weight_norms_sq()[depth - 1];
+            prop_assert!((j - wl * dd / n).abs() <= 1e-9 * j, "J_SAPM {} != {}", j, wl * dd / n);
+            prop_assert!((ls - 4.0 * c * dd / n).abs() <= 1e-9 * ls, "J_LS {}", ls);
+            prop_assert!(ls <= c * j * (1.0 + 1e-12), "J_LS {} > {} * J_SAPM {}", ls, c, j);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// J_LS <= L max(1, K^(2(L-1))) J_SAPM for random networks and random auxiliaries.

@@ -323,3 +323,64 @@ pub struct WindowSummary {
     /// Why the window's training stopped.
     pub status: Status,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Activation;
+
+    fn split(x: Mat<f64>, y: Mat<f64>) -> Split {
+        let names = |k: usize, p: &str| (0..k).map(|i| format!("{p}{i}")).collect();
+        let set = Dataset::new(x.clone(), y, names(x.nrows(), "x"), names(1, "y")).unwrap();
+        Split {
+            train: set.clone(),
+            test: set,
+        }
+    }
+
+    /// The f32 columns come from the model evaluated in single precision: a
+    /// model that cancels two terms of size 1e7 fits its targets to 1e-12 in
+    /// f64 and is flagged fragile, with the f32 test MSE recomputed here from
+    /// single-precision predictions; a model without cancellation is not.
+    #[test]
+    fn f32_test_mse_is_single_precision_and_flags_cancellation() {
+        let net = Network::from_layers(
+            Activation::Tanh,
+            vec![
+                Mat::from_fn(2, 2, |i, j| [[1.0, 0.0], [1.0, 1e-7]][i][j]),
+                Mat::from_fn(1, 3, |_, j| [-1e7, 1e7, 0.0][j]),
+            ],
+        )
+        .unwrap();
+        let x = Mat::from_fn(1, 20, |_, j| 0.05 + j as f64 / 20.0);
+        let y = Mat::from_fn(1, 20, |_, j| 1.0 - x[(0, j)].tanh().powi(2));
+        let data = split(x.clone(), y.clone());
+        let d = diagnostics(&net, &data, None);
+        let mut want = 0.0;
+        for j in 0..20 {
+            let mut u = 0.0f32;
+            for (w, b) in [(-1e7f32, 0.0f32), (1e7, 1e-7)] {
+                u += w * Activation::Tanh.eval_f32(x[(0, j)] as f32 + b);
+            }
+            want += (f64::from(u) - y[(0, j)]).powi(2) / 20.0;
+        }
+        assert!(mse(&net, x.as_ref(), y.as_ref()) < 1e-12);
+        assert!(
+            (d.test_mse_f32 - want).abs() <= 1e-6 * want && want > 1e-2,
+            "f32 test MSE {} against {want}",
+            d.test_mse_f32
+        );
+        assert!(d.fragile);
+
+        let sound = crate::NetworkSpec::new(vec![1, 4, 1]).build(0).unwrap();
+        let y =
+            sound.predict(x.as_ref()).unwrap() + Mat::from_fn(1, 20, |_, j| 0.1 * (j % 3) as f64);
+        let f64_mse = mse(&sound, x.as_ref(), y.as_ref());
+        let d = diagnostics(&sound, &split(x, y), None);
+        assert!(f64_mse > 1e-3);
+        assert!(
+            !d.fragile && (d.test_mse_f32 - f64_mse).abs() < 1e-5 * f64_mse,
+            "{d:?}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Tests of the engine against the straightforward `J` of `loss.rs`, on
 //! regression and on the row sets of a first-order PINN.
 
+mod armijo;
 mod pinn_rows;
 mod state;
 mod weight_step;

@@ -36,8 +36,20 @@ fn saved_pinn_state_loads_bit_for_bit() {
         );
         assert_eq!(u.stats(), t.stats());
         assert_eq!(u.probes(&net), t.probes(&net));
+        // The backtracked step sizes are part of the state: restarting them
+        // at `cfg.tau` would cost extra trial passes (and, when a larger step
+        // passes the Armijo test, change the iterates).
+        let tau = |t: &PenaltyTrainer<'_>| t.st.as_ref().unwrap().tau.clone();
+        assert!(
+            tau(&t).iter().any(|&s| s < cfg.tau),
+            "{w:?}: no backtracking"
+        );
+        assert_eq!(tau(&u), tau(&t), "{w:?}");
+        let trials = |t: &PenaltyTrainer<'_>| t.flops().unwrap().trial_passes;
+        let (ta, ua) = (trials(&t), trials(&u));
         let mut net_u = net.clone();
         let (a, b) = (t.step(&mut net).unwrap(), u.step(&mut net_u).unwrap());
+        assert_eq!(trials(&t) - ta, trials(&u) - ua, "{w:?}: trial passes");
         assert_eq!(a.objective.to_bits(), b.objective.to_bits(), "{w:?}");
         assert_eq!(net.params(), net_u.params(), "{w:?}");
         assert_eq!(u.channel_aux(), t.channel_aux(), "{w:?}");

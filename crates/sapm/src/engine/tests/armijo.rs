@@ -1,0 +1,84 @@
+//! The Armijo safeguard of the auxiliary steps: a step size far beyond the
+//! curvature bound is backtracked until it decreases `J`, and the shrunken
+//! step size is kept for the next iteration.
+
+use super::*;
+
+fn regression(seed: u64) -> (Mat<f64>, Mat<f64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let x: Mat<f64> = Mat::from_fn(2, 40, |_, _| rng.random_range(-2.0..2.0));
+    let y = Mat::from_fn(1, 40, |_, j| (x[(0, j)] * x[(1, j)]).sin());
+    (x, y)
+}
+
+/// `J` after each of `iters` outer iterations from `net`, and the trainer's
+/// step sizes at the end.
+fn run(cfg: PenaltyConfig, w: Weighting, net: &Network, iters: usize) -> (Vec<f64>, Vec<f64>) {
+    let (x, y) = regression(5);
+    let mut net = net.clone();
+    let mut t = PenaltyTrainer::new(cfg, w, x.as_ref(), y.as_ref(), 0);
+    t.start(&net).unwrap();
+    let mut js = vec![t.aux_loss().unwrap()];
+    for _ in 0..iters {
+        js.push(t.step(&mut net).unwrap().objective);
+    }
+    (js, t.st.as_ref().unwrap().tau.clone())
+}
+
+/// With `tau` 50 and 1000 times the curvature step, SAPM and PM (coupled
+/// weight steps, which never increase `J`) still decrease `J` at every
+/// iteration, because the auxiliary steps backtrack: the kept step size ends
+/// below the configured one. The same runs without the safeguard increase
+/// `J`, so the setting is one where the safeguard matters.
+#[test]
+fn oversized_steps_are_backtracked_and_j_never_increases() {
+    let net = NetworkSpec::new(vec![2, 6, 6, 6, 1]).build(3).unwrap();
+    for w in [Weighting::SelfAdaptive, Weighting::Constant(1.0)] {
+        for (tau, order) in [(50.0, AuxOrder::Jacobi), (1e3, AuxOrder::GaussSeidel)] {
+            let cfg = PenaltyConfig {
+                tau,
+                aux_order: order,
+                ..small_blocks()
+            };
+            let (js, taus) = run(cfg, w, &net, 12);
+            for (i, p) in js.windows(2).enumerate() {
+                assert!(
+                    p[1] <= p[0] * (1.0 + 1e-12),
+                    "{w:?} tau={tau}: J rose from {} to {} at iteration {}",
+                    p[0],
+                    p[1],
+                    i + 1
+                );
+            }
+            assert!(js[12] < js[0], "{w:?} tau={tau}: no progress {js:?}");
+            assert!(
+                taus.iter().any(|&t| t < tau),
+                "{w:?} tau={tau}: never backtracked ({taus:?})"
+            );
+            let unsafe_cfg = PenaltyConfig {
+                backtrack: false,
+                ..cfg
+            };
+            let (js, _) = run(unsafe_cfg, w, &net, 12);
+            assert!(
+                js.windows(2).any(|p| p[1] > p[0] || p[1].is_nan()),
+                "{w:?} tau={tau}: J decreased without the safeguard too: {js:?}"
+            );
+        }
+    }
+}
+
+/// At the curvature step (`tau = 1`) the auxiliary step is already a descent
+/// step, so nothing is backtracked and the step size stays at 1.
+#[test]
+fn curvature_step_is_accepted_without_backtracking() {
+    let net = NetworkSpec::new(vec![2, 6, 6, 1]).build(4).unwrap();
+    for w in [Weighting::SelfAdaptive, Weighting::Constant(1.0)] {
+        let (js, taus) = run(small_blocks(), w, &net, 8);
+        assert!(
+            js.windows(2).all(|p| p[1] <= p[0] * (1.0 + 1e-12)),
+            "{js:?}"
+        );
+        assert!(taus.iter().all(|&t| t == 1.0), "{w:?}: {taus:?}");
+    }
+}
