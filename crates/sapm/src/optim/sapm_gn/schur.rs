@@ -132,12 +132,20 @@ pub struct Linear<'w> {
     pub f: f64,
     /// Largest diagonal entry of `J^T J` (the scale of `lambda`).
     pub diag_max: f64,
+    /// Damping matrix: `diag(J^T J)` (Marquardt) when true, else `I`.
+    scaled: bool,
 }
 
 impl<'w> Linear<'w> {
     /// Linearise at `net`, `aux`, with `ws` refreshed at that point and
     /// weights `omega` (held fixed).
-    pub fn new(net: &'w Network, aux: &AuxVars, ws: &'w PenaltyWorkspace, omega: &[f64]) -> Self {
+    pub fn new(
+        net: &'w Network,
+        aux: &AuxVars,
+        ws: &'w PenaltyWorkspace,
+        omega: &[f64],
+        scaled: bool,
+    ) -> Self {
         let shape = Shape::new(net);
         let depth = shape.depth;
         let n = ws.p[0].ncols();
@@ -225,6 +233,17 @@ impl<'w> Linear<'w> {
             gt,
             gp,
             diag_max,
+            scaled,
+        }
+    }
+
+    /// The damping of a variable whose `J^T J` diagonal entry is `d`:
+    /// `lambda max(d, 1e-30 max diag)` (Marquardt) or `lambda`.
+    fn damp(&self, lambda: f64, d: f64) -> f64 {
+        if self.scaled {
+            lambda * d.max(1e-30 * self.diag_max)
+        } else {
+            lambda
         }
     }
 
@@ -312,7 +331,8 @@ impl<'w> Linear<'w> {
                 for i in j..o {
                     a[(ok + i, ok + j)] = dk[(i, n)] * wtw[(i, j)] * cdj;
                 }
-                a[(ok + j, ok + j)] += self.c2[k] + lambda;
+                let d = a[(ok + j, ok + j)] + self.c2[k];
+                a[(ok + j, ok + j)] = d + self.damp(lambda, d);
             }
             if k + 2 < depth {
                 // (a_{k+1}, a_k) block: -c_{k+1}^2 W_{k+1} s'(a_k).
@@ -362,7 +382,8 @@ impl<'w> Linear<'w> {
         (Mat::zeros(h, h), Mat::zeros(h, o), MemBuffer::new(req))
     }
 
-    /// The damped step `(J^T J + lambda I) delta = -J^T r` by Schur elimination.
+    /// The damped step `(J^T J + lambda D) delta = -J^T r` by Schur elimination
+    /// (`D = I`, or `diag(J^T J)` when scaled).
     pub fn step(&self, lambda: f64) -> Result<Step> {
         let sh = &self.shape;
         let (depth, n, h, rows, p) = (sh.depth, self.n, sh.h(), sh.rows(), sh.p());
@@ -381,7 +402,7 @@ impl<'w> Linear<'w> {
             }
         }
         for i in 0..p {
-            s[(i, i)] += lambda;
+            s[(i, i)] += self.damp(lambda, s[(i, i)]);
         }
         let mut v = Mat::<f64>::zeros(rows, n);
         let chunk = chunk_samples(rows, n);

@@ -159,12 +159,12 @@ fn joint_jacobian_matches_central_differences() {
 }
 
 /// `(J^T J + lambda I) delta = -J^T r` solved densely.
-fn dense_step(p: &Problem, omega: &[f64], lambda: f64) -> Vec<f64> {
+fn dense_step(p: &Problem, omega: &[f64], lambda: f64, scaled: bool) -> Vec<f64> {
     let jac = dense_jacobian(p, omega);
     let r = residuals(p, omega, &point(p));
     let mut a = jac.transpose() * &jac;
     for i in 0..a.nrows() {
-        a[(i, i)] += lambda;
+        a[(i, i)] += if scaled { lambda * a[(i, i)] } else { lambda };
     }
     let rv = Mat::from_fn(r.len(), 1, |i, _| r[i]);
     let g = jac.transpose() * &rv;
@@ -183,44 +183,54 @@ fn schur_step_equals_the_dense_joint_step() {
         let omega = Weighting::SelfAdaptive.omega(&p.net.weight_norms_sq());
         let mut ws = PenaltyWorkspace::new(&p.net, p.x.as_ref());
         ws.refresh(&p.net, &p.aux, p.y.as_ref());
-        let lin = Linear::new(&p.net, &p.aux, &ws, &omega);
-        let r = residuals(&p, &omega, &point(&p));
-        let f: f64 = r.iter().map(|v| v * v).sum();
-        assert!((lin.f - f).abs() <= 1e-13 * f, "{} vs {f}", lin.f);
-        for rel in [1e-6, 1e-2, 1.0] {
-            let lambda = rel * lin.diag_max;
-            let st = lin.step(lambda).unwrap();
-            assert!(!st.fallback);
-            let want = dense_step(&p, &omega, lambda);
-            let sh = Shape::new(&p.net);
-            let mut got = st.theta.clone();
-            got.resize(want.len(), 0.0);
-            for j in 0..p.x.ncols() {
-                for (k, a) in st.aux.iter().enumerate() {
-                    for i in 0..sh.o[k] {
-                        got[a_index(&sh, j, k, i)] = a[(i, j)];
+        for scaled in [false, true] {
+            let lin = Linear::new(&p.net, &p.aux, &ws, &omega, scaled);
+            let r = residuals(&p, &omega, &point(&p));
+            let f: f64 = r.iter().map(|v| v * v).sum();
+            assert!((lin.f - f).abs() <= 1e-13 * f, "{} vs {f}", lin.f);
+            // Marquardt damping is relative to each variable's own curvature,
+            // so the same rel damps far less: a smaller rel would test the
+            // dense solve's round-off, not the elimination.
+            let rels = if scaled {
+                [1e-4, 1e-2, 1.0]
+            } else {
+                [1e-6, 1e-2, 1.0]
+            };
+            for rel in rels {
+                let lambda = if scaled { rel } else { rel * lin.diag_max };
+                let st = lin.step(lambda).unwrap();
+                assert!(!st.fallback);
+                let want = dense_step(&p, &omega, lambda, scaled);
+                let sh = Shape::new(&p.net);
+                let mut got = st.theta.clone();
+                got.resize(want.len(), 0.0);
+                for j in 0..p.x.ncols() {
+                    for (k, a) in st.aux.iter().enumerate() {
+                        for i in 0..sh.o[k] {
+                            got[a_index(&sh, j, k, i)] = a[(i, j)];
+                        }
                     }
                 }
+                let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let err = got
+                    .iter()
+                    .zip(&want)
+                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                assert!(
+                    err <= 1e-10 * scale,
+                    "lambda {rel}: error {err}, scale {scale}"
+                );
+                // The model's pieces: gradient and |J delta|^2.
+                let jac = dense_jacobian(&p, &omega);
+                let dv = Mat::from_fn(want.len(), 1, |i, _| got[i]);
+                let jd = &jac * &dv;
+                let rv = Mat::from_fn(r.len(), 1, |i, _| r[i]);
+                let g = jac.transpose() * &rv;
+                let gd: f64 = (0..want.len()).map(|i| g[(i, 0)] * got[i]).sum();
+                assert!((lin.dot_grad(&st) - gd).abs() <= 1e-10 * gd.abs().max(1e-300));
+                let jn = jd.squared_norm_l2();
+                assert!((lin.j_norm_sq(&st) - jn).abs() <= 1e-10 * jn);
             }
-            let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            let err = got
-                .iter()
-                .zip(&want)
-                .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-            assert!(
-                err <= 1e-10 * scale,
-                "lambda {rel}: error {err}, scale {scale}"
-            );
-            // The model's pieces: gradient and |J delta|^2.
-            let jac = dense_jacobian(&p, &omega);
-            let dv = Mat::from_fn(want.len(), 1, |i, _| got[i]);
-            let jd = &jac * &dv;
-            let rv = Mat::from_fn(r.len(), 1, |i, _| r[i]);
-            let g = jac.transpose() * &rv;
-            let gd: f64 = (0..want.len()).map(|i| g[(i, 0)] * got[i]).sum();
-            assert!((lin.dot_grad(&st) - gd).abs() <= 1e-10 * gd.abs().max(1e-300));
-            let jn = jd.squared_norm_l2();
-            assert!((lin.j_norm_sq(&st) - jn).abs() <= 1e-10 * jn);
         }
     }
 }
@@ -230,38 +240,41 @@ fn schur_step_equals_the_dense_joint_step() {
 #[test]
 fn accepted_steps_lower_j_sapm_at_fixed_omega() {
     let n = 40;
-    let mut net = NetworkSpec::new(vec![1, 8, 8, 1]).build(5).unwrap();
+    let net = NetworkSpec::new(vec![1, 8, 8, 1]).build(5).unwrap();
     let x = Mat::from_fn(1, n, |_, j| -2.0 + 4.0 * j as f64 / (n - 1) as f64);
     let y = Mat::from_fn(1, n, |_, j| (x[(0, j)] * x[(0, j)]).sin());
-    let mut t = SapmGn::new(x.as_ref(), y.as_ref(), LmConfig::default());
-    t.start(&net).unwrap();
-    let first = t.aux_loss().unwrap();
-    let c = consistency_constant(net.depth(), 1.0);
-    let mut accepted = 0;
-    for _ in 0..60 {
-        let out = t.step(&mut net).unwrap();
-        if out.converged {
-            break;
+    for scaling in [Scaling::Marquardt, Scaling::Identity] {
+        let mut net = net.clone();
+        let mut t = SapmGn::new(x.as_ref(), y.as_ref(), LmConfig::default(), scaling);
+        t.start(&net).unwrap();
+        let first = t.aux_loss().unwrap();
+        let c = consistency_constant(net.depth(), 1.0);
+        let mut accepted = 0;
+        for _ in 0..60 {
+            let out = t.step(&mut net).unwrap();
+            if out.converged {
+                break;
+            }
+            accepted += 1;
+            assert!(t.c.fixed_after < t.c.fixed_before, "{:?}", t.c);
+            let ls = mse(&net, x.as_ref(), y.as_ref());
+            assert!(
+                ls <= c * out.objective * (1.0 + 1e-10),
+                "{ls} > {c} * {}",
+                out.objective
+            );
+            // The reported objective is J_SAPM at the new point and its own omega.
+            let j = crate::engine::loss::objective(
+                &net,
+                t.aux().unwrap(),
+                x.as_ref(),
+                y.as_ref(),
+                Weighting::SelfAdaptive,
+            );
+            assert!((j - out.objective).abs() <= 1e-12 * j);
         }
-        accepted += 1;
-        assert!(t.c.fixed_after < t.c.fixed_before, "{:?}", t.c);
-        let ls = mse(&net, x.as_ref(), y.as_ref());
-        assert!(
-            ls <= c * out.objective * (1.0 + 1e-10),
-            "{ls} > {c} * {}",
-            out.objective
-        );
-        // The reported objective is J_SAPM at the new point and its own omega.
-        let j = crate::engine::loss::objective(
-            &net,
-            t.aux().unwrap(),
-            x.as_ref(),
-            y.as_ref(),
-            Weighting::SelfAdaptive,
-        );
-        assert!((j - out.objective).abs() <= 1e-12 * j);
+        assert!(accepted >= 30, "only {accepted} steps");
+        let last = t.aux_loss().unwrap();
+        assert!(last < 1e-2 * first, "{scaling:?}: J_SAPM {first} -> {last}");
     }
-    assert!(accepted >= 30, "only {accepted} steps");
-    let last = t.aux_loss().unwrap();
-    assert!(last < 1e-2 * first, "J_SAPM {first} -> {last}");
 }
