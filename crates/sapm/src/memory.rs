@@ -253,6 +253,8 @@ pub fn run_estimate(cfg: &TrainConfig, shape: RunShape) -> Estimate {
             Method::Pm | Method::Sapm => 2.0 + if pc.warm_start > 0 { 3.0 } else { 0.0 },
             // Step, trial point, gradient, scaling and the geodesic correction.
             Method::Lm | Method::Varpro => 6.0,
+            // Trial parameters and the Schur right-hand side (+ Adam's moments).
+            Method::SapmGn => 4.0 + if cfg.sapm_gn.warm_start > 0 { 3.0 } else { 0.0 },
         } + crate::engine::DATA_WAVE as f64;
     parts.push(("weight copies".into(), 8.0 * p * copies));
     // Training passes: forward caches and deltas of one block per thread
@@ -311,6 +313,12 @@ pub fn run_estimate(cfg: &TrainConfig, shape: RunShape) -> Estimate {
         parts.push((
             "normal equations".into(),
             crate::optim::lm::normal::bytes_needed(dual, m, p as usize, k, 0),
+        ));
+    }
+    if cfg.method == Method::SapmGn {
+        parts.push((
+            "joint normal equations".into(),
+            crate::optim::sapm_gn::bytes_needed(w, shape.n_train),
         ));
     }
     if cfg.method == Method::Elm {

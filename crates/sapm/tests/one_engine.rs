@@ -61,10 +61,13 @@ fn every_method_runs_every_problem_kind() {
     for problem in ["regression", "multi-output", "pinn-1d", "pinn-2d"] {
         for method in Method::ALL {
             let pinn = problem.starts_with("pinn");
-            if pinn && method == Method::Elm {
+            if pinn && matches!(method, Method::Elm | Method::SapmGn) {
                 // Refused when the config is checked, before any training.
                 let e = config(method, problem).unwrap_err().to_string();
-                assert!(e.contains("elm") && e.contains("PDE"), "{e}");
+                assert!(
+                    e.contains(method.name()) && e.contains("PDE") && e.contains("`method`"),
+                    "{e}"
+                );
                 continue;
             }
             let cfg = config(method, problem).unwrap();
@@ -84,7 +87,11 @@ fn every_method_runs_every_problem_kind() {
                 assert!(last.values[0] < first.values[0], "{method} on {problem}");
             }
             let penalty = matches!(method, Method::Pm | Method::Sapm);
-            assert_eq!(s.aux_loss.is_some(), penalty, "{method} on {problem}");
+            assert_eq!(
+                s.aux_loss.is_some(),
+                penalty || method == Method::SapmGn,
+                "{method} on {problem}"
+            );
             // PM/SAPM with derivative channels report how close they track.
             assert_eq!(
                 s.derivative_gap.is_some(),
@@ -101,7 +108,7 @@ fn every_method_runs_every_problem_kind() {
 /// the method; so is a key of the other task kind.
 #[test]
 fn keys_a_method_does_not_read_are_refused_by_name() {
-    let cases: [(Method, &str); 10] = [
+    let cases: [(Method, &str); 13] = [
         (Method::LsGd, "adam.lr=0.01"),
         (Method::LsAdam, "lbfgs.memory=5"),
         (Method::LsLbfgs, "gd.lr=0.1"),
@@ -112,6 +119,9 @@ fn keys_a_method_does_not_read_are_refused_by_name() {
         (Method::Sapm, "lm.lambda_init=0.1"),
         (Method::Lm, "lm.varpro_ridge=0.1"),
         (Method::Varpro, "adam.lr=0.1"),
+        (Method::SapmGn, "lm.solve=dual"),
+        (Method::SapmGn, "lm.geodesic=true"),
+        (Method::Lm, "sapm_gn.warm_start=3"),
     ];
     for (method, set) in cases {
         let key = set.split('=').next().unwrap();
@@ -149,6 +159,7 @@ fn keys_a_method_does_not_read_are_refused_by_name() {
         (&["network.hidden=[4]", "network.width=3"], "network.width"),
         (&["network.init_range=2"], "network.init_range"),
         (&["method=sapm", "adam.lr=0.1"], "adam.lr"),
+        (&["method=sapm-gn", "adam.lr=0.1"], "adam.lr"),
         (&["method=pm", "pm.omega_mode=frozen"], "pm.omega_mode"),
         (&["method=lm", "lm.ls_steps=3"], "lm.ls_steps"),
         (&["method=lm", "lm.geodesic_h=0.2"], "lm.geodesic_h"),
@@ -178,6 +189,13 @@ fn keys_a_method_does_not_read_are_refused_by_name() {
             "lm.ls_steps=3",
         ],
         &["method=lm", "lm.geodesic=true", "lm.geodesic_h=0.2"],
+        &[
+            "method=sapm-gn",
+            "sapm_gn.warm_start=3",
+            "adam.lr=0.01",
+            "lm.lambda_init=0.1",
+            "lm.max_trials=5",
+        ],
     ] {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
         TrainConfig::from_toml_str("", &sets, None).unwrap_or_else(|e| panic!("{sets:?}: {e}"));
@@ -202,6 +220,7 @@ fn the_written_config_holds_the_keys_in_use_and_round_trips() {
             "[pm]",
             "[sapm]",
             "[lm]",
+            "[sapm_gn]",
         ] {
             let used = sapm::config::unused_reason(&cfg, &section[1..section.len() - 1]).is_none();
             assert_eq!(text.contains(section), used, "{m}: {section} in\n{text}");

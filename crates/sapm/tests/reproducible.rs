@@ -42,6 +42,7 @@ fn same_seed_same_numbers_on_any_thread_count() {
         (Method::Pm, "cholesky"),
         (Method::Lm, "qr"),
         (Method::Varpro, "qr"),
+        (Method::SapmGn, "qr"),
     ] {
         let mut c = TrainConfig::default();
         let solver = if solver == "qr" {

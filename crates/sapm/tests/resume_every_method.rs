@@ -79,6 +79,7 @@ fn every_method_resumes_bit_for_bit() {
         "sapm",
         "lm",
         "varpro",
+        "sapm-gn",
     ] {
         check(&[&format!("method={m}")]);
     }
@@ -111,6 +112,7 @@ fn penalty_variants_resume_bit_for_bit() {
         // Warm start: Adam, then SAPM; the checkpoint is in the SAPM phase.
         &["method=sapm", "sapm.warm_start=7"],
         &["method=pm", "pm.aux_init=random", "pm.sweep=forward"],
+        &["method=sapm-gn", "sapm_gn.warm_start=7"],
     ] {
         check(extra);
     }

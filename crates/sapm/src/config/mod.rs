@@ -11,7 +11,7 @@ use crate::engine::PenaltyConfig;
 use crate::error::{Error, Result};
 use crate::linalg::SolveMethod;
 use crate::net::{BiasInit, NetworkSpec, WeightInit};
-use crate::optim::{AdamConfig, LbfgsConfig, LmConfig};
+use crate::optim::{AdamConfig, LbfgsConfig, LmConfig, SapmGnConfig};
 use crate::task::pde::PdeConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -82,11 +82,14 @@ pub enum Method {
     Lm,
     /// Variable projection: output layer solved exactly, LM on the hidden layers (`[lm]`).
     Varpro,
+    /// Levenberg-Marquardt on `J_SAPM` in weights and auxiliaries jointly
+    /// (`[lm]`, `[sapm_gn]`; regression only).
+    SapmGn,
 }
 
 impl Method {
     /// All methods.
-    pub const ALL: [Method; 9] = [
+    pub const ALL: [Method; 10] = [
         Method::LsGd,
         Method::LsAdam,
         Method::LsLbfgs,
@@ -96,6 +99,7 @@ impl Method {
         Method::Sapm,
         Method::Lm,
         Method::Varpro,
+        Method::SapmGn,
     ];
 
     /// Config name (`ls-adam`, ...).
@@ -110,6 +114,7 @@ impl Method {
             Method::Sapm => "sapm",
             Method::Lm => "lm",
             Method::Varpro => "varpro",
+            Method::SapmGn => "sapm-gn",
         }
     }
 
@@ -122,6 +127,7 @@ impl Method {
                 Method::LsAdam | Method::LsAdamLbfgs => true,
                 Method::Pm => cfg.pm.warm_start > 0,
                 Method::Sapm => cfg.sapm.warm_start > 0,
+                Method::SapmGn => cfg.sapm_gn.warm_start > 0,
                 _ => false,
             },
             "lbfgs" => matches!(self, Method::LsLbfgs | Method::LsAdamLbfgs),
@@ -129,7 +135,8 @@ impl Method {
             "elm" => self == Method::Elm,
             "pm" => self == Method::Pm,
             "sapm" => self == Method::Sapm,
-            "lm" => matches!(self, Method::Lm | Method::Varpro),
+            "lm" => matches!(self, Method::Lm | Method::Varpro | Method::SapmGn),
+            "sapm_gn" => self == Method::SapmGn,
             _ => true,
         }
     }
@@ -139,6 +146,7 @@ impl Method {
         let mut all = TrainConfig::default();
         all.pm.warm_start = 1;
         all.sapm.warm_start = 1;
+        all.sapm_gn.warm_start = 1;
         Method::ALL
             .into_iter()
             .filter(|m| m.reads(section, &all))
@@ -208,8 +216,10 @@ pub struct TrainConfig {
     pub pm: PenaltyConfig,
     /// SAPM knobs.
     pub sapm: PenaltyConfig,
-    /// Levenberg-Marquardt and VarPro.
+    /// Levenberg-Marquardt and VarPro (and the damping of sapm-gn).
     pub lm: LmConfig,
+    /// Gauss-Newton on the SAPM objective.
+    pub sapm_gn: SapmGnConfig,
     /// PDE problem: when present the run is a PINN and `[data]` is ignored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pde: Option<PdeConfig>,
@@ -232,6 +242,7 @@ impl Default for TrainConfig {
             pm: PenaltyConfig::default(),
             sapm: PenaltyConfig::default(),
             lm: LmConfig::default(),
+            sapm_gn: SapmGnConfig::default(),
             pde: None,
         }
     }
@@ -434,7 +445,7 @@ impl TrainConfig {
         pos("network.init_range", n.init_range)?;
         pos("network.bias_range", n.bias_range)?;
         let depth = n.hidden.as_ref().map_or(n.depth, |h| h.len() + 1);
-        if matches!(self.method, Method::Pm | Method::Sapm) && depth < 2 {
+        if matches!(self.method, Method::Pm | Method::Sapm | Method::SapmGn) && depth < 2 {
             return Err(Error::config(
                 "network.depth",
                 format!(
@@ -454,6 +465,12 @@ impl TrainConfig {
                 return Err(Error::config(
                     "method",
                     "elm is not available for PDE problems ([pde] section)",
+                ));
+            }
+            if self.method == Method::SapmGn {
+                return Err(Error::config(
+                    "method",
+                    "sapm-gn is not available for PDE problems ([pde] section): its joint step is implemented for regression rows only",
                 ));
             }
             if !self.network.activation.is_smooth() {

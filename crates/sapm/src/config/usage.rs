@@ -50,11 +50,11 @@ pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
                 _ => None,
             }
         }
-        "gd" | "adam" | "lbfgs" | "adam_lbfgs" | "elm" | "pm" | "sapm" | "lm" => {
+        "gd" | "adam" | "lbfgs" | "adam_lbfgs" | "elm" | "pm" | "sapm" | "lm" | "sapm_gn" => {
             if !m.reads(section, cfg) {
                 let who = Method::readers(section).join(", ");
                 let warm = if section == "adam" {
-                    " (pm/sapm with a warm start)"
+                    " (pm/sapm/sapm-gn with a warm start)"
                 } else {
                     ""
                 };
@@ -67,6 +67,13 @@ pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
                 ("sapm", "beta") => {
                     Some("`beta` is PM's constant penalty; SAPM's weights are self-adaptive".into())
                 }
+                (
+                    "lm",
+                    "solve" | "geodesic" | "geodesic_alpha" | "geodesic_h" | "line_search"
+                    | "ls_steps" | "ls_damping" | "varpro_ridge",
+                ) if m == Method::SapmGn => Some(format!(
+                    "sapm-gn reads only the damping and stopping keys of [lm] (lambda_init, lambda_min, max_trials, tol_grad, tol_step, tol_rel, max_memory_gib), not `{leaf}`; method {m}"
+                )),
                 ("lm", "varpro_ridge") if m != Method::Varpro => Some(format!(
                     "it is the output-layer ridge of varpro, not read by method {m}"
                 )),

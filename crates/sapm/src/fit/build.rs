@@ -6,7 +6,7 @@ use crate::engine::PenaltyTrainer;
 use crate::engine::loss::Weighting;
 use crate::error::{Error, Result};
 use crate::net::Network;
-use crate::optim::{Adam, Elm, GradientDescent, Lbfgs, Lm, Sequence, Trainer};
+use crate::optim::{Adam, Elm, GradientDescent, Lbfgs, Lm, SapmGn, Sequence, Trainer};
 use crate::task::Task;
 
 /// Build the trainer `cfg` asks for on `task`. Gradient methods see the
@@ -41,6 +41,21 @@ pub fn build_trainer<'a>(
         }
         Method::Lm => Box::new(Lm::plain(task.least_squares(net), cfg.lm)),
         Method::Varpro => Box::new(Lm::varpro(task.least_squares(net), net, cfg.lm)),
+        Method::SapmGn => {
+            let Some((x, y)) = task.regression_data() else {
+                return Err(Error::config(
+                    "method",
+                    "sapm-gn is not available for PDE problems ([pde] section)",
+                ));
+            };
+            let t: Box<dyn Trainer + 'a> = Box::new(SapmGn::new(x, y, cfg.lm, cfg.sapm_gn.scaling));
+            let warm = cfg.sapm_gn.warm_start;
+            if warm > 0 {
+                Box::new(Sequence::new("sapm-gn", vec![(adam(), warm), (t, 0)]))
+            } else {
+                t
+            }
+        }
         Method::Pm | Method::Sapm => {
             let (pc, w) = if cfg.method == Method::Pm {
                 (cfg.pm, Weighting::Constant(cfg.pm.beta))

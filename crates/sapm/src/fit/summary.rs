@@ -180,7 +180,7 @@ pub(crate) fn summarize(
 ) -> Result<Summary> {
     let aux_loss = res
         .aux_loss
-        .filter(|_| matches!(cfg.method, Method::Pm | Method::Sapm));
+        .filter(|_| matches!(cfg.method, Method::Pm | Method::Sapm | Method::SapmGn));
     let last = res
         .history
         .last()
@@ -224,7 +224,7 @@ pub(crate) fn summarize(
             let mut d = diagnostics(net, data, aux_loss);
             let w = match cfg.method {
                 Method::Pm => Some(Weighting::Constant(cfg.pm.beta)),
-                Method::Sapm => Some(Weighting::SelfAdaptive),
+                Method::Sapm | Method::SapmGn => Some(Weighting::SelfAdaptive),
                 _ => None,
             };
             if let Some(w) = w {

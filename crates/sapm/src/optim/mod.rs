@@ -6,6 +6,7 @@ mod elm;
 mod gd;
 mod lbfgs;
 pub mod lm;
+pub mod sapm_gn;
 mod sequence;
 
 pub use adam::{Adam, AdamConfig};
@@ -13,6 +14,7 @@ pub use elm::Elm;
 pub use gd::GradientDescent;
 pub use lbfgs::{Lbfgs, LbfgsConfig};
 pub use lm::{Lm, LmConfig, LmSolve};
+pub use sapm_gn::{SapmGn, SapmGnConfig};
 pub use sequence::Sequence;
 
 use crate::checkpoint::{StateReader, StateWriter};

@@ -16,7 +16,7 @@ pub mod dense;
 pub mod factored;
 pub mod model;
 pub mod normal;
-mod step;
+pub(crate) mod step;
 pub mod varpro;
 
 pub use model::{LmModel, Plain, Residuals};

@@ -49,7 +49,7 @@ fn evaluate(
 }
 
 /// The convergence tests on an accepted step of length `dn` from `f` to `f_new`.
-fn converged(cfg: &LmConfig, dn: f64, theta_norm: f64, f: f64, f_new: f64) -> bool {
+pub(crate) fn converged(cfg: &LmConfig, dn: f64, theta_norm: f64, f: f64, f_new: f64) -> bool {
     (cfg.tol_step > 0.0 && dn <= cfg.tol_step * (theta_norm + cfg.tol_step))
         || (cfg.tol_rel > 0.0 && f - f_new <= cfg.tol_rel * f)
 }
@@ -133,19 +133,30 @@ fn damped(
         if let Some(f_new) = f_new.filter(|&fnew| pred > 0.0 && fnew < f && rho > 0.0) {
             model.accept();
             net.clone_from(&w.trial);
-            let t = 2.0 * rho - 1.0;
-            *lambda *= (1.0f64 / 3.0).max(1.0 - t * t * t);
-            *nu = 2.0;
+            nielsen_accept(lambda, nu, rho);
             c.step_norm = dn;
             c.rho = rho;
             return Ok(outcome(f_new, converged(cfg, dn, theta_norm, f, f_new)));
         }
         c.rejections += 1;
-        *lambda *= *nu;
-        *nu *= 2.0;
+        nielsen_reject(lambda, nu);
     }
     c.step_norm = 0.0;
     Ok(outcome(f, true))
+}
+
+/// Nielsen's update after an accepted step with gain ratio `rho > 0`:
+/// `lambda *= max(1/3, 1 - (2 rho - 1)^3)`, `nu = 2`.
+pub(crate) fn nielsen_accept(lambda: &mut f64, nu: &mut f64, rho: f64) {
+    let t = 2.0 * rho - 1.0;
+    *lambda *= (1.0f64 / 3.0).max(1.0 - t * t * t);
+    *nu = 2.0;
+}
+
+/// Nielsen's update after a rejected step: `lambda *= nu`, `nu *= 2`.
+pub(crate) fn nielsen_reject(lambda: &mut f64, nu: &mut f64) {
+    *lambda *= *nu;
+    *nu *= 2.0;
 }
 
 /// Geodesic acceleration: `delta <- v + a / 2` with
