@@ -6,6 +6,7 @@ use common::{
     TINY_DATA, assert_code, assert_ok, eval_args, eval_matching_summary, json, predict_args, sapm,
     stderr, table, tiny, train, write,
 };
+use sapm::config::Method;
 use std::path::PathBuf;
 
 #[test]
@@ -72,15 +73,12 @@ fn train_predict_eval_end_to_end() {
 fn every_method_runs_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(dir.path(), "c.toml", &tiny("sapm"));
-    for m in [
-        "ls-gd",
-        "ls-adam",
-        "ls-lbfgs",
-        "ls-adam-lbfgs",
-        "elm",
-        "pm",
-        "sapm",
-    ] {
+    // The gradient, ELM and penalty methods (LM and VarPro: tests/lm.rs in the library).
+    for m in Method::ALL
+        .iter()
+        .filter(|m| !matches!(m, Method::Lm | Method::Varpro))
+        .map(|m| m.name())
+    {
         let out = dir.path().join(m);
         let method = format!("method={m}");
         let mut extra = vec!["--set", &method];

@@ -12,6 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A temporary folder holding the tiny ls-adam config `c.toml`.
+fn tiny_in_temp() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "c.toml", &tiny("ls-adam"));
+    (dir, cfg)
+}
+
 /// A link planted in the output folder under the old predictable
 /// temporary name made a run overwrite a file outside the folder. Links are
 /// never followed: outputs that are links and --out folders that are links
@@ -19,9 +26,8 @@ use std::time::{Duration, Instant};
 #[cfg(unix)]
 #[test]
 fn links_never_lead_an_output_outside_its_folder() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cfg) = tiny_in_temp();
     let d = dir.path();
-    let cfg = write(d, "c.toml", &tiny("ls-adam"));
     let victim = write(d, "victim.txt", "precious");
     let out = d.join("run");
     std::fs::create_dir(&out).unwrap();
@@ -64,9 +70,8 @@ fn links_never_lead_an_output_outside_its_folder() {
 /// once with a message naming the first's pid, and the first is unharmed.
 #[test]
 fn a_second_run_into_a_busy_folder_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cfg) = tiny_in_temp();
     let d = dir.path();
-    let cfg = write(d, "c.toml", &tiny("ls-adam"));
     let out = d.join("run");
     let long = ["--set", "train.max_iterations=100000000"];
     let mut first = command(train_args(&cfg, &out, &long))
@@ -99,9 +104,8 @@ fn a_second_run_into_a_busy_folder_is_refused() {
 /// removed by the next run; a published one is completed first.
 #[test]
 fn leftovers_of_a_killed_run_are_cleaned_by_the_next() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cfg) = tiny_in_temp();
     let d = dir.path();
-    let cfg = write(d, "c.toml", &tiny("ls-adam"));
     let out = d.join("run");
     std::fs::create_dir(&out).unwrap();
     write(&out, ".checkpoint.sapm.k3J9xQ2mZp.sapm-tmp", "partial");
@@ -127,9 +131,8 @@ fn leftovers_of_a_killed_run_are_cleaned_by_the_next() {
 /// an existing folder keeps what it had.
 #[test]
 fn errors_before_training_leave_no_output_folder() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cfg) = tiny_in_temp();
     let d = dir.path();
-    let cfg = write(d, "c.toml", &tiny("ls-adam"));
     let file_cfg = write(
         d,
         "f.toml",
@@ -191,9 +194,8 @@ fn mount_tmpfs(at: &Path, opts: &str) -> Option<Mount> {
 /// (root in a container); skipped otherwise.
 #[test]
 fn read_only_and_full_folders_are_refused_before_training() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cfg) = tiny_in_temp();
     let d = dir.path();
-    let cfg = write(d, "c.toml", &tiny("ls-adam"));
     let Some(ro) = mount_tmpfs(&d.join("ro"), "ro,size=1m") else {
         eprintln!("cannot mount a tmpfs here: skipped");
         return;

@@ -134,16 +134,29 @@ fn pinn_config(dir: &Path, method: &str, iterations: usize, extra: &str) -> Path
     p
 }
 
-/// Kill a run of `cfg` with SIGKILL once it has checkpointed `min_iteration`
-/// iterations, resume it, and compare with an uninterrupted run.
-fn kill_and_resume_config(cfg: &Path, iterations: usize, min_iteration: u64) {
+/// Runs `cfg` uninterrupted into `reference` next to it, then starts it
+/// into the folder `name` there and waits for a checkpoint of at least
+/// `min_iteration`: returns both folders, the running child and the
+/// checkpoint's iteration.
+fn reference_and_started(
+    cfg: &Path,
+    name: &str,
+    min_iteration: u64,
+) -> (PathBuf, PathBuf, Child, u64) {
     let dir = cfg.parent().unwrap();
     let reference = dir.join("reference");
     run_reference(cfg, &reference);
 
-    let killed = dir.join("killed");
-    let mut child = spawn(train_args(cfg, &killed, &[]));
-    let at = wait_for_checkpoint(&mut child, &killed, min_iteration);
+    let out = dir.join(name);
+    let mut child = spawn(train_args(cfg, &out, &[]));
+    let at = wait_for_checkpoint(&mut child, &out, min_iteration);
+    (reference, out, child, at)
+}
+
+/// Kill a run of `cfg` with SIGKILL once it has checkpointed `min_iteration`
+/// iterations, resume it, and compare with an uninterrupted run.
+fn kill_and_resume_config(cfg: &Path, iterations: usize, min_iteration: u64) {
+    let (reference, killed, mut child, at) = reference_and_started(cfg, "killed", min_iteration);
     assert!(
         child.try_wait().unwrap().is_none(),
         "finished before the kill"
@@ -183,13 +196,7 @@ fn sigterm_stops_a_pinn_run_with_a_checkpoint_that_resumes() {
 /// checkpoint of the iteration it stopped at, and resume to the same numbers
 /// as an uninterrupted run.
 fn term_and_resume_config(cfg: &Path, iterations: usize, min_iteration: u64) {
-    let dir = cfg.parent().unwrap();
-    let reference = dir.join("reference");
-    run_reference(cfg, &reference);
-
-    let stopped = dir.join("stopped");
-    let mut child = spawn(train_args(cfg, &stopped, &[]));
-    wait_for_checkpoint(&mut child, &stopped, min_iteration);
+    let (reference, stopped, mut child, _) = reference_and_started(cfg, "stopped", min_iteration);
     terminate(&child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(4), "exit code of an interrupted run");
