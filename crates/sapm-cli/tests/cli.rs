@@ -156,7 +156,7 @@ fn bad_inputs_fail_cleanly_without_output() {
             out.to_str().unwrap().into(),
         ];
         full.extend(args.clone());
-        let o = sapm(&full);
+        let o = sapm(full);
         let err = stderr(&o);
         assert!(!o.status.success(), "{args:?} succeeded");
         assert!(err.contains(want), "{args:?}: stderr lacks {want:?}: {err}");
@@ -237,7 +237,7 @@ fn bench_modes_run_on_tiny_sizes() {
         ("memory", "peak RSS"),
         ("lm", "LM iteration (dual, N x N)"),
     ] {
-        let o = sapm(&[
+        let o = sapm([
             "bench",
             "--mode",
             mode,
@@ -258,10 +258,10 @@ fn bench_modes_run_on_tiny_sizes() {
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(out.contains(want), "{mode}: {out}");
     }
-    let o = sapm(&["bench", "--n", "0"]);
+    let o = sapm(["bench", "--n", "0"]);
     assert!(!o.status.success());
-    let o = sapm(&["bench", "--depth", "1"]);
+    let o = sapm(["bench", "--depth", "1"]);
     assert!(!o.status.success());
-    let o = sapm(&["bench", "--mode", "memory", "--solver", "lu"]);
+    let o = sapm(["bench", "--mode", "memory", "--solver", "lu"]);
     assert!(!o.status.success());
 }

@@ -176,7 +176,7 @@ fn resuming_a_finished_run_says_what_happens() {
         "--set",
         "train.checkpoint_seconds=0",
     ];
-    assert!(sapm(&base).status.success());
+    assert!(sapm(base).status.success());
     let before = std::fs::read(out.join("summary.json")).unwrap();
     for k in ["25", "30"] {
         let e = assert_ok(&sapm(resume_args(

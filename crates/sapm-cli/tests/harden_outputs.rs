@@ -157,7 +157,7 @@ fn errors_before_training_leave_no_output_folder() {
         let out = d.join("out");
         let mut full = vec!["train", "--quiet", "--out", out.to_str().unwrap()];
         full.extend(args.iter().copied());
-        let o = sapm(&full);
+        let o = sapm(full);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
         assert!(!out.exists(), "{args:?} left {:?}", names(&out));

@@ -33,7 +33,7 @@ fn a_fit_worse_than_the_mean_is_flagged_failed() {
     assert_eq!(s["failed"], true);
     assert!(s["failure"].as_str().unwrap().contains("not scaled"));
     // A sound fit is not failed.
-    let o = sapm(&[
+    let o = sapm([
         "train",
         "--quiet",
         "--out",
