@@ -215,20 +215,49 @@ impl Case for PenaltyCase<'_> {
     }
 }
 
-struct AdamCase<'a> {
-    net: sapm::Network,
-    t: Adam<'a>,
-    flops: f64,
+/// One step of trainer `t` on `net`, credited with `flops` from a model.
+pub(crate) struct StepCase<T> {
+    pub(crate) label: String,
+    pub(crate) net: sapm::Network,
+    pub(crate) t: T,
+    pub(crate) flops: f64,
 }
 
-impl Case for AdamCase<'_> {
+impl<T: Trainer> Case for StepCase<T> {
     fn name(&self) -> String {
-        "Adam step".into()
+        self.label.clone()
     }
     fn run(&mut self) -> Result<f64> {
         self.t.step(&mut self.net)?;
         Ok(self.flops)
     }
+}
+
+/// Runs `cases` interleaved and prints a row per case: `| {lead} | name |`
+/// then the median wall time in ms (`ms_digits` decimals), CPU/wall, the
+/// spread, GFLOP/s and the rate over `reference_rate(results)`.
+pub(crate) fn print_rate_rows(
+    cases: &mut [&mut dyn Case],
+    reps: usize,
+    lead: &str,
+    ms_digits: usize,
+    reference_rate: impl Fn(&[Summary]) -> f64,
+) -> Result<()> {
+    let names: Vec<String> = cases.iter().map(|c| c.name()).collect();
+    let res = interleave(cases, reps)?;
+    let reference = reference_rate(&res);
+    for (name, s) in names.iter().zip(&res) {
+        let rate = s.flops / s.wall;
+        println!(
+            "| {lead} | {name} | {:.ms_digits$} | {:.2} | {:.0}% | {:.1} | {:.2} |",
+            s.wall * 1e3,
+            s.cpu / s.wall,
+            100.0 * s.spread,
+            rate / 1e9,
+            rate / reference
+        );
+    }
+    Ok(())
 }
 
 fn penalty<'a>(
@@ -339,30 +368,20 @@ fn iteration_mode(args: &BenchArgs) -> Result<()> {
             let obj = Box::new(LsObjective::new(&net, wl.x.as_ref(), wl.y.as_ref()));
             let mut adam = Adam::new(obj, AdamConfig::default());
             adam.start(&net)?;
-            let mut ad = AdamCase {
+            let mut ad = StepCase {
+                label: "Adam step".into(),
                 flops: perf::adam_step_flops(net.widths(), n),
                 net,
                 t: adam,
             };
             let mut cases: Vec<&mut dyn Case> =
                 vec![&mut gb, &mut gf, &mut sq, &mut sc, &mut pm, &mut ad];
-            let names: Vec<String> = cases.iter().map(|c| c.name()).collect();
-            let res = interleave(&mut cases, args.reps)?;
-            let gemm_rate = res[..2]
-                .iter()
-                .map(|s| s.flops / s.wall)
-                .fold(0.0, f64::max);
-            for (name, s) in names.iter().zip(&res) {
-                let rate = s.flops / s.wall;
-                println!(
-                    "| {n} | {width} | {name} | {:.3} | {:.2} | {:.0}% | {:.1} | {:.2} |",
-                    s.wall * 1e3,
-                    s.cpu / s.wall,
-                    100.0 * s.spread,
-                    rate / 1e9,
-                    rate / gemm_rate
-                );
-            }
+            print_rate_rows(&mut cases, args.reps, &format!("{n} | {width}"), 3, |res| {
+                res[..2]
+                    .iter()
+                    .map(|s| s.flops / s.wall)
+                    .fold(0.0, f64::max)
+            })?;
         }
     }
     println!(

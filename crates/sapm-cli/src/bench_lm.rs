@@ -9,12 +9,12 @@
 //! trial evaluation. The reference rows are faer's own GEMM `J J^T` and
 //! Cholesky (with faer's parallelism) of the same shapes.
 
-use crate::bench_cmd::{BenchArgs, Case, interleave};
+use crate::bench_cmd::{BenchArgs, Case, StepCase, print_rate_rows};
 use anyhow::{Result, bail};
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt;
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par};
+use faer::{Accum, Mat, MatMut, Par};
 use sapm::optim::lm::{dense, factored};
 use sapm::optim::{Lm, LmConfig, LmSolve, Trainer};
 use sapm::perf::Workload;
@@ -49,54 +49,41 @@ impl Case for FaerGemm {
     }
 }
 
-/// faer's Cholesky of an `N x N` SPD matrix, faer's parallelism.
-struct FaerChol {
+/// A Cholesky factorisation of the `N x N` SPD matrix `a` (copied into `w`
+/// first) by `factor`, which returns whether it succeeded.
+struct Chol {
+    label: &'static str,
     a: Mat<f64>,
     w: Mat<f64>,
+    factor: fn(MatMut<'_, f64>) -> bool,
 }
 
-impl Case for FaerChol {
+impl Case for Chol {
     fn name(&self) -> String {
-        "faer Cholesky (N x N)".into()
+        self.label.into()
     }
     fn run(&mut self) -> Result<f64> {
         let n = self.a.nrows();
         self.w.copy_from(&self.a);
-        let req = llt::factor::cholesky_in_place_scratch::<f64>(n, par(), Default::default());
-        let mut mem = MemBuffer::new(req);
-        if llt::factor::cholesky_in_place(
-            self.w.as_mut(),
-            Default::default(),
-            par(),
-            MemStack::new(&mut mem),
-            Default::default(),
-        )
-        .is_err()
-        {
-            bail!("faer Cholesky failed");
+        if !(self.factor)(self.w.as_mut()) {
+            bail!("{} failed", self.label);
         }
         Ok((n * n) as f64 * n as f64 / 3.0)
     }
 }
 
-/// Our tiled Cholesky (the one LM uses), same matrix.
-struct OurChol {
-    a: Mat<f64>,
-    w: Mat<f64>,
-}
-
-impl Case for OurChol {
-    fn name(&self) -> String {
-        "LM Cholesky (tiled, deterministic)".into()
-    }
-    fn run(&mut self) -> Result<f64> {
-        let n = self.a.nrows();
-        self.w.copy_from(&self.a);
-        if !dense::cholesky_lower(self.w.as_mut()) {
-            bail!("tiled Cholesky failed");
-        }
-        Ok((n * n) as f64 * n as f64 / 3.0)
-    }
+/// faer's Cholesky with faer's parallelism.
+fn faer_cholesky(w: MatMut<'_, f64>) -> bool {
+    let req = llt::factor::cholesky_in_place_scratch::<f64>(w.nrows(), par(), Default::default());
+    let mut mem = MemBuffer::new(req);
+    llt::factor::cholesky_in_place(
+        w,
+        Default::default(),
+        par(),
+        MemStack::new(&mut mem),
+        Default::default(),
+    )
+    .is_ok()
 }
 
 /// The Gram matrix from Khatri-Rao factors, credited with the flops of the
@@ -118,22 +105,7 @@ impl Case for KrGram {
 }
 
 /// One LM iteration (Jacobian factors, Gram, Cholesky, trials).
-struct LmStep<'a> {
-    label: String,
-    net: sapm::Network,
-    t: Lm<'a>,
-    flops: f64,
-}
-
-impl Case for LmStep<'_> {
-    fn name(&self) -> String {
-        self.label.clone()
-    }
-    fn run(&mut self) -> Result<f64> {
-        self.t.step(&mut self.net)?;
-        Ok(self.flops)
-    }
-}
+type LmStep<'a> = StepCase<Lm<'a>>;
 
 /// Phase seconds and factorisations of every LM case so far.
 fn cases_lm_marks(cases: &[LmStep<'_>]) -> Vec<(f64, f64, f64, usize)> {
@@ -173,13 +145,18 @@ pub fn lm_mode(args: &BenchArgs) -> Result<()> {
             for i in 0..n {
                 spd[(i, i)] += 1e-3 * p as f64;
             }
-            let mut fchol = FaerChol {
+            let mut fchol = Chol {
+                label: "faer Cholesky (N x N)",
                 w: spd.clone(),
                 a: spd.clone(),
+                factor: faer_cholesky,
             };
-            let mut ochol = OurChol {
+            // Our tiled Cholesky (the one LM uses), same matrix.
+            let mut ochol = Chol {
+                label: "LM Cholesky (tiled, deterministic)",
                 w: spd.clone(),
                 a: spd,
+                factor: dense::cholesky_lower,
             };
             let mut obj = LsObjective::new(&wl.net, wl.x.as_ref(), wl.y.as_ref());
             let mut f = KrFactors::default();
@@ -229,20 +206,9 @@ pub fn lm_mode(args: &BenchArgs) -> Result<()> {
             for c in cases_lm.iter_mut() {
                 cases.push(c);
             }
-            let names: Vec<String> = cases.iter().map(|c| c.name()).collect();
-            let res = interleave(&mut cases, args.reps)?;
-            let gemm_rate = res[0].flops / res[0].wall;
-            for (name, s) in names.iter().zip(&res) {
-                let rate = s.flops / s.wall;
-                println!(
-                    "| {n} | {p} | {name} | {:.1} | {:.2} | {:.0}% | {:.1} | {:.2} |",
-                    s.wall * 1e3,
-                    s.cpu / s.wall,
-                    100.0 * s.spread,
-                    rate / 1e9,
-                    rate / gemm_rate
-                );
-            }
+            print_rate_rows(&mut cases, args.reps, &format!("{n} | {p}"), 1, |res| {
+                res[0].flops / res[0].wall
+            })?;
             for (c, b) in cases_lm.iter().zip(before) {
                 let (lin, solve, trials) = c.t.phase_seconds();
                 let its = (args.reps + 1) as f64;

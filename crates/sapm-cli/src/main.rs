@@ -50,30 +50,7 @@ struct Cli {
 enum Cmd {
     /// Train a model from a TOML config; writes model.json, history.csv and summary.json
     /// (and checkpoint.sapm every train.checkpoint_every iterations and on Ctrl-C/SIGTERM).
-    Train {
-        /// Config file (see examples/). Without it, the defaults (SAPM on sin_x2) are used.
-        #[arg(long, conflicts_with = "resume")]
-        config: Option<PathBuf>,
-        /// Override a config key, e.g. --set sapm.tau=0.5 --set method=ls-adam (repeatable).
-        /// With --resume only train.max_iterations, train.max_seconds and train.checkpoint_every.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-        /// Output folder (created if missing; with --resume, defaults to the resumed folder).
-        #[arg(long, required_unless_present = "resume")]
-        out: Option<PathBuf>,
-        /// Continue the run in this folder from its checkpoint.sapm (config from the checkpoint).
-        #[arg(long, value_name = "DIR")]
-        resume: Option<PathBuf>,
-        /// Worker threads (overrides the config's `threads`; 0 = all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
-        /// Refuse a run whose estimated memory exceeds this (e.g. 8G, 512M, 50%; default 80% of the physical memory).
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-        max_memory: Option<u64>,
-    },
+    Train(train_cmd::TrainArgs),
     /// Predict with a trained model: reads the model's input columns (by name), writes inputs and predictions.
     Predict {
         /// model.json of a trained run.
@@ -195,25 +172,9 @@ fn main() -> ExitCode {
     install_panic_hook();
     let cli = Cli::parse();
     let res = match cli.cmd {
-        Cmd::Train {
-            config,
-            set,
-            out,
-            resume,
-            threads,
-            quiet,
-            max_memory,
-        } => {
+        Cmd::Train(args) => {
             signals::install();
-            train_cmd::train(train_cmd::TrainArgs {
-                config,
-                set,
-                out,
-                resume,
-                threads,
-                quiet,
-                max_memory,
-            })
+            train_cmd::train(args)
         }
         Cmd::Predict {
             model,

@@ -21,14 +21,31 @@ const EXIT_DIVERGED: u8 = 3;
 /// Plots `sapm plot` writes into a run folder: stale once a new run is published.
 const PLOTS: [&str; 3] = ["loss", "prediction", "solution"];
 
-/// The arguments of `sapm train`.
+// The arguments of `sapm train` (its help text is the `Train` variant's doc
+// comment in main.rs; a doc comment here would replace it).
+#[derive(clap::Args)]
 pub struct TrainArgs {
+    /// Config file (see examples/). Without it, the defaults (SAPM on sin_x2) are used.
+    #[arg(long, conflicts_with = "resume")]
     pub config: Option<PathBuf>,
+    /// Override a config key, e.g. --set sapm.tau=0.5 --set method=ls-adam (repeatable).
+    /// With --resume only train.max_iterations, train.max_seconds and train.checkpoint_every.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Output folder (created if missing; with --resume, defaults to the resumed folder).
+    #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
+    /// Continue the run in this folder from its checkpoint.sapm (config from the checkpoint).
+    #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// Worker threads (overrides the config's `threads`; 0 = all cores).
+    #[arg(long)]
     pub threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
     pub quiet: bool,
+    /// Refuse a run whose estimated memory exceeds this (e.g. 8G, 512M, 50%; default 80% of the physical memory).
+    #[arg(long, value_name = "SIZE", value_parser = crate::parse_size)]
     pub max_memory: Option<u64>,
 }
 

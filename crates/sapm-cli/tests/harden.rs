@@ -1,45 +1,14 @@
 //! Hostile and careless use of the `sapm` command (issue 14): hangs,
 //! signals, output folders, memory, inputs and honest reporting.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::{
+    assert_code, assert_ok, command, eval_args, eval_matching_summary, json, resume_args, sapm,
+    sapm_within, stderr, table, terminate, train, train_args, wait_within, write,
+};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn sapm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sapm"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Runs `sapm args`, killing it and failing the test after `limit`.
-fn sapm_within(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sapm"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runs");
-    let t0 = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if t0.elapsed() > limit {
-            child.kill().unwrap();
-            panic!("sapm {args:?} still running after {limit:?}: hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
 
 /// Targets of order 1e160 make the initial objective infinite: L-BFGS used
 /// to spin for ever (and ignore SIGTERM); now every method ends at once as
@@ -47,11 +16,10 @@ fn sapm_within(args: &[&str], limit: Duration) -> Output {
 #[test]
 fn an_infinite_initial_objective_ends_every_gradient_method_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("x,y\n");
-    for i in 0..50 {
+    let csv = table("x,y", 50, |i| {
         let x = -3.0 + 6.0 * i as f64 / 49.0;
-        csv.push_str(&format!("{x},{:e}\n", 1e160 * f64::sin(x)));
-    }
+        format!("{x},{:e}", 1e160 * f64::sin(x))
+    });
     write(dir.path(), "big.csv", &csv);
     let cfg = write(
         dir.path(),
@@ -62,20 +30,11 @@ fn an_infinite_initial_objective_ends_every_gradient_method_at_once() {
         let out = dir.path().join(method);
         let t0 = Instant::now();
         let m = format!("method={method}");
-        let mut args = vec![
-            "train",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
-            &m,
-        ];
+        let mut extra = vec!["--set", m.as_str()];
         if method == "ls-adam-lbfgs" {
-            args.extend(["--set", "adam_lbfgs.adam_steps=0"]);
+            extra.extend(["--set", "adam_lbfgs.adam_steps=0"]);
         }
-        let o = sapm_within(&args, Duration::from_secs(20));
+        let o = sapm_within(&train_args(&cfg, &out, &extra), Duration::from_secs(20));
         assert_eq!(o.status.code(), Some(3), "{method}: {}", stderr(&o));
         assert!(t0.elapsed() < Duration::from_secs(5), "{method}: slow");
         let e = stderr(&o);
@@ -84,10 +43,6 @@ fn an_infinite_initial_objective_ends_every_gradient_method_at_once() {
             assert!(e.contains("inf at the initial weights"), "{e}");
         }
     }
-}
-
-fn json(p: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
 /// A long final evaluation (2^21 test points, ~15 s) ignored SIGTERM, and
@@ -99,23 +54,22 @@ fn sigterm_during_the_final_evaluation_exits_at_once() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sapm"))
-        .args([
-            "train",
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
-            "method=ls-adam",
-            "--set",
-            "data.n_test=2097152",
-            "--set",
-            "train.max_iterations=1",
-            "--set",
-            "train.record_every=1000",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = command([
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "method=ls-adam",
+        "--set",
+        "data.n_test=2097152",
+        "--set",
+        "train.max_iterations=1",
+        "--set",
+        "train.record_every=1000",
+    ])
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
     for l in lines.by_ref() {
@@ -134,17 +88,12 @@ fn sigterm_during_the_final_evaluation_exits_at_once() {
     // Well into the evaluation (predict_f32 alone takes seconds here).
     std::thread::sleep(Duration::from_millis(1500));
     let t0 = Instant::now();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    while child.try_wait().unwrap().is_none() {
-        if t0.elapsed() > Duration::from_secs(20) {
-            child.kill().unwrap();
-            panic!("still evaluating 20 s after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    terminate(&child);
+    wait_within(
+        &mut child,
+        Duration::from_secs(20),
+        "still evaluating after SIGTERM",
+    );
     let took = t0.elapsed();
     let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
     let code = child.wait().unwrap().code();
@@ -162,15 +111,14 @@ fn sigterm_during_the_final_evaluation_exits_at_once() {
 fn summaries_report_the_time_of_every_phase() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let o = sapm(&[
+    assert_ok(&sapm([
         "train",
         "--quiet",
         "--out",
         out.to_str().unwrap(),
         "--set",
         "train.max_iterations=5",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    ]));
     let p = &json(&out.join("summary.json"))["phase_seconds"];
     for k in ["setup", "training", "checkpoints", "evaluation", "writing"] {
         assert!(p[k].as_f64().is_some_and(|v| v >= 0.0), "{k}: {p}");
@@ -204,8 +152,7 @@ fn a_run_too_big_for_the_memory_is_refused_before_allocating() {
         );
         assert!(!out.exists());
     }
-    let o = sapm(&["train", "--out", "x", "--max-memory", "lots"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_code(&sapm(["train", "--out", "x", "--max-memory", "lots"]), 2);
 }
 
 /// Resuming a finished run with a smaller max_iterations silently
@@ -229,30 +176,20 @@ fn resuming_a_finished_run_says_what_happens() {
         "--set",
         "train.checkpoint_seconds=0",
     ];
-    assert!(sapm(&base).status.success());
+    assert!(sapm(base).status.success());
     let before = std::fs::read(out.join("summary.json")).unwrap();
     for k in ["25", "30"] {
-        let o = sapm(&[
-            "train",
-            "--quiet",
-            "--resume",
-            out.to_str().unwrap(),
-            "--set",
-            &format!("train.max_iterations={k}"),
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+        let e = assert_ok(&sapm(resume_args(
+            &out,
+            &["--set", &format!("train.max_iterations={k}")],
+        )));
+        assert!(e.contains("nothing to do"), "{e}");
         assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), before);
     }
-    let o = sapm(&[
-        "train",
-        "--quiet",
-        "--resume",
-        out.to_str().unwrap(),
-        "--set",
-        "train.max_iterations=40",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&sapm(resume_args(
+        &out,
+        &["--set", "train.max_iterations=40"],
+    )));
     assert_eq!(json(&out.join("summary.json"))["iterations"], 40);
 }
 
@@ -263,31 +200,21 @@ fn resuming_a_finished_run_says_what_happens() {
 fn multi_output_mse_is_the_mean_over_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let table = |n: usize, shift: f64| {
-        let mut s = String::from("x,y1,y2\n");
-        for i in 0..n {
+    let two = |n: usize, shift: f64| {
+        table("x,y1,y2", n, |i| {
             let x = -2.0 + 4.0 * i as f64 / (n - 1) as f64 + shift;
-            s.push_str(&format!("{x},{},{}\n", x.sin(), 3.0 * x.cos()));
-        }
-        s
+            format!("{x},{},{}", x.sin(), 3.0 * x.cos())
+        })
     };
-    write(d, "train.csv", &table(60, 0.0));
-    write(d, "test.csv", &table(25, 0.01));
+    write(d, "train.csv", &two(60, 0.0));
+    write(d, "test.csv", &two(25, 0.01));
     let cfg = write(
         d,
         "c.toml",
         "method = \"ls-lbfgs\"\n[network]\ndepth = 2\nwidth = 8\n[data]\ntrain = \"train.csv\"\ntest = \"test.csv\"\noutputs = [\"y1\", \"y2\"]\n[train]\nmax_iterations = 30\nrecord_every = 30\n",
     );
     let out = d.join("run");
-    let o = sapm(&[
-        "train",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&train(&cfg, &out, &[]));
     let s = json(&out.join("summary.json"));
     // The objective J_LS sums over the two outputs; train_mse is its half.
     let hist = std::fs::read_to_string(out.join("history.csv")).unwrap();
@@ -304,17 +231,11 @@ fn multi_output_mse_is_the_mean_over_outputs() {
         "{hist}"
     );
     assert_eq!(s["train_mse"].as_f64().unwrap(), train_mse);
-    let o = sapm(&[
-        "eval",
-        "--model",
-        out.join("model.json").to_str().unwrap(),
-        "--data",
-        d.join("test.csv").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let (a, b) = (m["mse"].as_f64().unwrap(), s["test_mse"].as_f64().unwrap());
-    assert!((a - b).abs() <= 1e-12 * b, "eval {a} vs summary {b}");
+    let m = eval_matching_summary(
+        &sapm(eval_args(out.join("model.json"), d.join("test.csv"), &[])),
+        &s,
+    );
+    let a = m["mse"].as_f64().unwrap();
     let per = &m["mse_per_output"];
     let mean = (per["y1"].as_f64().unwrap() + per["y2"].as_f64().unwrap()) / 2.0;
     assert!((mean - a).abs() <= 1e-12 * a, "{m}");

@@ -2,45 +2,21 @@
 //! messages, non-finite predictions, relative paths in overrides, rows
 //! streamed through `predict`.
 
+mod common;
+
+use common::{
+    TINY_DATA, assert_code, assert_ok, command, eval_args, example, json, predict_args, sapm_in,
+    stderr, table, terminate, tiny, train_args, write,
+};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
 
-fn sapm_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sapm"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("runs")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-const TINY: &str = "method = \"ls-adam\"\nseed = 3\n[network]\ndepth = 3\nwidth = 6\n[data]\nn_train = 30\nn_test = 40\n[train]\nmax_iterations = 15\nrecord_every = 5\n";
-
-/// A trained tiny model (inputs `x`, output `y`) in `dir/run`.
-fn tiny_model(dir: &Path) -> PathBuf {
-    let cfg = write(dir, "c.toml", TINY);
-    let o = sapm_in(
-        dir,
-        &[
-            "train",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            "run",
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+/// A trained tiny model (inputs `x`, output `y`) of hidden `width` in
+/// `dir/run`, trained with `extra` arguments.
+fn tiny_model(dir: &Path, width: usize, extra: &[&str]) -> PathBuf {
+    let text = tiny("ls-adam").replace("width = 6", &format!("width = {width}"));
+    let cfg = write(dir, "c.toml", &text);
+    assert_ok(&sapm_in(dir, train_args(&cfg, "run", extra)));
     dir.join("run/model.json")
 }
 
@@ -50,23 +26,10 @@ fn tiny_model(dir: &Path) -> PathBuf {
 fn columns_are_matched_by_name_and_by_position_only_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let model = tiny_model(d);
+    let model = tiny_model(d, 6, &[]);
     let m = model.to_str().unwrap();
     let abc = write(d, "abc.csv", "a,b,c\n1,2,3\n");
-    let o = sapm_in(
-        d,
-        &[
-            "predict",
-            "--model",
-            m,
-            "--input",
-            abc.to_str().unwrap(),
-            "--output",
-            "p.csv",
-        ],
-    );
-    let e = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{e}");
+    let e = assert_code(&sapm_in(d, predict_args(m, &abc, "p.csv", &[])), 1);
     assert!(
         e.contains("missing [\"x\"]") && e.contains("--by-position"),
         "{e}"
@@ -74,70 +37,26 @@ fn columns_are_matched_by_name_and_by_position_only_on_request() {
     assert!(!d.join("p.csv").exists());
     // One unnamed column: by position on request.
     let a = write(d, "a.csv", "a\n0.5\n-1\n");
-    let o = sapm_in(
+    assert_ok(&sapm_in(
         d,
-        &[
-            "predict",
-            "--model",
-            m,
-            "--input",
-            a.to_str().unwrap(),
-            "--output",
-            "p.csv",
-            "--by-position",
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+        predict_args(m, &a, "p.csv", &["--by-position"]),
+    ));
     let by_pos = std::fs::read_to_string(d.join("p.csv")).unwrap();
     let x = write(d, "x.csv", "other,x\n9,0.5\n9,-1\n");
-    let o = sapm_in(
-        d,
-        &[
-            "predict",
-            "--model",
-            m,
-            "--input",
-            x.to_str().unwrap(),
-            "--output",
-            "q.csv",
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&sapm_in(d, predict_args(m, &x, "q.csv", &[])));
     assert_eq!(std::fs::read_to_string(d.join("q.csv")).unwrap(), by_pos);
     // --by-position needs the exact column count.
-    let o = sapm_in(
-        d,
-        &[
-            "predict",
-            "--model",
-            m,
-            "--input",
-            abc.to_str().unwrap(),
-            "--output",
-            "p.csv",
-            "--by-position",
-        ],
-    );
+    let o = sapm_in(d, predict_args(m, &abc, "p.csv", &["--by-position"]));
     assert!(stderr(&o).contains("exactly 1 columns"), "{}", stderr(&o));
     // eval: by name, or inputs then outputs by position.
-    let o = sapm_in(d, &["eval", "--model", m, "--data", abc.to_str().unwrap()]);
+    let o = sapm_in(d, eval_args(m, &abc, &[]));
     assert_eq!(o.status.code(), Some(1));
     let ab = write(d, "ab.csv", "a,b\n0.5,0.2\n-1,0.8\n");
-    let o = sapm_in(
-        d,
-        &[
-            "eval",
-            "--model",
-            m,
-            "--data",
-            ab.to_str().unwrap(),
-            "--by-position",
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sapm_in(d, eval_args(m, &ab, &["--by-position"]));
+    assert_ok(&o);
     let xy = write(d, "xy.csv", "y,x\n0.2,0.5\n0.8,-1\n");
-    let o2 = sapm_in(d, &["eval", "--model", m, "--data", xy.to_str().unwrap()]);
-    assert!(o2.status.success(), "{}", stderr(&o2));
+    let o2 = sapm_in(d, eval_args(m, &xy, &[]));
+    assert_ok(&o2);
     assert_eq!(o.stdout, o2.stdout);
 }
 
@@ -151,22 +70,9 @@ fn messages_quote_at_most_about_200_characters_of_input() {
     let cfg = write(
         d,
         "c.toml",
-        &TINY.replace(
-            "[data]\nn_train = 30\nn_test = 40\n",
-            "[data]\ntrain = \"big.csv\"\n",
-        ),
+        &tiny("ls-adam").replace(TINY_DATA, "[data]\ntrain = \"big.csv\"\n"),
     );
-    let o = sapm_in(
-        d,
-        &[
-            "train",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            "run",
-        ],
-    );
+    let o = sapm_in(d, train_args(&cfg, "run", &[]));
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(e.len() < 1000, "{} bytes of message", e.len());
@@ -175,17 +81,8 @@ fn messages_quote_at_most_about_200_characters_of_input() {
         "{e}"
     );
     assert_eq!(e.matches("bytes)").count(), 1, "cut twice: {e}");
-    let o = sapm_in(
-        d,
-        &[
-            "train",
-            "--quiet",
-            "--out",
-            "run",
-            "--set",
-            &format!("method={}", &big[..100_000]),
-        ],
-    );
+    let method = format!("method={}", &big[..100_000]);
+    let o = sapm_in(d, ["train", "--quiet", "--out", "run", "--set", &method]);
     assert!(stderr(&o).len() < 1000, "{} bytes", stderr(&o).len());
 }
 
@@ -203,34 +100,11 @@ fn non_finite_predictions_are_an_error() {
             "layers": [{"weight": [[1e308]], "bias": [0.0]}]}"#,
     );
     let input = write(d, "in.csv", "x\n0.5\n10\n");
-    let o = sapm_in(
-        d,
-        &[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            "p.csv",
-        ],
-    );
-    let e = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{e}");
+    let e = assert_code(&sapm_in(d, predict_args(&model, &input, "p.csv", &[])), 1);
     assert!(e.contains("row 2") && e.contains("inf"), "{e}");
     assert!(!d.join("p.csv").exists());
     let data = write(d, "xy.csv", "x,y\n0.5,1\n10,1\n");
-    let o = sapm_in(
-        d,
-        &[
-            "eval",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_code(&sapm_in(d, eval_args(&model, &data, &[])), 1);
 }
 
 /// `--set data.train=f.csv` was read from the working directory while the
@@ -241,76 +115,48 @@ fn override_paths_and_strings_read_like_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir(d.join("cfg")).unwrap();
-    let mut csv = String::from("x,y\n");
-    for i in 0..40 {
+    let csv = table("x,y", 40, |i| {
         let x = i as f64 / 10.0;
-        csv.push_str(&format!("{x},{}\n", x.sin()));
-    }
+        format!("{x},{}", x.sin())
+    });
     write(&d.join("cfg"), "other.csv", &csv);
     write(
         &d.join("cfg"),
         "c.toml",
-        &TINY.replace(
-            "[data]\nn_train = 30\nn_test = 40\n",
-            "[data]\ntrain = \"missing.csv\"\n",
-        ),
+        &tiny("ls-adam").replace(TINY_DATA, "[data]\ntrain = \"missing.csv\"\n"),
     );
-    let o = sapm_in(
-        d,
-        &[
-            "train",
-            "--quiet",
-            "--config",
-            "cfg/c.toml",
-            "--out",
-            "run",
-            "--set",
-            "data.train=other.csv",
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("run/summary.json")).unwrap())
-            .unwrap();
+    let set = ["--set", "data.train=other.csv"];
+    assert_ok(&sapm_in(d, train_args("cfg/c.toml", "run", &set)));
+    let s = json(&d.join("run/summary.json"));
     assert_eq!(
         s["n_train"].as_u64().unwrap() + s["n_test"].as_u64().unwrap(),
         40
     );
-    let pde = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/pde-custom.toml"
-    );
     let o = sapm_in(
         d,
-        &[
-            "train",
-            "--quiet",
-            "--config",
-            pde,
-            "--out",
+        train_args(
+            example("pde-custom.toml"),
             "pde",
-            "--set",
-            "pde.f=0",
-            "--set",
-            "train.max_iterations=2",
-            "--set",
-            "pde.n_interior=30",
-            "--set",
-            "pde.n_boundary=10",
-            "--set",
-            "pde.n_test=5",
-        ],
+            &[
+                "--set",
+                "pde.f=0",
+                "--set",
+                "train.max_iterations=2",
+                "--set",
+                "pde.n_interior=30",
+                "--set",
+                "pde.n_boundary=10",
+                "--set",
+                "pde.n_test=5",
+            ],
+        ),
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
 }
 
 /// Peak resident memory of a finished child (Linux), sampled from /proc.
-fn peak_rss_kb(args: &[&str], dir: &Path) -> Option<u64> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sapm"))
-        .current_dir(dir)
-        .args(args)
-        .spawn()
-        .ok()?;
+fn peak_rss_kb(args: Vec<std::ffi::OsString>, dir: &Path) -> Option<u64> {
+    let mut child = command(args).current_dir(dir).spawn().ok()?;
     let status = format!("/proc/{}/status", child.id());
     let mut peak = None;
     loop {
@@ -339,45 +185,14 @@ fn peak_rss_kb(args: &[&str], dir: &Path) -> Option<u64> {
 fn predict_streams_rows_in_batches() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cfg = write(d, "c.toml", &TINY.replace("width = 6", "width = 200"));
-    let o = sapm_in(
-        d,
-        &[
-            "train",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            "run",
-            "--set",
-            "train.max_iterations=1",
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let rows = |n: usize| {
-        let mut s = String::with_capacity(n * 12);
-        s.push_str("x\n");
-        for i in 0..n {
-            s.push_str(&format!("{}\n", (i % 1000) as f64 / 200.0 - 2.5));
-        }
-        s
-    };
+    tiny_model(d, 200, &["--set", "train.max_iterations=1"]);
+    let rows = |n: usize| table("x", n, |i| format!("{}", (i % 1000) as f64 / 200.0 - 2.5));
     write(d, "small.csv", &rows(30_000));
     write(d, "large.csv", &rows(300_000));
-    let args = |input: &'static str, out: &'static str| -> Vec<&'static str> {
-        vec![
-            "predict",
-            "--model",
-            "run/model.json",
-            "--input",
-            input,
-            "--output",
-            out,
-        ]
-    };
+    let args = |input: &str, out: &str| predict_args("run/model.json", input, out, &[]);
     let (Some(small), Some(large)) = (
-        peak_rss_kb(&args("small.csv", "s.csv"), d),
-        peak_rss_kb(&args("large.csv", "l.csv"), d),
+        peak_rss_kb(args("small.csv", "s.csv"), d),
+        peak_rss_kb(args("large.csv", "l.csv"), d),
     ) else {
         eprintln!("no /proc: skipped");
         return;
@@ -392,36 +207,13 @@ fn predict_streams_rows_in_batches() {
     assert_eq!(l.lines().count(), 300_001);
     assert!(l.starts_with(&s[..s.len() - 1]));
     // A tight memory limit means smaller batches, not other numbers.
-    let o = sapm_in(
-        d,
-        &[
-            "predict",
-            "--model",
-            "run/model.json",
-            "--input",
-            "small.csv",
-            "--output",
-            "t.csv",
-            "--max-memory",
-            "300M",
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let limit = ["--max-memory", "300M"];
+    let small_with = |out: &str, extra: &[&str]| {
+        sapm_in(d, predict_args("run/model.json", "small.csv", out, extra))
+    };
+    assert_ok(&small_with("t.csv", &limit));
     assert_eq!(std::fs::read_to_string(d.join("t.csv")).unwrap(), s);
-    let o = sapm_in(
-        d,
-        &[
-            "predict",
-            "--model",
-            "run/model.json",
-            "--input",
-            "small.csv",
-            "--output",
-            "u.csv",
-            "--max-memory",
-            "1M",
-        ],
-    );
+    let o = small_with("u.csv", &["--max-memory", "1M"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("more than the limit"), "{}", stderr(&o));
 }
@@ -432,37 +224,13 @@ fn predict_streams_rows_in_batches() {
 fn sigterm_stops_a_long_prediction_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cfg = write(d, "c.toml", &TINY.replace("width = 6", "width = 300"));
-    let o = sapm_in(
-        d,
-        &[
-            "train",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            "run",
-            "--set",
-            "train.max_iterations=1",
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let mut s = String::from("x\n");
-    for i in 0..1_500_000 {
-        s.push_str(&format!("{}\n", (i % 997) as f64 / 200.0 - 2.5));
-    }
+    tiny_model(d, 300, &["--set", "train.max_iterations=1"]);
+    let s = table("x", 1_500_000, |i| {
+        format!("{}", (i % 997) as f64 / 200.0 - 2.5)
+    });
     write(d, "big.csv", &s);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sapm"))
+    let mut child = command(predict_args("run/model.json", "big.csv", "p.csv", &[]))
         .current_dir(d)
-        .args([
-            "predict",
-            "--model",
-            "run/model.json",
-            "--input",
-            "big.csv",
-            "--output",
-            "p.csv",
-        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -486,10 +254,7 @@ fn sigterm_stops_a_long_prediction_and_writes_nothing() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let t1 = std::time::Instant::now();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    terminate(&child);
     let o = child.wait_with_output().unwrap();
     assert!(
         t1.elapsed() < Duration::from_secs(2),

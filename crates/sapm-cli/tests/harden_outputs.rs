@@ -2,49 +2,21 @@
 //! at once, leftovers of a killed run, read-only and full folders, and a
 //! spec error that must leave nothing behind.
 
+mod common;
+
+use common::{
+    assert_code, assert_ok, command, json, names, predict_args, sapm, stderr, terminate, tiny,
+    train, train_args, write,
+};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn sapm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sapm"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-const TINY: &str = "method = \"ls-adam\"\nseed = 3\n[network]\ndepth = 3\nwidth = 6\n[data]\nn_train = 30\nn_test = 40\n[train]\nmax_iterations = 15\nrecord_every = 5\n";
-
-fn train(cfg: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    sapm(&args)
+/// A temporary folder holding the tiny ls-adam config `c.toml`.
+fn tiny_in_temp() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "c.toml", &tiny("ls-adam"));
+    (dir, cfg)
 }
 
 /// A link planted in the output folder under the old predictable
@@ -54,9 +26,8 @@ fn train(cfg: &Path, out: &Path, extra: &[&str]) -> Output {
 #[cfg(unix)]
 #[test]
 fn links_never_lead_an_output_outside_its_folder() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cfg) = tiny_in_temp();
     let d = dir.path();
-    let cfg = write(d, "c.toml", TINY);
     let victim = write(d, "victim.txt", "precious");
     let out = d.join("run");
     std::fs::create_dir(&out).unwrap();
@@ -68,16 +39,14 @@ fn links_never_lead_an_output_outside_its_folder() {
         std::os::unix::fs::symlink(&victim, out.join(name)).unwrap();
     }
     // Links under names of temporaries: harmless, removed as leftovers.
-    let o = train(&cfg, &out, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&train(&cfg, &out, &[]));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     assert!(out.join("summary.json").is_file());
     // An output that is itself a link: refused before training.
     std::fs::remove_file(out.join("model.json")).unwrap();
     std::os::unix::fs::symlink(&victim, out.join("model.json")).unwrap();
-    let o = train(&cfg, &out, &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+    let e = assert_code(&train(&cfg, &out, &[]), 1);
+    assert!(e.contains("symbolic link"), "{e}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     // --out itself a link: refused (give the real folder).
     let link = d.join("link");
@@ -91,15 +60,7 @@ fn links_never_lead_an_output_outside_its_folder() {
     let input = write(d, "in.csv", "x\n0.5\n");
     let pred = d.join("pred.csv");
     std::os::unix::fs::symlink(&victim, &pred).unwrap();
-    let o = sapm(&[
-        "predict",
-        "--model",
-        out.join("model.json").to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        pred.to_str().unwrap(),
-    ]);
+    let o = sapm(predict_args(out.join("model.json"), &input, &pred, &[]));
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
@@ -109,21 +70,11 @@ fn links_never_lead_an_output_outside_its_folder() {
 /// once with a message naming the first's pid, and the first is unharmed.
 #[test]
 fn a_second_run_into_a_busy_folder_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cfg) = tiny_in_temp();
     let d = dir.path();
-    let cfg = write(d, "c.toml", TINY);
     let out = d.join("run");
-    let mut first = Command::new(env!("CARGO_BIN_EXE_sapm"))
-        .args([
-            "train",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
-            "train.max_iterations=100000000",
-        ])
+    let long = ["--set", "train.max_iterations=100000000"];
+    let mut first = command(train_args(&cfg, &out, &long))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -141,15 +92,10 @@ fn a_second_run_into_a_busy_folder_is_refused() {
         "{e}"
     );
     // The first run stops cleanly on SIGTERM and writes its outputs.
-    Command::new("kill")
-        .args(["-TERM", &first.id().to_string()])
-        .status()
-        .unwrap();
+    terminate(&first);
     let st = first.wait().unwrap();
     assert_eq!(st.code(), Some(4));
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(s["status"], "interrupted");
+    assert_eq!(json(&out.join("summary.json"))["status"], "interrupted");
     // Once it is done, the folder takes a new run.
     assert!(train(&cfg, &out, &[]).status.success());
 }
@@ -158,9 +104,8 @@ fn a_second_run_into_a_busy_folder_is_refused() {
 /// removed by the next run; a published one is completed first.
 #[test]
 fn leftovers_of_a_killed_run_are_cleaned_by_the_next() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cfg) = tiny_in_temp();
     let d = dir.path();
-    let cfg = write(d, "c.toml", TINY);
     let out = d.join("run");
     std::fs::create_dir(&out).unwrap();
     write(&out, ".checkpoint.sapm.k3J9xQ2mZp.sapm-tmp", "partial");
@@ -169,8 +114,7 @@ fn leftovers_of_a_killed_run_are_cleaned_by_the_next() {
     write(&out.join(".sapm-staging-abc"), "model.json", "half");
     write(&out, "loss.png", "an old plot");
     write(&out, "notes.txt", "the user's");
-    let o = train(&cfg, &out, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&train(&cfg, &out, &[]));
     assert_eq!(
         names(&out),
         vec![
@@ -187,9 +131,8 @@ fn leftovers_of_a_killed_run_are_cleaned_by_the_next() {
 /// an existing folder keeps what it had.
 #[test]
 fn errors_before_training_leave_no_output_folder() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cfg) = tiny_in_temp();
     let d = dir.path();
-    let cfg = write(d, "c.toml", TINY);
     let file_cfg = write(
         d,
         "f.toml",
@@ -214,7 +157,7 @@ fn errors_before_training_leave_no_output_folder() {
         let out = d.join("out");
         let mut full = vec!["train", "--quiet", "--out", out.to_str().unwrap()];
         full.extend(args.iter().copied());
-        let o = sapm(&full);
+        let o = sapm(full);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
         assert!(!out.exists(), "{args:?} left {:?}", names(&out));
@@ -251,27 +194,24 @@ fn mount_tmpfs(at: &Path, opts: &str) -> Option<Mount> {
 /// (root in a container); skipped otherwise.
 #[test]
 fn read_only_and_full_folders_are_refused_before_training() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cfg) = tiny_in_temp();
     let d = dir.path();
-    let cfg = write(d, "c.toml", TINY);
     let Some(ro) = mount_tmpfs(&d.join("ro"), "ro,size=1m") else {
         eprintln!("cannot mount a tmpfs here: skipped");
         return;
     };
-    let o = train(&cfg, &ro.0.join("run"), &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("Read-only"), "{}", stderr(&o));
+    let e = assert_code(&train(&cfg, ro.0.join("run"), &[]), 1);
+    assert!(e.contains("Read-only"), "{e}");
     let full = mount_tmpfs(&d.join("full"), "size=64k").expect("second tmpfs");
     // Fill it up.
     let _ = std::fs::write(full.0.join("filler"), vec![1u8; 64 << 10]);
     let t0 = Instant::now();
     let o = train(
         &cfg,
-        &full.0.join("run"),
+        full.0.join("run"),
         &["--set", "train.max_iterations=100000"],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let e = stderr(&o);
+    let e = assert_code(&o, 1);
     assert!(e.contains("read-only or full") || e.contains("free"), "{e}");
     assert!(t0.elapsed() < Duration::from_secs(5), "trained first");
     assert!(!full.0.join("run").exists(), "{:?}", names(&full.0));

@@ -1,33 +1,38 @@
 //! The `sapm train` command on a PDE config.
 
-use std::process::Command;
+mod common;
+
+use common::{assert_ok, example, json, train};
+
+/// Trains `example` into a fresh folder with `extra` arguments, first
+/// running `prepare` on the output folder; returns the folder (kept alive
+/// by the returned temporary directory), the stderr and the summary.
+fn train_example(
+    name: &str,
+    extra: &[&str],
+    prepare: impl FnOnce(&std::path::Path),
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    String,
+    serde_json::Value,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    prepare(&out);
+    let err = assert_ok(&train(example(name), &out, extra));
+    let s = json(&out.join("summary.json"));
+    (dir, out, err, s)
+}
 
 #[test]
 fn train_writes_pinn_outputs() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let root = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/pde-steady1d-sapm.toml"
+    let (_dir, out, err, s) = train_example(
+        "pde-steady1d-sapm.toml",
+        &["--set", "train.max_iterations=5"],
+        |_| {},
     );
-    let st = Command::new(env!("CARGO_BIN_EXE_sapm"))
-        .args([
-            "train",
-            "--quiet",
-            "--config",
-            root,
-            "--set",
-            "train.max_iterations=5",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&st.stderr);
-    assert!(st.status.success(), "{err}");
     assert!(err.contains("rel L2"), "{err}");
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     for k in [
         "rel_l2",
         "rel_l2_f32",
@@ -46,21 +51,9 @@ fn train_writes_pinn_outputs() {
 
 #[test]
 fn time_marching_writes_each_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let root = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/pde-transport1d-march.toml"
-    );
-    // A stale model.json from an earlier run in the same folder is removed.
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("model.json"), "{}").unwrap();
-    let st = Command::new(env!("CARGO_BIN_EXE_sapm"))
-        .args([
-            "train",
-            "--quiet",
-            "--config",
-            root,
+    let (_dir, out, err, s) = train_example(
+        "pde-transport1d-march.toml",
+        &[
             "--set",
             "pde.time_windows=3",
             "--set",
@@ -73,16 +66,14 @@ fn time_marching_writes_each_window() {
             "pde.n_boundary=10",
             "--set",
             "pde.n_test=11",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&st.stderr);
-    assert!(st.status.success(), "{err}");
+        ],
+        |out| {
+            // A stale model.json from an earlier run in the same folder is removed.
+            std::fs::create_dir_all(out).unwrap();
+            std::fs::write(out.join("model.json"), "{}").unwrap();
+        },
+    );
     assert!(err.contains("window 2 (t in [0.6667, 1.0000])"), "{err}");
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert!(s["rel_l2"].is_number(), "{s}");
     assert_eq!(s["iterations"], 12);
     assert_eq!(s["n_test"], 121);

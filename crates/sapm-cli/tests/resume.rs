@@ -4,24 +4,12 @@
 //!
 //! Reproduce by hand: `cargo test -p sapm-cli --release --test resume`.
 
+mod common;
+
+use common::{assert_ok, json, resume_args, sapm, spawn, stderr, terminate, train, train_args};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sapm");
-
-fn sapm(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("runs")
-}
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts")
-}
 
 fn config(dir: &Path, method: &str, iterations: usize) -> PathBuf {
     let p = dir.join(format!("{method}.toml"));
@@ -48,21 +36,29 @@ fn checkpoint_iteration(dir: &Path) -> Option<u64> {
 /// Wait until `dir` holds a checkpoint of at least `min_iteration`, then
 /// return it; panics if the run ends first.
 fn wait_for_checkpoint(child: &mut Child, dir: &Path, min_iteration: u64) -> u64 {
-    let t = Instant::now();
-    loop {
-        if let Some(it) = checkpoint_iteration(dir).filter(|&i| i >= min_iteration) {
-            return it;
-        }
-        if let Some(s) = child.try_wait().unwrap() {
-            panic!("the run ended ({s}) before a checkpoint of iteration {min_iteration}");
-        }
-        assert!(t.elapsed() < Duration::from_secs(120), "no checkpoint");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let mut at = None;
+    wait_until(
+        child,
+        &format!("a checkpoint of iteration {min_iteration}"),
+        || {
+            at = checkpoint_iteration(dir).filter(|&i| i >= min_iteration);
+            at.is_some()
+        },
+    );
+    at.unwrap()
 }
 
-fn json(p: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+/// Polls `ready` every millisecond until it holds; panics if `child` ends
+/// first (naming `what` it waited for) or after two minutes.
+fn wait_until(child: &mut Child, what: &str, mut ready: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !ready() {
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("the run ended ({s}) before {what}");
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// History rows without the `seconds` column.
@@ -112,20 +108,11 @@ fn assert_same_run(reference: &Path, resumed: &Path) {
 }
 
 fn run_reference(cfg: &Path, out: &Path) {
-    let o = sapm(&[
-        "train",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&train(cfg, out, &[]));
 }
 
 fn resume(dir: &Path) {
-    let o = sapm(&["train", "--quiet", "--resume", dir.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&sapm(resume_args(dir, &[])));
 }
 
 /// [`kill_and_resume_config`] for a regression run of `method`.
@@ -147,23 +134,29 @@ fn pinn_config(dir: &Path, method: &str, iterations: usize, extra: &str) -> Path
     p
 }
 
-/// Kill a run of `cfg` with SIGKILL once it has checkpointed `min_iteration`
-/// iterations, resume it, and compare with an uninterrupted run.
-fn kill_and_resume_config(cfg: &Path, iterations: usize, min_iteration: u64) {
+/// Runs `cfg` uninterrupted into `reference` next to it, then starts it
+/// into the folder `name` there and waits for a checkpoint of at least
+/// `min_iteration`: returns both folders, the running child and the
+/// checkpoint's iteration.
+fn reference_and_started(
+    cfg: &Path,
+    name: &str,
+    min_iteration: u64,
+) -> (PathBuf, PathBuf, Child, u64) {
     let dir = cfg.parent().unwrap();
     let reference = dir.join("reference");
     run_reference(cfg, &reference);
 
-    let killed = dir.join("killed");
-    let mut child = spawn(&[
-        "train",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        killed.to_str().unwrap(),
-    ]);
-    let at = wait_for_checkpoint(&mut child, &killed, min_iteration);
+    let out = dir.join(name);
+    let mut child = spawn(train_args(cfg, &out, &[]));
+    let at = wait_for_checkpoint(&mut child, &out, min_iteration);
+    (reference, out, child, at)
+}
+
+/// Kill a run of `cfg` with SIGKILL once it has checkpointed `min_iteration`
+/// iterations, resume it, and compare with an uninterrupted run.
+fn kill_and_resume_config(cfg: &Path, iterations: usize, min_iteration: u64) {
+    let (reference, killed, mut child, at) = reference_and_started(cfg, "killed", min_iteration);
     assert!(
         child.try_wait().unwrap().is_none(),
         "finished before the kill"
@@ -203,25 +196,8 @@ fn sigterm_stops_a_pinn_run_with_a_checkpoint_that_resumes() {
 /// checkpoint of the iteration it stopped at, and resume to the same numbers
 /// as an uninterrupted run.
 fn term_and_resume_config(cfg: &Path, iterations: usize, min_iteration: u64) {
-    let dir = cfg.parent().unwrap();
-    let reference = dir.join("reference");
-    run_reference(cfg, &reference);
-
-    let stopped = dir.join("stopped");
-    let mut child = spawn(&[
-        "train",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        stopped.to_str().unwrap(),
-    ]);
-    wait_for_checkpoint(&mut child, &stopped, min_iteration);
-    let k = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(k.success());
+    let (reference, stopped, mut child, _) = reference_and_started(cfg, "stopped", min_iteration);
+    terminate(&child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(4), "exit code of an interrupted run");
     let s = json(&stopped.join("summary.json"));
@@ -248,17 +224,11 @@ fn checkpoint_stage(dir: &Path) -> Option<(u64, u64)> {
 /// Kill `child` with SIGKILL once `dir` holds a checkpoint of stage
 /// `stage` at `min_iteration` or later (panics if the run ends first).
 fn kill_in_stage(mut child: Child, dir: &Path, stage: u64, min_iteration: u64) {
-    let t = Instant::now();
-    loop {
-        if checkpoint_stage(dir).is_some_and(|(s, i)| (s, i) >= (stage, min_iteration)) {
-            break;
-        }
-        if let Some(s) = child.try_wait().unwrap() {
-            panic!("the run ended ({s}) before stage {stage}, iteration {min_iteration}");
-        }
-        assert!(t.elapsed() < Duration::from_secs(120), "no checkpoint");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until(
+        &mut child,
+        &format!("stage {stage}, iteration {min_iteration}"),
+        || checkpoint_stage(dir).is_some_and(|(s, i)| (s, i) >= (stage, min_iteration)),
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
@@ -298,16 +268,8 @@ fn sigkill_in_later_stages_of_curriculum_and_time_marching_runs_resumes_bit_for_
             next(10, iterations as u64 / 2),
             next(10, iterations as u64 / 2),
         );
-        let child = spawn(&[
-            "train",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            killed.to_str().unwrap(),
-        ]);
-        kill_in_stage(child, &killed, 1, first);
-        let child = spawn(&["train", "--quiet", "--resume", killed.to_str().unwrap()]);
+        kill_in_stage(spawn(train_args(&cfg, &killed, &[])), &killed, 1, first);
+        let child = spawn(resume_args(&killed, &[]));
         kill_in_stage(child, &killed, 2, second);
         resume(&killed);
         assert_same_run(&reference, &killed);
@@ -348,52 +310,32 @@ fn resume_refuses_config_changes_and_damaged_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "sapm", 120);
     let run = dir.path().join("run");
-    let o = sapm(&[
-        "train",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(o.status.success());
+    assert!(train(&cfg, &run, &[]).status.success());
     let ckpt = run.join("checkpoint.sapm");
     assert_eq!(checkpoint_iteration(&run), Some(100));
 
-    let o = sapm(&[
-        "train",
-        "--quiet",
-        "--resume",
-        run.to_str().unwrap(),
-        "--set",
-        "sapm.tau=0.5",
-    ]);
+    let o = sapm(resume_args(&run, &["--set", "sapm.tau=0.5"]));
     assert!(!o.status.success());
-    let e = String::from_utf8_lossy(&o.stderr);
+    let e = stderr(&o);
     assert!(
         e.contains("sapm.tau") && e.contains("cannot be changed"),
         "{e}"
     );
 
     // A longer run may continue from it.
-    let o = sapm(&[
-        "train",
-        "--quiet",
-        "--resume",
-        run.to_str().unwrap(),
-        "--set",
-        "train.max_iterations=160",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&sapm(resume_args(
+        &run,
+        &["--set", "train.max_iterations=160"],
+    )));
     assert_eq!(json(&run.join("summary.json"))["iterations"], 160);
 
     // A flipped bit in the weights is caught by the whole-file checksum.
     let mut bytes = std::fs::read(&ckpt).unwrap();
     bytes[8 + 16] ^= 1;
     std::fs::write(&ckpt, &bytes).unwrap();
-    let o = sapm(&["train", "--quiet", "--resume", run.to_str().unwrap()]);
+    let o = sapm(resume_args(&run, &[]));
     assert!(!o.status.success());
-    let e = String::from_utf8_lossy(&o.stderr);
+    let e = stderr(&o);
     assert!(
         e.contains("checkpoint.sapm") && e.contains("whole-file checksum"),
         "{e}"
@@ -401,12 +343,12 @@ fn resume_refuses_config_changes_and_damaged_checkpoints() {
 
     // A cut file is refused before anything is read.
     std::fs::write(&ckpt, &bytes[..bytes.len() / 2]).unwrap();
-    let o = sapm(&["train", "--quiet", "--resume", run.to_str().unwrap()]);
-    let e = String::from_utf8_lossy(&o.stderr);
+    let o = sapm(resume_args(&run, &[]));
+    let e = stderr(&o);
     assert!(!o.status.success() && e.contains("truncated"), "{e}");
 
-    let o = sapm(&["train", "--quiet", "--resume", dir.path().to_str().unwrap()]);
-    let e = String::from_utf8_lossy(&o.stderr);
+    let o = sapm(resume_args(dir.path(), &[]));
+    let e = stderr(&o);
     assert!(
         !o.status.success() && e.contains("no checkpoint.sapm"),
         "{e}"

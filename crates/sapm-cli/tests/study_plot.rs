@@ -1,32 +1,15 @@
 //! `sapm plot` on a `sapm train` folder and `sapm study` error paths, through the binary.
 
+mod common;
+
+use common::{assert_ok, command, plot, png_size, stderr, svg_size};
 use std::path::Path;
-use std::process::Command;
-
-fn sapm() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sapm"))
-}
-
-/// Width and height from a PNG's IHDR chunk (bytes 16..24, big-endian).
-fn png_size(p: &Path) -> (u32, u32) {
-    let b = std::fs::read(p).unwrap();
-    assert_eq!(
-        &b[..8],
-        b"\x89PNG\r\n\x1a\n",
-        "{} is not a PNG",
-        p.display()
-    );
-    assert_eq!(&b[12..16], b"IHDR");
-    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    (be(16), be(20))
-}
 
 #[test]
 fn plot_draws_loss_and_prediction_of_a_train_run() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let st = sapm()
-        .args(["train", "--quiet", "--out"])
+    let st = command(["train", "--quiet", "--out"])
         .arg(&run)
         .args([
             "--set",
@@ -47,12 +30,7 @@ fn plot_draws_loss_and_prediction_of_a_train_run() {
         .status()
         .unwrap();
     assert!(st.success());
-    let out = sapm().arg("plot").arg(&run).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&plot(&run));
     assert_eq!(png_size(&run.join("loss.png")), (1400, 520));
     assert_eq!(png_size(&run.join("prediction.png")), (800, 500));
     for f in ["loss.svg", "prediction.svg"] {
@@ -60,81 +38,48 @@ fn plot_draws_loss_and_prediction_of_a_train_run() {
         assert!(t.contains("<svg") && t.contains("</svg>"), "{f}");
     }
     // Not a run folder: a clear error naming the missing file.
-    let out = sapm().arg("plot").arg(dir.path()).output().unwrap();
+    let out = plot(dir.path());
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("history.csv"));
+    assert!(stderr(&out).contains("history.csv"));
 }
 
 #[test]
 fn study_reports_unknown_studies_and_plans_dry_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let out = sapm()
-        .args(["study", "nope", "--out"])
-        .arg(dir.path().join("t"))
-        .output()
-        .unwrap();
+    let study = |args: &[&str], out: &str| {
+        command(std::iter::once(&"study").chain(args))
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .output()
+            .unwrap()
+    };
+    let out = study(&["nope"], "t");
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.contains("unknown study") && err.contains("transport"),
         "{err}"
     );
     assert!(!dir.path().join("t").exists());
-    let out = sapm()
-        .args(["study", "transport", "--dry-run", "--jobs", "2", "--out"])
-        .arg(dir.path().join("t"))
-        .output()
-        .unwrap();
+    let out = study(&["transport", "--dry-run", "--jobs", "2"], "t");
     assert!(out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains("transport: 150 runs, 2 jobs"), "{err}");
     assert!(err.contains("pde.problem=transport1d"), "{err}");
-    let out = sapm()
-        .args([
-            "study",
-            "transport",
-            "--dry-run",
-            "--set",
-            "study.betas=[-1]",
-        ])
-        .args(["--out"])
-        .arg(dir.path().join("t"))
-        .output()
-        .unwrap();
+    let out = study(
+        &["transport", "--dry-run", "--set", "study.betas=[-1]"],
+        "t",
+    );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("study.betas"));
+    assert!(stderr(&out).contains("study.betas"));
     assert!(!dir.path().join("t").exists());
-    let out = sapm()
-        .args([
-            "study",
-            "depth",
-            "--dry-run",
-            "--seeds",
-            "1",
-            "--jobs",
-            "2",
-            "--out",
-        ])
-        .arg(dir.path().join("d"))
-        .output()
-        .unwrap();
+    let out = study(&["depth", "--dry-run", "--seeds", "1", "--jobs", "2"], "d");
     assert!(out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains("depth: 48 runs, 2 jobs"), "{err}");
-    let out = sapm()
-        .args([
-            "study",
-            "depth",
-            "--dry-run",
-            "--set",
-            "study.nope=1",
-            "--out",
-        ])
-        .arg(dir.path().join("d"))
-        .output()
-        .unwrap();
+    let out = study(&["depth", "--dry-run", "--set", "study.nope=1"], "d");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("study.nope"));
+    assert!(stderr(&out).contains("study.nope"));
 }
 
 /// A second `sapm study` into the same folder reads complete runs back
@@ -145,24 +90,22 @@ fn rerunning_a_study_skips_complete_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("s");
     let study = || {
-        let o = sapm()
-            .args([
-                "study",
-                "consistency",
-                "--quiet",
-                "--seeds",
-                "1",
-                "--iterations",
-                "5",
-                "--set",
-                "data.n_train=40",
-                "--out",
-            ])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stderr).into_owned()
+        let o = command([
+            "study",
+            "consistency",
+            "--quiet",
+            "--seeds",
+            "1",
+            "--iterations",
+            "5",
+            "--set",
+            "data.n_train=40",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+        assert_ok(&o)
     };
     let first = study();
     assert!(!first.contains("skipped"), "{first}");
@@ -192,28 +135,8 @@ fn rerunning_a_study_skips_complete_runs() {
     assert_eq!(mtime(&summaries[0]), before[0]);
 }
 
-/// Width and height of an SVG, which must parse as XML with an `<svg>` root.
-fn svg_size(p: &Path) -> (u32, u32) {
-    let text = std::fs::read_to_string(p).unwrap();
-    let doc = roxmltree::Document::parse(&text).unwrap();
-    let root = doc.root_element();
-    assert_eq!(root.tag_name().name(), "svg");
-    let num = |k| root.attribute(k).unwrap().parse::<u32>().unwrap();
-    (num("width"), num("height"))
-}
-
-/// A PNG must decode fully, not just carry a header.
-fn png_decoded_size(p: &Path) -> (u32, u32) {
-    let f = std::io::BufReader::new(std::fs::File::open(p).unwrap());
-    let mut r = png::Decoder::new(f).read_info().unwrap();
-    let mut buf = vec![0; r.output_buffer_size().unwrap()];
-    let info = r.next_frame(&mut buf).unwrap();
-    (info.width, info.height)
-}
-
 fn train_pinn(dir: &Path, problem: &str) {
-    let st = sapm()
-        .args(["train", "--quiet", "--out"])
+    let st = command(["train", "--quiet", "--out"])
         .arg(dir)
         .args(["--set", "method=sapm", "--set", "train.max_iterations=3"])
         .args(["--set", "network.depth=3", "--set", "network.width=5"])
@@ -222,11 +145,7 @@ fn train_pinn(dir: &Path, problem: &str) {
         .args(["--set", "pde.n_test=11"])
         .output()
         .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    assert_ok(&st);
 }
 
 #[test]
@@ -234,33 +153,23 @@ fn plot_draws_pinn_solution_exact_and_error_heat_maps() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("t1d");
     train_pinn(&run, "transport1d");
-    let out = sapm().arg("plot").arg(&run).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&plot(&run));
     // Prediction, exact and error panels of 560 x 440 under a 40-pixel title band.
-    assert_eq!(png_decoded_size(&run.join("solution.png")), (1680, 480));
+    assert_eq!(png_size(&run.join("solution.png")), (1680, 480));
     assert_eq!(svg_size(&run.join("solution.svg")), (1680, 480));
     let svg = std::fs::read_to_string(run.join("solution.svg")).unwrap();
     for t in ["exact solution", "pointwise error", "|error|"] {
         assert!(svg.contains(t), "solution.svg lacks {t:?}");
     }
-    assert_eq!(png_decoded_size(&run.join("loss.png")), (1400, 520));
+    assert_eq!(png_size(&run.join("loss.png")), (1400, 520));
     // No regression prediction plot for a PINN.
     assert!(!run.join("prediction.png").exists());
 
     // A 1-D problem: prediction vs exact as a line plot.
     let run = dir.path().join("steady");
     train_pinn(&run, "steady1d");
-    let out = sapm().arg("plot").arg(&run).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(png_decoded_size(&run.join("solution.png")), (800, 540));
+    assert_ok(&plot(&run));
+    assert_eq!(png_size(&run.join("solution.png")), (800, 540));
     assert_eq!(svg_size(&run.join("solution.svg")), (800, 540));
     assert!(!run.join("prediction.png").exists());
 }

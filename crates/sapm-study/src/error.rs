@@ -31,26 +31,10 @@ pub enum Error {
         /// What is wrong, with the offending value.
         reason: String,
     },
-    /// An error from the `sapm` library (config, data, training).
+    /// An error from the `sapm` library (config, data, training), or a file
+    /// that could not be read or written or has unexpected content.
     #[error(transparent)]
     Sapm(#[from] sapm::Error),
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A file has unexpected content.
-    #[error("{}: {reason}", path.display())]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
     /// Drawing a plot failed.
     #[error("plot {}: {reason}", path.display())]
     Plot {
@@ -72,19 +56,14 @@ impl Error {
             reason: reason.into(),
         }
     }
-    /// An [`Error::Io`].
+    /// A file that could not be read or written: the library's
+    /// [`sapm::Error::Io`], so both crates word it alike.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        sapm::Error::io(path, source).into()
     }
-    /// An [`Error::Format`].
+    /// A file with unexpected content: the library's [`sapm::Error::Format`].
     pub fn format(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        Error::Format {
-            path: path.into(),
-            reason: reason.into(),
-        }
+        sapm::Error::format(path, reason).into()
     }
 }
 

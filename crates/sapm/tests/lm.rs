@@ -13,6 +13,11 @@ use sapm::task::pde::{PdeConfig, PinnData, Problem};
 use sapm::task::regression::LsObjective;
 use std::ops::Range;
 
+#[path = "support/runs.rs"]
+mod runs;
+
+use runs::on_threads;
+
 fn sin_data(n: usize, outputs: usize) -> (Mat<f64>, Mat<f64>) {
     let x = Mat::from_fn(1, n, |_, j| -3.0 + 6.0 * (j as f64 + 0.37) / n as f64);
     let y = Mat::from_fn(outputs, n, |o, j| {
@@ -347,17 +352,13 @@ fn lm_and_varpro_are_deterministic_on_any_thread_count() {
         }
         let cfg = TrainConfig::from_toml_str("", &sets, None).unwrap();
         let run = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| {
-                    let data = cfg.data.load(cfg.seed).unwrap();
-                    let f = sapm::fit(&cfg, &data).unwrap();
-                    let h: Vec<u64> = f.history.iter().map(|r| r.objective.to_bits()).collect();
-                    let p: Vec<u64> = f.model.net.params().iter().map(|v| v.to_bits()).collect();
-                    (h, p, f.summary.train_mse)
-                })
+            on_threads(threads, || {
+                let data = cfg.data.load(cfg.seed).unwrap();
+                let f = sapm::fit(&cfg, &data).unwrap();
+                let h: Vec<u64> = f.history.iter().map(|r| r.objective.to_bits()).collect();
+                let p: Vec<u64> = f.model.net.params().iter().map(|v| v.to_bits()).collect();
+                (h, p, f.summary.train_mse)
+            })
         };
         let (a, b) = (run(1), run(2));
         assert_eq!(a.0, b.0, "{method} n={n} {extra}");

@@ -3,7 +3,7 @@
 //! error must name the file, the field (row, column, key) and the problem.
 
 use sapm::config::TrainConfig;
-use sapm::data::{load_file, read_table, write_npy};
+use sapm::data::{load_file, npy_bytes_with_header, npy_padded_header, read_table, write_npy};
 use sapm::model::{Model, SUPPORTED_MODEL_VERSIONS};
 use sapm::{Error, NetworkSpec};
 use std::path::{Path, PathBuf};
@@ -112,19 +112,7 @@ fn csv_classes() {
 
 /// An `.npy` file with the given header dict (padded as numpy does) and data.
 fn npy(version: u8, dict: &str, data: &[u8]) -> Vec<u8> {
-    let pre = if version == 1 { 10 } else { 12 };
-    let total = (pre + dict.len() + 1).div_ceil(64) * 64;
-    let header = format!("{dict:<width$}\n", width = total - pre - 1);
-    let mut b = b"\x93NUMPY".to_vec();
-    b.extend_from_slice(&[version, 0]);
-    if version == 1 {
-        b.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    } else {
-        b.extend_from_slice(&(header.len() as u32).to_le_bytes());
-    }
-    b.extend_from_slice(header.as_bytes());
-    b.extend_from_slice(data);
-    b
+    npy_bytes_with_header(version, &npy_padded_header(version, dict), data)
 }
 
 fn dict(descr: &str, shape: &str) -> String {

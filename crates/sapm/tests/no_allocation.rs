@@ -73,30 +73,38 @@ fn steady_state_iterations_do_not_allocate() {
             let net0 = NetworkSpec::new(vec![1, 16, 16, 16, 1]).build(1).unwrap();
             // The undamped Cholesky path falls back to the (allocating) SVD on
             // these collinear deep features, so it runs damped here.
-            for (name, solver, prox, w) in [
-                ("sapm qr", SolveMethod::Qr, 0.0, Weighting::SelfAdaptive),
-                (
-                    "sapm cholesky",
-                    SolveMethod::Cholesky,
-                    1e-3,
-                    Weighting::SelfAdaptive,
-                ),
-                ("pm qr", SolveMethod::Qr, 0.0, Weighting::Constant(1.0)),
-            ] {
-                let cfg = PenaltyConfig {
-                    solver,
-                    prox,
-                    block: 128,
-                    ..PenaltyConfig::default()
-                };
+            let variants = |what: &str| {
+                [
+                    ("sapm", SolveMethod::Qr, 0.0, Weighting::SelfAdaptive),
+                    ("sapm", SolveMethod::Cholesky, 1e-3, Weighting::SelfAdaptive),
+                    ("pm", SolveMethod::Qr, 0.0, Weighting::Constant(1.0)),
+                ]
+                .map(|(method, solver, prox, w)| {
+                    let name = format!("{method}{what} {solver:?}").to_lowercase();
+                    let cfg = PenaltyConfig {
+                        solver,
+                        prox,
+                        block: 128,
+                        ..PenaltyConfig::default()
+                    };
+                    (name, cfg, w)
+                })
+            };
+            let check = |name: &str, net0: &sapm::Network, mut t: PenaltyTrainer<'_>| {
                 let mut net = net0.clone();
-                let mut t = PenaltyTrainer::new(cfg, w, x.as_ref(), y.as_ref(), 0);
                 let a = allocations_in_steps(&mut t, &mut net, 5);
                 assert_eq!(
                     a, 0,
                     "{name}, {threads} threads: {a} allocations in 5 steps"
                 );
                 assert_eq!(t.stats().solve_fallbacks, 0, "{name}: took the SVD path");
+            };
+            for (name, cfg, w) in variants("") {
+                check(
+                    &name,
+                    &net0,
+                    PenaltyTrainer::new(cfg, w, x.as_ref(), y.as_ref(), 0),
+                );
             }
             // PINN rows: interior points with a derivative channel and
             // Omega rows, boundary points; the same engine.
@@ -107,35 +115,12 @@ fn steady_state_iterations_do_not_allocate() {
             };
             let task = PdeTask::new(Problem::transport1d(1.0), pde, 0).unwrap();
             let pnet0 = NetworkSpec::new(vec![3, 16, 16, 16, 1]).build(1).unwrap();
-            for (name, solver, prox, w) in [
-                (
-                    "sapm-pinn qr",
-                    SolveMethod::Qr,
-                    0.0,
-                    Weighting::SelfAdaptive,
-                ),
-                (
-                    "sapm-pinn cholesky",
-                    SolveMethod::Cholesky,
-                    1e-3,
-                    Weighting::SelfAdaptive,
-                ),
-                ("pm-pinn qr", SolveMethod::Qr, 0.0, Weighting::Constant(1.0)),
-            ] {
-                let cfg = PenaltyConfig {
-                    solver,
-                    prox,
-                    block: 128,
-                    ..PenaltyConfig::default()
-                };
-                let mut net = pnet0.clone();
-                let mut t = PenaltyTrainer::with_sets(cfg, w, task.row_sets(), 0);
-                let a = allocations_in_steps(&mut t, &mut net, 5);
-                assert_eq!(
-                    a, 0,
-                    "{name}, {threads} threads: {a} allocations in 5 steps"
+            for (name, cfg, w) in variants("-pinn") {
+                check(
+                    &name,
+                    &pnet0,
+                    PenaltyTrainer::with_sets(cfg, w, task.row_sets(), 0),
                 );
-                assert_eq!(t.stats().solve_fallbacks, 0, "{name}: took the SVD path");
             }
             let mut net = net0.clone();
             let obj = Box::new(LsObjective::new(&net, x.as_ref(), y.as_ref()));

@@ -8,6 +8,11 @@ use sapm::data::{Dataset, Split};
 use sapm::driver::NoObserver;
 use sapm::fit::fit_checkpointed;
 
+#[path = "support/runs.rs"]
+mod runs;
+
+use runs::{checked, refused};
+
 /// 1-D regression with two outputs (`sin 2x`, `cos x`).
 fn two_outputs() -> Split {
     let make = |n: usize, off: f64| {
@@ -164,10 +169,7 @@ fn keys_a_method_does_not_read_are_refused_by_name() {
         (&["method=lm", "lm.ls_steps=3"], "lm.ls_steps"),
         (&["method=lm", "lm.geodesic_h=0.2"], "lm.geodesic_h"),
     ] {
-        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        let e = TrainConfig::from_toml_str("", &sets, None)
-            .unwrap_err()
-            .to_string();
+        let e = refused("", sets);
         assert!(
             e.contains(&format!("`{key}`")) && e.contains("has no effect"),
             "{key}: {e}"
@@ -197,8 +199,7 @@ fn keys_a_method_does_not_read_are_refused_by_name() {
             "lm.max_trials=5",
         ],
     ] {
-        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        TrainConfig::from_toml_str("", &sets, None).unwrap_or_else(|e| panic!("{sets:?}: {e}"));
+        checked("", sets);
     }
 }
 
@@ -211,19 +212,11 @@ fn the_written_config_holds_the_keys_in_use_and_round_trips() {
         let text = cfg.to_toml();
         let back = TrainConfig::from_toml_str(&text, &[], None).unwrap();
         assert_eq!(back, cfg, "{m}");
-        for section in [
-            "[gd]",
-            "[adam]",
-            "[lbfgs]",
-            "[adam_lbfgs]",
-            "[elm]",
-            "[pm]",
-            "[sapm]",
-            "[lm]",
-            "[sapm_gn]",
-        ] {
-            let used = sapm::config::unused_reason(&cfg, &section[1..section.len() - 1]).is_none();
-            assert_eq!(text.contains(section), used, "{m}: {section} in\n{text}");
+        // The method sections.
+        for name in "gd adam lbfgs adam_lbfgs elm pm sapm lm sapm_gn".split(' ') {
+            let used = sapm::config::unused_reason(&cfg, name).is_none();
+            let section = format!("[{name}]");
+            assert_eq!(text.contains(&section), used, "{m}: {section} in\n{text}");
         }
     }
 }

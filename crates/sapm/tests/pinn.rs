@@ -1,13 +1,13 @@
 //! End-to-end PINN runs on tiny budgets.
 
-use sapm::config::{Checked, Method, TrainConfig};
+use sapm::config::{Method, TrainConfig};
 use sapm::driver::NoObserver;
 use sapm::fit::{fit_pde, fit_with};
 
-fn cfg(text: &str, sets: &[&str]) -> Checked {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    TrainConfig::from_toml_str(text, &sets, None).unwrap()
-}
+#[path = "support/runs.rs"]
+mod runs;
+
+use runs::{checked as cfg, refused};
 
 const STEADY: &str =
     "[network]\ndepth = 3\nwidth = 12\n[pde]\nproblem = \"steady1d\"\nn_interior = 64\n";
@@ -56,9 +56,7 @@ fn gradient_methods_solve_steady1d_and_data_is_ignored() {
         ],
     );
     // A [data] key has no effect on a PINN run: refused by name.
-    let e = TrainConfig::from_toml_str(STEADY, &["data.train=/nonexistent.csv".into()], None)
-        .unwrap_err()
-        .to_string();
+    let e = refused(STEADY, &["data.train=/nonexistent.csv"]);
     assert!(e.contains("data.train") && e.contains("[pde]"), "{e}");
     assert_eq!(c.method, Method::LsAdamLbfgs);
     let dummy = TrainConfig::default().data.load(0).unwrap();
@@ -116,7 +114,7 @@ fn bad_pde_configs_name_their_key() {
         ),
     ];
     for (text, key) in cases {
-        let c = TrainConfig::from_toml_str(text, &[], None).unwrap();
+        let c = cfg(text, &[]);
         let e = fit_pde(&c, &mut NoObserver).unwrap_err().to_string();
         assert!(e.contains(key), "{key}: {e}");
     }
@@ -134,9 +132,7 @@ fn bad_pde_configs_name_their_key() {
             "pde.curriculum",
         ),
     ] {
-        let e = TrainConfig::from_toml_str(text, &[], None)
-            .unwrap_err()
-            .to_string();
+        let e = refused(text, &[]);
         assert!(e.contains(key), "{key}: {e}");
     }
 }

@@ -2,70 +2,60 @@
 //! the uninterrupted run, bit for bit (the process-level kill tests are in
 //! `crates/sapm-cli/tests/resume.rs`).
 
+#[path = "support/runs.rs"]
+mod runs;
+
+use runs::{checked, numbers};
 use sapm::checkpoint::StateReader;
-use sapm::config::TrainConfig;
 use sapm::driver::NoObserver;
 use sapm::fit::{CheckpointFile, Fitted, fit_checkpointed};
 
-/// Summary without `seconds`, history without `seconds`, weights as bits.
-fn numbers(f: &Fitted) -> (serde_json::Value, Vec<String>, Vec<u64>) {
-    let mut v = serde_json::to_value(&f.summary).unwrap();
-    v.as_object_mut().unwrap().remove("seconds");
-    if let Some(ws) = v.get_mut("windows").and_then(|w| w.as_array_mut()) {
-        for w in ws {
-            w.as_object_mut().unwrap().remove("seconds");
-        }
+/// Runs `base` with `overrides` (checkpointed every 5 iterations), resumes
+/// from the checkpoint left at the end (with the data, or with none on
+/// `data_on_resume == false`) and checks the resumed run ends with the same
+/// numbers. Returns the uninterrupted run and its checkpoint's iteration.
+fn run_and_resume(base: &[&str], overrides: &[&str], data_on_resume: bool) -> (Fitted, u64) {
+    let mut sets = base.to_vec();
+    sets.extend([
+        "train.max_iterations=23",
+        "train.record_every=3",
+        "train.checkpoint_every=5",
+        "train.checkpoint_seconds=0",
+    ]);
+    sets.extend(overrides);
+    if overrides.contains(&"method=ls-adam-lbfgs") {
+        sets.push("adam_lbfgs.adam_steps=8");
     }
-    let h = f
-        .history
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {:e} {:?} {:?}",
-                r.iteration, r.objective, r.aux_loss, r.values
-            )
-        })
-        .collect();
-    let w = f.model.net.params().iter().map(|p| p.to_bits()).collect();
-    (v, h, w)
+    let cfg = checked("", &sets);
+    let data = cfg.data.load(cfg.seed).unwrap(); // ignored by PINN runs
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sapm");
+    let mut ck = CheckpointFile::new(&path, &cfg);
+    let full = fit_checkpointed(&cfg, Some(&data), &mut NoObserver, Some(&mut ck), None).unwrap();
+    let mut r = StateReader::open(&path).unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
+    let at = r.int("run.iteration").unwrap();
+    let data = data_on_resume.then_some(&data);
+    let resumed = fit_checkpointed(&cfg, data, &mut NoObserver, None, Some(&mut r))
+        .unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
+    assert_eq!(numbers(&full), numbers(&resumed), "{overrides:?}");
+    (full, at)
 }
 
 fn check(overrides: &[&str]) {
-    let mut sets: Vec<String> = [
+    let base = [
         "seed=4",
         "network.depth=3",
         "network.width=5",
         "data.n_train=40",
         "data.n_test=30",
-        "train.max_iterations=23",
-        "train.record_every=3",
-        "train.checkpoint_every=5",
-        "train.checkpoint_seconds=0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    sets.extend(overrides.iter().map(|s| s.to_string()));
-    if overrides.contains(&"method=ls-adam-lbfgs") {
-        sets.push("adam_lbfgs.adam_steps=8".into());
-    }
-    let cfg = TrainConfig::from_toml_str("", &sets, None).unwrap();
-    let data = cfg.data.load(cfg.seed).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.sapm");
-    let mut ck = CheckpointFile::new(&path, &cfg);
-    let full = fit_checkpointed(&cfg, Some(&data), &mut NoObserver, Some(&mut ck), None).unwrap();
+    ];
+    let (full, at) = run_and_resume(&base, overrides, true);
     // Checkpoints at 5, 10, 15, 20 (none at the end): the file holds 20,
     // unless the method stopped earlier (ELM after one iteration).
-    let mut r = StateReader::open(&path).unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
-    let at = r.int("run.iteration").unwrap();
     assert!(
         at == 20 || full.summary.iterations < 20,
         "{overrides:?}: {at}"
     );
-    let resumed = fit_checkpointed(&cfg, Some(&data), &mut NoObserver, None, Some(&mut r))
-        .unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
-    assert_eq!(numbers(&full), numbers(&resumed), "{overrides:?}");
 }
 
 #[test]
@@ -121,7 +111,7 @@ fn penalty_variants_resume_bit_for_bit() {
 /// A single-stage PINN run (transport, few points) stopped at its
 /// checkpoint after 20 iterations and resumed.
 fn check_pinn(overrides: &[&str]) {
-    let mut sets: Vec<String> = [
+    let base = [
         "seed=3",
         "network.depth=3",
         "network.width=6",
@@ -129,31 +119,11 @@ fn check_pinn(overrides: &[&str]) {
         "pde.n_interior=40",
         "pde.n_boundary=10",
         "pde.n_test=11",
-        "train.max_iterations=23",
-        "train.record_every=3",
-        "train.checkpoint_every=5",
-        "train.checkpoint_seconds=0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    sets.extend(overrides.iter().map(|s| s.to_string()));
-    if overrides.contains(&"method=ls-adam-lbfgs") {
-        sets.push("adam_lbfgs.adam_steps=8".into());
-    }
-    let cfg = TrainConfig::from_toml_str("", &sets, None).unwrap();
-    let data = cfg.data.load(cfg.seed).unwrap(); // ignored by PINN runs
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.sapm");
-    let mut ck = CheckpointFile::new(&path, &cfg);
-    let full = fit_checkpointed(&cfg, Some(&data), &mut NoObserver, Some(&mut ck), None).unwrap();
+    ];
+    let (full, at) = run_and_resume(&base, overrides, false);
     assert_eq!(full.summary.iterations, 23, "{overrides:?}");
-    let mut r = StateReader::open(&path).unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
-    assert_eq!(r.int("run.iteration").unwrap(), 20, "{overrides:?}");
-    let resumed = sapm::fit::fit_checkpointed(&cfg, None, &mut NoObserver, None, Some(&mut r))
-        .unwrap_or_else(|e| panic!("{overrides:?}: {e}"));
-    let (a, b) = (numbers(&full), numbers(&resumed));
-    assert_eq!(a, b, "{overrides:?}");
+    assert_eq!(at, 20, "{overrides:?}");
+    let a = numbers(&full);
     // The PINN numbers are there to compare.
     assert!(a.0["rel_l2"].as_f64().unwrap().is_finite(), "{overrides:?}");
     if overrides.iter().any(|o| o.contains("pm")) {
@@ -205,7 +175,7 @@ impl sapm::driver::Observer for StopAt {
 #[test]
 fn curriculum_and_time_marching_pinn_runs_resume_bit_for_bit() {
     let sets = |extra: &[&str]| -> sapm::config::Checked {
-        let mut s: Vec<String> = [
+        let mut s = vec![
             "network.depth=3",
             "network.width=5",
             "pde.problem=transport1d",
@@ -216,12 +186,9 @@ fn curriculum_and_time_marching_pinn_runs_resume_bit_for_bit() {
             "train.max_iterations=6",
             "train.record_every=2",
             "train.checkpoint_every=0",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        s.extend(extra.iter().map(|s| s.to_string()));
-        TrainConfig::from_toml_str("", &s, None).unwrap()
+        ];
+        s.extend(extra);
+        checked("", &s)
     };
     let windows = |f: &Fitted| -> Vec<_> { f.windows.iter().map(numbers).collect() };
     for (extra, stops) in [
@@ -272,18 +239,18 @@ fn pinn_resume_refuses_other_points() {
         "train.checkpoint_seconds=0",
     ];
     let cfg = |extra: &str| {
-        let mut s: Vec<String> = base.iter().map(|s| s.to_string()).collect();
-        s.push(extra.to_string());
-        TrainConfig::from_toml_str("", &s, None).unwrap()
+        let mut s = base.to_vec();
+        s.push(extra);
+        checked("", &s)
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.sapm");
     let a = cfg("pde.n_interior=20");
     let mut ck = CheckpointFile::new(&path, &a);
-    sapm::fit::fit_checkpointed(&a, None, &mut NoObserver, Some(&mut ck), None).unwrap();
+    fit_checkpointed(&a, None, &mut NoObserver, Some(&mut ck), None).unwrap();
     let b = cfg("pde.n_interior=21");
     let mut r = StateReader::open(&path).unwrap();
-    let e = sapm::fit::fit_checkpointed(&b, None, &mut NoObserver, None, Some(&mut r))
+    let e = fit_checkpointed(&b, None, &mut NoObserver, None, Some(&mut r))
         .unwrap_err()
         .to_string();
     assert!(

@@ -12,7 +12,7 @@ mod stream;
 pub use self::csv::parse_csv;
 pub use builtin::{BUILTINS, builtin};
 pub use csv::{Table, read_csv_table};
-pub use npy::{parse_npy, read_npy_table, write_npy};
+pub use npy::{npy_bytes_with_header, npy_padded_header, parse_npy, read_npy_table, write_npy};
 pub use stream::RowReader;
 
 use crate::error::{Error, Result};

@@ -269,6 +269,34 @@ pub fn write_npy(path: &Path, rows: usize, cols: usize, values: &[f64]) -> Resul
     std::fs::write(path, buf).map_err(|e| Error::io(path, e))
 }
 
+/// `dict` padded as numpy writes it (spaces and a newline, so that the
+/// preamble of format `version` and the header fill whole 64-byte blocks).
+/// For tests and fuzzers that build `.npy` files by hand.
+#[doc(hidden)]
+pub fn npy_padded_header(version: u8, dict: &str) -> String {
+    let pre = if version == 1 { 10 } else { 12 };
+    let total = (pre + dict.len() + 1).div_ceil(64) * 64;
+    format!("{dict:<width$}\n", width = total - pre - 1)
+}
+
+/// The bytes of an `.npy` file of format `version` (a 2-byte header length
+/// in version 1, 4 bytes after it) with `header` exactly as given, then
+/// `data`. For tests and fuzzers that build `.npy` files, malformed ones
+/// included, by hand.
+#[doc(hidden)]
+pub fn npy_bytes_with_header(version: u8, header: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = b"\x93NUMPY".to_vec();
+    b.extend_from_slice(&[version, 0]);
+    if version == 1 {
+        b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    } else {
+        b.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    }
+    b.extend_from_slice(header.as_bytes());
+    b.extend_from_slice(data);
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,16 +332,7 @@ mod tests {
     }
 
     fn with_header(version: u8, header: &str) -> Vec<u8> {
-        let mut b = b"\x93NUMPY".to_vec();
-        b.extend_from_slice(&[version, 0]);
-        if version == 1 {
-            b.extend_from_slice(&(header.len() as u16).to_le_bytes());
-        } else {
-            b.extend_from_slice(&(header.len() as u32).to_le_bytes());
-        }
-        b.extend_from_slice(header.as_bytes());
-        b.extend_from_slice(&[0u8; 64]);
-        b
+        npy_bytes_with_header(version, header, &[0u8; 64])
     }
 
     #[test]

@@ -115,7 +115,8 @@ impl Best {
 
 #[cfg(test)]
 mod tests {
-    use crate::driver::{Metrics, NoObserver, RunResult, Status, StopRules, run};
+    use crate::driver::tests::One;
+    use crate::driver::{NoObserver, RunResult, Status, StopRules, run};
     use crate::net::{Network, NetworkSpec};
     use crate::optim::{StepOutcome, Trainer};
 
@@ -142,16 +143,6 @@ mod tests {
                 lagged: self.lagged,
                 ..Default::default()
             })
-        }
-    }
-
-    struct One;
-    impl Metrics for One {
-        fn names(&self) -> Vec<String> {
-            vec!["m".into()]
-        }
-        fn eval(&self, _net: &Network) -> Vec<f64> {
-            vec![1.0]
         }
     }
 

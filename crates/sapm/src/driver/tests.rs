@@ -41,7 +41,8 @@ impl Trainer for Poison {
     }
 }
 
-struct One;
+/// One constant metric `m` (also used by the tests of `best`).
+pub(super) struct One;
 impl Metrics for One {
     fn names(&self) -> Vec<String> {
         vec!["m".into()]

@@ -162,45 +162,21 @@ impl<'a> LayerSystem<'a> {
                 let t = grp.t.subcols(range.start, range.len());
                 let mut gp = Mat::<f64>::zeros(k, k);
                 let mut rp = Mat::<f64>::zeros(k, m);
-                match grp.sample_weights {
-                    None => {
-                        faer::linalg::matmul::matmul(
-                            gp.as_mut(),
-                            Accum::Replace,
-                            p,
-                            p.transpose(),
-                            grp.weight,
-                            Par::Seq,
-                        );
-                        faer::linalg::matmul::matmul(
-                            rp.as_mut(),
-                            Accum::Replace,
-                            p,
-                            t.transpose(),
-                            grp.weight,
-                            Par::Seq,
-                        );
-                    }
-                    Some(c) => {
-                        let c = &c[range.clone()];
-                        let pc = Mat::from_fn(k, p.ncols(), |i, j| p[(i, j)] * c[j]);
-                        faer::linalg::matmul::matmul(
-                            gp.as_mut(),
-                            Accum::Replace,
-                            pc.as_ref(),
-                            p.transpose(),
-                            grp.weight,
-                            Par::Seq,
-                        );
-                        faer::linalg::matmul::matmul(
-                            rp.as_mut(),
-                            Accum::Replace,
-                            pc.as_ref(),
-                            t.transpose(),
-                            grp.weight,
-                            Par::Seq,
-                        );
-                    }
+                // With sample weights c the left factor is p scaled column-wise.
+                let pc = grp.sample_weights.map(|c| {
+                    let c = &c[range.clone()];
+                    Mat::from_fn(k, p.ncols(), |i, j| p[(i, j)] * c[j])
+                });
+                let lhs = pc.as_ref().map_or(p, |pc| pc.as_ref());
+                for (out, rhs) in [(gp.as_mut(), p), (rp.as_mut(), t)] {
+                    faer::linalg::matmul::matmul(
+                        out,
+                        Accum::Replace,
+                        lhs,
+                        rhs.transpose(),
+                        grp.weight,
+                        Par::Seq,
+                    );
                 }
                 (gp, rp)
             });

@@ -61,16 +61,7 @@ pub fn qr_r_into(mut a: MatMut<'_, f64>, mut r: MatMut<'_, f64>, ws: &mut QrWs) 
         return;
     }
     let bs = ws.h.nrows().min(size);
-    {
-        let h = ws.h.as_mut().submatrix_mut(0, 0, bs, size);
-        qr_factor::qr_in_place(
-            a.as_mut(),
-            h,
-            Par::Seq,
-            MemStack::new(&mut ws.mem),
-            Default::default(),
-        );
-    }
+    householder(a.as_mut(), ws, bs, size);
     for j in 0..cols {
         for i in 0..=j.min(size - 1) {
             r[(i, j)] = a[(i, j)];
@@ -297,20 +288,26 @@ pub fn solve_qr_factor_into(
     Ok(true)
 }
 
+/// faer's sequential in-place Householder QR of `a` (`size` = min(rows,
+/// cols) reflectors, in blocks of `bs` rows of the workspace's factor).
+fn householder(a: MatMut<'_, f64>, ws: &mut QrWs, bs: usize, size: usize) {
+    let h = ws.h.as_mut().submatrix_mut(0, 0, bs, size);
+    qr_factor::qr_in_place(
+        a,
+        h,
+        Par::Seq,
+        MemStack::new(&mut ws.mem),
+        Default::default(),
+    );
+}
+
 /// In-place Householder QR of `s`, leaving R in its upper triangle (the part
 /// below is zeroed so `s` reads as `[R; 0]`).
 fn qr_in_place_top(mut s: MatMut<'_, f64>, ws: &mut QrWs) {
     let (rows, cols) = (s.nrows(), s.ncols());
     let size = rows.min(cols);
     let bs = ws.h.nrows().min(size).max(1);
-    let h = ws.h.as_mut().submatrix_mut(0, 0, bs, size);
-    qr_factor::qr_in_place(
-        s.as_mut(),
-        h,
-        Par::Seq,
-        MemStack::new(&mut ws.mem),
-        Default::default(),
-    );
+    householder(s.as_mut(), ws, bs, size);
     for j in 0..cols {
         for i in (j + 1)..rows {
             s[(i, j)] = 0.0;

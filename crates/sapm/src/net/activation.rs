@@ -114,13 +114,7 @@ impl Activation {
                 s * (1.0 - s)
             }
             Activation::Softplus => sigmoid(z),
-            Activation::Relu => {
-                if z > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
+            Activation::Relu => relu_deriv(z),
         }
     }
 
@@ -134,13 +128,7 @@ impl Activation {
             // softplus' = sigmoid(z) = 1 - exp(-s)
             Activation::Softplus => -(-s).exp_m1(),
             Activation::Sin => z.cos(),
-            Activation::Relu => {
-                if z > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
+            Activation::Relu => relu_deriv(z),
         }
     }
 
@@ -303,6 +291,12 @@ fn tanh_slice_avx512(x: &[f64], out: &mut [f64]) {
 #[target_feature(enable = "avx2")]
 fn tanh_slice_avx2(x: &[f64], out: &mut [f64]) {
     tanh_slice_generic(x, out);
+}
+
+/// ReLU's derivative: 1 for `z > 0`, else 0.
+#[inline]
+fn relu_deriv(z: f64) -> f64 {
+    if z > 0.0 { 1.0 } else { 0.0 }
 }
 
 #[inline]

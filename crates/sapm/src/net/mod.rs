@@ -473,6 +473,30 @@ pub fn col_mut(m: MatMut<'_, f64>, j: usize) -> &mut [f64] {
         .as_slice_mut()
 }
 
+/// Central differences (step `h`) of `f` in each parameter of `net`, for
+/// tests that check gradients; `net` is left with its own parameters.
+#[cfg(test)]
+pub(crate) fn central_differences(
+    net: &mut Network,
+    h: f64,
+    mut f: impl FnMut(&Network) -> f64,
+) -> Vec<f64> {
+    let p0 = net.params();
+    let mut fd = Vec::with_capacity(p0.len());
+    for k in 0..p0.len() {
+        let mut p = p0.clone();
+        p[k] += h;
+        net.set_params(&p);
+        let fp = f(net);
+        p[k] -= 2.0 * h;
+        net.set_params(&p);
+        let fm = f(net);
+        net.set_params(&p0);
+        fd.push((fp - fm) / (2.0 * h));
+    }
+    fd
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,14 +48,8 @@ impl<'a> Task<'a> {
     /// The least-squares loss the gradient methods minimise (`J_LS` or the
     /// PINN loss).
     pub fn objective(&self, net: &Network) -> Box<dyn Objective + '_> {
-        match self {
-            Task::Regression(s) => Box::new(LsObjective::new(
-                net,
-                s.train.x.as_ref(),
-                s.train.y.as_ref(),
-            )),
-            Task::Pde(p) => Box::new(p.objective(net)),
-        }
+        // The same object as [`Task::least_squares`], seen as an objective.
+        self.least_squares(net)
     }
 
     /// The same loss as a residual vector with exact Jacobian blocks, for the

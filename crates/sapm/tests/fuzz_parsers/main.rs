@@ -179,7 +179,9 @@ fn format_error_with(e: &Error, path: &Path, places: &[&str]) -> Result<(), Stri
     }
 }
 
-fn assert_table(t: &sapm::data::Table) {
+/// Checks an accepted table, then picks its columns as loading does: that
+/// step must reject cleanly too, and keep every row.
+fn check_table(path: &Path, t: sapm::data::Table) -> Result<(), Error> {
     assert!(t.rows > 0, "accepted a table without rows");
     assert_eq!(t.values.len(), t.rows * t.names.len(), "table size");
     assert!(t.values.iter().all(|v| v.is_finite()), "non-finite value");
@@ -188,6 +190,9 @@ fn assert_table(t: &sapm::data::Table) {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), t.names.len(), "duplicate column names");
+    let d = t.to_dataset(path, None, None)?;
+    assert_eq!(d.len(), t.rows);
+    Ok(())
 }
 
 mod config;
