@@ -323,7 +323,7 @@ pub(crate) fn header(args: &BenchArgs) {
     );
 }
 
-fn iteration_mode(args: &BenchArgs) -> Result<()> {
+pub(crate) fn iteration_mode(args: &BenchArgs) -> Result<()> {
     header(args);
     let depth = args.depth[0];
     println!("\n| N | width | case | wall ms (median) | CPU/wall | spread | GFLOP/s | vs GEMM |");
@@ -390,7 +390,7 @@ fn iteration_mode(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn scaling_mode(args: &BenchArgs) -> Result<()> {
+pub(crate) fn scaling_mode(args: &BenchArgs) -> Result<()> {
     header(args);
     let solver = parse_solver(&args.solver)?;
     let width = args.width[0];
@@ -457,7 +457,7 @@ fn scaling_mode(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn threads_mode(args: &BenchArgs) -> Result<()> {
+pub(crate) fn threads_mode(args: &BenchArgs) -> Result<()> {
     header(args);
     let solver = parse_solver(&args.solver)?;
     let (width, depth) = (args.width[0], args.depth[0]);
@@ -502,7 +502,7 @@ fn peak_rss() -> Option<usize> {
     Some(kb * 1024)
 }
 
-fn memory_mode(args: &BenchArgs) -> Result<()> {
+pub(crate) fn memory_mode(args: &BenchArgs) -> Result<()> {
     header(args);
     let solver = parse_solver(&args.solver)?;
     let (n, width, depth) = (args.n[0], args.width[0], args.depth[0]);
@@ -566,39 +566,4 @@ fn memory_mode(args: &BenchArgs) -> Result<()> {
         None => println!("| peak RSS | n/a |"),
     }
     Ok(())
-}
-
-/// Run `sapm bench`.
-pub fn run(mut args: BenchArgs) -> Result<()> {
-    let lm = args.mode == Mode::Lm;
-    if args.n.is_empty() {
-        args.n = if lm {
-            vec![2000]
-        } else {
-            vec![1000, 10_000, 100_000]
-        };
-    }
-    if args.width.is_empty() {
-        args.width = if lm { vec![31] } else { vec![20, 64] };
-    }
-    if args.depth.is_empty() {
-        args.depth = vec![if lm { 5 } else { 10 }];
-    }
-    if let Some(bad) = args.n.iter().chain(&args.width).find(|&&v| v == 0) {
-        bail!("sizes must be positive, got {bad}");
-    }
-    if args.depth.iter().any(|&l| l < 2) {
-        bail!("--depth must be at least 2 (PM/SAPM need a hidden layer)");
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
-        .build()
-        .context("starting worker threads")?;
-    pool.install(|| match args.mode {
-        Mode::Iteration => iteration_mode(&args),
-        Mode::Scaling => scaling_mode(&args),
-        Mode::Threads => threads_mode(&args),
-        Mode::Memory => memory_mode(&args),
-        Mode::Lm => crate::bench_lm::lm_mode(&args),
-    })
 }

@@ -4,6 +4,7 @@
 //! folder), 2 usage (command line), 3 training diverged, 4 interrupted by
 //! Ctrl-C or SIGTERM.
 
+mod bench;
 mod bench_cmd;
 mod bench_lm;
 mod data_cmd;
@@ -220,7 +221,7 @@ fn main() -> ExitCode {
             signals::install();
             study_cmd::plot(&run_dir, &signals::stop_requested).map(|_| ExitCode::SUCCESS)
         }
-        Cmd::Bench(args) => bench_cmd::run(args).map(|_| ExitCode::SUCCESS),
+        Cmd::Bench(args) => bench::run(args).map(|_| ExitCode::SUCCESS),
     };
     match res {
         Ok(code) => code,
