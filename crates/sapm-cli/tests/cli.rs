@@ -73,7 +73,7 @@ fn train_predict_eval_end_to_end() {
 fn every_method_runs_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(dir.path(), "c.toml", &tiny("sapm"));
-    // The gradient, ELM and penalty methods (LM and VarPro: tests/lm.rs in the library).
+    // The gradient, ELM, penalty and SAPM-GN methods (LM and VarPro: tests/lm.rs in the library).
     for m in Method::ALL
         .iter()
         .filter(|m| !matches!(m, Method::Lm | Method::Varpro))
@@ -93,7 +93,9 @@ fn every_method_runs_from_the_command_line() {
         let s = json(&out.join("summary.json"));
         assert_eq!(s["method"], m);
         assert!(s["train_mse"].as_f64().unwrap().is_finite());
-        assert_eq!(s["aux_loss"].is_null(), !matches!(m, "pm" | "sapm"), "{m}");
+        // The auxiliary-variable methods report J_aux.
+        let aux = matches!(m, "pm" | "sapm" | "sapm-gn");
+        assert_eq!(s["aux_loss"].is_null(), !aux, "{m}");
     }
 }
 
