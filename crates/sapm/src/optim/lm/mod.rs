@@ -156,6 +156,34 @@ pub(crate) struct Counters {
     pub(crate) eta: f64,
 }
 
+impl Counters {
+    /// The five checkpointed counters, in file order.
+    pub(crate) fn counts(&self) -> [u64; 5] {
+        [
+            self.iterations,
+            self.rejections,
+            self.solves,
+            self.fallbacks,
+            self.evaluations,
+        ]
+    }
+
+    /// Counters from [`Counters::counts`] and the last step norm and gain ratio.
+    pub(crate) fn from_counts(c: [u64; 5], step_norm: f64, rho: f64) -> Self {
+        let [iterations, rejections, solves, fallbacks, evaluations] = c;
+        Counters {
+            iterations,
+            rejections,
+            solves,
+            fallbacks,
+            evaluations,
+            step_norm,
+            rho,
+            ..Counters::default()
+        }
+    }
+}
+
 /// Buffers of one problem size (not checkpointed: every step rewrites them).
 pub(crate) struct Work {
     pub(crate) normal: Normal,
@@ -332,58 +360,21 @@ impl Trainer for Lm<'_> {
 
     fn save_state<'s>(&'s self, w: &mut StateWriter<'s>) -> Result<()> {
         w.text("method", self.name);
-        w.f64("lambda", self.lambda);
-        w.f64("nu", self.nu);
+        step::save_damping(w, self.lambda, self.nu);
         w.flag("prepared", self.prepared);
         let c = &self.c;
-        w.u64s(
-            "counters",
-            vec![
-                c.iterations,
-                c.rejections,
-                c.solves,
-                c.fallbacks,
-                c.evaluations,
-            ],
-        );
-        w.f64s_owned("last", vec![c.step_norm, c.rho, c.eta]);
+        step::save_counts(w, c.counts(), vec![c.step_norm, c.rho, c.eta]);
         Ok(())
     }
 
     fn load_state(&mut self, r: &mut StateReader, net: &Network) -> Result<()> {
         r.expect_method(self.name)?;
         self.start(net)?;
-        let lambda = r.f64("lambda")?;
-        let nu = r.f64("nu")?;
-        if !(lambda.is_nan() || lambda.is_finite() && lambda > 0.0)
-            || !(nu.is_finite() && nu >= 2.0)
-        {
-            return Err(r.err(format!(
-                "entry `{}`/`nu`: lambda {lambda} must be NaN or finite and > 0, nu {nu} finite and >= 2",
-                r.full("lambda")
-            )));
-        }
-        self.lambda = lambda;
-        self.nu = nu;
+        (self.lambda, self.nu) = step::load_damping(r)?;
         self.prepared = r.flag("prepared")?;
-        let counters = r.u64s("counters")?;
-        let last = r.f64s("last")?;
-        if counters.len() != 5 || last.len() != 3 {
-            return Err(r.err(format!(
-                "entry `{}`: 5 counters and 3 last values expected",
-                r.full("counters")
-            )));
-        }
-        self.c = Counters {
-            iterations: counters[0],
-            rejections: counters[1],
-            solves: counters[2],
-            fallbacks: counters[3],
-            evaluations: counters[4],
-            step_norm: last[0],
-            rho: last[1],
-            eta: last[2],
-        };
+        let (counts, last) = step::load_counts(r, 3)?;
+        self.c = Counters::from_counts(counts, last[0], last[1]);
+        self.c.eta = last[2];
         if self.prepared {
             self.model.restore(net)?;
         }

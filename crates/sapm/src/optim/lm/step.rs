@@ -2,9 +2,57 @@
 //! acceleration) and one line-search (ENGD) iteration.
 
 use super::{Counters, Lm, LmConfig, LmModel, Work};
+use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
 use crate::net::Network;
 use crate::optim::StepOutcome;
+
+/// Checkpoint the damping `(lambda, nu)` of Nielsen's rule (shared by `lm`,
+/// `varpro` and `sapm-gn`, like the rule itself).
+pub(crate) fn save_damping(w: &mut StateWriter<'_>, lambda: f64, nu: f64) {
+    w.f64("lambda", lambda);
+    w.f64("nu", nu);
+}
+
+/// Read back [`save_damping`]'s entries, refusing values Nielsen's rule
+/// never produces.
+pub(crate) fn load_damping(r: &mut StateReader) -> Result<(f64, f64)> {
+    let lambda = r.f64("lambda")?;
+    let nu = r.f64("nu")?;
+    if !(lambda.is_nan() || lambda.is_finite() && lambda > 0.0) || !(nu.is_finite() && nu >= 2.0) {
+        return Err(r.err(format!(
+            "entry `{}`/`nu`: lambda {lambda} must be NaN or finite and > 0, nu {nu} finite and >= 2",
+            r.full("lambda")
+        )));
+    }
+    Ok((lambda, nu))
+}
+
+/// Checkpoint the five counters (iterations, rejections, solves, fallbacks,
+/// evaluations) and the last step's numbers.
+pub(crate) fn save_counts(w: &mut StateWriter<'_>, counts: [u64; 5], last: Vec<f64>) {
+    w.u64s("counters", counts.to_vec());
+    w.f64s_owned("last", last);
+}
+
+/// Read back [`save_counts`]'s entries; `n_last` last values are expected.
+pub(crate) fn load_counts(r: &mut StateReader, n_last: usize) -> Result<([u64; 5], Vec<f64>)> {
+    let counters = r.u64s("counters")?;
+    let last = r.f64s("last")?;
+    let Ok(counts) = <[u64; 5]>::try_from(counters.as_slice()) else {
+        return Err(r.err(format!(
+            "entry `{}`: 5 counters and {n_last} last values expected",
+            r.full("counters")
+        )));
+    };
+    if last.len() != n_last {
+        return Err(r.err(format!(
+            "entry `{}`: 5 counters and {n_last} last values expected",
+            r.full("counters")
+        )));
+    }
+    Ok((counts, last))
+}
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()

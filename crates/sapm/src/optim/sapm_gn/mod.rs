@@ -14,7 +14,9 @@ pub mod schur;
 mod tests;
 
 use super::lm::LmConfig;
-use super::lm::step::{converged, nielsen_accept, nielsen_reject};
+use super::lm::step::{
+    converged, load_counts, load_damping, nielsen_accept, nielsen_reject, save_counts, save_damping,
+};
 use super::{StepOutcome, Trainer, TrainerStats};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::engine::loss::{AuxVars, PenaltyWorkspace, Weighting};
@@ -301,22 +303,19 @@ impl Trainer for SapmGn<'_> {
             return Err(Error::numerical("sapm-gn", "checkpoint before start"));
         };
         w.text("method", "sapm-gn");
-        w.f64("lambda", self.lambda);
-        w.f64("nu", self.nu);
+        save_damping(w, self.lambda, self.nu);
         w.f64("objective", self.objective);
         let c = &self.c;
-        w.u64s(
-            "counters",
-            vec![
-                c.iterations,
-                c.rejections,
-                c.solves,
-                c.fallbacks,
-                c.evaluations,
-            ],
-        );
-        w.f64s_owned(
-            "last",
+        let counts = [
+            c.iterations,
+            c.rejections,
+            c.solves,
+            c.fallbacks,
+            c.evaluations,
+        ];
+        save_counts(
+            w,
+            counts,
             vec![c.step_norm, c.rho, c.fixed_before, c.fixed_after],
         );
         w.f64s_owned("aux", flatten(&aux.a));
@@ -326,25 +325,9 @@ impl Trainer for SapmGn<'_> {
     fn load_state(&mut self, r: &mut StateReader, net: &Network) -> Result<()> {
         r.expect_method("sapm-gn")?;
         self.start(net)?;
-        let lambda = r.f64("lambda")?;
-        let nu = r.f64("nu")?;
-        if !(lambda.is_nan() || lambda.is_finite() && lambda > 0.0)
-            || !(nu.is_finite() && nu >= 2.0)
-        {
-            return Err(r.err(format!(
-                "entry `{}`/`nu`: lambda {lambda} must be NaN or finite and > 0, nu {nu} finite and >= 2",
-                r.full("lambda")
-            )));
-        }
+        let (lambda, nu) = load_damping(r)?;
         let objective = r.f64("objective")?;
-        let counters = r.u64s("counters")?;
-        let last = r.f64s("last")?;
-        if counters.len() != 5 || last.len() != 4 {
-            return Err(r.err(format!(
-                "entry `{}`: 5 counters and 4 last values expected",
-                r.full("counters")
-            )));
-        }
+        let (counters, last) = load_counts(r, 4)?;
         let aux = self.aux.as_mut().expect("started");
         let mut flat = vec![0.0; aux.a.iter().map(|a| a.nrows() * a.ncols()).sum()];
         r.finite_f64s_into("aux", &mut flat)?;
