@@ -8,6 +8,7 @@
 
 pub mod activation;
 pub mod derivs;
+pub mod second;
 
 pub use activation::Activation;
 
