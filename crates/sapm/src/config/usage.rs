@@ -90,11 +90,29 @@ pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
             let Some(p) = &cfg.pde else { return None };
             let custom = p.problem == "custom";
             let transport = p.problem.starts_with("transport");
+            let second = p.is_second_order();
             match leaf {
                 "beta" if !transport => {
                     Some(format!("problem {:?} has no transport speed", p.problem))
                 }
-                "vars" | "lo" | "hi" | "periodic" | "c" | "f" | "g" | "exact" if !custom => {
+                "k" if p.problem != "helmholtz2d" => Some(format!(
+                    "it is the wave number of helmholtz2d, not read by problem {:?}",
+                    p.problem
+                )),
+                "eps" if p.problem != "convdiff1d" => Some(format!(
+                    "it is the diffusion of convdiff1d, not read by problem {:?}",
+                    p.problem
+                )),
+                "a" | "r" | "bc" if custom && !second => Some(
+                    "it is only read for a second-order custom problem (`pde.order = 2`)".into(),
+                ),
+                "g" if custom && second => {
+                    Some("a second-order problem takes its boundary data from `pde.bc`".into())
+                }
+                "vars" | "lo" | "hi" | "periodic" | "c" | "f" | "g" | "exact" | "order" | "a"
+                | "r" | "bc"
+                    if !custom =>
+                {
                     Some(format!(
                         "it defines a custom problem, but the problem is {:?}",
                         p.problem

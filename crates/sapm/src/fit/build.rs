@@ -7,7 +7,7 @@ use crate::engine::loss::Weighting;
 use crate::error::{Error, Result};
 use crate::net::Network;
 use crate::optim::{Adam, Elm, GradientDescent, Lbfgs, Lm, SapmGn, Sequence, Trainer};
-use crate::task::Task;
+use crate::task::{Residual, Task};
 
 /// Build the trainer `cfg` asks for on `task`. Gradient methods see the
 /// task's objective, ELM its regression data, PM/SAPM its row sets; a method
@@ -19,6 +19,14 @@ pub fn build_trainer<'a>(
 ) -> Result<Box<dyn Trainer + 'a>> {
     let obj = || task.objective(net);
     let adam = || -> Box<dyn Trainer + 'a> { Box::new(Adam::new(obj(), cfg.adam)) };
+    if task.is_second_order()
+        && matches!(
+            cfg.method,
+            Method::Pm | Method::Sapm | Method::SapmGn | Method::Elm | Method::Varpro
+        )
+    {
+        return Err(crate::config::second_order_refusal(cfg.method));
+    }
     Ok(match cfg.method {
         Method::LsGd => Box::new(GradientDescent::new(obj(), cfg.gd.lr)),
         Method::LsAdam => adam(),
@@ -39,8 +47,14 @@ pub fn build_trainer<'a>(
             };
             Box::new(Elm::new(x, y, cfg.elm.ridge, cfg.elm.solver))
         }
-        Method::Lm => Box::new(Lm::plain(task.least_squares(net), cfg.lm)),
-        Method::Varpro => Box::new(Lm::varpro(task.least_squares(net), net, cfg.lm)),
+        Method::Lm => match task.least_squares(net) {
+            Residual::Factored(k) => Box::new(Lm::plain(k, cfg.lm)),
+            Residual::Rows(r) => Box::new(Lm::plain_rows(r, cfg.lm)),
+        },
+        Method::Varpro => match task.least_squares(net) {
+            Residual::Factored(k) => Box::new(Lm::varpro(k, net, cfg.lm)),
+            Residual::Rows(_) => return Err(crate::config::second_order_refusal(cfg.method)),
+        },
         Method::SapmGn => {
             let Some((x, y)) = task.regression_data() else {
                 return Err(Error::config(

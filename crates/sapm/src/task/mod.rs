@@ -12,12 +12,22 @@ use crate::checkpoint::fingerprint_mats;
 use crate::data::Split;
 use crate::driver::Metrics;
 use crate::net::Network;
-use crate::objective::Objective;
+use crate::objective::{LeastSquares, Objective};
 use faer::MatRef;
 use khatri_rao::KhatriRao;
+use pde::second_loss::SecondObjective;
 use pde::{PdeTask, PinnMetrics};
 use regression::{LsObjective, mse};
 use rows::RowSet;
+
+/// A task's loss as a residual vector for the least-squares methods.
+pub enum Residual<'t> {
+    /// With the Jacobian's Khatri-Rao factors (regression, first-order PINNs).
+    Factored(Box<dyn KhatriRao + 't>),
+    /// Jacobian rows only (second-order PINNs, whose many derivative terms
+    /// would make the factored Gram matrix dearer than explicit rows).
+    Rows(Box<dyn LeastSquares + 't>),
+}
 
 /// One training task: a regression split or a PDE problem with its points.
 #[derive(Debug, Clone)]
@@ -49,20 +59,32 @@ impl<'a> Task<'a> {
     /// PINN loss).
     pub fn objective(&self, net: &Network) -> Box<dyn Objective + '_> {
         // The same object as [`Task::least_squares`], seen as an objective.
-        self.least_squares(net)
+        match self.least_squares(net) {
+            Residual::Factored(k) => k,
+            Residual::Rows(r) => r,
+        }
     }
 
     /// The same loss as a residual vector with exact Jacobian blocks, for the
     /// least-squares methods (`lm`, `varpro`).
-    pub fn least_squares(&self, net: &Network) -> Box<dyn KhatriRao + '_> {
+    pub fn least_squares(&self, net: &Network) -> Residual<'_> {
         match self {
-            Task::Regression(s) => Box::new(LsObjective::new(
+            Task::Regression(s) => Residual::Factored(Box::new(LsObjective::new(
                 net,
                 s.train.x.as_ref(),
                 s.train.y.as_ref(),
-            )),
-            Task::Pde(p) => Box::new(p.objective(net)),
+            ))),
+            Task::Pde(p) => match SecondObjective::new(&p.data, p.cfg.alpha, p.cfg.beta_bc) {
+                Some(s) => Residual::Rows(Box::new(s)),
+                None => Residual::Factored(Box::new(p.objective(net))),
+            },
         }
+    }
+
+    /// Whether the task is a second-order PDE (which the penalty methods,
+    /// ELM and VarPro do not run yet).
+    pub fn is_second_order(&self) -> bool {
+        matches!(self, Task::Pde(p) if p.data.second.is_some())
     }
 
     /// The rows the penalty engine trains on.

@@ -23,12 +23,18 @@ pub enum Sampling {
 ///
 /// | key | default | meaning |
 /// |---|---|---|
-/// | `problem` | `transport1d` | `transport1d`, `transport_inflow`, `steady1d` or `custom` |
+/// | `problem` | `transport1d` | `transport1d`, `transport_inflow`, `steady1d`, the second-order `poisson1d`, `poisson2d`, `poisson2d_mixed`, `heat1d`, `helmholtz2d`, `convdiff1d`, or `custom` |
 /// | `beta` | 1.0 | transport speed of `transport1d` / `transport_inflow` |
+/// | `k` | 1.0 | wave number of `helmholtz2d` (1..4 in the studies) |
+/// | `eps` | 0.01 | diffusion of `convdiff1d` (boundary layer of width `eps`) |
+/// | `order` | 1 | custom: 1 (`c . grad u = f`, inflow data `g`) or 2 (`A`, `c`, `r`, `bc`) |
+/// | `a` | | custom order 2: `d x d` expressions of the symmetric `A` |
+/// | `r` | `"0"` | custom order 2: expression of `r` |
+/// | `bc` | | custom order 2: boundary pieces `{ face = "x_lo", kind = "dirichlet" \| "neumann" \| "robin" \| "initial", value = "...", alpha = "...", beta = "..." }` (alpha, beta for robin only) |
 /// | `vars` | `["x", "y", "z"][..d]` | custom: variable names (d = len(lo)) |
 /// | `lo`, `hi` | | custom: the box |
 /// | `periodic` | all false | custom: periodic coordinates |
-/// | `c`, `f`, `g`, `exact` | | custom: expressions (`c` has d entries; `exact` optional) |
+/// | `c`, `f`, `g`, `exact` | | custom: expressions (`c` has d entries, optional for order 2; `g` for order 1 only; `exact` optional) |
 /// | `n_interior`, `n_boundary` | 1000, 200 | collocation points |
 /// | `sampling` | `random` | `random` or `grid` |
 /// | `n_test` | 101 | test grid points per coordinate (`rel_l2`), lowered to fit `max_test_points` |
@@ -46,6 +52,24 @@ pub struct PdeConfig {
     pub problem: String,
     /// Transport speed of the built-in transport problems.
     pub beta: f64,
+    /// Wave number of `helmholtz2d`.
+    #[serde(skip_serializing_if = "is_unit")]
+    pub k: f64,
+    /// Diffusion of `convdiff1d`.
+    #[serde(skip_serializing_if = "is_default_eps")]
+    pub eps: f64,
+    /// Custom: the operator's order (1 or 2).
+    #[serde(skip_serializing_if = "is_one")]
+    pub order: usize,
+    /// Custom order 2: the matrix `A`, `d` rows of `d` expressions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub a: Vec<Vec<String>>,
+    /// Custom order 2: `r(x)`.
+    #[serde(skip_serializing_if = "is_zero_text")]
+    pub r: String,
+    /// Custom order 2: the boundary pieces.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bc: Vec<BcConfig>,
     /// Custom: variable names.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vars: Vec<String>,
@@ -121,6 +145,54 @@ fn is_one(k: &usize) -> bool {
     *k == 1
 }
 
+fn is_unit(k: &f64) -> bool {
+    *k == 1.0
+}
+
+fn is_default_eps(e: &f64) -> bool {
+    *e == DEFAULT_EPS
+}
+
+fn is_zero_text(t: &str) -> bool {
+    t == "0"
+}
+
+/// Default `pde.eps` of `convdiff1d`.
+pub const DEFAULT_EPS: f64 = 1e-2;
+
+/// The kind of a `[[pde.bc]]` piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BcKindConfig {
+    /// `u = value`.
+    Dirichlet,
+    /// `n . grad u = value` (`n` the outward normal).
+    Neumann,
+    /// `alpha u + beta n . grad u = value`.
+    Robin,
+    /// Initial data `u = value` on the lower face of a time coordinate
+    /// (a Dirichlet piece there).
+    Initial,
+}
+
+/// One boundary piece of a custom second-order problem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BcConfig {
+    /// `<var>_lo` or `<var>_hi`.
+    pub face: String,
+    /// Dirichlet, Neumann, Robin or initial data.
+    pub kind: BcKindConfig,
+    /// The data `g` or `h` (expression).
+    pub value: String,
+    /// Robin: `alpha(x)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<String>,
+    /// Robin: `beta(x)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta: Option<String>,
+}
+
 fn is_true(b: &bool) -> bool {
     *b
 }
@@ -130,6 +202,12 @@ impl Default for PdeConfig {
         PdeConfig {
             problem: "transport1d".into(),
             beta: 1.0,
+            k: 1.0,
+            eps: DEFAULT_EPS,
+            order: 1,
+            a: Vec::new(),
+            r: "0".into(),
+            bc: Vec::new(),
             vars: Vec::new(),
             lo: Vec::new(),
             hi: Vec::new(),
@@ -155,11 +233,56 @@ impl Default for PdeConfig {
 }
 
 /// Built-in problem names.
-pub const PROBLEMS: [&str; 4] = ["transport1d", "transport_inflow", "steady1d", "custom"];
+pub const PROBLEMS: [&str; 10] = [
+    "transport1d",
+    "transport_inflow",
+    "steady1d",
+    "poisson1d",
+    "poisson2d",
+    "poisson2d_mixed",
+    "heat1d",
+    "helmholtz2d",
+    "convdiff1d",
+    "custom",
+];
+
+/// The built-in second-order problems.
+pub const SECOND_ORDER_PROBLEMS: [&str; 6] = [
+    "poisson1d",
+    "poisson2d",
+    "poisson2d_mixed",
+    "heat1d",
+    "helmholtz2d",
+    "convdiff1d",
+];
 
 impl PdeConfig {
+    /// Whether the problem is second order (a second-order built-in, or
+    /// `custom` with `order = 2`).
+    pub fn is_second_order(&self) -> bool {
+        SECOND_ORDER_PROBLEMS.contains(&self.problem.as_str())
+            || (self.problem == "custom" && self.order == 2)
+    }
+
     /// Check counts and weights (the problem itself is checked by [`PdeConfig::problem`]).
     pub fn validate(&self) -> Result<()> {
+        if !(1..=2).contains(&self.order) {
+            return Err(Error::config(
+                "pde.order",
+                format!(
+                    "operators of order {} are not supported; orders 1 (c . grad u) and 2 (A : Hess u + c . grad u + r u) are",
+                    self.order
+                ),
+            ));
+        }
+        for (key, v) in [("pde.k", self.k), ("pde.eps", self.eps)] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::config(
+                    key,
+                    format!("must be finite and > 0, got {v}"),
+                ));
+            }
+        }
         if !PROBLEMS.contains(&self.problem.as_str()) {
             return Err(Error::config(
                 "pde.problem",
@@ -267,6 +390,12 @@ impl PdeConfig {
             "transport1d" => Problem::transport1d(self.beta),
             "transport_inflow" => Problem::transport_inflow(self.beta),
             "steady1d" => Problem::steady1d(),
+            "poisson1d" => Problem::poisson1d(),
+            "poisson2d" => Problem::poisson2d(),
+            "poisson2d_mixed" => Problem::poisson2d_mixed(),
+            "heat1d" => Problem::heat1d(),
+            "helmholtz2d" => Problem::helmholtz2d(self.k),
+            "convdiff1d" => Problem::convdiff1d(self.eps),
             _ => self.custom()?,
         };
         p.validate()?;
@@ -309,6 +438,9 @@ impl PdeConfig {
                 format!("needs {d} entries like pde.lo, got {}", periodic.len()),
             ));
         }
+        if self.order == 2 {
+            return super::second_spec::custom_second(self, vars, periodic);
+        }
         if self.c.len() != d {
             return Err(Error::config(
                 "pde.c",
@@ -345,6 +477,7 @@ impl PdeConfig {
             })),
             f: Arc::new(move |x| f.eval(x)),
             g: Arc::new(move |x| g.eval(x)),
+            pieces: Vec::new(),
             exact: exact.map(|e| Arc::new(move |x: &[f64]| e.eval(x)) as ScalarFn),
         })
     }

@@ -249,6 +249,12 @@ impl Expr {
         })
     }
 
+    /// Whether the expression is the constant 0 (no variables, value 0):
+    /// such coefficients are left out of the operator's structure.
+    pub fn is_constant_zero(&self) -> bool {
+        self.slots.iter().all(Option::is_none) && self.eval(&[]) == 0.0
+    }
+
     /// The source text.
     pub fn text(&self) -> &str {
         &self.text

@@ -208,8 +208,12 @@ pub struct PinnLoss {
     pub bc: f64,
 }
 
-/// `alpha mean_n |c . grad u - f|^2 + beta_bc mean_m |u - g|^2`.
+/// `alpha mean_n |c . grad u - f|^2 + beta_bc mean_m |u - g|^2` (for
+/// second-order data, the loss of `second_loss.rs`).
 pub fn pinn_loss(net: &Network, data: &PinnData, alpha: f64, beta_bc: f64) -> PinnLoss {
+    if let Some(l) = super::second_loss::second_pinn_loss(net, data, alpha, beta_bc) {
+        return l;
+    }
     let pde = pde_mse(
         net,
         data.e_int.as_ref(),

@@ -2,10 +2,13 @@
 //! and exact solutions.
 //!
 //! A problem is `c(x) . grad u = f` in a box `Omega` of dimension 1-3 with
-//! `u = g` on the inflow boundary (where `c . n < 0`). It comes either from
-//! Rust closures ([`Problem`]) or from the `[pde]` section of a config
-//! ([`PdeConfig`]), whose expressions are parsed by [`Expr`].
+//! `u = g` on the inflow boundary (where `c . n < 0`), or the second-order
+//! `sum_ij A_ij u_{x_i x_j} + c . grad u + r u = f` with a Dirichlet,
+//! Neumann or Robin piece on every face that needs data ([`BoundaryPiece`]).
+//! It comes either from Rust closures ([`Problem`]) or from the `[pde]`
+//! section of a config ([`PdeConfig`]), whose expressions are parsed by [`Expr`].
 
+mod boundary;
 mod config;
 mod expr;
 pub(crate) mod jacobian;
@@ -13,12 +16,19 @@ pub mod loss;
 mod operator;
 mod problem;
 mod sampling;
+mod second_builtins;
+pub mod second_loss;
+pub mod second_sampling;
+mod second_spec;
 mod task;
 pub mod window;
 
-pub use config::{DEFAULT_MAX_TEST_POINTS, MAX_TEST_POINTS, PROBLEMS, PdeConfig, Sampling};
+pub use boundary::{BcKind, BoundaryPiece, Face};
+pub use config::{
+    BcConfig, BcKindConfig, DEFAULT_MAX_TEST_POINTS, MAX_TEST_POINTS, PROBLEMS, PdeConfig, Sampling,
+};
 pub use expr::Expr;
-pub use operator::Operator;
+pub use operator::{MatrixFn, Operator, SecondOrder};
 pub use problem::{Problem, ScalarFn, VectorFn};
 pub use sampling::PinnData;
 pub use task::{PdeTask, PinnMetrics, rel_l2};

@@ -1,6 +1,9 @@
-//! First-order linear PDEs `c(x) . grad u(x) = f(x)` in a box, `u = g` on the
-//! inflow boundary, and the built-in problems.
+//! Linear PDEs in a box: first order `c(x) . grad u(x) = f(x)` with `u = g`
+//! on the inflow boundary, or second order (see [`Operator`]) with boundary
+//! pieces ([`BoundaryPiece`]); the first-order built-in problems (the
+//! second-order ones are in `second_builtins.rs`).
 
+use super::boundary::BoundaryPiece;
 use super::operator::Operator;
 pub use super::operator::{ScalarFn, VectorFn};
 use crate::error::{Error, Result};
@@ -35,12 +38,15 @@ pub struct Problem {
     pub hi: Vec<f64>,
     /// Which coordinates are periodic.
     pub periodic: Vec<bool>,
-    /// The differential operator (`c . grad u`).
+    /// The differential operator (`c . grad u`, or second order).
     pub op: Operator,
     /// Right-hand side.
     pub f: ScalarFn,
-    /// Inflow data.
+    /// Inflow data (first-order problems).
     pub g: ScalarFn,
+    /// Boundary pieces, one per face that needs data (second-order problems;
+    /// empty for first order).
+    pub pieces: Vec<BoundaryPiece>,
     /// Exact solution, for error reporting.
     pub exact: Option<ScalarFn>,
 }
@@ -73,6 +79,7 @@ impl Problem {
             })),
             f: Arc::new(|_| 0.0),
             g: Arc::new(|x| x[0].sin()),
+            pieces: Vec::new(),
             exact: Some(Arc::new(move |x| (x[0] - beta * x[1]).sin())),
         }
     }
@@ -93,6 +100,7 @@ impl Problem {
             })),
             f: Arc::new(|_| 0.0),
             g: Arc::new(u),
+            pieces: Vec::new(),
             exact: Some(Arc::new(u)),
         }
     }
@@ -110,6 +118,7 @@ impl Problem {
             op: Operator::transport(Arc::new(|x, c| c[0] = 1.0 + x[0])),
             f: Arc::new(|x| (1.0 + x[0]) * (2.0 * PI * (2.0 * PI * x[0]).cos() + 2.0 * x[0])),
             g: Arc::new(u),
+            pieces: Vec::new(),
             exact: Some(Arc::new(u)),
         }
     }
@@ -164,6 +173,21 @@ impl Problem {
                     self.name, self.vars[i], self.lo[i], self.hi[i]
                 )));
             }
+        }
+        if self.op.is_second_order() {
+            if let Some(i) = self.periodic.iter().position(|&p| p) {
+                return Err(Error::Problem(format!(
+                    "{}: `{}` is periodic, but periodic coordinates are supported for first-order problems only",
+                    self.name, self.vars[i]
+                )));
+            }
+            return super::boundary::check_pieces(self);
+        }
+        if !self.pieces.is_empty() {
+            return Err(Error::Problem(format!(
+                "{}: boundary pieces are for second-order problems; a first-order problem takes g on its inflow boundary",
+                self.name
+            )));
         }
         if self.periodic.iter().all(|&p| p) {
             return Err(Error::Problem(format!(

@@ -32,6 +32,9 @@ pub struct PinnData {
     pub u_test: Option<Mat<f64>>,
     /// Exact solution at the interior points, if known.
     pub u_int: Option<Mat<f64>>,
+    /// The rows of a second-order problem (`None` for first order, whose
+    /// rows are `v_int` against `f_int` and values against `g_bc`).
+    pub second: Option<Box<super::second_sampling::SecondRows>>,
 }
 
 impl PinnData {
@@ -42,17 +45,10 @@ impl PinnData {
         p.validate()?;
         let d = p.dim();
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5_EED0_F9DE);
-        let interior: Vec<Vec<f64>> = match cfg.sampling {
-            Sampling::Random => (0..cfg.n_interior)
-                .map(|_| (0..d).map(|i| rng.random_range(p.lo[i]..p.hi[i])).collect())
-                .collect(),
-            Sampling::Grid => {
-                let k = per_dim(cfg.n_interior, d);
-                tensor_grid(&vec![k; d], |i, j, k| {
-                    p.lo[i] + (j as f64 + 0.5) / k as f64 * (p.hi[i] - p.lo[i])
-                })
-            }
-        };
+        let interior = interior_points(p, cfg, &mut rng);
+        if p.op.is_second_order() {
+            return super::second_sampling::sample_second(p, cfg, interior, &mut rng);
+        }
         let boundary = sample_boundary(p, cfg, &mut rng)?;
         if boundary.is_empty() {
             return Err(Error::Problem(format!(
@@ -60,9 +56,7 @@ impl PinnData {
                 p.name
             )));
         }
-        let test = tensor_grid(&vec![cfg.test_per_axis(d); d], |i, j, k| {
-            p.lo[i] + j as f64 / (k - 1) as f64 * (p.hi[i] - p.lo[i])
-        });
+        let test = test_points(p, cfg);
         let de = p.embedded_dim();
         let to_mat = |pts: &[Vec<f64>]| Mat::from_fn(d, pts.len(), |i, j| pts[j][i]);
         let mut e_int = Mat::zeros(de, interior.len());
@@ -126,6 +120,7 @@ impl PinnData {
             x_bc: to_mat(&boundary),
             e_test: embed_only(&test),
             x_test: to_mat(&test),
+            second: None,
         })
     }
 
@@ -139,7 +134,31 @@ impl PinnData {
     }
 }
 
-fn per_dim(n: usize, d: usize) -> usize {
+/// Interior points: uniform random or a cell-centred grid.
+fn interior_points(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
+    let d = p.dim();
+    match cfg.sampling {
+        Sampling::Random => (0..cfg.n_interior)
+            .map(|_| (0..d).map(|i| rng.random_range(p.lo[i]..p.hi[i])).collect())
+            .collect(),
+        Sampling::Grid => {
+            let k = per_dim(cfg.n_interior, d);
+            tensor_grid(&vec![k; d], |i, j, k| {
+                p.lo[i] + (j as f64 + 0.5) / k as f64 * (p.hi[i] - p.lo[i])
+            })
+        }
+    }
+}
+
+/// The test grid (faces included).
+pub(super) fn test_points(p: &Problem, cfg: &PdeConfig) -> Vec<Vec<f64>> {
+    let d = p.dim();
+    tensor_grid(&vec![cfg.test_per_axis(d); d], |i, j, k| {
+        p.lo[i] + j as f64 / (k - 1) as f64 * (p.hi[i] - p.lo[i])
+    })
+}
+
+pub(super) fn per_dim(n: usize, d: usize) -> usize {
     let mut k = (n as f64).powf(1.0 / d as f64).round().max(1.0) as usize;
     while k.pow(d as u32) < n {
         k += 1;
@@ -150,7 +169,10 @@ fn per_dim(n: usize, d: usize) -> usize {
 /// All points of a tensor grid with `counts[i]` points in coordinate `i`,
 /// coordinate `i` of index `j` given by `coord(i, j, counts[i])`; the first
 /// coordinate varies fastest.
-fn tensor_grid(counts: &[usize], coord: impl Fn(usize, usize, usize) -> f64) -> Vec<Vec<f64>> {
+pub(super) fn tensor_grid(
+    counts: &[usize],
+    coord: impl Fn(usize, usize, usize) -> f64,
+) -> Vec<Vec<f64>> {
     let total: usize = counts.iter().product();
     (0..total)
         .map(|mut idx| {

@@ -146,6 +146,15 @@ pub fn window_problem(
 ) -> Result<Problem> {
     p.validate()?;
     check_time(p, time)?;
+    if p.op.is_second_order() {
+        return Err(Error::config(
+            "pde.time_windows",
+            format!(
+                "{}: time marching is built for first-order problems only",
+                p.name
+            ),
+        ));
+    }
     if !(t_lo.is_finite() && t_hi.is_finite() && t_lo < t_hi) {
         return Err(Error::Problem(format!(
             "{}: a time window needs finite t_lo < t_hi, got [{t_lo}, {t_hi}]",
@@ -176,6 +185,7 @@ pub fn window_problem(
             .op
             .mapped(move |x| map.global(x), d, time, local_time.then_some(map.h)),
         f: Arc::new(move |x| scale * f0(&map.global(x)[..d])),
+        pieces: Vec::new(),
         g: Arc::new(move |x| match &prev {
             Some((q, net)) if x[time] <= face => {
                 let mut y = [0.0; 3];

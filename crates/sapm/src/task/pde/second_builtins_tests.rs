@@ -1,0 +1,218 @@
+//! The built-in second-order problems against their exact solutions: the
+//! derivatives written out below match finite differences of the exact `u`,
+//! and with them every PDE and every boundary piece holds to round-off.
+
+use super::*;
+
+/// `(grad u, Hess u)` written out (row-major Hessian).
+type Derivs = Box<dyn Fn(&[f64]) -> (Vec<f64>, Vec<f64>)>;
+
+fn cases() -> Vec<(Problem, Derivs)> {
+    let mut v: Vec<(Problem, Derivs)> = Vec::new();
+    v.push((
+        Problem::poisson1d(),
+        Box::new(|x| {
+            let (s, c) = (2.0 * PI * x[0]).sin_cos();
+            (vec![2.0 * PI * c], vec![-4.0 * PI * PI * s])
+        }),
+    ));
+    let sq = |x: &[f64], k: f64| {
+        let (sx, cx) = (k * PI * x[0]).sin_cos();
+        let (sy, cy) = (k * PI * x[1]).sin_cos();
+        let w = k * PI;
+        (
+            vec![w * cx * sy, w * sx * cy],
+            vec![
+                -w * w * sx * sy,
+                w * w * cx * cy,
+                w * w * cx * cy,
+                -w * w * sx * sy,
+            ],
+        )
+    };
+    v.push((Problem::poisson2d(), Box::new(move |x| sq(x, 1.0))));
+    for k in [1.0, 2.0, 3.0, 4.0] {
+        v.push((Problem::helmholtz2d(k), Box::new(move |x| sq(x, k))));
+    }
+    v.push((
+        Problem::poisson2d_mixed(),
+        Box::new(move |x| {
+            let (mut g, h) = sq(x, 1.0);
+            g[0] += 1.0;
+            (g, h)
+        }),
+    ));
+    let k = Problem::HEAT_KAPPA;
+    v.push((
+        Problem::heat1d(),
+        Box::new(move |x| {
+            let (s, c) = (PI * x[0]).sin_cos();
+            let e = (-k * PI * PI * x[1]).exp();
+            let p2 = PI * PI;
+            (
+                vec![PI * c * e, -k * p2 * s * e],
+                vec![
+                    -p2 * s * e,
+                    -k * p2 * PI * c * e,
+                    -k * p2 * PI * c * e,
+                    k * k * p2 * p2 * s * e,
+                ],
+            )
+        }),
+    ));
+    for eps in [1e-2, 0.1] {
+        v.push((
+            Problem::convdiff1d(eps),
+            Box::new(move |x| {
+                let big = ((x[0] - 1.0) / eps).exp();
+                let dn = 1.0 - (-1.0 / eps).exp();
+                (vec![1.0 - big / (eps * dn)], vec![-big / (eps * eps * dn)])
+            }),
+        ));
+    }
+    v
+}
+
+fn points(p: &Problem, n: usize) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|k| {
+            (0..p.dim())
+                .map(|i| {
+                    let r = ((k * 7 + i * 3) as f64 * 0.618_034).fract();
+                    p.lo[i] + (0.02 + 0.96 * r) * (p.hi[i] - p.lo[i])
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn written_derivatives_match_finite_differences_of_the_exact_solutions() {
+    for (p, du) in cases() {
+        let u = p.exact.clone().unwrap();
+        let d = p.dim();
+        for x in points(&p, 40) {
+            let (g, h) = du(&x);
+            let at = |dx: &[(usize, f64)]| {
+                let mut y = x.clone();
+                for &(i, s) in dx {
+                    y[i] += s;
+                }
+                u(&y)
+            };
+            let e = 1e-6;
+            for i in 0..d {
+                let fd = (at(&[(i, e)]) - at(&[(i, -e)])) / (2.0 * e);
+                assert!(
+                    (fd - g[i]).abs() < 1e-6 * (1.0 + g[i].abs()),
+                    "{}: u_{i}",
+                    p.name
+                );
+            }
+            let e = if d == 1 { 1e-5 } else { 1e-4 };
+            for i in 0..d {
+                for j in 0..d {
+                    let fd = if i == j {
+                        (at(&[(i, e)]) - 2.0 * u(&x) + at(&[(i, -e)])) / (e * e)
+                    } else {
+                        (at(&[(i, e), (j, e)]) - at(&[(i, e), (j, -e)]) - at(&[(i, -e), (j, e)])
+                            + at(&[(i, -e), (j, -e)]))
+                            / (4.0 * e * e)
+                    };
+                    let an = h[i * d + j];
+                    assert!(
+                        (fd - an).abs() < 1e-4 * (1.0 + an.abs()),
+                        "{}: u_{i}{j} fd {fd} vs {an} at {x:?}",
+                        p.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn exact_solutions_satisfy_their_pdes_and_boundary_pieces_to_round_off() {
+    for (p, du) in cases() {
+        p.validate().unwrap();
+        let s = p.op.second.clone().unwrap();
+        let u = p.exact.clone().unwrap();
+        let d = p.dim();
+        let (mut a, mut c) = (vec![0.0; d * d], vec![0.0; d]);
+        for x in points(&p, 60) {
+            let (g, h) = du(&x);
+            (s.a)(&x, &mut a);
+            p.op.c_at(&x, &mut c);
+            let terms: Vec<f64> = (0..d * d)
+                .map(|k| a[k] * h[k])
+                .chain((0..d).map(|i| c[i] * g[i]))
+                .chain([(s.r)(&x) * u(&x), -(p.f)(&x)])
+                .collect();
+            let scale: f64 = terms.iter().map(|t| t.abs()).sum::<f64>().max(1.0);
+            let res: f64 = terms.iter().sum();
+            assert!(
+                res.abs() < 1e-13 * scale,
+                "{}: residual {res} at {x:?}",
+                p.name
+            );
+        }
+        for piece in &p.pieces {
+            let f = piece.face;
+            for mut x in points(&p, 20) {
+                x[f.coord] = if f.upper {
+                    p.hi[f.coord]
+                } else {
+                    p.lo[f.coord]
+                };
+                let (g, _) = du(&x);
+                let (al, be) = ((piece.alpha)(&x), (piece.beta)(&x));
+                let lhs = al * u(&x) + be * f.sign() * g[f.coord];
+                let v = (piece.value)(&x);
+                assert!(
+                    (lhs - v).abs() < 1e-13 * (1.0 + v.abs() + lhs.abs()),
+                    "{} on {}: {lhs} vs {v}",
+                    p.name,
+                    f.name(&p.vars)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn operators_read_only_the_derivatives_they_need() {
+    let (dirs, pairs) = Problem::poisson1d().op.second_channels();
+    assert_eq!((dirs, pairs), (vec![0], vec![(0, 0)]));
+    let (dirs, pairs) = Problem::heat1d().op.second_channels();
+    assert_eq!((dirs, pairs), (vec![0, 1], vec![(0, 0)]));
+    let (dirs, pairs) = Problem::poisson2d().op.second_channels();
+    assert_eq!((dirs, pairs), (vec![0, 1], vec![(0, 0), (1, 1)]));
+    assert_eq!(Problem::helmholtz2d(2.0).op.orders(), [true, false, true]);
+    assert_eq!(Problem::convdiff1d(0.01).op.orders(), [false, true, true]);
+}
+
+#[test]
+fn missing_and_superfluous_boundary_data_are_refused() {
+    let mut p = Problem::poisson2d();
+    p.pieces.pop();
+    let e = p.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("face y_hi has no boundary data") && e.contains("second order in `y`"),
+        "{e}"
+    );
+    let mut p = Problem::heat1d();
+    p.pieces.pop();
+    let e = p.validate().unwrap_err().to_string();
+    assert!(e.contains("face t_lo") && e.contains("inflow"), "{e}");
+    let mut p = Problem::heat1d();
+    p.pieces.push(BoundaryPiece::dirichlet(hi(1), zero()));
+    let e = p.validate().unwrap_err().to_string();
+    assert!(e.contains("face t_hi needs no data"), "{e}");
+    let mut p = Problem::poisson1d();
+    p.pieces.push(BoundaryPiece::neumann(hi(0), zero()));
+    let e = p.validate().unwrap_err().to_string();
+    assert!(e.contains("two boundary pieces on face x_hi"), "{e}");
+    let mut p = Problem::poisson2d();
+    p.periodic[0] = true;
+    assert!(p.validate().unwrap_err().to_string().contains("periodic"));
+}

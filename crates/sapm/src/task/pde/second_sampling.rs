@@ -1,0 +1,234 @@
+//! Points and per-point rows of a second-order problem.
+//!
+//! Every row is a linear combination, with per-point coefficients, of the
+//! network's value, its first derivatives along some input directions and
+//! its second derivatives along pairs of them ([`PointOp`]): an interior
+//! row is `sum_ij A_ij u_ij + c . grad u + r u` against `f` (one direction
+//! per coordinate the operator reads, one pair per nonzero `A_ij`, `i <= j`,
+//! coefficient `A_ij + A_ji` off the diagonal); a boundary row is
+//! `alpha u + beta n . grad u` against the piece's data (the direction is
+//! the outward normal; none when every piece is Dirichlet).
+
+use super::config::{PdeConfig, Sampling};
+use super::problem::Problem;
+use super::sampling::{PinnData, per_dim, tensor_grid, test_points};
+use crate::error::{Error, Result};
+use faer::Mat;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+/// Per-point linear combination of `u`, first derivatives along `dirs` and
+/// second derivatives along `pairs` of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointOp {
+    /// Input directions, `d x N` each.
+    pub dirs: Vec<Mat<f64>>,
+    /// Pairs `(k, m)`, `k <= m`, of directions.
+    pub pairs: Vec<(usize, usize)>,
+    /// Coefficient of `u` (`1 x N`), if any.
+    pub cu: Option<Mat<f64>>,
+    /// Coefficients of the first derivatives, one `1 x N` per direction.
+    pub cd: Vec<Mat<f64>>,
+    /// Coefficients of the second derivatives, one `1 x N` per pair.
+    pub ch: Vec<Mat<f64>>,
+}
+
+/// The rows of a second-order problem: interior against `f_int`, boundary
+/// against `g_bc` (the pieces' data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecondRows {
+    /// Interior rows.
+    pub interior: PointOp,
+    /// Boundary rows.
+    pub boundary: PointOp,
+}
+
+fn finite(p: &Problem, what: &str, x: &[f64], v: f64) -> Result<f64> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(Error::Problem(format!(
+            "{}: {what} is {v} at {x:?}",
+            p.name
+        )))
+    }
+}
+
+/// Boundary points of the faces that carry pieces, with the piece index.
+fn boundary_points(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Vec<(usize, Vec<f64>)> {
+    let d = p.dim();
+    let on_face = |k: usize, u: &[f64]| -> Vec<f64> {
+        let f = p.pieces[k].face;
+        let mut it = u.iter();
+        (0..d)
+            .map(|j| {
+                if j == f.coord {
+                    if f.upper { p.hi[j] } else { p.lo[j] }
+                } else {
+                    let t = it.next().copied().unwrap_or(0.0);
+                    p.lo[j] + t * (p.hi[j] - p.lo[j])
+                }
+            })
+            .collect()
+    };
+    if d == 1 {
+        return (0..p.pieces.len()).map(|k| (k, on_face(k, &[]))).collect();
+    }
+    match cfg.sampling {
+        Sampling::Random => {
+            let area = |k: usize| -> f64 {
+                let i = p.pieces[k].face.coord;
+                (0..d)
+                    .filter(|&j| j != i)
+                    .map(|j| p.hi[j] - p.lo[j])
+                    .product()
+            };
+            let total: f64 = (0..p.pieces.len()).map(area).sum();
+            (0..cfg.n_boundary)
+                .map(|_| {
+                    let mut r = rng.random_range(0.0..total);
+                    let mut k = p.pieces.len() - 1;
+                    for cand in 0..p.pieces.len() {
+                        if r < area(cand) {
+                            k = cand;
+                            break;
+                        }
+                        r -= area(cand);
+                    }
+                    let u: Vec<f64> = (0..d - 1).map(|_| rng.random_range(0.0..1.0)).collect();
+                    (k, on_face(k, &u))
+                })
+                .collect()
+        }
+        Sampling::Grid => {
+            let per = per_dim(cfg.n_boundary.div_ceil(p.pieces.len().max(1)), d - 1);
+            let grid = tensor_grid(&vec![per; d - 1], |_, j, k| (j as f64 + 0.5) / k as f64);
+            (0..p.pieces.len())
+                .flat_map(|k| grid.iter().map(move |u| (k, u.clone())))
+                .map(|(k, u)| (k, on_face(k, &u)))
+                .collect()
+        }
+    }
+}
+
+/// The interior rows at `pts`.
+fn interior_rows(p: &Problem, pts: &[Vec<f64>]) -> Result<PointOp> {
+    let s = p.op.second.as_ref().expect("a second-order operator");
+    let d = p.dim();
+    let n = pts.len();
+    let (dirs, pairs) = p.op.second_channels();
+    let mut op = PointOp {
+        dirs: dirs
+            .iter()
+            .map(|&i| Mat::from_fn(d, n, |r, _| if r == i { 1.0 } else { 0.0 }))
+            .collect(),
+        pairs: pairs.clone(),
+        cu: s.has_r.then(|| Mat::zeros(1, n)),
+        cd: dirs.iter().map(|_| Mat::zeros(1, n)).collect(),
+        ch: pairs.iter().map(|_| Mat::zeros(1, n)).collect(),
+    };
+    let (mut a, mut c) = (vec![0.0; d * d], vec![0.0; d]);
+    for (j, x) in pts.iter().enumerate() {
+        (s.a)(x, &mut a);
+        p.op.c_at(x, &mut c);
+        for (t, &(k, m)) in pairs.iter().enumerate() {
+            let (i1, i2) = (dirs[k], dirs[m]);
+            let v = if i1 == i2 {
+                a[i1 * d + i1]
+            } else {
+                a[i1 * d + i2] + a[i2 * d + i1]
+            };
+            op.ch[t][(0, j)] = finite(p, "A", x, v)?;
+        }
+        for (k, &i) in dirs.iter().enumerate() {
+            op.cd[k][(0, j)] = finite(p, "c", x, c[i])?;
+        }
+        if let Some(cu) = &mut op.cu {
+            cu[(0, j)] = finite(p, "r", x, (s.r)(x))?;
+        }
+    }
+    Ok(op)
+}
+
+/// The boundary rows at `pts` (with their piece indices) and their data.
+fn boundary_rows(p: &Problem, pts: &[(usize, Vec<f64>)]) -> Result<(PointOp, Mat<f64>)> {
+    let d = p.dim();
+    let n = pts.len();
+    let normal = p
+        .pieces
+        .iter()
+        .any(|q| q.kind != super::boundary::BcKind::Dirichlet);
+    let mut op = PointOp {
+        dirs: Vec::new(),
+        pairs: Vec::new(),
+        cu: Some(Mat::zeros(1, n)),
+        cd: Vec::new(),
+        ch: Vec::new(),
+    };
+    if normal {
+        op.dirs.push(Mat::zeros(d, n));
+        op.cd.push(Mat::zeros(1, n));
+    }
+    let mut g = Mat::zeros(1, n);
+    for (j, (k, x)) in pts.iter().enumerate() {
+        let q = &p.pieces[*k];
+        let what = |w: &str| format!("{w} of the piece on {}", q.face.name(&p.vars));
+        if let Some(cu) = &mut op.cu {
+            cu[(0, j)] = finite(p, &what("alpha"), x, (q.alpha)(x))?;
+        }
+        let beta = finite(p, &what("beta"), x, (q.beta)(x))?;
+        if normal {
+            op.dirs[0][(q.face.coord, j)] = q.face.sign();
+            op.cd[0][(0, j)] = beta;
+        }
+        g[(0, j)] = finite(p, &what("the data"), x, (q.value)(x))?;
+    }
+    Ok((op, g))
+}
+
+/// Sample a second-order problem: `interior` points given, boundary points
+/// on the faces with pieces, the test grid; rows and data at all of them.
+pub(super) fn sample_second(
+    p: &Problem,
+    cfg: &PdeConfig,
+    interior: Vec<Vec<f64>>,
+    rng: &mut ChaCha8Rng,
+) -> Result<PinnData> {
+    let d = p.dim();
+    let bpts = boundary_points(p, cfg, rng);
+    let boundary: Vec<Vec<f64>> = bpts.iter().map(|(_, x)| x.clone()).collect();
+    let test = test_points(p, cfg);
+    let to_mat = |pts: &[Vec<f64>]| Mat::from_fn(d, pts.len(), |i, j| pts[j][i]);
+    let eval = |what: &str, pts: &[Vec<f64>], fun: &dyn Fn(&[f64]) -> f64| -> Result<Mat<f64>> {
+        let mut m = Mat::zeros(1, pts.len());
+        for (j, x) in pts.iter().enumerate() {
+            m[(0, j)] = finite(p, what, x, fun(x))?;
+        }
+        Ok(m)
+    };
+    let exact = |pts: &[Vec<f64>]| {
+        p.exact
+            .as_ref()
+            .map(|u| eval("exact", pts, u.as_ref()))
+            .transpose()
+    };
+    let interior_op = interior_rows(p, &interior)?;
+    let (boundary_op, g_bc) = boundary_rows(p, &bpts)?;
+    Ok(PinnData {
+        f_int: eval("f", &interior, p.f.as_ref())?,
+        u_int: exact(&interior)?,
+        u_test: exact(&test)?,
+        x_int: to_mat(&interior),
+        e_int: to_mat(&interior),
+        v_int: Mat::zeros(0, interior.len()),
+        x_bc: to_mat(&boundary),
+        e_bc: to_mat(&boundary),
+        g_bc,
+        x_test: to_mat(&test),
+        e_test: to_mat(&test),
+        second: Some(Box::new(SecondRows {
+            interior: interior_op,
+            boundary: boundary_op,
+        })),
+    })
+}

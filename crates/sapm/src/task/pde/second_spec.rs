@@ -1,0 +1,183 @@
+//! A custom second-order problem from `[pde]` (`order = 2`): the matrix `A`,
+//! the vector `c`, `r`, `f` and the boundary pieces as expressions.
+//!
+//! ```toml
+//! [pde]
+//! problem = "custom"
+//! order = 2
+//! vars = ["x", "t"]
+//! lo = [0.0, 0.0]
+//! hi = [1.0, 1.0]
+//! a = [["-0.1", "0"], ["0", "0"]]      # u_t - 0.1 u_xx = 0
+//! c = ["0", "1"]
+//! f = "0"
+//! bc = [
+//!   { face = "x_lo", kind = "dirichlet", value = "0" },
+//!   { face = "x_hi", kind = "neumann", value = "-pi*exp(-0.1*pi^2*t)" },
+//!   { face = "t_lo", kind = "initial", value = "sin(pi*x)" },
+//! ]
+//! ```
+
+use super::boundary::{BoundaryPiece, Face};
+use super::config::{BcKindConfig, PdeConfig};
+use super::expr::Expr;
+use super::operator::{Operator, ScalarFn, SecondOrder};
+use super::problem::Problem;
+use crate::error::{Error, Result};
+use std::sync::Arc;
+
+fn scalar(e: Expr) -> ScalarFn {
+    Arc::new(move |x| e.eval(x))
+}
+
+/// Build the custom second-order problem of `cfg` (variables `vars`).
+pub(crate) fn custom_second(
+    cfg: &PdeConfig,
+    vars: Vec<String>,
+    periodic: Vec<bool>,
+) -> Result<Problem> {
+    let d = vars.len();
+    if cfg.a.len() != d || cfg.a.iter().any(|row| row.len() != d) {
+        return Err(Error::config(
+            "pde.a",
+            format!(
+                "a second-order problem needs A as {d} rows of {d} expressions (variables {}), got {} rows",
+                vars.join(", "),
+                cfg.a.len()
+            ),
+        ));
+    }
+    let a: Vec<Expr> = (0..d * d)
+        .map(|k| {
+            let (i, j) = (k / d, k % d);
+            Expr::parse(&format!("pde.a[{i}][{j}]"), &cfg.a[i][j], &vars)
+        })
+        .collect::<Result<_>>()?;
+    for i in 0..d {
+        for j in 0..i {
+            if a[i * d + j].is_constant_zero() != a[j * d + i].is_constant_zero() {
+                return Err(Error::config(
+                    "pde.a",
+                    format!(
+                        "A is not symmetric: a[{i}][{j}] = {:?} but a[{j}][{i}] = {:?}",
+                        cfg.a[i][j], cfg.a[j][i]
+                    ),
+                ));
+            }
+        }
+    }
+    let c_text: Vec<String> = if cfg.c.is_empty() {
+        vec!["0".into(); d]
+    } else {
+        cfg.c.clone()
+    };
+    if c_text.len() != d {
+        return Err(Error::config(
+            "pde.c",
+            format!(
+                "needs one expression per coordinate ({d}: {}), got {}",
+                vars.join(", "),
+                c_text.len()
+            ),
+        ));
+    }
+    let c: Vec<Expr> = c_text
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Expr::parse(&format!("pde.c[{i}]"), t, &vars))
+        .collect::<Result<_>>()?;
+    let r = Expr::parse("pde.r", &cfg.r, &vars)?;
+    let f = Expr::parse("pde.f", &cfg.f, &vars)?;
+    let exact = cfg
+        .exact
+        .as_ref()
+        .map(|t| Expr::parse("pde.exact", t, &vars))
+        .transpose()?;
+    let a_pairs = (0..d)
+        .flat_map(|i| (i..d).map(move |j| (i, j)))
+        .filter(|&(i, j)| !a[i * d + j].is_constant_zero())
+        .collect();
+    let c_dirs = (0..d).filter(|&i| !c[i].is_constant_zero()).collect();
+    let has_r = !r.is_constant_zero();
+    let second = SecondOrder {
+        a: Arc::new(move |x, out| {
+            for (o, e) in out.iter_mut().zip(&a) {
+                *o = e.eval(x);
+            }
+        }),
+        r: scalar(r),
+        a_pairs,
+        c_dirs,
+        has_r,
+    };
+    let op = Operator::second_order(
+        Arc::new(move |x, out| {
+            for (o, e) in out.iter_mut().zip(&c) {
+                *o = e.eval(x);
+            }
+        }),
+        second,
+    );
+    let mut pieces = Vec::with_capacity(cfg.bc.len());
+    for (k, b) in cfg.bc.iter().enumerate() {
+        let key = |leaf: &str| format!("pde.bc[{k}].{leaf}");
+        let face = Face::parse(&b.face, &vars).ok_or_else(|| {
+            let names: Vec<String> = vars
+                .iter()
+                .flat_map(|v| [format!("{v}_lo"), format!("{v}_hi")])
+                .collect();
+            Error::config(
+                key("face"),
+                format!(
+                    "unknown face {:?}; the faces are {}",
+                    b.face,
+                    names.join(", ")
+                ),
+            )
+        })?;
+        let value = scalar(Expr::parse(&key("value"), &b.value, &vars)?);
+        let robin = b.kind == BcKindConfig::Robin;
+        for (leaf, given) in [("alpha", &b.alpha), ("beta", &b.beta)] {
+            if robin != given.is_some() {
+                let why = if robin {
+                    "a robin piece needs alpha and beta"
+                } else {
+                    "it is only read for kind = \"robin\""
+                };
+                return Err(Error::config(key(leaf), why));
+            }
+        }
+        pieces.push(match b.kind {
+            BcKindConfig::Dirichlet => BoundaryPiece::dirichlet(face, value),
+            BcKindConfig::Initial if face.upper => {
+                return Err(Error::config(
+                    key("kind"),
+                    format!(
+                        "initial data goes on the lower face of the time coordinate ({}_lo), not on {}",
+                        vars[face.coord], b.face
+                    ),
+                ));
+            }
+            BcKindConfig::Initial => BoundaryPiece::dirichlet(face, value),
+            BcKindConfig::Neumann => BoundaryPiece::neumann(face, value),
+            BcKindConfig::Robin => {
+                let parse = |leaf: &str, t: &Option<String>| {
+                    Expr::parse(&key(leaf), t.as_deref().unwrap_or("0"), &vars).map(scalar)
+                };
+                BoundaryPiece::robin(face, parse("alpha", &b.alpha)?, parse("beta", &b.beta)?, value)
+            }
+        });
+    }
+    Ok(Problem {
+        name: "custom".into(),
+        lo: cfg.lo.clone(),
+        hi: cfg.hi.clone(),
+        periodic,
+        op,
+        f: scalar(f),
+        g: Arc::new(|_| 0.0),
+        pieces,
+        exact: exact.map(scalar),
+        vars,
+    })
+}

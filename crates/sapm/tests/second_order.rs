@@ -1,0 +1,174 @@
+//! Second-order PDEs end to end: the spec in a config (and its refusals
+//! before any training), and short runs of every method that trains them.
+
+use sapm::driver::NoObserver;
+use sapm::fit::fit_pde;
+
+#[path = "support/runs.rs"]
+mod runs;
+
+use runs::{checked as cfg, refused};
+
+const POISSON1D: &str = "[network]\ndepth = 3\nwidth = 10\n[pde]\nproblem = \"poisson1d\"\nn_interior = 40\nn_test = 51\n";
+
+/// `u_t = 0.1 u_xx` with a Neumann face: exact `u = cos(pi x / 2) exp(-0.1 pi^2 t / 4)`.
+const HEAT_CUSTOM: &str = r#"
+method = "lm"
+[network]
+depth = 3
+width = 8
+[pde]
+problem = "custom"
+order = 2
+vars = ["x", "t"]
+lo = [0.0, 0.0]
+hi = [1.0, 1.0]
+a = [["-0.1", "0"], ["0", "0"]]
+c = ["0", "1"]
+f = "0"
+exact = "cos(pi*x/2)*exp(-0.1*pi^2*t/4)"
+n_interior = 64
+n_boundary = 24
+n_test = 11
+bc = [
+  { face = "x_lo", kind = "neumann", value = "0" },
+  { face = "x_hi", kind = "dirichlet", value = "0" },
+  { face = "t_lo", kind = "initial", value = "cos(pi*x/2)" },
+]
+"#;
+
+#[test]
+fn every_least_squares_method_lowers_the_error_on_poisson1d() {
+    for (m, sets) in [
+        ("ls-adam", vec!["train.max_iterations=2000", "adam.lr=0.01"]),
+        ("ls-lbfgs", vec!["train.max_iterations=150"]),
+        (
+            "ls-adam-lbfgs",
+            vec![
+                "train.max_iterations=250",
+                "adam_lbfgs.adam_steps=100",
+                "adam.lr=0.01",
+            ],
+        ),
+        ("lm", vec!["train.max_iterations=25"]),
+    ] {
+        let mut all = vec![format!("method={m}"), "train.record_every=5".into()];
+        all.extend(sets.iter().map(|s| s.to_string()));
+        let sets: Vec<&str> = all.iter().map(String::as_str).collect();
+        let f = fit_pde(&cfg(POISSON1D, &sets), &mut NoObserver).unwrap();
+        let first = f.history[0].values[3];
+        let last = f.summary.rel_l2.unwrap();
+        assert_eq!(f.metric_names[3], "rel_l2");
+        assert!(last < 0.05 * first, "{m}: rel L2 {first:e} -> {last:e}");
+        assert!(f.summary.rel_l2_f32.unwrap().is_finite());
+        assert!(f.summary.pde_loss.unwrap() < f.history[0].values[1], "{m}");
+    }
+}
+
+#[test]
+fn a_custom_heat_problem_with_a_neumann_face_trains_with_lm() {
+    let c = cfg(HEAT_CUSTOM, &["method=lm", "train.max_iterations=15"]);
+    let f = fit_pde(&c, &mut NoObserver).unwrap();
+    let (first, last) = (f.history[0].values[3], f.summary.rel_l2.unwrap());
+    assert!(last < 0.1 * first, "rel L2 {first:e} -> {last:e}");
+    assert_eq!(f.model.input_names, ["x", "t"]);
+}
+
+#[test]
+fn bad_specs_are_refused_before_any_training() {
+    let set = |k: &str| format!("pde.{k}");
+    for (sets, want) in [
+        (vec![set("order=3")], vec!["pde.order", "order 3"]),
+        (
+            vec![set("f=\"sin(q)\"")],
+            vec!["pde.f", "unknown variable `q`"],
+        ),
+        (
+            vec![set("a=[[\"-0.1\", \"1\"], [\"0\", \"0\"]]")],
+            vec!["pde.a", "not symmetric"],
+        ),
+        (
+            vec![set("a=[[\"-0.1\", \"x\"], [\"t\", \"0\"]]")],
+            vec!["not symmetric"],
+        ),
+        (
+            vec![set(
+                "bc=[{ face = \"x_lo\", kind = \"neumann\", value = \"0\" }, { face = \"t_lo\", kind = \"initial\", value = \"1\" }]",
+            )],
+            vec!["face x_hi has no boundary data", "second order in `x`"],
+        ),
+        (
+            vec![set(
+                "bc=[{ face = \"x_lo\", kind = \"dirichlet\", value = \"0\" }, { face = \"x_hi\", kind = \"dirichlet\", value = \"0\" }]",
+            )],
+            vec!["face t_lo has no boundary data", "inflow"],
+        ),
+        (
+            vec![set(
+                "bc=[{ face = \"x_lo\", kind = \"robin\", value = \"0\" }]",
+            )],
+            vec!["pde.bc[0].alpha", "robin"],
+        ),
+        (
+            vec![set(
+                "bc=[{ face = \"t_hi\", kind = \"initial\", value = \"0\" }]",
+            )],
+            vec!["pde.bc[0].kind", "lower face"],
+        ),
+        (
+            vec![set(
+                "bc=[{ face = \"y_lo\", kind = \"dirichlet\", value = \"0\" }]",
+            )],
+            vec!["pde.bc[0].face", "x_lo, x_hi, t_lo, t_hi"],
+        ),
+        (vec![set("g=\"0\"")], vec!["pde.g", "pde.bc"]),
+        (vec![set("k=2")], vec!["pde.k", "helmholtz2d"]),
+        (vec![set("periodic=[true, false]")], vec!["periodic"]),
+    ] {
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+        let e = refused(HEAT_CUSTOM, &sets);
+        for w in want {
+            assert!(e.contains(w), "{sets:?}: {e}");
+        }
+    }
+    // A second-order key on a first-order custom problem is unused.
+    let e = refused(HEAT_CUSTOM, &["pde.order=1", "pde.g=\"0\""]);
+    assert!(e.contains("pde.a") && e.contains("order = 2"), "{e}");
+}
+
+#[test]
+fn methods_without_a_second_order_path_and_relu_are_refused() {
+    for m in ["pm", "sapm", "sapm-gn"] {
+        let e = refused(POISSON1D, &[&format!("method={m}")]);
+        assert!(
+            e.contains(m) && e.contains("second-derivative auxiliaries") && e.contains("phase 2"),
+            "{m}: {e}"
+        );
+    }
+    for m in ["elm", "varpro"] {
+        let e = refused(POISSON1D, &[&format!("method={m}")]);
+        assert!(e.contains(m) && e.contains("second-order"), "{m}: {e}");
+    }
+    let e = refused(POISSON1D, &["method=lm", "network.activation=\"relu\""]);
+    assert!(
+        e.contains("network.activation") && e.contains("second"),
+        "{e}"
+    );
+    let e = refused(POISSON1D, &["method=lm", "pde.time_windows=2"]);
+    assert!(
+        e.contains("pde.time_windows") && e.contains("first-order"),
+        "{e}"
+    );
+}
+
+#[test]
+fn same_config_same_bits() {
+    let c = cfg(
+        "[network]\ndepth = 2\nwidth = 6\n[pde]\nproblem = \"poisson2d_mixed\"\nn_interior = 50\nn_boundary = 20\nn_test = 9\n",
+        &["method=lm", "train.max_iterations=4"],
+    );
+    let a = runs::on_threads(1, || fit_pde(&c, &mut NoObserver).unwrap());
+    let b = runs::on_threads(2, || fit_pde(&c, &mut NoObserver).unwrap());
+    assert_eq!(runs::history(&a), runs::history(&b));
+    assert_eq!(a.model.net.params(), b.model.net.params());
+}
