@@ -21,7 +21,10 @@ mod sections;
 mod usage;
 pub use parse::apply_override;
 use parse::{conversion_error, deserialize_coercing, rebase_paths, toml_error};
-pub use sections::{AdamLbfgsConfig, ElmConfig, GdConfig, NetworkConfig, TrainSection};
+use sections::check_second_order;
+pub use sections::{
+    AdamLbfgsConfig, ElmConfig, GdConfig, NetworkConfig, TrainSection, second_order_refusal,
+};
 pub use usage::{unused_keys, unused_reason};
 
 /// A run configuration that passed every check: each value in range and
@@ -461,24 +464,7 @@ impl TrainConfig {
         }
         if let Some(p) = &self.pde {
             p.validate()?;
-            if p.is_second_order() {
-                if matches!(
-                    self.method,
-                    Method::Pm | Method::Sapm | Method::SapmGn | Method::Elm | Method::Varpro
-                ) {
-                    return Err(second_order_refusal(self.method));
-                }
-                crate::net::second::require_second_derivative(self.network.activation)?;
-                if p.time_windows > 1 {
-                    return Err(Error::config(
-                        "pde.time_windows",
-                        "time marching is built for first-order problems only",
-                    ));
-                }
-                // The spec (expressions, A's symmetry, the boundary pieces)
-                // is checked here, before any training.
-                p.problem()?;
-            }
+            check_second_order(self, p)?;
             if self.method == Method::Elm {
                 return Err(Error::config(
                     "method",
@@ -570,25 +556,6 @@ impl TrainConfig {
         }
         Ok(())
     }
-}
-
-/// Why `method` does not run on a second-order PDE (yet).
-pub fn second_order_refusal(method: Method) -> Error {
-    let why = match method {
-        Method::Pm | Method::Sapm | Method::SapmGn => {
-            "its second-derivative auxiliaries are not built yet (phase 2 of issue 12)"
-        }
-        Method::Varpro => {
-            "its Jacobian of the second-order rows is not built yet (phase 2 of issue 12)"
-        }
-        _ => "it fits regression data only",
-    };
-    Error::config(
-        "method",
-        format!(
-            "{method} is not available for second-order PDEs: {why}; use ls-adam, ls-lbfgs, ls-adam-lbfgs or lm"
-        ),
-    )
 }
 
 /// Largest `threads`: more would only exhaust the process's thread limit.

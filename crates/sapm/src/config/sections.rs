@@ -1,5 +1,6 @@
 //! The plain sections of a run config: `[network]`, `[train]`, `[gd]`,
-//! `[adam_lbfgs]` and `[elm]` with their defaults and checks.
+//! `[adam_lbfgs]` and `[elm]` with their defaults and checks, and which
+//! methods a second-order `[pde]` accepts.
 
 use super::*;
 
@@ -158,4 +159,49 @@ pub struct ElmConfig {
     pub ridge: f64,
     /// `qr` or `cholesky`.
     pub solver: SolveMethod,
+}
+
+/// A second-order `[pde]` with `cfg`'s method and activation: methods without
+/// a second-order path and activations without a second derivative are
+/// refused, and the spec is built (and so checked) before any training.
+pub(super) fn check_second_order(cfg: &TrainConfig, p: &PdeConfig) -> Result<()> {
+    if !p.is_second_order() {
+        return Ok(());
+    }
+    if matches!(
+        cfg.method,
+        Method::Pm | Method::Sapm | Method::SapmGn | Method::Elm | Method::Varpro
+    ) {
+        return Err(second_order_refusal(cfg.method));
+    }
+    crate::net::second::require_second_derivative(cfg.network.activation)?;
+    if p.time_windows > 1 {
+        return Err(Error::config(
+            "pde.time_windows",
+            "time marching is built for first-order problems only",
+        ));
+    }
+    // The spec (expressions, A's symmetry, the boundary pieces)
+    // is checked here, before any training.
+    p.problem()?;
+    Ok(())
+}
+
+/// Why `method` does not run on a second-order PDE (yet).
+pub fn second_order_refusal(method: Method) -> Error {
+    let why = match method {
+        Method::Pm | Method::Sapm | Method::SapmGn => {
+            "its second-derivative auxiliaries are not built yet (phase 2 of issue 12)"
+        }
+        Method::Varpro => {
+            "its Jacobian of the second-order rows is not built yet (phase 2 of issue 12)"
+        }
+        _ => "it fits regression data only",
+    };
+    Error::config(
+        "method",
+        format!(
+            "{method} is not available for second-order PDEs: {why}; use ls-adam, ls-lbfgs, ls-adam-lbfgs or lm"
+        ),
+    )
 }
