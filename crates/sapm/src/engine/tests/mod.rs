@@ -2,6 +2,7 @@
 //! regression and on the row sets of a first-order PINN.
 
 mod armijo;
+mod flops;
 mod loss_formulas;
 mod pinn_rows;
 mod state;
