@@ -3,6 +3,7 @@
 
 mod armijo;
 mod flops;
+mod init_and_probes;
 mod loss_formulas;
 mod pinn_rows;
 mod state;
