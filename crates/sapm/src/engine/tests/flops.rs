@@ -1,6 +1,6 @@
 //! The engine's work counters against the a priori flop model of
 //! `perf.rs` (`sapm bench` reports them): one default iteration counts each
-//! pass once, with the model's cost, and every timer only grows.
+//! pass once, with the model's cost, and every phase's timer grows.
 
 use super::*;
 use crate::perf;
@@ -74,16 +74,14 @@ fn one_iteration_counts_the_model_flops() {
                     "total",
                 );
             }
+            // Each of the five phases ran (data pass, solves, direction,
+            // trials, update) and its wall time grew.
             for (i, s) in f.seconds.iter().enumerate() {
-                if *s < 0.0 {
-                    errs.push(format!("{what}: timer {i} went back by {s}"));
+                if *s <= 0.0 {
+                    errs.push(format!("{what}: timer {i} moved by {s}"));
                 }
             }
             assert!(errs.is_empty(), "{}", errs.join("\n"));
-            assert!(
-                f.seconds.iter().sum::<f64>() > 0.0,
-                "{what}: no time counted"
-            );
         }
     }
 }
