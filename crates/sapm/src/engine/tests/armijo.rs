@@ -82,3 +82,50 @@ fn curvature_step_is_accepted_without_backtracking() {
         assert!(taus.iter().all(|&t| t == 1.0), "{w:?}: {taus:?}");
     }
 }
+
+/// The set weight `alpha` scales `J`, its gradient's slope and the
+/// sufficient decrease `c tau <g, D>` alike, so the iterates do not depend
+/// on it: with `alpha` a power of two every scaling is exact and the runs
+/// (weights, auxiliaries, kept step sizes, backtracking included) agree bit
+/// for bit while `J` scales by `alpha` exactly.
+#[test]
+fn iterates_do_not_depend_on_the_set_weight() {
+    let (x, y) = regression(7);
+    let net0 = NetworkSpec::new(vec![2, 6, 6, 1]).build(5).unwrap();
+    let run = |cfg: PenaltyConfig, w: Weighting, alpha: f64| {
+        let mut set = RowSet::regression(x.as_ref(), y.as_ref());
+        set.weight = alpha;
+        let mut net = net0.clone();
+        let mut t = PenaltyTrainer::with_sets(cfg, w, vec![set], 0);
+        t.start(&net).unwrap();
+        let mut js = vec![t.aux_loss().unwrap()];
+        for _ in 0..6 {
+            js.push(t.step(&mut net).unwrap().objective);
+        }
+        let tau = t.st.as_ref().unwrap().tau.clone();
+        (js, net.params(), t.aux().unwrap(), tau, t.stats())
+    };
+    for w in [Weighting::SelfAdaptive, Weighting::Constant(1.0)] {
+        for tau in [1.0, 50.0] {
+            let cfg = PenaltyConfig {
+                tau,
+                ..small_blocks()
+            };
+            let (js, p, a, taus, stats) = run(cfg, w, 1.0);
+            for alpha in [0.5f64.powi(20), 2.0f64.powi(20)] {
+                let (js2, p2, a2, taus2, stats2) = run(cfg, w, alpha);
+                let what = format!("{w:?} tau={tau} alpha={alpha}");
+                assert_eq!(p2, p, "{what}: weights");
+                assert_eq!(a2, a, "{what}: auxiliaries");
+                assert_eq!(taus2, taus, "{what}: kept step sizes");
+                assert_eq!(stats2, stats, "{what}: counters");
+                for (j2, j) in js2.iter().zip(&js) {
+                    assert_eq!(*j2, alpha * j, "{what}: J");
+                }
+            }
+            if tau > 1.0 {
+                assert!(taus.iter().any(|&t| t < tau), "{w:?}: never backtracked");
+            }
+        }
+    }
+}

@@ -2,6 +2,9 @@
 //! regression and on the row sets of a first-order PINN.
 
 mod armijo;
+mod flops;
+mod init_and_probes;
+mod loss_formulas;
 mod pinn_rows;
 mod state;
 mod weight_step;

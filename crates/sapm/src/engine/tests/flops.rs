@@ -1,0 +1,87 @@
+//! The engine's work counters against the a priori flop model of
+//! `perf.rs` (`sapm bench` reports them): one default iteration counts each
+//! pass once, with the model's cost, and every phase's timer grows.
+
+use super::*;
+use crate::perf;
+
+/// One default iteration (backward sweep, Jacobi, one auxiliary step) costs
+/// the model's flops for the number of trial passes it took, component by
+/// component, for both solvers; with undamped solves (PM) the total is
+/// `perf::penalty_iteration_flops`.
+#[test]
+fn one_iteration_counts_the_model_flops() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let n = 37;
+    let x = Mat::from_fn(2, n, |_, _| rng.random_range(-1.0f64..1.0));
+    let y = Mat::from_fn(1, n, |_, j| (x[(0, j)] - x[(1, j)]).sin());
+    let widths = vec![2, 5, 4, 1];
+    let depth = widths.len() - 1;
+    for solver in [SolveMethod::Cholesky, SolveMethod::Qr] {
+        for w in [Weighting::SelfAdaptive, Weighting::Constant(2.0)] {
+            let mut net = NetworkSpec::new(widths.clone()).build(3).unwrap();
+            let cfg = PenaltyConfig {
+                solver,
+                ..small_blocks()
+            };
+            let mut t = PenaltyTrainer::new(cfg, w, x.as_ref(), y.as_ref(), 0);
+            t.start(&net).unwrap();
+            t.step(&mut net).unwrap();
+            let before = t.flops().unwrap();
+            t.step(&mut net).unwrap();
+            let after = t.flops().unwrap();
+            let f = after.since(&before);
+            let what = format!("{solver:?} {w:?}");
+            assert_eq!(f.data_passes, 1, "{what}");
+            assert_eq!(f.gradient_passes, 1, "{what}");
+            assert!(f.trial_passes >= 1, "{what}");
+            let trials = f.trial_passes as f64;
+            let tsqr = solver == SolveMethod::Qr;
+            let data = perf::data_pass_flops(&widths, n, cfg.block, tsqr, crate::engine::DATA_WAVE);
+            // SAPM's coupled ridge (`lambda_l > 0` below the output layer's
+            // inputs, `l > 0`) damps those solves; PM's are undamped.
+            let damped = |l: usize| l > 0 && w == Weighting::SelfAdaptive;
+            let solve: f64 = (0..depth)
+                .map(|l| perf::solve_flops(&widths, l, solver, damped(l)))
+                .sum();
+            let res = perf::residual_flops(&widths, n, 0, depth - 1);
+            let dir: f64 = (0..depth - 1)
+                .map(|l| perf::direction_flops(&widths, n, l))
+                .sum();
+            let moved: f64 = (0..depth - 1)
+                .map(|l| perf::axpy_flops(&widths, n, l))
+                .sum();
+            let acts = perf::activation_count(&widths, n, 0, depth - 1);
+            // Every mismatch is listed, not only the first.
+            let mut errs = Vec::new();
+            let mut close = |got: f64, want: f64, part: &str| {
+                if (got - want).abs() > 1e-12 * want {
+                    errs.push(format!("{what} {part}: {got} vs the model's {want}"));
+                }
+            };
+            close(f.data, data, "data");
+            close(f.solve, solve, "solve");
+            close(f.gradient, res + dir, "gradient");
+            close(f.trial, trials * (res + moved), "trial");
+            close(f.update, moved, "update");
+            // The data pass, the direction pass and every trial evaluate the
+            // activations of all hidden layers once.
+            close(f.activations, (2.0 + trials) * acts, "activations");
+            if !damped(1) {
+                close(
+                    f.total(),
+                    perf::penalty_iteration_flops(&widths, n, cfg.block, solver, trials),
+                    "total",
+                );
+            }
+            // Each of the five phases ran (data pass, solves, direction,
+            // trials, update) and its wall time grew.
+            for (i, s) in f.seconds.iter().enumerate() {
+                if *s <= 0.0 {
+                    errs.push(format!("{what}: timer {i} moved by {s}"));
+                }
+            }
+            assert!(errs.is_empty(), "{}", errs.join("\n"));
+        }
+    }
+}

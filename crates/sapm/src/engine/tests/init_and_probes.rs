@@ -1,0 +1,76 @@
+//! Random auxiliary initialisation (its documented draw order) and the
+//! history probes of the engine.
+
+use super::*;
+
+/// `aux_init = "random"` draws every auxiliary from `U(-1, 1)` of the
+/// stream seeded with `seed ^ 0xA0C5`, in the order set, layer, channel,
+/// point, unit, whatever the block partition: the reference below draws the
+/// same stream in that order and must match bit for bit.
+#[test]
+fn random_auxiliaries_follow_the_documented_draw_order() {
+    let (net, data, _) = pinn(4);
+    for block in [8, 5, 1000] {
+        let cfg = PenaltyConfig {
+            aux_init: AuxInit::Random,
+            block,
+            ..PenaltyConfig::default()
+        };
+        let seed = 77;
+        let mut t = PenaltyTrainer::with_sets(cfg, Weighting::SelfAdaptive, data.row_sets(), seed);
+        t.start(&net).unwrap();
+        let got = t.channel_aux().unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xA0C5);
+        let depth = net.depth();
+        let mut draws = 0;
+        for (s, set) in t.sets().iter().enumerate() {
+            for l in 0..depth - 1 {
+                for c in 0..set.channels() {
+                    let a = &got[s][c][l];
+                    assert_eq!(a.nrows(), net.widths()[l + 1]);
+                    for j in 0..set.n() {
+                        for i in 0..a.nrows() {
+                            let want: f64 = rng.random_range(-1.0..1.0);
+                            assert_eq!(
+                                a[(i, j)].to_bits(),
+                                want.to_bits(),
+                                "block {block}: set {s} layer {l} channel {c} point {j} unit {i}"
+                            );
+                            draws += 1;
+                        }
+                    }
+                }
+            }
+        }
+        // Two sets, one with a derivative channel: the order is not trivial.
+        assert!(t.sets().len() == 2 && t.sets()[0].channels() > 1, "{draws}");
+    }
+}
+
+/// Regression has no probes (no history column, no values); PINN rows have
+/// one, the derivative gap, whose value is the trainer's `derivative_gap`.
+#[test]
+fn probes_are_the_derivative_gap_only_with_derivative_channels() {
+    let net = NetworkSpec::new(vec![2, 5, 1]).build(1).unwrap();
+    let x = Mat::from_fn(2, 9, |i, j| (i + j) as f64 / 9.0);
+    let y = Mat::from_fn(1, 9, |_, j| (j as f64).cos());
+    let mut t = PenaltyTrainer::new(
+        PenaltyConfig::default(),
+        Weighting::SelfAdaptive,
+        x.as_ref(),
+        y.as_ref(),
+        0,
+    );
+    t.start(&net).unwrap();
+    assert!(t.probe_names().is_empty());
+    assert!(t.probes(&net).is_empty());
+
+    let (net, data, _) = pinn(6);
+    let mut t =
+        PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, data.row_sets(), 0);
+    t.start(&net).unwrap();
+    assert_eq!(t.probe_names(), vec!["derivative_gap".to_string()]);
+    let gap = t.derivative_gap(&net).unwrap();
+    assert!(gap.is_finite());
+    assert_eq!(t.probes(&net), vec![gap]);
+}
