@@ -62,15 +62,6 @@ fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 
-fn outcome(objective: f64, converged: bool) -> StepOutcome {
-    StepOutcome {
-        objective,
-        converged,
-        lagged: false,
-        new_phase: false,
-    }
-}
-
 /// `theta + eta delta` into `out`.
 fn axpy_into(theta: &[f64], eta: f64, delta: &[f64], out: &mut [f64]) {
     for ((o, t), d) in out.iter_mut().zip(theta).zip(delta) {
@@ -131,7 +122,7 @@ impl Lm<'_> {
         c.iterations += 1;
         let gmax = 2.0 * g.iter().fold(0.0f64, |a, v| a.max(v.abs()));
         if cfg.tol_grad > 0.0 && gmax <= cfg.tol_grad {
-            return Ok(outcome(f, true));
+            return Ok(StepOutcome::at_new_point(f, true));
         }
         let theta_norm = norm(&w.theta);
         let scale = w.normal.jtj_diag_max().max(f64::MIN_POSITIVE);
@@ -184,13 +175,13 @@ fn damped(
             nielsen_accept(lambda, nu, rho);
             c.step_norm = dn;
             c.rho = rho;
-            return Ok(outcome(f_new, converged(cfg, dn, theta_norm, f, f_new)));
+            return Ok(StepOutcome::at_new_point(f_new, converged(cfg, dn, theta_norm, f, f_new)));
         }
         c.rejections += 1;
         nielsen_reject(lambda, nu);
     }
     c.step_norm = 0.0;
-    Ok(outcome(f, true))
+    Ok(StepOutcome::at_new_point(f, true))
 }
 
 /// Nielsen's update after an accepted step with gain ratio `rho > 0`:
@@ -278,11 +269,11 @@ fn line_search(
             let dn = eta * norm(&w.delta);
             c.step_norm = dn;
             c.eta = eta;
-            return Ok(outcome(f_new, converged(cfg, dn, theta_norm, f, f_new)));
+            return Ok(StepOutcome::at_new_point(f_new, converged(cfg, dn, theta_norm, f, f_new)));
         }
         c.rejections += 1;
         damping *= 100.0;
     }
     c.step_norm = 0.0;
-    Ok(outcome(f, true))
+    Ok(StepOutcome::at_new_point(f, true))
 }
