@@ -180,6 +180,18 @@ impl<'a> Lbfgs<'a> {
         }))
     }
 
+    /// Keep `problem`, `solver` and `state` for the steps (after `start` or
+    /// `load_state`); from then on the objective is evaluated at line-search
+    /// trial points.
+    fn hold(&mut self, problem: Problem<Cost<'a>>, solver: Solver_, state: State_) {
+        if let Some(c) = problem.problem.as_ref() {
+            c.at.set("a line-search trial point");
+        }
+        self.problem = Some(problem);
+        self.solver = Some(solver);
+        self.state = Some(state);
+    }
+
     fn new_solver(&self) -> Result<Solver_> {
         LBFGS::new(MoreThuenteLineSearch::new(), self.cfg.memory)
             .with_tolerance_grad(self.cfg.tol_grad)
@@ -237,12 +249,7 @@ impl Trainer for Lbfgs<'_> {
         let state = State_::new().param(net.params());
         let (mut state, _) = solver.init(&mut problem, state).map_err(argmin_err)?;
         state.update();
-        if let Some(c) = problem.problem.as_ref() {
-            c.at.set("a line-search trial point");
-        }
-        self.problem = Some(problem);
-        self.solver = Some(solver);
-        self.state = Some(state);
+        self.hold(problem, solver, state);
         Ok(())
     }
 
@@ -367,12 +374,7 @@ impl Trainer for Lbfgs<'_> {
         }
         let problem = self.problem_for(net)?;
         self.evals.store(evals, Ordering::Relaxed);
-        if let Some(c) = problem.problem.as_ref() {
-            c.at.set("a line-search trial point");
-        }
-        self.problem = Some(problem);
-        self.solver = Some(solver);
-        self.state = Some(state);
+        self.hold(problem, solver, state);
         Ok(())
     }
 }
