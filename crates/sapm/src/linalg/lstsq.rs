@@ -21,7 +21,7 @@
 use super::reduce::{Reducer, SampleBlocks};
 use crate::error::{Error, Result};
 use faer::linalg::solvers::SolveLstsq;
-use faer::{Accum, Mat, MatRef, Par, Side};
+use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 use serde::{Deserialize, Serialize};
 
 /// Which factorisation solves a weight step.
@@ -64,6 +64,77 @@ pub struct Regularization<'a> {
     pub rho: f64,
     /// `W~_0` (`m x k`); required when `rho > 0`.
     pub center: Option<MatRef<'a, f64>>,
+}
+
+impl Regularization<'_> {
+    /// Rows the regularisation adds to a stacked system of `k` columns:
+    /// `k - 1` ridge rows (no bias) and `k` proximal rows.
+    pub(crate) fn extra_rows(&self, k: usize) -> usize {
+        let ridge = if self.lambda > 0.0 { k - 1 } else { 0 };
+        ridge + if self.rho > 0.0 { k } else { 0 }
+    }
+
+    /// Add `lambda D + rho I` to the diagonal of the normal matrix `a`
+    /// (`k x k`, `D` = identity without the bias entry).
+    pub(crate) fn add_to_diagonal(&self, mut a: MatMut<'_, f64>) {
+        let k = a.nrows();
+        for i in 0..k {
+            if i + 1 < k {
+                a[(i, i)] += self.lambda;
+            }
+            a[(i, i)] += self.rho;
+        }
+    }
+
+    /// Add `rho W~_0^T` to the normal equations' right-hand side `b`
+    /// (`k x m`); `what` names the solve in the error without a centre.
+    pub(crate) fn add_to_rhs(&self, mut b: MatMut<'_, f64>, what: &str) -> Result<()> {
+        if self.rho > 0.0 {
+            let c = self.center(what)?;
+            for i in 0..b.nrows() {
+                for o in 0..b.ncols() {
+                    b[(i, o)] += self.rho * c[(o, i)];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the regularisation rows of the stacked system from row `row`
+    /// on: `sqrt(lambda) e_i` (weights only) into `a`, then `sqrt(rho) e_i`
+    /// into `a` with `sqrt(rho) W~_0^T` into `b`.
+    pub(crate) fn write_rows(
+        &self,
+        mut a: MatMut<'_, f64>,
+        mut b: MatMut<'_, f64>,
+        mut row: usize,
+    ) -> Result<()> {
+        let (k, m) = (a.ncols(), b.ncols());
+        if self.lambda > 0.0 {
+            let s = self.lambda.sqrt();
+            for i in 0..k - 1 {
+                a[(row, i)] = s;
+                row += 1;
+            }
+        }
+        if self.rho > 0.0 {
+            let s = self.rho.sqrt();
+            let c = self.center("weight step")?;
+            for i in 0..k {
+                a[(row, i)] = s;
+                for o in 0..m {
+                    b[(row, o)] = s * c[(o, i)];
+                }
+                row += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn center(&self, what: &str) -> Result<MatRef<'_, f64>> {
+        self.center
+            .ok_or_else(|| Error::numerical(what, "proximal term without a centre"))
+    }
 }
 
 /// What a solve did.
@@ -204,7 +275,7 @@ impl<'a> LayerSystem<'a> {
         self.check()?;
         let (k, m) = (self.k(), self.m());
         let n: usize = self.groups.iter().map(|g| g.p.ncols()).sum();
-        let extra = if reg.lambda > 0.0 { k - 1 } else { 0 } + if reg.rho > 0.0 { k } else { 0 };
+        let extra = reg.extra_rows(k);
         let mut a = Mat::<f64>::zeros(n + extra, k);
         let mut b = Mat::<f64>::zeros(n + extra, m);
         let mut row = 0;
@@ -220,26 +291,7 @@ impl<'a> LayerSystem<'a> {
                 row += 1;
             }
         }
-        if reg.lambda > 0.0 {
-            let s = reg.lambda.sqrt();
-            for i in 0..k - 1 {
-                a[(row, i)] = s;
-                row += 1;
-            }
-        }
-        if reg.rho > 0.0 {
-            let s = reg.rho.sqrt();
-            let c = reg
-                .center
-                .ok_or_else(|| Error::numerical("weight step", "proximal term without a centre"))?;
-            for i in 0..k {
-                a[(row, i)] = s;
-                for o in 0..m {
-                    b[(row, o)] = s * c[(o, i)];
-                }
-                row += 1;
-            }
-        }
+        reg.write_rows(a.as_mut(), b.as_mut(), row)?;
         Ok((a, b))
     }
 }
@@ -320,22 +372,8 @@ pub fn solve_normal(
     let k = g.nrows();
     let mut a = g.to_owned();
     let mut b = r.to_owned();
-    for i in 0..k {
-        if i + 1 < k {
-            a[(i, i)] += reg.lambda;
-        }
-        a[(i, i)] += reg.rho;
-    }
-    if reg.rho > 0.0 {
-        let c = reg
-            .center
-            .ok_or_else(|| Error::numerical("weight step", "proximal term without a centre"))?;
-        for i in 0..k {
-            for o in 0..b.ncols() {
-                b[(i, o)] += reg.rho * c[(o, i)];
-            }
-        }
-    }
+    reg.add_to_diagonal(a.as_mut());
+    reg.add_to_rhs(b.as_mut(), "weight step")?;
     if let Ok(llt) = a.llt(Side::Lower) {
         use faer::linalg::solvers::Solve;
         let x = llt.solve(&b);

@@ -3,7 +3,7 @@
 //! and the block QR behind the TSQR, each with a workspace sized once.
 
 use super::lstsq::{Regularization, all_finite, check_reg, pinv_solve, pinv_solve_rows};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt;
 use faer::linalg::qr::no_pivoting::factor as qr_factor;
@@ -138,23 +138,9 @@ pub fn solve_gram_into(
             ws.a[(i, j)] = g[(i, j)];
         }
     }
-    for i in 0..k {
-        if i + 1 < k {
-            ws.a[(i, i)] += reg.lambda;
-        }
-        ws.a[(i, i)] += reg.rho;
-    }
+    reg.add_to_diagonal(ws.a.as_mut());
     ws.b.copy_from(r);
-    if reg.rho > 0.0 {
-        let c = reg
-            .center
-            .ok_or_else(|| Error::numerical("weight step", "proximal term without a centre"))?;
-        for i in 0..k {
-            for o in 0..m {
-                ws.b[(i, o)] += reg.rho * c[(o, i)];
-            }
-        }
-    }
+    reg.add_to_rhs(ws.b.as_mut(), "weight step")?;
     let diag_max = (0..k).map(|i| ws.a[(i, i)].abs()).fold(0.0, f64::max);
     let factored = llt::factor::cholesky_in_place(
         ws.a.as_mut(),
@@ -194,15 +180,7 @@ pub fn solve_gram_into(
         v + d
     });
     let mut rhs = r.to_owned();
-    if let Some(c) = reg.center
-        && reg.rho > 0.0
-    {
-        for i in 0..k {
-            for o in 0..m {
-                rhs[(i, o)] += reg.rho * c[(o, i)];
-            }
-        }
-    }
+    reg.add_to_rhs(rhs.as_mut(), "weight step")?;
     let x = pinv_solve(full.as_ref(), rhs.as_ref())?;
     out.copy_from(x.transpose());
     Ok(true)
@@ -225,7 +203,7 @@ pub fn solve_qr_factor_into(
     check_reg(reg, k, m)?;
     assert!(rf.nrows() == k + m && rf.ncols() == k + m, "R factor shape");
     assert!(out.nrows() == m && out.ncols() == k, "solution shape");
-    let extra = if reg.lambda > 0.0 { k - 1 } else { 0 } + if reg.rho > 0.0 { k } else { 0 };
+    let extra = reg.extra_rows(k);
     let rows = k + extra;
     {
         let mut s = ws.s.as_mut().subrows_mut(0, rows);
@@ -235,27 +213,8 @@ pub fn solve_qr_factor_into(
                 s[(i, j)] = rf[(i, j)];
             }
         }
-        let mut row = k;
-        if reg.lambda > 0.0 {
-            let q = reg.lambda.sqrt();
-            for i in 0..k - 1 {
-                s[(row, i)] = q;
-                row += 1;
-            }
-        }
-        if reg.rho > 0.0 {
-            let q = reg.rho.sqrt();
-            let c = reg
-                .center
-                .ok_or_else(|| Error::numerical("weight step", "proximal term without a centre"))?;
-            for i in 0..k {
-                s[(row, i)] = q;
-                for o in 0..m {
-                    s[(row, k + o)] = q * c[(o, i)];
-                }
-                row += 1;
-            }
-        }
+        let (sa, sb) = s.split_at_col_mut(k);
+        reg.write_rows(sa, sb, k)?;
     }
     if extra > 0 {
         // Re-triangularise [R_A C; regularisation rows]; the factor lands in the top rows.
