@@ -97,6 +97,14 @@ impl LayerSolveWs {
         }
     }
 
+    /// `(k, m)` after checking `reg` and the solution's shape (`m x k`).
+    fn check(&self, reg: &Regularization<'_>, out: MatRef<'_, f64>) -> Result<(usize, usize)> {
+        let (k, m) = (self.k, self.m);
+        check_reg(reg, k, m)?;
+        assert!(out.nrows() == m && out.ncols() == k, "solution shape");
+        Ok((k, m))
+    }
+
     /// Heap bytes held.
     pub fn bytes(&self) -> usize {
         mat_bytes(&self.a)
@@ -129,10 +137,8 @@ pub fn solve_gram_into(
     ws: &mut LayerSolveWs,
     mut out: MatMut<'_, f64>,
 ) -> Result<bool> {
-    let (k, m) = (ws.k, ws.m);
-    check_reg(reg, k, m)?;
+    let (k, m) = ws.check(reg, out.as_ref())?;
     assert!(g.nrows() == k && g.ncols() == k && r.nrows() == k && r.ncols() == m);
-    assert!(out.nrows() == m && out.ncols() == k, "solution shape");
     for j in 0..k {
         for i in j..k {
             ws.a[(i, j)] = g[(i, j)];
@@ -199,10 +205,8 @@ pub fn solve_qr_factor_into(
     ws: &mut LayerSolveWs,
     mut out: MatMut<'_, f64>,
 ) -> Result<bool> {
-    let (k, m) = (ws.k, ws.m);
-    check_reg(reg, k, m)?;
+    let (k, m) = ws.check(reg, out.as_ref())?;
     assert!(rf.nrows() == k + m && rf.ncols() == k + m, "R factor shape");
-    assert!(out.nrows() == m && out.ncols() == k, "solution shape");
     let extra = reg.extra_rows(k);
     let rows = k + extra;
     {

@@ -261,12 +261,7 @@ impl Trainer for SapmGn<'_> {
     }
 
     fn stats(&self) -> TrainerStats {
-        TrainerStats {
-            solve_fallbacks: self.c.fallbacks as usize,
-            solves: self.c.solves as usize,
-            aux_rejections: 0,
-            evaluations: self.c.evaluations as usize,
-        }
+        self.c.stats()
     }
 
     fn non_finite_state(&self) -> Option<String> {
