@@ -175,7 +175,10 @@ fn damped(
             nielsen_accept(lambda, nu, rho);
             c.step_norm = dn;
             c.rho = rho;
-            return Ok(StepOutcome::at_new_point(f_new, converged(cfg, dn, theta_norm, f, f_new)));
+            return Ok(StepOutcome::at_new_point(
+                f_new,
+                converged(cfg, dn, theta_norm, f, f_new),
+            ));
         }
         c.rejections += 1;
         nielsen_reject(lambda, nu);
@@ -269,7 +272,10 @@ fn line_search(
             let dn = eta * norm(&w.delta);
             c.step_norm = dn;
             c.eta = eta;
-            return Ok(StepOutcome::at_new_point(f_new, converged(cfg, dn, theta_norm, f, f_new)));
+            return Ok(StepOutcome::at_new_point(
+                f_new,
+                converged(cfg, dn, theta_norm, f, f_new),
+            ));
         }
         c.rejections += 1;
         damping *= 100.0;

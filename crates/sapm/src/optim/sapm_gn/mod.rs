@@ -13,10 +13,10 @@ pub mod schur;
 #[cfg(test)]
 mod tests;
 
-use super::lm::{Counters, LmConfig};
 use super::lm::step::{
     converged, load_counts, load_damping, nielsen_accept, nielsen_reject, save_counts, save_damping,
 };
+use super::lm::{Counters, LmConfig};
 use super::{StepOutcome, Trainer, TrainerStats};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::engine::loss::{AuxVars, PenaltyWorkspace, Weighting};
