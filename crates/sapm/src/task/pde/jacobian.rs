@@ -12,12 +12,12 @@
 use crate::net::Network;
 use crate::net::derivs::{DirCache, derivs, dir_forward_into};
 use crate::objective::LeastSquares;
+use crate::task::pde::PinnData;
 use crate::task::pde::loss::PinnObjective;
 use crate::task::regression_jacobian::{
     JAC_BLOCK, LayerFactors, expand_transpose, fill_residuals, fill_rows, row_blocks,
-    value_factors, value_residuals, write_layer,
+    scaled_residuals, value_factors, value_residuals, write_layer,
 };
-use crate::task::pde::PinnData;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use std::ops::Range;
@@ -101,27 +101,6 @@ pub(crate) fn directional_factors(
     }
 }
 
-/// Residuals `scale (grad u(x) . v - f)` into `r`; returns their squared sum.
-fn directional_residuals(
-    net: &Network,
-    x: MatRef<'_, f64>,
-    v: MatRef<'_, f64>,
-    f: MatRef<'_, f64>,
-    scale: f64,
-    r: &mut [f64],
-) -> f64 {
-    let mut c = DirCache::new(net.widths(), x.ncols());
-    dir_forward_into(net, x, v, &mut c);
-    let du = c.dz[net.depth() - 1].as_ref();
-    let mut s = 0.0;
-    for n in 0..du.ncols() {
-        let e = scale * (du[(0, n)] - f[(0, n)]);
-        r[n] = e;
-        s += e * e;
-    }
-    s
-}
-
 impl PinnObjective<'_> {
     pub(crate) fn scales(&self) -> (f64, f64) {
         let d = self.data;
@@ -184,10 +163,15 @@ impl PinnBlocks<'_> {
         }
     }
 
-    /// Block `b`'s residuals into `r`; returns their squared sum.
+    /// Block `b`'s residuals into `r` (`scale (grad u . v - f)` or
+    /// `scale (u - g)`); returns their squared sum.
     fn residuals(&self, net: &Network, b: usize, r: &mut [f64]) -> f64 {
         match self.points(b) {
-            Points::Interior(x, v, f, s) => directional_residuals(net, x, v, f, s, r),
+            Points::Interior(x, v, f, s) => {
+                let mut c = DirCache::new(net.widths(), x.ncols());
+                dir_forward_into(net, x, v, &mut c);
+                scaled_residuals(c.dz[net.depth() - 1].as_ref(), f, s, r)
+            }
             Points::Boundary(x, g, s) => value_residuals(net, x, g, s, r),
         }
     }
