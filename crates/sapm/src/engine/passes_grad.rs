@@ -66,10 +66,7 @@ impl SetPasses {
         let work = |_b: usize, rg: std::ops::Range<usize>, slot: &mut Slot, dslab: &mut [f64]| {
             let nb = rg.len();
             let slab = shape.slab(a, &rg);
-            let ob = &o[(rg.start * (depth - 1)).min(o.len())..];
-            let orow = |l: usize| {
-                (info.omega.is_some() && l + 1 < depth).then(|| &ob[l * nb..(l + 1) * nb])
-            };
+            let orow = omega_rows(info.omega.is_some(), o, &rg, depth);
             pool.with(|s| {
                 let (mut pc, mut pp) = (&mut s.pa, &mut s.pb);
                 let (mut ec, mut ep) = (&mut s.ea, &mut s.eb);
@@ -182,10 +179,7 @@ impl SetPasses {
         let work = |_b: usize, rg: std::ops::Range<usize>, slot: &mut Slot| {
             let nb = rg.len();
             let (ab, db) = (shape.slab(a, &rg), shape.slab(d, &rg));
-            let ob = &o[(rg.start * (depth - 1)).min(o.len())..];
-            let orow = |l: usize| {
-                (info.omega.is_some() && l + 1 < depth).then(|| &ob[l * nb..(l + 1) * nb])
-            };
+            let orow = omega_rows(info.omega.is_some(), o, &rg, depth);
             pool.with(|s| {
                 let (mut pc, mut pn) = (&mut s.pa, &mut s.pb);
                 let (mut tc, mut tp) = (&mut s.ta, &mut s.tb);
@@ -245,6 +239,19 @@ impl SetPasses {
         };
         self.blocks.for_each_wave(&mut self.slots, work, fold);
     }
+}
+
+/// Block `rg`'s `Omega^2` row of hidden layer `l` from the block-major `o`
+/// (none without `Omega`, and for the readout).
+fn omega_rows<'o>(
+    has: bool,
+    o: &'o [f64],
+    rg: &std::ops::Range<usize>,
+    depth: usize,
+) -> impl Fn(usize) -> Option<&'o [f64]> + Copy {
+    let nb = rg.len();
+    let ob = &o[(rg.start * (depth - 1)).min(o.len())..];
+    move |l| (has && l + 1 < depth).then(|| &ob[l * nb..(l + 1) * nb])
 }
 
 /// The readout's residuals `W~ P - T` on the samples `rg` into `e`, with
