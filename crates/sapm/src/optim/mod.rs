@@ -42,7 +42,7 @@ pub struct StepOutcome {
 impl StepOutcome {
     /// The outcome of a step that evaluated `objective` at the new point and
     /// starts no new phase (the least-squares methods `lm`, `varpro`, `sapm-gn`).
-    pub(crate) fn at_new_point(objective: f64, converged: bool) -> Self {
+    pub(crate) fn new(objective: f64, converged: bool) -> Self {
         StepOutcome {
             objective,
             converged,

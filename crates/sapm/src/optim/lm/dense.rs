@@ -15,6 +15,7 @@ use rayon::prelude::*;
 /// Tile edge of the Gram and Cholesky kernels.
 pub const TILE: usize = 128;
 
+/// Row strips of `g`, `tile` high (the last lower), with their first row.
 pub(crate) fn row_strips(g: MatMut<'_, f64>, tile: usize) -> Vec<(usize, MatMut<'_, f64>)> {
     let mut out = Vec::new();
     let mut rest = g;
@@ -29,18 +30,12 @@ pub(crate) fn row_strips(g: MatMut<'_, f64>, tile: usize) -> Vec<(usize, MatMut<
     out
 }
 
+/// Column strips of `g`, `tile` wide (the last narrower), with their first column.
 pub(crate) fn col_strips(g: MatMut<'_, f64>, tile: usize) -> Vec<(usize, MatMut<'_, f64>)> {
-    let mut out = Vec::new();
-    let mut rest = g;
-    let mut start = 0;
-    while rest.ncols() > 0 {
-        let w = tile.min(rest.ncols());
-        let (a, b) = rest.split_at_col_mut(w);
-        out.push((start, a));
-        rest = b;
-        start += w;
-    }
-    out
+    row_strips(g.transpose_mut(), tile)
+        .into_iter()
+        .map(|(start, s)| (start, s.transpose_mut()))
+        .collect()
 }
 
 pub(crate) fn run_par<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync + Send) {

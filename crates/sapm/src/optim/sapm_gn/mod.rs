@@ -131,7 +131,7 @@ impl<'a> SapmGn<'a> {
         }
         c.iterations += 1;
         if cfg.tol_grad > 0.0 && 2.0 * lin.grad_max_abs() <= cfg.tol_grad {
-            return Ok(StepOutcome::at_new_point(f, true));
+            return Ok(StepOutcome::new(f, true));
         }
         let scale = if self.scaled {
             1.0
@@ -175,7 +175,7 @@ impl<'a> SapmGn<'a> {
         }
         let Some((f_new, dn, rho)) = accepted else {
             c.step_norm = 0.0;
-            return Ok(StepOutcome::at_new_point(f, true));
+            return Ok(StepOutcome::new(f, true));
         };
         net.clone_from(trial_net);
         std::mem::swap(aux, trial_aux);
@@ -184,7 +184,7 @@ impl<'a> SapmGn<'a> {
         // trial, the omegas those of its weights.
         let omega_new = Weighting::SelfAdaptive.omega(&net.weight_norms_sq());
         self.objective = ws_trial.objective(&omega_new);
-        Ok(StepOutcome::at_new_point(
+        Ok(StepOutcome::new(
             self.objective,
             converged(cfg, dn, x_norm, f, f_new),
         ))
