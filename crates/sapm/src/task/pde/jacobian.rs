@@ -239,12 +239,7 @@ mod tests {
             };
             let data = PinnData::sample(&problem, &cfg, 1).unwrap();
             let d = data.e_int.nrows();
-            for act in [
-                Activation::Tanh,
-                Activation::Sin,
-                Activation::Sigmoid,
-                Activation::Softplus,
-            ] {
+            for act in Activation::smooth() {
                 let net = NetworkSpec::new(vec![d, 5, 4, 1])
                     .with_activation(act)
                     .build(2)
