@@ -167,35 +167,8 @@ pub fn cholesky_lower(mut a: MatMut<'_, f64>) -> bool {
             );
         });
         // Trailing update of the lower triangle: A22 -= X X^T, column strips.
-        let x = panel.rb();
-        let m = n - k0 - kb;
         let (_, trailing) = trailing_cols.split_at_row_mut(k0 + kb);
-        run_par(col_strips(trailing, TILE), |(c0, strip)| {
-            let w = strip.ncols();
-            let mut strip = strip.subrows_mut(c0, m - c0);
-            let (diag, below) = strip.rb_mut().split_at_row_mut(w);
-            triangular::matmul(
-                diag,
-                BlockStructure::TriangularLower,
-                Accum::Add,
-                x.subrows(c0, w),
-                BlockStructure::Rectangular,
-                x.subrows(c0, w).transpose(),
-                BlockStructure::Rectangular,
-                -1.0,
-                Par::Seq,
-            );
-            if c0 + w < m {
-                matmul(
-                    below,
-                    Accum::Add,
-                    x.subrows(c0 + w, m - c0 - w),
-                    x.subrows(c0, w).transpose(),
-                    -1.0,
-                    Par::Seq,
-                );
-            }
-        });
+        gram_cols_add_lower(panel.rb().transpose(), trailing, -1.0);
         k0 += kb;
     }
     true
