@@ -2,7 +2,8 @@
 //! Cholesky on a Gram matrix, a solve from the R factor of a tall-skinny QR,
 //! and the block QR behind the TSQR, each with a workspace sized once.
 
-use super::lstsq::{Regularization, all_finite, check_reg, pinv_solve, pinv_solve_rows};
+use super::lstsq::{all_finite, check_reg, pinv_solve, pinv_solve_rows};
+use super::regularization::Regularization;
 use crate::error::Result;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt;
