@@ -612,4 +612,4 @@ fn metrics_objective_guess(trainer: &dyn Trainer, net: &Network, metrics: &dyn M
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

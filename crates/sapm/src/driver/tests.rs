@@ -41,6 +41,15 @@ impl Trainer for Poison {
     }
 }
 
+/// `res` stopped as diverged with a message containing every one of `parts`
+/// (also used by the tests of `best` and L-BFGS).
+pub(crate) fn assert_diverged(res: &RunResult, parts: &[&str]) {
+    assert_eq!(res.status, Status::Diverged, "{}", res.message);
+    for part in parts {
+        assert!(res.message.contains(part), "{}", res.message);
+    }
+}
+
 /// One constant metric `m` (also used by the tests of `best`).
 pub(super) struct One;
 impl Metrics for One {
@@ -96,15 +105,11 @@ fn diverge(in_state: bool) -> (RunResult, Network, Network, Vec<usize>) {
 #[test]
 fn a_non_finite_weight_is_named_and_the_last_finite_model_kept() {
     let (res, start, net, saves) = diverge(false);
-    assert_eq!(res.status, Status::Diverged);
-    assert_eq!(res.iterations, 11);
-    assert!(
-        res.message.contains(
-            "weight W_2 (layer 2) became NaN at iteration 12; kept the model of iteration 11"
-        ),
-        "{}",
-        res.message
+    assert_diverged(
+        &res,
+        &["weight W_2 (layer 2) became NaN at iteration 12; kept the model of iteration 11"],
     );
+    assert_eq!(res.iterations, 11);
     // The model after 11 steps of +1, and no checkpoint after the failure.
     let want: Vec<f64> = start.params().iter().map(|v| v + 11.0).collect();
     assert_eq!(net.params(), want);
@@ -114,12 +119,9 @@ fn a_non_finite_weight_is_named_and_the_last_finite_model_kept() {
 #[test]
 fn a_non_finite_auxiliary_is_named_with_its_layer() {
     let (res, _, net, saves) = diverge(true);
-    assert_eq!(res.status, Status::Diverged);
-    assert!(
-        res.message
-            .contains("auxiliary a_2 (layer 2) became NaN at iteration 12"),
-        "{}",
-        res.message
+    assert_diverged(
+        &res,
+        &["auxiliary a_2 (layer 2) became NaN at iteration 12"],
     );
     assert!(net.is_finite());
     assert_eq!(saves, vec![5, 10]);

@@ -2,8 +2,9 @@
 //! replace), `Omega`, memory, work done, the derivative gap, where a
 //! non-finite value sits; and test hooks into single passes.
 
-use super::loss::AuxVars;
+use super::loss::{AuxVars, SetAux};
 use super::passes::LayerData;
+use super::state::{SetState, State};
 use super::trainer::PenaltyTrainer;
 use crate::error::{Error, Result};
 use crate::linalg::mat_bytes;
@@ -11,6 +12,38 @@ use crate::net::Network;
 use crate::perf::PenaltyFlops;
 use faer::Mat;
 use serde::Serialize;
+
+/// The block-major buffer `buf` (`A` or `D`) of every set as
+/// `[set][channel][hidden layer]` matrices, each `m_l x N_s`; layers
+/// without `keep(l)` are zero.
+fn unpack(st: &State, buf: impl Fn(&SetState) -> &[f64], keep: impl Fn(usize) -> bool) -> SetAux {
+    st.sets
+        .iter()
+        .map(|ss| {
+            let (sh, v) = (&ss.passes.shape, buf(ss));
+            (0..sh.chans)
+                .map(|c| {
+                    (0..sh.depth() - 1)
+                        .map(|l| {
+                            let mut m = Mat::zeros(sh.m(l), sh.n);
+                            if keep(l) {
+                                for r in ss.passes.blocks.ranges() {
+                                    m.as_mut().subcols_mut(r.start, r.len()).copy_from(sh.layer(
+                                        sh.slab(v, r),
+                                        l,
+                                        c,
+                                        r.len(),
+                                    ));
+                                }
+                            }
+                            m
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
 
 /// Memory held by a started [`PenaltyTrainer`], in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -43,33 +76,7 @@ impl PenaltyTrainer<'_> {
     /// each `m_l x N_s` (after `start`).
     pub fn channel_aux(&self) -> Option<Vec<Vec<Vec<Mat<f64>>>>> {
         let st = self.st.as_ref()?;
-        Some(
-            st.sets
-                .iter()
-                .map(|ss| {
-                    let sh = &ss.passes.shape;
-                    (0..sh.chans)
-                        .map(|c| {
-                            let mut out: Vec<Mat<f64>> = (0..sh.depth() - 1)
-                                .map(|l| Mat::zeros(sh.m(l), sh.n))
-                                .collect();
-                            for r in ss.passes.blocks.ranges() {
-                                let slab = sh.slab(&ss.a, r);
-                                for (l, m) in out.iter_mut().enumerate() {
-                                    m.as_mut().subcols_mut(r.start, r.len()).copy_from(sh.layer(
-                                        slab,
-                                        l,
-                                        c,
-                                        r.len(),
-                                    ));
-                                }
-                            }
-                            out
-                        })
-                        .collect()
-                })
-                .collect(),
-        )
+        Some(unpack(st, |ss| &ss.a, |_| true))
     }
 
     /// Replace every set's auxiliaries (shapes as returned by
@@ -218,28 +225,7 @@ impl PenaltyTrainer<'_> {
             *m = true;
         }
         st.gradient(net, &self.sets, (0, depth - 1));
-        let out =
-            st.sets
-                .iter()
-                .map(|ss| {
-                    let sh = &ss.passes.shape;
-                    (0..sh.chans)
-                        .map(|c| {
-                            (0..depth - 1)
-                                .map(|l| {
-                                    let mut m = Mat::zeros(sh.m(l), sh.n);
-                                    for r in ss.passes.blocks.ranges() {
-                                        m.as_mut()
-                                            .subcols_mut(r.start, r.len())
-                                            .copy_from(sh.layer(sh.slab(&ss.d, r), l, c, r.len()));
-                                    }
-                                    m
-                                })
-                                .collect()
-                        })
-                        .collect()
-                })
-                .collect();
+        let out = unpack(st, |ss| &ss.d, |_| true);
         for (ss, inv) in st.sets.iter_mut().zip(saved) {
             ss.passes.info.unit = false;
             ss.inv = inv;
@@ -267,30 +253,7 @@ impl PenaltyTrainer<'_> {
         st.gradient(net, &self.sets, (0, depth - 1));
         st.trial(net, &self.sets, (lo, hi + 1), t);
         let j = st.objective_of(&st.r_trial);
-        let d = st
-            .sets
-            .iter()
-            .map(|ss| {
-                let sh = &ss.passes.shape;
-                (0..sh.chans)
-                    .map(|c| {
-                        (0..depth - 1)
-                            .map(|l| {
-                                let mut m = Mat::zeros(sh.m(l), sh.n);
-                                if st.moved[l] {
-                                    for r in ss.passes.blocks.ranges() {
-                                        m.as_mut()
-                                            .subcols_mut(r.start, r.len())
-                                            .copy_from(sh.layer(sh.slab(&ss.d, r), l, c, r.len()));
-                                    }
-                                }
-                                m
-                            })
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
+        let d = unpack(st, |ss| &ss.d, |l| st.moved[l]);
         (j, d)
     }
 

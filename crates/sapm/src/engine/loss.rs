@@ -388,12 +388,7 @@ mod tests {
 
     #[test]
     fn aux_gradient_matches_central_differences() {
-        for act in [
-            Activation::Tanh,
-            Activation::Sin,
-            Activation::Sigmoid,
-            Activation::Softplus,
-        ] {
+        for act in Activation::smooth() {
             let net = NetworkSpec::new(vec![2, 4, 3, 5, 2])
                 .with_activation(act)
                 .build(2)

@@ -32,7 +32,7 @@ use crate::net::{Network, col, col_mut};
 use crate::task::rows::{Channel, OmegaRows, RowSet};
 use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
-use faer::{Accum, Mat, Par};
+use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 
 /// Static facts of a set that every pass uses.
@@ -281,23 +281,9 @@ impl SetPasses {
             .for_each(|(slab, r)| {
                 let nb = r.len();
                 pool.with(|s| {
-                    input_into(
-                        None,
-                        set.x.subcols(r.start, nb),
-                        s.pa[0].as_mut().submatrix_mut(0, 0, shape.k(0), nb),
-                    );
-                    for (k, v) in set.dirs.iter().enumerate() {
-                        let z = v.subcols(r.start, nb);
-                        deriv_input_into(
-                            None,
-                            z,
-                            z,
-                            z,
-                            s.pa[1 + k].as_mut().submatrix_mut(0, 0, shape.k(0), nb),
-                        );
-                    }
                     for l in 0..shape.depth() - 1 {
-                        let (k, m) = (shape.k(l), shape.m(l));
+                        layer_inputs(shape, act, set, slab, r, l, &mut s.pa);
+                        let k = shape.k(l);
                         for c in 0..shape.chans {
                             matmul(
                                 shape.layer_mut(slab, l, c, nb),
@@ -306,22 +292,6 @@ impl SetPasses {
                                 s.pa[c].as_ref().submatrix(0, 0, k, nb),
                                 1.0,
                                 Par::Seq,
-                            );
-                        }
-                        let z = shape.layer(slab, l, 0, nb);
-                        input_into(
-                            Some(act),
-                            z,
-                            s.pa[0].as_mut().submatrix_mut(0, 0, m + 1, nb),
-                        );
-                        for c in 1..shape.chans {
-                            let (p0, rest) = s.pa.split_at_mut(1);
-                            deriv_input_into(
-                                Some(act),
-                                z,
-                                p0[0].as_ref().submatrix(0, 0, m, nb),
-                                shape.layer(slab, l, c, nb),
-                                rest[c - 1].as_mut().submatrix_mut(0, 0, m + 1, nb),
                             );
                         }
                     }
@@ -402,21 +372,7 @@ impl SetPasses {
             let slab = shape.slab(a, &r);
             slot.gap = (0.0, 0.0);
             pool.with(|s| {
-                input_into(
-                    None,
-                    set.x.subcols(r.start, nb),
-                    s.pa[0].as_mut().submatrix_mut(0, 0, shape.k(0), nb),
-                );
-                for (k, v) in set.dirs.iter().enumerate() {
-                    let z = v.subcols(r.start, nb);
-                    deriv_input_into(
-                        None,
-                        z,
-                        z,
-                        z,
-                        s.pa[1 + k].as_mut().submatrix_mut(0, 0, shape.k(0), nb),
-                    );
-                }
+                layer_inputs(shape, act, set, slab, &r, 0, &mut s.pa);
                 for l in 0..shape.depth() - 1 {
                     let (k, m) = (shape.k(l), shape.m(l));
                     for c in 0..shape.chans {
@@ -441,22 +397,9 @@ impl SetPasses {
                             }
                         }
                     }
-                    let z = s.ea[0].as_ref().submatrix(0, 0, m, nb);
-                    input_into(
-                        Some(act),
-                        z,
-                        s.pa[0].as_mut().submatrix_mut(0, 0, m + 1, nb),
-                    );
-                    for c in 1..shape.chans {
-                        let (p0, rest) = s.pa.split_at_mut(1);
-                        deriv_input_into(
-                            Some(act),
-                            z,
-                            p0[0].as_ref().submatrix(0, 0, m, nb),
-                            s.ea[c].as_ref().submatrix(0, 0, m, nb),
-                            rest[c - 1].as_mut().submatrix_mut(0, 0, m + 1, nb),
-                        );
-                    }
+                    let ea = &s.ea;
+                    let dz = |c: usize| ea[c].as_ref().submatrix(0, 0, m, nb);
+                    next_inputs(act, shape.chans, dz(0), dz, &mut s.pa);
                 }
             });
         };
@@ -496,15 +439,29 @@ pub(crate) fn layer_inputs(
         }
         return;
     }
-    let a = shape.layer(slab, l - 1, 0, nb);
-    input_into(Some(act), a, p[0].as_mut().submatrix_mut(0, 0, k, nb));
+    let a = |c: usize| shape.layer(slab, l - 1, c, nb);
+    next_inputs(act, shape.chans, a(0), a, p);
+}
+
+/// The next layer's inputs from the pre-activations `z` (`m x n_b`) and
+/// channel `c`'s directional ones `dz(c)`: `[s(z); 1]` and `[s'(z) (.) dz(c);
+/// 0]` for `c` in `1..chans`, into `p` (`m + 1` rows each).
+fn next_inputs<'a>(
+    act: Activation,
+    chans: usize,
+    z: MatRef<'a, f64>,
+    dz: impl Fn(usize) -> MatRef<'a, f64>,
+    p: &mut [Mat<f64>],
+) {
+    let (k, nb) = (z.nrows() + 1, z.ncols());
+    input_into(Some(act), z, p[0].as_mut().submatrix_mut(0, 0, k, nb));
     let (p0, rest) = p.split_at_mut(1);
-    for c in 1..shape.chans {
+    for c in 1..chans {
         deriv_input_into(
             Some(act),
-            a,
+            z,
             p0[0].as_ref().submatrix(0, 0, k - 1, nb),
-            shape.layer(slab, l - 1, c, nb),
+            dz(c),
             rest[c - 1].as_mut().submatrix_mut(0, 0, k, nb),
         );
     }

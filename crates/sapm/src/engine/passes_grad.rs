@@ -12,7 +12,7 @@ use crate::net::{Network, col, col_mut};
 use crate::task::rows::RowSet;
 use faer::linalg::matmul::matmul;
 use faer::reborrow::{Reborrow, ReborrowMut};
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 /// What the gradient pass needs besides the data.
 pub(crate) struct GradArgs<'s> {
@@ -66,31 +66,16 @@ impl SetPasses {
         let work = |_b: usize, rg: std::ops::Range<usize>, slot: &mut Slot, dslab: &mut [f64]| {
             let nb = rg.len();
             let slab = shape.slab(a, &rg);
-            let ob = &o[(rg.start * (depth - 1)).min(o.len())..];
-            let orow = |l: usize| {
-                (info.omega.is_some() && l + 1 < depth).then(|| &ob[l * nb..(l + 1) * nb])
-            };
+            let orow = omega_rows(info.omega.is_some(), o, &rg, depth);
             pool.with(|s| {
                 let (mut pc, mut pp) = (&mut s.pa, &mut s.pb);
                 let (mut ec, mut ep) = (&mut s.ea, &mut s.eb);
                 for l in (lo..=hi).rev() {
-                    let (k, m) = (shape.k(l), shape.m(l));
+                    let m = shape.m(l);
                     layer_inputs(shape, act, set, slab, &rg, l, pc);
                     slot.r[l] = if l + 1 == depth {
-                        let design = match info.plain {
-                            Some(c) => pc[c].as_ref().submatrix(0, 0, k, nb),
-                            None => {
-                                combine(info, pc, k, nb, &mut s.comb);
-                                s.comb.as_ref().submatrix(0, 0, k, nb)
-                            }
-                        };
-                        let t = set.readout.target.subcols(rg.start, nb);
-                        residual_into(
-                            net.layer(l),
-                            design,
-                            t,
-                            ec[0].as_mut().submatrix_mut(0, 0, m, nb),
-                        )
+                        let e = ec[0].as_mut().submatrix_mut(0, 0, m, nb);
+                        readout_residual(info, set, net.layer(l), pc, &mut s.comb, &rg, e)
                     } else {
                         hidden_residuals(shape, net, slab, pc, ec, (l, nb), orow(l))
                     };
@@ -194,10 +179,7 @@ impl SetPasses {
         let work = |_b: usize, rg: std::ops::Range<usize>, slot: &mut Slot| {
             let nb = rg.len();
             let (ab, db) = (shape.slab(a, &rg), shape.slab(d, &rg));
-            let ob = &o[(rg.start * (depth - 1)).min(o.len())..];
-            let orow = |l: usize| {
-                (info.omega.is_some() && l + 1 < depth).then(|| &ob[l * nb..(l + 1) * nb])
-            };
+            let orow = omega_rows(info.omega.is_some(), o, &rg, depth);
             pool.with(|s| {
                 let (mut pc, mut pn) = (&mut s.pa, &mut s.pb);
                 let (mut tc, mut tp) = (&mut s.ta, &mut s.tb);
@@ -215,15 +197,8 @@ impl SetPasses {
                     let (k, m) = (shape.k(l), shape.m(l));
                     let e = s.ea[0].as_mut().submatrix_mut(0, 0, m, nb);
                     if l + 1 == depth {
-                        let design = match info.plain {
-                            Some(c) => pc[c].as_ref().submatrix(0, 0, k, nb),
-                            None => {
-                                combine(info, pc, k, nb, &mut s.comb);
-                                s.comb.as_ref().submatrix(0, 0, k, nb)
-                            }
-                        };
-                        let t = set.readout.target.subcols(rg.start, nb);
-                        slot.r[l] = residual_into(net.layer(l), design, t, e);
+                        let w = net.layer(l);
+                        slot.r[l] = readout_residual(info, set, w, pc, &mut s.comb, &rg, e);
                         continue;
                     }
                     for c in 0..shape.chans {
@@ -264,6 +239,43 @@ impl SetPasses {
         };
         self.blocks.for_each_wave(&mut self.slots, work, fold);
     }
+}
+
+/// Block `rg`'s `Omega^2` row of hidden layer `l` from the block-major `o`
+/// (none without `Omega`, and for the readout).
+fn omega_rows<'o>(
+    has: bool,
+    o: &'o [f64],
+    rg: &std::ops::Range<usize>,
+    depth: usize,
+) -> impl Fn(usize) -> Option<&'o [f64]> + Copy {
+    let nb = rg.len();
+    let ob = &o[(rg.start * (depth - 1)).min(o.len())..];
+    move |l| (has && l + 1 < depth).then(|| &ob[l * nb..(l + 1) * nb])
+}
+
+/// The readout's residuals `W~ P - T` on the samples `rg` into `e`, with
+/// `P` the plain channel's inputs or their [`combine`]d sum (built in
+/// `comb`); returns their squared sum.
+fn readout_residual(
+    info: &SetInfo,
+    set: &RowSet<'_>,
+    w: MatRef<'_, f64>,
+    p: &[Mat<f64>],
+    comb: &mut Mat<f64>,
+    rg: &std::ops::Range<usize>,
+    e: MatMut<'_, f64>,
+) -> f64 {
+    let (k, nb) = (w.ncols(), rg.len());
+    let design = match info.plain {
+        Some(c) => p[c].as_ref().submatrix(0, 0, k, nb),
+        None => {
+            combine(info, p, k, nb, comb);
+            comb.as_ref().submatrix(0, 0, k, nb)
+        }
+    };
+    let t = set.readout.target.subcols(rg.start, nb);
+    residual_into(w, design, t, e)
 }
 
 /// Residuals of hidden layer `l` for every channel into `e`; returns

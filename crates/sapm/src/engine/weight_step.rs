@@ -183,22 +183,8 @@ pub fn capped_solve(
     // Base system A X = B of the weight step (ridge on the weights, proximal on all).
     let mut a = Mat::from_fn(k, k, |i, j| g[(i, j)]);
     let mut b = r.to_owned();
-    for i in 0..k {
-        if i + 1 < k {
-            a[(i, i)] += reg.lambda;
-        }
-        a[(i, i)] += reg.rho;
-    }
-    if reg.rho > 0.0 {
-        let c = reg.center.ok_or_else(|| {
-            Error::numerical("capped weight step", "proximal term without a centre")
-        })?;
-        for i in 0..k {
-            for o in 0..m {
-                b[(i, o)] += reg.rho * c[(o, i)];
-            }
-        }
-    }
+    reg.add_to_diagonal(a.as_mut());
+    reg.add_to_rhs(b.as_mut(), "capped weight step")?;
     // The bias is not penalised: eliminate it (Schur complement), which leaves a
     // plain ridge problem (S + mu I) X_w = H in the weights. With S = U diag(s) U^T
     // and C = U^T H, |X_w(mu)|^2 = sum_i |C_i|^2 / (s_i + mu)^2 costs O(k) per mu,

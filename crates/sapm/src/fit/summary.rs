@@ -344,14 +344,7 @@ mod tests {
     /// single-precision predictions; a model without cancellation is not.
     #[test]
     fn f32_test_mse_is_single_precision_and_flags_cancellation() {
-        let net = Network::from_layers(
-            Activation::Tanh,
-            vec![
-                Mat::from_fn(2, 2, |i, j| [[1.0, 0.0], [1.0, 1e-7]][i][j]),
-                Mat::from_fn(1, 3, |_, j| [-1e7, 1e7, 0.0][j]),
-            ],
-        )
-        .unwrap();
+        let net = crate::net::tests::cancelling_net();
         let x = Mat::from_fn(1, 20, |_, j| 0.05 + j as f64 / 20.0);
         let y = Mat::from_fn(1, 20, |_, j| 1.0 - x[(0, j)].tanh().powi(2));
         let data = split(x.clone(), y.clone());

@@ -19,6 +19,7 @@
 //! system is numerically singular, and report that they did.
 
 use super::reduce::{Reducer, SampleBlocks};
+use super::regularization::Regularization;
 use crate::error::{Error, Result};
 use faer::linalg::solvers::SolveLstsq;
 use faer::{Accum, Mat, MatRef, Par, Side};
@@ -53,17 +54,6 @@ pub struct RowGroup<'a> {
 pub struct LayerSystem<'a> {
     /// Row groups.
     pub groups: Vec<RowGroup<'a>>,
-}
-
-/// Ridge and proximal terms of a weight step.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Regularization<'a> {
-    /// `lambda >= 0`, on the weight columns only.
-    pub lambda: f64,
-    /// `rho >= 0`, pulls every entry towards `center`.
-    pub rho: f64,
-    /// `W~_0` (`m x k`); required when `rho > 0`.
-    pub center: Option<MatRef<'a, f64>>,
 }
 
 /// What a solve did.
@@ -204,7 +194,7 @@ impl<'a> LayerSystem<'a> {
         self.check()?;
         let (k, m) = (self.k(), self.m());
         let n: usize = self.groups.iter().map(|g| g.p.ncols()).sum();
-        let extra = if reg.lambda > 0.0 { k - 1 } else { 0 } + if reg.rho > 0.0 { k } else { 0 };
+        let extra = reg.extra_rows(k);
         let mut a = Mat::<f64>::zeros(n + extra, k);
         let mut b = Mat::<f64>::zeros(n + extra, m);
         let mut row = 0;
@@ -220,26 +210,7 @@ impl<'a> LayerSystem<'a> {
                 row += 1;
             }
         }
-        if reg.lambda > 0.0 {
-            let s = reg.lambda.sqrt();
-            for i in 0..k - 1 {
-                a[(row, i)] = s;
-                row += 1;
-            }
-        }
-        if reg.rho > 0.0 {
-            let s = reg.rho.sqrt();
-            let c = reg
-                .center
-                .ok_or_else(|| Error::numerical("weight step", "proximal term without a centre"))?;
-            for i in 0..k {
-                a[(row, i)] = s;
-                for o in 0..m {
-                    b[(row, o)] = s * c[(o, i)];
-                }
-                row += 1;
-            }
-        }
+        reg.write_rows(a.as_mut(), b.as_mut(), row)?;
         Ok((a, b))
     }
 }
@@ -320,22 +291,8 @@ pub fn solve_normal(
     let k = g.nrows();
     let mut a = g.to_owned();
     let mut b = r.to_owned();
-    for i in 0..k {
-        if i + 1 < k {
-            a[(i, i)] += reg.lambda;
-        }
-        a[(i, i)] += reg.rho;
-    }
-    if reg.rho > 0.0 {
-        let c = reg
-            .center
-            .ok_or_else(|| Error::numerical("weight step", "proximal term without a centre"))?;
-        for i in 0..k {
-            for o in 0..b.ncols() {
-                b[(i, o)] += reg.rho * c[(o, i)];
-            }
-        }
-    }
+    reg.add_to_diagonal(a.as_mut());
+    reg.add_to_rhs(b.as_mut(), "weight step")?;
     if let Ok(llt) = a.llt(Side::Lower) {
         use faer::linalg::solvers::Solve;
         let x = llt.solve(&b);

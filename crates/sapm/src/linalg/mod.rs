@@ -3,16 +3,18 @@
 
 mod lstsq;
 mod reduce;
+mod regularization;
 mod solve_into;
 
 pub use lstsq::{
-    LayerSystem, Regularization, RowGroup, SolveInfo, SolveMethod, condition_number, lstsq_qr,
-    pinv_solve, solve_layer, solve_normal,
+    LayerSystem, RowGroup, SolveInfo, SolveMethod, condition_number, lstsq_qr, pinv_solve,
+    solve_layer, solve_normal,
 };
 pub use reduce::{
     DEFAULT_BLOCK, LocalReducer, MIN_BLOCK, MIN_BLOCKS, PerThread, Reducer, SampleBlocks,
     balanced_block,
 };
+pub use regularization::Regularization;
 pub use solve_into::{
     LayerSolveWs, QrWs, mat_bytes, qr_r_into, solve_gram_into, solve_qr_factor_into,
 };

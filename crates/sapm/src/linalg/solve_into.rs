@@ -2,8 +2,9 @@
 //! Cholesky on a Gram matrix, a solve from the R factor of a tall-skinny QR,
 //! and the block QR behind the TSQR, each with a workspace sized once.
 
-use super::lstsq::{Regularization, all_finite, check_reg, pinv_solve, pinv_solve_rows};
-use crate::error::{Error, Result};
+use super::lstsq::{all_finite, check_reg, pinv_solve, pinv_solve_rows};
+use super::regularization::Regularization;
+use crate::error::Result;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt;
 use faer::linalg::qr::no_pivoting::factor as qr_factor;
@@ -97,6 +98,14 @@ impl LayerSolveWs {
         }
     }
 
+    /// `(k, m)` after checking `reg` and the solution's shape (`m x k`).
+    fn check(&self, reg: &Regularization<'_>, out: MatRef<'_, f64>) -> Result<(usize, usize)> {
+        let (k, m) = (self.k, self.m);
+        check_reg(reg, k, m)?;
+        assert!(out.nrows() == m && out.ncols() == k, "solution shape");
+        Ok((k, m))
+    }
+
     /// Heap bytes held.
     pub fn bytes(&self) -> usize {
         mat_bytes(&self.a)
@@ -129,32 +138,16 @@ pub fn solve_gram_into(
     ws: &mut LayerSolveWs,
     mut out: MatMut<'_, f64>,
 ) -> Result<bool> {
-    let (k, m) = (ws.k, ws.m);
-    check_reg(reg, k, m)?;
+    let (k, m) = ws.check(reg, out.as_ref())?;
     assert!(g.nrows() == k && g.ncols() == k && r.nrows() == k && r.ncols() == m);
-    assert!(out.nrows() == m && out.ncols() == k, "solution shape");
     for j in 0..k {
         for i in j..k {
             ws.a[(i, j)] = g[(i, j)];
         }
     }
-    for i in 0..k {
-        if i + 1 < k {
-            ws.a[(i, i)] += reg.lambda;
-        }
-        ws.a[(i, i)] += reg.rho;
-    }
+    reg.add_to_diagonal(ws.a.as_mut());
     ws.b.copy_from(r);
-    if reg.rho > 0.0 {
-        let c = reg
-            .center
-            .ok_or_else(|| Error::numerical("weight step", "proximal term without a centre"))?;
-        for i in 0..k {
-            for o in 0..m {
-                ws.b[(i, o)] += reg.rho * c[(o, i)];
-            }
-        }
-    }
+    reg.add_to_rhs(ws.b.as_mut(), "weight step")?;
     let diag_max = (0..k).map(|i| ws.a[(i, i)].abs()).fold(0.0, f64::max);
     let factored = llt::factor::cholesky_in_place(
         ws.a.as_mut(),
@@ -194,15 +187,7 @@ pub fn solve_gram_into(
         v + d
     });
     let mut rhs = r.to_owned();
-    if let Some(c) = reg.center
-        && reg.rho > 0.0
-    {
-        for i in 0..k {
-            for o in 0..m {
-                rhs[(i, o)] += reg.rho * c[(o, i)];
-            }
-        }
-    }
+    reg.add_to_rhs(rhs.as_mut(), "weight step")?;
     let x = pinv_solve(full.as_ref(), rhs.as_ref())?;
     out.copy_from(x.transpose());
     Ok(true)
@@ -221,11 +206,9 @@ pub fn solve_qr_factor_into(
     ws: &mut LayerSolveWs,
     mut out: MatMut<'_, f64>,
 ) -> Result<bool> {
-    let (k, m) = (ws.k, ws.m);
-    check_reg(reg, k, m)?;
+    let (k, m) = ws.check(reg, out.as_ref())?;
     assert!(rf.nrows() == k + m && rf.ncols() == k + m, "R factor shape");
-    assert!(out.nrows() == m && out.ncols() == k, "solution shape");
-    let extra = if reg.lambda > 0.0 { k - 1 } else { 0 } + if reg.rho > 0.0 { k } else { 0 };
+    let extra = reg.extra_rows(k);
     let rows = k + extra;
     {
         let mut s = ws.s.as_mut().subrows_mut(0, rows);
@@ -235,27 +218,8 @@ pub fn solve_qr_factor_into(
                 s[(i, j)] = rf[(i, j)];
             }
         }
-        let mut row = k;
-        if reg.lambda > 0.0 {
-            let q = reg.lambda.sqrt();
-            for i in 0..k - 1 {
-                s[(row, i)] = q;
-                row += 1;
-            }
-        }
-        if reg.rho > 0.0 {
-            let q = reg.rho.sqrt();
-            let c = reg
-                .center
-                .ok_or_else(|| Error::numerical("weight step", "proximal term without a centre"))?;
-            for i in 0..k {
-                s[(row, i)] = q;
-                for o in 0..m {
-                    s[(row, k + o)] = q * c[(o, i)];
-                }
-                row += 1;
-            }
-        }
+        let (sa, sb) = s.split_at_col_mut(k);
+        reg.write_rows(sa, sb, k)?;
     }
     if extra > 0 {
         // Re-triangularise [R_A C; regularisation rows]; the factor lands in the top rows.

@@ -40,6 +40,11 @@ impl Activation {
         Activation::Relu,
     ];
 
+    /// The smooth activations (all but ReLU), in [`Activation::ALL`]'s order.
+    pub fn smooth() -> impl Iterator<Item = Activation> {
+        Activation::ALL.into_iter().filter(|a| a.is_smooth())
+    }
+
     /// Lower-case name as used in config files.
     pub fn name(self) -> &'static str {
         match self {

@@ -6,7 +6,7 @@
 //! `q_{l+1} = [s'(z_l) (.) dz_l; 0]`. The output pair is `(u, grad u . v)`.
 //! Everything is exact (no finite differences).
 
-use crate::net::{Activation, Network, matmul_into, ones_row_mat};
+use crate::net::{Activation, ForwardCache, Network, matmul_into};
 use faer::{Mat, MatRef};
 
 /// `(s'(z), s''(z))` given `s = s(z)`: tanh and sigmoid reuse `s` instead of
@@ -43,9 +43,8 @@ impl DirCache {
     /// Buffers for `widths` and `n` samples.
     pub fn new(widths: &[usize], n: usize) -> Self {
         let depth = widths.len() - 1;
-        let p = (0..depth).map(|l| ones_row_mat(widths[l], n)).collect();
+        let ForwardCache { p, z } = ForwardCache::new(widths, n);
         let q = (0..depth).map(|l| Mat::zeros(widths[l] + 1, n)).collect();
-        let z = (0..depth).map(|l| Mat::zeros(widths[l + 1], n)).collect();
         let dz = (0..depth).map(|l| Mat::zeros(widths[l + 1], n)).collect();
         DirCache { p, q, z, dz }
     }
@@ -90,12 +89,7 @@ mod tests {
 
     #[test]
     fn directional_derivatives_match_finite_differences() {
-        for act in [
-            Activation::Tanh,
-            Activation::Sin,
-            Activation::Sigmoid,
-            Activation::Softplus,
-        ] {
+        for act in Activation::smooth() {
             let net = NetworkSpec::new(vec![3, 6, 5, 4, 1])
                 .with_activation(act)
                 .build(4)

@@ -499,4 +499,4 @@ pub(crate) fn central_differences(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -21,6 +21,31 @@ fn naive_forward(net: &Network, x: &[f64]) -> Vec<f64> {
     cur
 }
 
+/// [`naive_forward`] in single precision, in the same order of operations.
+fn naive_f32(net: &Network, x: &[f64]) -> Vec<f64> {
+    let mut cur: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    for l in 0..net.depth() {
+        let m = net.layer(l);
+        let next = (0..m.nrows())
+            .map(|i| {
+                let mut acc = m[(i, m.ncols() - 1)] as f32;
+                for (j, c) in cur.iter().enumerate() {
+                    acc += m[(i, j)] as f32 * c;
+                }
+                if l + 1 < net.depth() {
+                    net.activation().eval_f32(acc)
+                } else {
+                    acc
+                }
+            })
+            .collect();
+        cur = next;
+    }
+    cur.into_iter().map(f64::from).collect()
+}
+
+/// The forward passes are the naive loops: in f64 to round-off, in f32 to
+/// the bit (same order of operations).
 #[test]
 fn forward_matches_naive_loops() {
     for act in Activation::ALL {
@@ -30,71 +55,40 @@ fn forward_matches_naive_loops() {
             .unwrap();
         let x = Mat::from_fn(3, 9, |i, j| ((i * 7 + j * 3) as f64 * 0.37).sin());
         let u = net.predict(x.as_ref()).unwrap();
-        for s in 0..9 {
-            let xs: Vec<f64> = (0..3).map(|i| x[(i, s)]).collect();
-            let want = naive_forward(&net, &xs);
-            for (i, w) in want.iter().enumerate() {
-                assert!((u[(i, s)] - w).abs() < 1e-13);
-            }
-        }
         let u32 = net.predict_f32(x.as_ref());
         for s in 0..9 {
+            let xs: Vec<f64> = (0..3).map(|i| x[(i, s)]).collect();
+            for (i, w) in naive_forward(&net, &xs).iter().enumerate() {
+                assert!((u[(i, s)] - w).abs() < 1e-13);
+            }
+            for (i, w) in naive_f32(&net, &xs).iter().enumerate() {
+                assert_eq!(u32[(i, s)].to_bits(), w.to_bits(), "{act:?} ({i}, {s})");
+            }
             assert!((u32[(0, s)] - u[(0, s)]).abs() < 1e-4);
         }
     }
 }
 
-/// The f32 forward pass is the naive loops in single precision (same
-/// order of operations, so the same bits), not the f64 pass rounded at
-/// the end: on a model that cancels two huge terms they differ by O(1).
-#[test]
-fn predict_f32_is_the_forward_pass_in_single_precision() {
-    let naive_f32 = |net: &Network, x: &[f64]| -> Vec<f64> {
-        let mut cur: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-        for l in 0..net.depth() {
-            let m = net.layer(l);
-            let next = (0..m.nrows())
-                .map(|i| {
-                    let mut acc = m[(i, m.ncols() - 1)] as f32;
-                    for (j, c) in cur.iter().enumerate() {
-                        acc += m[(i, j)] as f32 * c;
-                    }
-                    if l + 1 < net.depth() {
-                        net.activation().eval_f32(acc)
-                    } else {
-                        acc
-                    }
-                })
-                .collect();
-            cur = next;
-        }
-        cur.into_iter().map(f64::from).collect()
-    };
-    for act in Activation::ALL {
-        let net = NetworkSpec::new(vec![3, 7, 5, 2])
-            .with_activation(act)
-            .build(5)
-            .unwrap();
-        let x = Mat::from_fn(3, 9, |i, j| ((i * 5 + j * 3) as f64 * 0.41).cos());
-        let u32 = net.predict_f32(x.as_ref());
-        for s in 0..9 {
-            let xs: Vec<f64> = (0..3).map(|i| x[(i, s)]).collect();
-            let want = naive_f32(&net, &xs);
-            for (i, w) in want.iter().enumerate() {
-                assert_eq!(u32[(i, s)].to_bits(), w.to_bits(), "{act:?} ({i}, {s})");
-            }
-        }
-    }
-    // u(x) = 1e7 (tanh(x + 1e-7) - tanh(x)) ~ 1 - tanh(x)^2: exact in f64
-    // to 1e-6, while f32 cannot resolve the 1e-7 shift.
-    let net = Network::from_layers(
+/// `u(x) = 1e7 (tanh(x + 1e-7) - tanh(x)) ~ 1 - tanh(x)^2`: exact in f64
+/// to 1e-6, while f32 cannot resolve the 1e-7 shift.
+pub(crate) fn cancelling_net() -> Network {
+    Network::from_layers(
         Activation::Tanh,
         vec![
             Mat::from_fn(2, 2, |i, j| [[1.0, 0.0], [1.0, 1e-7]][i][j]),
             Mat::from_fn(1, 3, |_, j| [-1e7, 1e7, 0.0][j]),
         ],
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// The f32 forward pass is the naive loops in single precision (same
+/// order of operations, so the same bits: `forward_matches_naive_loops`),
+/// not the f64 pass rounded at the end: on a model that cancels two huge
+/// terms they differ by O(1).
+#[test]
+fn predict_f32_is_the_forward_pass_in_single_precision() {
+    let net = cancelling_net();
     let x = Mat::from_fn(1, 16, |_, j| 0.05 + j as f64 / 16.0);
     let (u64, u32) = (
         net.predict(x.as_ref()).unwrap(),

@@ -39,6 +39,19 @@ pub struct StepOutcome {
     pub new_phase: bool,
 }
 
+impl StepOutcome {
+    /// The outcome of a step that evaluated `objective` at the new point and
+    /// starts no new phase (the least-squares methods `lm`, `varpro`, `sapm-gn`).
+    pub(crate) fn new(objective: f64, converged: bool) -> Self {
+        StepOutcome {
+            objective,
+            converged,
+            lagged: false,
+            new_phase: false,
+        }
+    }
+}
+
 /// One optimisation method. The driver calls [`Trainer::start`] once with the
 /// current network, then [`Trainer::step`] until a stopping rule fires.
 pub trait Trainer {

@@ -160,30 +160,9 @@ impl KhatriRao for PinnObjective<'_> {
     }
     fn kr_factors_into(&mut self, net: &Network, f: &mut KrFactors) {
         let d = self.data;
-        let (ni, nbc) = (d.n_interior(), d.n_boundary());
-        f.ensure(net, ni + nbc, 2);
-        let (si, sb) = self.scales();
-        let interior = row_blocks(ni, 1, 0);
-        let n_int = interior.len();
-        let mut blocks = interior;
-        blocks.extend(row_blocks(nbc, 1, ni));
-        let blocks_ref = &blocks;
-        collect(blocks_ref, f, |b, sink| {
-            let len = blocks_ref[b].len();
-            if b < n_int {
-                let s0 = b * JAC_BLOCK;
-                crate::task::pde::jacobian::directional_factors(
-                    net,
-                    d.e_int.subcols(s0, len),
-                    d.v_int.subcols(s0, len),
-                    si,
-                    sink,
-                );
-            } else {
-                let s0 = (b - n_int) * JAC_BLOCK;
-                value_factors(net, d.e_bc.subcols(s0, len), sb, sink);
-            }
-        });
+        f.ensure(net, d.n_interior() + d.n_boundary(), 2);
+        let blocks = self.blocks();
+        collect(&blocks.rows, f, |b, sink| blocks.factors(net, b, sink));
     }
 }
 

@@ -255,7 +255,17 @@ pub(crate) fn value_residuals(
 ) -> f64 {
     let mut fwd = ForwardCache::new(net.widths(), x.ncols());
     net.forward_into(x, &mut fwd);
-    let u = fwd.output();
+    scaled_residuals(fwd.output(), y, scale, r)
+}
+
+/// Residuals `scale (u - y)` into `r` (sample-major, outputs inner);
+/// returns their squared sum.
+pub(crate) fn scaled_residuals(
+    u: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    scale: f64,
+    r: &mut [f64],
+) -> f64 {
     let m = u.nrows();
     let mut s = 0.0;
     for n in 0..u.ncols() {

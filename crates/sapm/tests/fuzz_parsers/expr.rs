@@ -67,8 +67,8 @@ pub(crate) const EXPR: Target = Target {
         let depth = rng.random_range(0..6);
         term(rng, depth).into_bytes()
     },
-    dictionary: &[
+    dictionary: &[&[
         "x", "t", "y", "pi", "PI", "E", "TAU", "sin(", "cos(", "exp(", "ln(", "log(", "sqrt(", "^",
         "**", "(", ")", "1e308", "NaN", "inf", ",", "signum(", "floor(", "--", "0/0",
-    ],
+    ]],
 };

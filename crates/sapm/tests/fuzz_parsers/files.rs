@@ -28,9 +28,9 @@ pub(crate) const CSV: Target = Target {
         .collect()
     },
     generate: gen_csv,
-    dictionary: &[
+    dictionary: &[&[
         ",", "\"", "\n", "\r\n", "#", "x", "y", "1", "-", "e", ".", " ", ";", "\t",
-    ],
+    ]],
 };
 
 pub(crate) fn gen_csv(rng: &mut Rng) -> Vec<u8> {
@@ -106,7 +106,7 @@ pub(crate) const NPY: Target = Target {
         v
     },
     generate: gen_npy,
-    dictionary: &[
+    dictionary: &[&[
         "'descr'",
         "'shape'",
         "'fortran_order'",
@@ -126,7 +126,7 @@ pub(crate) const NPY: Target = Target {
         "\n",
         "4294967296",
         "-1",
-    ],
+    ]],
 };
 
 pub(crate) fn f64_data(v: &[f64]) -> Vec<u8> {

@@ -158,8 +158,8 @@ struct Target {
     seeds: fn() -> Vec<Vec<u8>>,
     /// A random input from the format's grammar.
     generate: fn(&mut Rng) -> Vec<u8>,
-    /// Meaningful tokens (keys, field names) for insertions.
-    dictionary: &'static [&'static str],
+    /// Meaningful tokens (keys, field names) for insertions, in lists.
+    dictionary: &'static [&'static [&'static str]],
 }
 
 /// `Error::Format` naming `path`, whose reason contains one of `places`.

@@ -28,7 +28,7 @@ pub(crate) const MODEL: Target = Target {
         v
     },
     generate: gen_model,
-    dictionary: &[
+    dictionary: &[&[
         "\"format\"",
         "\"version\"",
         "\"activation\"",
@@ -51,7 +51,7 @@ pub(crate) const MODEL: Target = Target {
         "2",
         "\"tanh\"",
         "\"relu\"",
-    ],
+    ]],
 };
 
 pub(crate) fn model_json(widths: Vec<usize>, seed: u64) -> String {
@@ -328,7 +328,7 @@ pub(crate) const CKPT: Target = Target {
     },
     seeds: ckpt_seeds,
     generate: gen_ckpt,
-    dictionary: &[
+    dictionary: &[&[
         "\"format_version\"",
         "\"meta\"",
         "\"entries\"",
@@ -345,5 +345,5 @@ pub(crate) const CKPT: Target = Target {
         "SAPMCEN2",
         "run.config",
         "driver.net",
-    ],
+    ]],
 };

@@ -114,10 +114,11 @@ pub(crate) fn mutate(rng: &mut Rng, b: &mut Vec<u8>, t: &Target, seeds: &[Vec<u8
         }
         4 | 5 => {
             let i = pos(rng, b);
-            let tok = if t.dictionary.is_empty() || rng.random_bool(0.3) {
+            let tokens: Vec<&str> = t.dictionary.concat();
+            let tok = if tokens.is_empty() || rng.random_bool(0.3) {
                 number_token(rng)
             } else {
-                pick(rng, t.dictionary).to_string()
+                pick(rng, &tokens).to_string()
             };
             b.splice(i..i, tok.into_bytes());
         }

@@ -57,6 +57,24 @@ pub(super) fn small_blocks() -> PenaltyConfig {
 }
 
 /// `Omega^2` of every set as the trainer holds them.
+/// A trainer on `sets` started at `net`, with its auxiliaries perturbed by
+/// [`perturb`] (`seed`, `s`); returns it and those auxiliaries.
+pub(super) fn perturbed_trainer<'a>(
+    cfg: PenaltyConfig,
+    w: Weighting,
+    sets: Vec<RowSet<'a>>,
+    net: &Network,
+    seed: u64,
+    s: f64,
+) -> (PenaltyTrainer<'a>, SetAux) {
+    let mut t = PenaltyTrainer::with_sets(cfg, w, sets, 0);
+    t.start(net).unwrap();
+    let mut aux = t.channel_aux().unwrap();
+    perturb(&mut aux, seed, s);
+    t.set_channel_aux(net, &aux).unwrap();
+    (t, aux)
+}
+
 pub(super) fn omega2(t: &PenaltyTrainer<'_>) -> Vec<Vec<Vec<f64>>> {
     (0..t.sets().len())
         .map(|s| t.omega_rows(s).unwrap())

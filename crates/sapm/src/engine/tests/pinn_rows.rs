@@ -37,11 +37,7 @@ fn j_is_the_pinn_loss_at_exact_auxiliaries() {
 fn engine_j_omega_and_gradient_match_the_reference() {
     let (net, data, pde) = pinn(5);
     for w in [Weighting::SelfAdaptive, Weighting::Constant(3.0)] {
-        let mut t = PenaltyTrainer::with_sets(small_blocks(), w, data.row_sets(), 0);
-        t.start(&net).unwrap();
-        let mut aux = t.channel_aux().unwrap();
-        perturb(&mut aux, 1, 0.3);
-        t.set_channel_aux(&net, &aux).unwrap();
+        let (mut t, aux) = perturbed_trainer(small_blocks(), w, data.row_sets(), &net, 1, 0.3);
         assert_eq!(t.channel_aux().unwrap(), aux);
         let o2 = omega2(&t);
         let want = omega_reference(&aux, 0, pde.omega_floor, pde.omega_deriv);
@@ -90,11 +86,7 @@ fn weight_steps_are_block_minimisers_on_pinn_rows() {
                 ..small_blocks()
             };
             let mut net = net0.clone();
-            let mut t = PenaltyTrainer::with_sets(cfg, w, data.row_sets(), 0);
-            t.start(&net).unwrap();
-            let mut aux = t.channel_aux().unwrap();
-            perturb(&mut aux, 2, 0.2);
-            t.set_channel_aux(&net, &aux).unwrap();
+            let (mut t, aux) = perturbed_trainer(cfg, w, data.row_sets(), &net, 2, 0.2);
             let sets = t.sets().to_vec();
             let o2 = omega2(&t);
             for l in (0..net.depth()).rev() {
@@ -326,11 +318,8 @@ fn trial_points_match_the_reference_for_every_moved_range() {
         (rnet, vec![RowSet::regression(x.as_ref(), y.as_ref())]),
     ];
     for (net, sets) in cases {
-        let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets, 0);
-        t.start(&net).unwrap();
-        let mut aux = t.channel_aux().unwrap();
-        perturb(&mut aux, 22, 0.2);
-        t.set_channel_aux(&net, &aux).unwrap();
+        let (mut t, aux) =
+            perturbed_trainer(small_blocks(), Weighting::SelfAdaptive, sets, &net, 22, 0.2);
         let sets = t.sets().to_vec();
         let o2 = omega2(&t);
         for range in [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2)] {

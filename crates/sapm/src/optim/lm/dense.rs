@@ -15,6 +15,7 @@ use rayon::prelude::*;
 /// Tile edge of the Gram and Cholesky kernels.
 pub const TILE: usize = 128;
 
+/// Row strips of `g`, `tile` high (the last lower), with their first row.
 pub(crate) fn row_strips(g: MatMut<'_, f64>, tile: usize) -> Vec<(usize, MatMut<'_, f64>)> {
     let mut out = Vec::new();
     let mut rest = g;
@@ -29,18 +30,12 @@ pub(crate) fn row_strips(g: MatMut<'_, f64>, tile: usize) -> Vec<(usize, MatMut<
     out
 }
 
+/// Column strips of `g`, `tile` wide (the last narrower), with their first column.
 pub(crate) fn col_strips(g: MatMut<'_, f64>, tile: usize) -> Vec<(usize, MatMut<'_, f64>)> {
-    let mut out = Vec::new();
-    let mut rest = g;
-    let mut start = 0;
-    while rest.ncols() > 0 {
-        let w = tile.min(rest.ncols());
-        let (a, b) = rest.split_at_col_mut(w);
-        out.push((start, a));
-        rest = b;
-        start += w;
-    }
-    out
+    row_strips(g.transpose_mut(), tile)
+        .into_iter()
+        .map(|(start, s)| (start, s.transpose_mut()))
+        .collect()
 }
 
 pub(crate) fn run_par<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync + Send) {
@@ -172,35 +167,8 @@ pub fn cholesky_lower(mut a: MatMut<'_, f64>) -> bool {
             );
         });
         // Trailing update of the lower triangle: A22 -= X X^T, column strips.
-        let x = panel.rb();
-        let m = n - k0 - kb;
         let (_, trailing) = trailing_cols.split_at_row_mut(k0 + kb);
-        run_par(col_strips(trailing, TILE), |(c0, strip)| {
-            let w = strip.ncols();
-            let mut strip = strip.subrows_mut(c0, m - c0);
-            let (diag, below) = strip.rb_mut().split_at_row_mut(w);
-            triangular::matmul(
-                diag,
-                BlockStructure::TriangularLower,
-                Accum::Add,
-                x.subrows(c0, w),
-                BlockStructure::Rectangular,
-                x.subrows(c0, w).transpose(),
-                BlockStructure::Rectangular,
-                -1.0,
-                Par::Seq,
-            );
-            if c0 + w < m {
-                matmul(
-                    below,
-                    Accum::Add,
-                    x.subrows(c0 + w, m - c0 - w),
-                    x.subrows(c0, w).transpose(),
-                    -1.0,
-                    Par::Seq,
-                );
-            }
-        });
+        gram_cols_add_lower(panel.rb().transpose(), trailing, -1.0);
         k0 += kb;
     }
     true

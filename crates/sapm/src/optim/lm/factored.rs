@@ -32,22 +32,16 @@ pub fn gram_lower(f: &KrFactors, nl: usize, g: MatMut<'_, f64>) {
         for layer in layers {
             for (at, bt) in &layer.terms {
                 for (as_, bs) in &layer.terms {
-                    matmul(
-                        x.as_mut(),
-                        Accum::Replace,
-                        at.subrows(a0, h),
-                        as_.subrows(0, end).transpose(),
-                        1.0,
-                        Par::Seq,
-                    );
-                    matmul(
-                        y.as_mut(),
-                        Accum::Replace,
-                        bt.subrows(a0, h),
-                        bs.subrows(0, end).transpose(),
-                        1.0,
-                        Par::Seq,
-                    );
+                    for (dst, u, v) in [(&mut x, at, as_), (&mut y, bt, bs)] {
+                        matmul(
+                            dst.as_mut(),
+                            Accum::Replace,
+                            u.subrows(a0, h),
+                            v.subrows(0, end).transpose(),
+                            1.0,
+                            Par::Seq,
+                        );
+                    }
                     for j in 0..end {
                         let o = col_mut(out.rb_mut(), j);
                         let (xc, yc) = (x.col_as_slice(j), y.col_as_slice(j));

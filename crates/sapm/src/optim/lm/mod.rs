@@ -168,6 +168,16 @@ impl Counters {
         ]
     }
 
+    /// The summary's counters.
+    pub(crate) fn stats(&self) -> TrainerStats {
+        TrainerStats {
+            solve_fallbacks: self.fallbacks as usize,
+            solves: self.solves as usize,
+            aux_rejections: 0,
+            evaluations: self.evaluations as usize,
+        }
+    }
+
     /// Counters from [`Counters::counts`] and the last step norm and gain ratio.
     pub(crate) fn from_counts(c: [u64; 5], step_norm: f64, rho: f64) -> Self {
         let [iterations, rejections, solves, fallbacks, evaluations] = c;
@@ -342,12 +352,7 @@ impl Trainer for Lm<'_> {
     }
 
     fn stats(&self) -> TrainerStats {
-        TrainerStats {
-            solve_fallbacks: self.c.fallbacks as usize,
-            solves: self.c.solves as usize,
-            aux_rejections: 0,
-            evaluations: self.c.evaluations as usize,
-        }
+        self.c.stats()
     }
 
     fn progress(&self) -> Vec<(&'static str, f64)> {

@@ -62,15 +62,6 @@ fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 
-fn outcome(objective: f64, converged: bool) -> StepOutcome {
-    StepOutcome {
-        objective,
-        converged,
-        lagged: false,
-        new_phase: false,
-    }
-}
-
 /// `theta + eta delta` into `out`.
 fn axpy_into(theta: &[f64], eta: f64, delta: &[f64], out: &mut [f64]) {
     for ((o, t), d) in out.iter_mut().zip(theta).zip(delta) {
@@ -94,6 +85,18 @@ fn evaluate(
     c.evaluations += 1;
     let f = model.residuals_into(&w.trial, &mut w.r_trial);
     f.is_finite().then_some(f)
+}
+
+/// Count an accepted step of length `dn` from `f` to `f_new`, and its outcome.
+fn accepted(
+    cfg: &LmConfig,
+    c: &mut Counters,
+    dn: f64,
+    theta_norm: f64,
+    (f, f_new): (f64, f64),
+) -> StepOutcome {
+    c.step_norm = dn;
+    StepOutcome::new(f_new, converged(cfg, dn, theta_norm, f, f_new))
 }
 
 /// The convergence tests on an accepted step of length `dn` from `f` to `f_new`.
@@ -131,7 +134,7 @@ impl Lm<'_> {
         c.iterations += 1;
         let gmax = 2.0 * g.iter().fold(0.0f64, |a, v| a.max(v.abs()));
         if cfg.tol_grad > 0.0 && gmax <= cfg.tol_grad {
-            return Ok(outcome(f, true));
+            return Ok(StepOutcome::new(f, true));
         }
         let theta_norm = norm(&w.theta);
         let scale = w.normal.jtj_diag_max().max(f64::MIN_POSITIVE);
@@ -182,15 +185,14 @@ fn damped(
             model.accept();
             net.clone_from(&w.trial);
             nielsen_accept(lambda, nu, rho);
-            c.step_norm = dn;
             c.rho = rho;
-            return Ok(outcome(f_new, converged(cfg, dn, theta_norm, f, f_new)));
+            return Ok(accepted(cfg, c, dn, theta_norm, (f, f_new)));
         }
         c.rejections += 1;
         nielsen_reject(lambda, nu);
     }
     c.step_norm = 0.0;
-    Ok(outcome(f, true))
+    Ok(StepOutcome::new(f, true))
 }
 
 /// Nielsen's update after an accepted step with gain ratio `rho > 0`:
@@ -276,13 +278,12 @@ fn line_search(
             model.set_params(net, &w.trial_theta)?;
             model.accept();
             let dn = eta * norm(&w.delta);
-            c.step_norm = dn;
             c.eta = eta;
-            return Ok(outcome(f_new, converged(cfg, dn, theta_norm, f, f_new)));
+            return Ok(accepted(cfg, c, dn, theta_norm, (f, f_new)));
         }
         c.rejections += 1;
         damping *= 100.0;
     }
     c.step_norm = 0.0;
-    Ok(outcome(f, true))
+    Ok(StepOutcome::new(f, true))
 }

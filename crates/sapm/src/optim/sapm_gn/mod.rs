@@ -13,10 +13,10 @@ pub mod schur;
 #[cfg(test)]
 mod tests;
 
-use super::lm::LmConfig;
 use super::lm::step::{
     converged, load_counts, load_damping, nielsen_accept, nielsen_reject, save_counts, save_damping,
 };
+use super::lm::{Counters, LmConfig};
 use super::{StepOutcome, Trainer, TrainerStats};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::engine::loss::{AuxVars, PenaltyWorkspace, Weighting};
@@ -51,22 +51,6 @@ pub enum Scaling {
     Marquardt,
 }
 
-/// Counters and the last step's numbers (checkpointed).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Counters {
-    pub(crate) iterations: u64,
-    pub(crate) rejections: u64,
-    pub(crate) solves: u64,
-    pub(crate) fallbacks: u64,
-    pub(crate) evaluations: u64,
-    pub(crate) step_norm: f64,
-    pub(crate) rho: f64,
-    /// `J_SAPM` before and after the last accepted step, at the omega of
-    /// that iteration.
-    pub(crate) fixed_before: f64,
-    pub(crate) fixed_after: f64,
-}
-
 /// Buffers of one problem size (not checkpointed).
 struct Work {
     ws: PenaltyWorkspace,
@@ -85,7 +69,11 @@ pub struct SapmGn<'a> {
     aux: Option<AuxVars>,
     lambda: f64,
     nu: f64,
+    /// `lm`'s counters (`eta` unused).
     pub(crate) c: Counters,
+    /// `J_SAPM` before and after the last accepted step, at the omega of
+    /// that iteration (checkpointed after `c`'s last step's numbers).
+    pub(crate) fixed: [f64; 2],
     /// `J_SAPM` at the current point (omega of the current weights).
     objective: f64,
     work: Option<Work>,
@@ -103,6 +91,7 @@ impl<'a> SapmGn<'a> {
             lambda: f64::NAN,
             nu: 2.0,
             c: Counters::default(),
+            fixed: [0.0; 2],
             objective: f64::NAN,
             work: None,
         }
@@ -142,7 +131,7 @@ impl<'a> SapmGn<'a> {
         }
         c.iterations += 1;
         if cfg.tol_grad > 0.0 && 2.0 * lin.grad_max_abs() <= cfg.tol_grad {
-            return Ok(outcome(f, true));
+            return Ok(StepOutcome::new(f, true));
         }
         let scale = if self.scaled {
             1.0
@@ -186,16 +175,16 @@ impl<'a> SapmGn<'a> {
         }
         let Some((f_new, dn, rho)) = accepted else {
             c.step_norm = 0.0;
-            return Ok(outcome(f, true));
+            return Ok(StepOutcome::new(f, true));
         };
         net.clone_from(trial_net);
         std::mem::swap(aux, trial_aux);
-        (c.step_norm, c.rho, c.fixed_before, c.fixed_after) = (dn, rho, f, f_new);
+        (c.step_norm, c.rho, self.fixed) = (dn, rho, [f, f_new]);
         // The true J_SAPM at the new point: the residuals are those of the
         // trial, the omegas those of its weights.
         let omega_new = Weighting::SelfAdaptive.omega(&net.weight_norms_sq());
         self.objective = ws_trial.objective(&omega_new);
-        Ok(outcome(
+        Ok(StepOutcome::new(
             self.objective,
             converged(cfg, dn, x_norm, f, f_new),
         ))
@@ -215,15 +204,6 @@ pub fn bytes_needed(widths: &[usize], n: usize) -> f64 {
     let kt: usize = widths[..depth].iter().map(|k| k + 1).sum();
     let per_sample = 5 * h + 4 * o + 2 * kt;
     8.0 * (2.0 * (p * p) as f64 + 4e6 + (n * per_sample) as f64)
-}
-
-fn outcome(objective: f64, converged: bool) -> StepOutcome {
-    StepOutcome {
-        objective,
-        converged,
-        lagged: false,
-        new_phase: false,
-    }
 }
 
 impl Trainer for SapmGn<'_> {
@@ -264,6 +244,7 @@ impl Trainer for SapmGn<'_> {
         self.lambda = f64::NAN;
         self.nu = 2.0;
         self.c = Counters::default();
+        self.fixed = [0.0; 2];
         Ok(())
     }
 
@@ -280,12 +261,7 @@ impl Trainer for SapmGn<'_> {
     }
 
     fn stats(&self) -> TrainerStats {
-        TrainerStats {
-            solve_fallbacks: self.c.fallbacks as usize,
-            solves: self.c.solves as usize,
-            aux_rejections: 0,
-            evaluations: self.c.evaluations as usize,
-        }
+        self.c.stats()
     }
 
     fn non_finite_state(&self) -> Option<String> {
@@ -305,19 +281,8 @@ impl Trainer for SapmGn<'_> {
         w.text("method", "sapm-gn");
         save_damping(w, self.lambda, self.nu);
         w.f64("objective", self.objective);
-        let c = &self.c;
-        let counts = [
-            c.iterations,
-            c.rejections,
-            c.solves,
-            c.fallbacks,
-            c.evaluations,
-        ];
-        save_counts(
-            w,
-            counts,
-            vec![c.step_norm, c.rho, c.fixed_before, c.fixed_after],
-        );
+        let (c, [before, after]) = (&self.c, self.fixed);
+        save_counts(w, c.counts(), vec![c.step_norm, c.rho, before, after]);
         w.f64s_owned("aux", flatten(&aux.a));
         Ok(())
     }
@@ -340,17 +305,8 @@ impl Trainer for SapmGn<'_> {
             }
         }
         (self.lambda, self.nu, self.objective) = (lambda, nu, objective);
-        self.c = Counters {
-            iterations: counters[0],
-            rejections: counters[1],
-            solves: counters[2],
-            fallbacks: counters[3],
-            evaluations: counters[4],
-            step_norm: last[0],
-            rho: last[1],
-            fixed_before: last[2],
-            fixed_after: last[3],
-        };
+        self.c = Counters::from_counts(counters, last[0], last[1]);
+        self.fixed = [last[2], last[3]];
         Ok(())
     }
 }

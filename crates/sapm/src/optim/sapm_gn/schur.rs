@@ -31,6 +31,7 @@ use faer::linalg::triangular_solve::{
 };
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Sizes and offsets of a network's joint variables.
 #[derive(Debug, Clone)]
@@ -382,12 +383,35 @@ impl<'w> Linear<'w> {
         (Mat::zeros(h, h), Mat::zeros(h, o), MemBuffer::new(req))
     }
 
+    /// `f(n, L_n, M_n)` for the samples in `range`, in parallel with
+    /// per-thread scratch, after [`Linear::system`] factored `A_n = L_n L_n^T`;
+    /// an error if any `A_n` is not positive definite.
+    fn per_sample<T: Send>(
+        &self,
+        range: Range<usize>,
+        lambda: f64,
+        f: impl Fn(usize, MatRef<'_, f64>, &mut Mat<f64>) -> T + Sync,
+    ) -> Result<Vec<T>> {
+        let per: Vec<Option<T>> = range
+            .into_par_iter()
+            .map_init(
+                || self.scratch(),
+                |(a, m, mem), j| {
+                    self.system(j, lambda, a, m, mem)
+                        .then(|| f(j, a.as_ref(), m))
+                },
+            )
+            .collect();
+        per.into_iter().collect::<Option<Vec<T>>>().ok_or_else(|| {
+            Error::numerical("sapm-gn", "an auxiliary block is not positive definite")
+        })
+    }
+
     /// The damped step `(J^T J + lambda D) delta = -J^T r` by Schur elimination
     /// (`D = I`, or `diag(J^T J)` when scaled).
     pub fn step(&self, lambda: f64) -> Result<Step> {
         let sh = &self.shape;
         let (depth, n, h, rows, p) = (sh.depth, self.n, sh.h(), sh.rows(), sh.p());
-        let fail = || Error::numerical("sapm-gn", "an auxiliary block is not positive definite");
         // S = J_t^T J_t + lambda I (lower), V = M_n^T A_n^{-1} g_{a,n} per sample.
         let mut s = Mat::<f64>::zeros(p, p);
         for l in 0..depth {
@@ -409,32 +433,21 @@ impl<'w> Linear<'w> {
         let mut n0 = 0;
         while n0 < n {
             let n1 = (n0 + chunk).min(n);
-            let per: Vec<Option<(Mat<f64>, Vec<f64>)>> = (n0..n1)
-                .into_par_iter()
-                .map_init(
-                    || self.scratch(),
-                    |(a, m, mem), j| {
-                        if !self.system(j, lambda, a, m, mem) {
-                            return None;
-                        }
-                        let l = a.as_ref();
-                        solve_lower_triangular_in_place(l, m.as_mut(), Par::Seq);
-                        let mut y = self.ga.col_as_slice(j).to_vec();
-                        solve_lower_triangular_in_place(
-                            l,
-                            MatMut::from_column_major_slice_mut(&mut y, h, 1),
-                            Par::Seq,
-                        );
-                        let c = m.transpose() * m.as_ref();
-                        let mut vj = vec![0.0; rows];
-                        dense::gemv(m.transpose(), &y, &mut vj);
-                        Some((c, vj))
-                    },
-                )
-                .collect();
+            let per = self.per_sample(n0..n1, lambda, |j, l, m| {
+                solve_lower_triangular_in_place(l, m.as_mut(), Par::Seq);
+                let mut y = self.ga.col_as_slice(j).to_vec();
+                solve_lower_triangular_in_place(
+                    l,
+                    MatMut::from_column_major_slice_mut(&mut y, h, 1),
+                    Par::Seq,
+                );
+                let c = m.transpose() * m.as_ref();
+                let mut vj = vec![0.0; rows];
+                dense::gemv(m.transpose(), &y, &mut vj);
+                (c, vj)
+            })?;
             let mut cs = Vec::with_capacity(n1 - n0);
-            for (k, item) in per.into_iter().enumerate() {
-                let (c, vj) = item.ok_or_else(fail)?;
+            for (k, (c, vj)) in per.into_iter().enumerate() {
                 v.col_as_slice_mut(n0 + k).copy_from_slice(&vj);
                 cs.push(c);
             }
@@ -469,26 +482,16 @@ impl<'w> Linear<'w> {
                 Par::Seq,
             );
         }
-        let da: Vec<Option<Vec<f64>>> = (0..n)
-            .into_par_iter()
-            .map_init(
-                || self.scratch(),
-                |(a, m, mem), j| {
-                    if !self.system(j, lambda, a, m, mem) {
-                        return None;
-                    }
-                    let mut z = self.ga.col_as_slice(j).to_vec();
-                    dense::gemv_add(m.as_ref(), t.col_as_slice(j), 1.0, &mut z);
-                    let mut zm = MatMut::from_column_major_slice_mut(&mut z, h, 1);
-                    solve_lower_triangular_in_place(a.as_ref(), zm.as_mut(), Par::Seq);
-                    solve_upper_triangular_in_place(a.transpose(), zm, Par::Seq);
-                    Some(z)
-                },
-            )
-            .collect();
+        let da = self.per_sample(0..n, lambda, |j, l, m| {
+            let mut z = self.ga.col_as_slice(j).to_vec();
+            dense::gemv_add(m.as_ref(), t.col_as_slice(j), 1.0, &mut z);
+            let mut zm = MatMut::from_column_major_slice_mut(&mut z, h, 1);
+            solve_lower_triangular_in_place(l, zm.as_mut(), Par::Seq);
+            solve_upper_triangular_in_place(l.transpose(), zm, Par::Seq);
+            z
+        })?;
         let mut aux: Vec<Mat<f64>> = (0..depth - 1).map(|k| Mat::zeros(sh.o[k], n)).collect();
         for (j, z) in da.into_iter().enumerate() {
-            let z = z.ok_or_else(fail)?;
             for (k, ak) in aux.iter_mut().enumerate() {
                 for i in 0..sh.o[k] {
                     ak[(i, j)] = -z[sh.ob[k] + i];

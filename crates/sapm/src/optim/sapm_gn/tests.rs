@@ -256,7 +256,7 @@ fn accepted_steps_lower_j_sapm_at_fixed_omega() {
                 break;
             }
             accepted += 1;
-            assert!(t.c.fixed_after < t.c.fixed_before, "{:?}", t.c);
+            assert!(t.fixed[1] < t.fixed[0], "{:?}", t.fixed);
             let ls = mse(&net, x.as_ref(), y.as_ref());
             assert!(
                 ls <= c * out.objective * (1.0 + 1e-10),

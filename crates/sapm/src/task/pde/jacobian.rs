@@ -12,26 +12,15 @@
 use crate::net::Network;
 use crate::net::derivs::{DirCache, derivs, dir_forward_into};
 use crate::objective::LeastSquares;
+use crate::task::pde::PinnData;
 use crate::task::pde::loss::PinnObjective;
 use crate::task::regression_jacobian::{
     JAC_BLOCK, LayerFactors, expand_transpose, fill_residuals, fill_rows, row_blocks,
-    value_residuals, value_rows, write_layer,
+    scaled_residuals, value_factors, value_residuals, write_layer,
 };
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use std::ops::Range;
-
-/// Jacobian rows of `scale (grad u(x) . v - f)` for the samples `x`, `v`
-/// (`d x nb`, scalar output): `nb` rows of all `P` parameters.
-pub(crate) fn directional_rows(
-    net: &Network,
-    x: MatRef<'_, f64>,
-    v: MatRef<'_, f64>,
-    scale: f64,
-    mut jac: MatMut<'_, f64>,
-) {
-    directional_factors(net, x, v, scale, &mut |f| write_layer(jac.rb_mut(), &f));
-}
 
 /// The Jacobian factors of `scale (grad u(x) . v - f)` for the samples `x`,
 /// `v`, passed to `sink` layer by layer from the last: `(Db, q)` alone for
@@ -112,27 +101,6 @@ pub(crate) fn directional_factors(
     }
 }
 
-/// Residuals `scale (grad u(x) . v - f)` into `r`; returns their squared sum.
-fn directional_residuals(
-    net: &Network,
-    x: MatRef<'_, f64>,
-    v: MatRef<'_, f64>,
-    f: MatRef<'_, f64>,
-    scale: f64,
-    r: &mut [f64],
-) -> f64 {
-    let mut c = DirCache::new(net.widths(), x.ncols());
-    dir_forward_into(net, x, v, &mut c);
-    let du = c.dz[net.depth() - 1].as_ref();
-    let mut s = 0.0;
-    for n in 0..du.ncols() {
-        let e = scale * (du[(0, n)] - f[(0, n)]);
-        r[n] = e;
-        s += e * e;
-    }
-    s
-}
-
 impl PinnObjective<'_> {
     pub(crate) fn scales(&self) -> (f64, f64) {
         let d = self.data;
@@ -140,6 +108,80 @@ impl PinnObjective<'_> {
             (self.alpha / d.n_interior().max(1) as f64).sqrt(),
             (self.beta_bc / d.n_boundary().max(1) as f64).sqrt(),
         )
+    }
+
+    /// The residual's fixed row blocks.
+    pub(crate) fn blocks(&self) -> PinnBlocks<'_> {
+        let d = self.data;
+        let (ni, nbc) = (d.n_interior(), d.n_boundary());
+        let mut rows = row_blocks(ni, 1, 0);
+        let n_int = rows.len();
+        rows.extend(row_blocks(nbc, 1, ni));
+        PinnBlocks {
+            data: d,
+            scales: self.scales(),
+            n_int,
+            rows,
+        }
+    }
+}
+
+/// The row blocks of the PINN residual (one row a point): [`JAC_BLOCK`]
+/// interior points at a time, then the boundary points.
+pub(crate) struct PinnBlocks<'a> {
+    data: &'a PinnData,
+    scales: (f64, f64),
+    /// Interior blocks (they come first).
+    n_int: usize,
+    /// Rows of every block.
+    pub(crate) rows: Vec<Range<usize>>,
+}
+
+/// The points of one block.
+enum Points<'a> {
+    /// Interior points `x`, directions `v` and right-hand side `f`, with the
+    /// PDE rows' scale.
+    Interior(MatRef<'a, f64>, MatRef<'a, f64>, MatRef<'a, f64>, f64),
+    /// Boundary points `x` and data `g`, with the boundary rows' scale.
+    Boundary(MatRef<'a, f64>, MatRef<'a, f64>, f64),
+}
+
+impl PinnBlocks<'_> {
+    fn points(&self, b: usize) -> Points<'_> {
+        let (d, (si, sb), len) = (self.data, self.scales, self.rows[b].len());
+        if b < self.n_int {
+            let s0 = b * JAC_BLOCK;
+            Points::Interior(
+                d.e_int.subcols(s0, len),
+                d.v_int.subcols(s0, len),
+                d.f_int.subcols(s0, len),
+                si,
+            )
+        } else {
+            let s0 = (b - self.n_int) * JAC_BLOCK;
+            Points::Boundary(d.e_bc.subcols(s0, len), d.g_bc.subcols(s0, len), sb)
+        }
+    }
+
+    /// Block `b`'s residuals into `r` (`scale (grad u . v - f)` or
+    /// `scale (u - g)`); returns their squared sum.
+    fn residuals(&self, net: &Network, b: usize, r: &mut [f64]) -> f64 {
+        match self.points(b) {
+            Points::Interior(x, v, f, s) => {
+                let mut c = DirCache::new(net.widths(), x.ncols());
+                dir_forward_into(net, x, v, &mut c);
+                scaled_residuals(c.dz[net.depth() - 1].as_ref(), f, s, r)
+            }
+            Points::Boundary(x, g, s) => value_residuals(net, x, g, s, r),
+        }
+    }
+
+    /// Block `b`'s Jacobian factors, passed to `sink` layer by layer from the last.
+    pub(crate) fn factors(&self, net: &Network, b: usize, sink: &mut dyn FnMut(LayerFactors<'_>)) {
+        match self.points(b) {
+            Points::Interior(x, v, _, s) => directional_factors(net, x, v, s, sink),
+            Points::Boundary(x, _, s) => value_factors(net, x, s, sink),
+        }
     }
 }
 
@@ -151,30 +193,13 @@ impl LeastSquares for PinnObjective<'_> {
     fn residuals_into(&mut self, net: &Network, r: &mut [f64]) -> f64 {
         assert_eq!(r.len(), self.residual_count(), "residual length");
         assert_eq!(net.output_dim(), 1, "PINN networks have one output");
-        let d = self.data;
-        let (ni, nbc) = (d.n_interior(), d.n_boundary());
-        let (si, sb) = self.scales();
+        let blocks = self.blocks();
+        let ni = self.data.n_interior();
         let (ri, rb) = r.split_at_mut(ni);
-        let pde = fill_residuals(&row_blocks(ni, 1, 0), 0, ri, |b, chunk| {
-            let (s0, nb) = (b * JAC_BLOCK, chunk.len());
-            directional_residuals(
-                net,
-                d.e_int.subcols(s0, nb),
-                d.v_int.subcols(s0, nb),
-                d.f_int.subcols(s0, nb),
-                si,
-                chunk,
-            )
-        });
-        let bc = fill_residuals(&row_blocks(nbc, 1, ni), ni, rb, |b, chunk| {
-            let (s0, nb) = (b * JAC_BLOCK, chunk.len());
-            value_residuals(
-                net,
-                d.e_bc.subcols(s0, nb),
-                d.g_bc.subcols(s0, nb),
-                sb,
-                chunk,
-            )
+        let (int, bc) = blocks.rows.split_at(blocks.n_int);
+        let pde = fill_residuals(int, 0, ri, |b, chunk| blocks.residuals(net, b, chunk));
+        let bc = fill_residuals(bc, ni, rb, |b, chunk| {
+            blocks.residuals(net, blocks.n_int + b, chunk)
         });
         pde + bc
     }
@@ -186,29 +211,9 @@ impl LeastSquares for PinnObjective<'_> {
         );
         assert_eq!(jac.ncols(), net.num_params(), "Jacobian columns");
         assert_eq!(net.output_dim(), 1, "PINN networks have one output");
-        let d = self.data;
-        let (ni, nbc) = (d.n_interior(), d.n_boundary());
-        let (si, sb) = self.scales();
-        let interior = row_blocks(ni, 1, 0);
-        let n_int_blocks = interior.len();
-        let mut blocks = interior;
-        blocks.extend(row_blocks(nbc, 1, ni));
-        let blocks_ref = &blocks;
-        fill_rows(blocks_ref, rows, jac, |b, dst| {
-            let len = blocks_ref[b].len();
-            if b < n_int_blocks {
-                let s0 = b * JAC_BLOCK;
-                directional_rows(
-                    net,
-                    d.e_int.subcols(s0, len),
-                    d.v_int.subcols(s0, len),
-                    si,
-                    dst,
-                );
-            } else {
-                let s0 = (b - n_int_blocks) * JAC_BLOCK;
-                value_rows(net, d.e_bc.subcols(s0, len), sb, dst);
-            }
+        let blocks = self.blocks();
+        fill_rows(&blocks.rows, rows, jac, |b, mut dst| {
+            blocks.factors(net, b, &mut |f| write_layer(dst.rb_mut(), &f));
         });
     }
 }
@@ -234,12 +239,7 @@ mod tests {
             };
             let data = PinnData::sample(&problem, &cfg, 1).unwrap();
             let d = data.e_int.nrows();
-            for act in [
-                Activation::Tanh,
-                Activation::Sin,
-                Activation::Sigmoid,
-                Activation::Softplus,
-            ] {
+            for act in Activation::smooth() {
                 let net = NetworkSpec::new(vec![d, 5, 4, 1])
                     .with_activation(act)
                     .build(2)
