@@ -389,3 +389,49 @@ fn default_budgets_fit_the_stated_time() {
             .all(|s| s.cfg.train.max_iterations == 2000 && s.cfg.network.depth == 10)
     );
 }
+
+/// The optimizers study on two problems (one regression, one PINN) and three
+/// methods: every run has the spike and time-to-reach columns, the report a
+/// table per problem and the error-against-time plot.
+#[test]
+fn optimizers_study_end_to_end() {
+    let opts = StudyOptions {
+        seeds: Some(1),
+        seconds: Some(0.05),
+        sets: [
+            "network.width=4",
+            "study.pinn_seconds=0.05",
+            "study.problems=[\"sin_x2-L6\", \"steady1d\"]",
+            "study.methods=[\"ls-adam\", \"sapm\", \"lm\"]",
+        ]
+        .map(String::from)
+        .to_vec(),
+        jobs: 2,
+        threads_per_run: 1,
+        command: "sapm study (test)".into(),
+        ..Default::default()
+    };
+    let report = check("optimizers", &opts, &["error_time"], 6);
+    for s in ["## sin_x2-L6", "## steady1d", "| lm |", "spike ratio"] {
+        assert!(report.contains(s), "{s}: {report}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    run_study("optimizers", &opts, &out, &|_| {}, &|_| {}).unwrap();
+    let p = out.join("results.csv");
+    let rows = from_csv(&std::fs::read_to_string(&p).unwrap(), &p).unwrap();
+    for r in &rows {
+        let spikes = r.extra("spike_ratio").unwrap();
+        let max_err = r.extra("max_err_between").unwrap();
+        assert!(r.extra("max_err_test").unwrap() >= max_err, "{}", r.run);
+        assert!(
+            spikes > 0.0 && max_err > 0.0,
+            "{}: {spikes} {max_err}",
+            r.run
+        );
+        // Seconds, or +inf if never reached; NaN only for time marching.
+        assert!(r.extra("t_1e-3").unwrap() >= 0.0, "{}", r.run);
+        let pinn = r.variant == "steady1d";
+        assert_eq!(r.extra("rel_l2").unwrap().is_finite(), pinn, "{}", r.run);
+    }
+}

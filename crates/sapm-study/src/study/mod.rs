@@ -13,13 +13,15 @@
 //! Files: `options` (what a study accepts), `plan` (budget, plan inputs, time
 //! bound), `pipeline` ([`run_study`], [`rereport`]), `study_json` and
 //! `report_md` (the two files every study writes besides the tables); the
-//! studies `consistency`, `depth`, `ablation`, `transport` and `derivatives`;
+//! studies `consistency`, `depth`, `ablation`, `transport`, `derivatives` and
+//! `optimizers`;
 //! `regression` and `pinn` (what the regression and the PINN studies share).
 
 mod ablation;
 mod consistency;
 mod depth;
 mod derivatives;
+mod optimizers;
 mod options;
 mod pinn;
 mod pipeline;
@@ -33,6 +35,7 @@ pub use ablation::Ablation;
 pub use consistency::Consistency;
 pub use depth::Depth;
 pub use derivatives::Derivatives;
+pub use optimizers::Optimizers;
 pub use options::{FIRST_SEED, OptionDoc, Params, StudyOptions};
 pub use pinn::{FAIL_THRESHOLD, PINN_COLUMNS};
 pub use pipeline::{StudyOutput, rereport, run_study};
@@ -120,6 +123,7 @@ pub fn available() -> Vec<Box<dyn Study>> {
         Box::new(Ablation),
         Box::new(Transport),
         Box::new(Derivatives),
+        Box::new(Optimizers),
     ]
 }
 

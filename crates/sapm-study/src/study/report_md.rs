@@ -106,7 +106,15 @@ pub(super) fn report_md(
         rows.push(vec!["note".into(), n.clone()]);
     }
     s.push_str(&table(&["", ""], &rows));
-    s.push_str("\nTime limits are wall-clock training time (evaluation excluded); runs that stop on time are not bit-reproducible, and concurrent jobs share memory bandwidth. Each run's folder `runs/<id>/` holds `config.toml` (repeat with `sapm train --config runs/<id>/config.toml --out DIR`), `history.csv`, `summary.json` and, where saved, `model.json` (`sapm plot runs/<id>` draws it).\n\n");
+    let cpu = runs
+        .iter()
+        .any(|r| matches!(r.spec.cfg.train.clock, sapm::driver::Clock::Cpu));
+    s.push_str(if cpu {
+        "\nTime limits are CPU seconds of the run's threads (`train.clock = \"cpu\"`, evaluation excluded), so runs that share the machine get the same compute;"
+    } else {
+        "\nTime limits are wall-clock training time (evaluation excluded);"
+    });
+    s.push_str(" runs that stop on time are not bit-reproducible, and concurrent jobs share memory bandwidth. Each run's folder `runs/<id>/` holds `config.toml` (repeat with `sapm train --config runs/<id>/config.toml --out DIR`), `history.csv`, `summary.json` and, where saved, `model.json` (`sapm plot runs/<id>` draws it).\n\n");
     s.push_str(&body.sections);
     s.push_str("\n## Definitions\n\n");
     for d in &body.definitions {

@@ -8,12 +8,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
 /// Names accepted by [`builtin`].
-pub const BUILTINS: [&str; 2] = ["sin_x2", "franke"];
+pub const BUILTINS: [&str; 3] = ["sin_x2", "sincos_x2", "franke"];
 
 /// Generate a built-in target.
 ///
 /// - `sin_x2`: `y = sin(x^2)`, `x in [-3, 3]`; `n_train` uniform random points,
 ///   `n_test` equispaced test points (end points included).
+/// - `sincos_x2`: the same points with two outputs, `y = (sin(x^2), cos(x^2))`
+///   (multi-output regression).
 /// - `franke`: Franke's 2-D test function on `[0, 1]^2`; `n_train` uniform random
 ///   points, test grid of `round(sqrt(n_test))^2` points.
 ///
@@ -33,21 +35,31 @@ pub fn builtin(name: &str, n_train: usize, n_test: usize, noise: f64, seed: u64)
     let normal =
         Normal::new(0.0, noise.max(0.0)).map_err(|e| Error::config("data.noise", e.to_string()))?;
     match name {
-        "sin_x2" => {
-            let f = |x: f64| (x * x).sin();
+        "sin_x2" | "sincos_x2" => {
+            let outs: &[fn(f64) -> f64] = if name == "sin_x2" {
+                &[|x| (x * x).sin()]
+            } else {
+                &[|x| (x * x).sin(), |x| (x * x).cos()]
+            };
+            let names: Vec<String> = match outs.len() {
+                1 => vec!["y".into()],
+                m => (1..=m).map(|k| format!("y{k}")).collect(),
+            };
             let xs: Vec<f64> = (0..n_train).map(|_| rng.random_range(-3.0..=3.0)).collect();
+            // Noise draws in sample-major order (one per output of a sample).
+            let mut y = Mat::from_fn(outs.len(), n_train, |i, j| outs[i](xs[j]));
+            if noise > 0.0 {
+                for j in 0..n_train {
+                    for i in 0..outs.len() {
+                        y[(i, j)] += normal.sample(&mut rng);
+                    }
+                }
+            }
             let train = Dataset::new(
                 Mat::from_fn(1, n_train, |_, j| xs[j]),
-                Mat::from_fn(1, n_train, |_, j| {
-                    f(xs[j])
-                        + if noise > 0.0 {
-                            normal.sample(&mut rng)
-                        } else {
-                            0.0
-                        }
-                }),
+                y,
                 vec!["x".into()],
-                vec!["y".into()],
+                names.clone(),
             )?;
             let grid = |j: usize| {
                 if n_test == 1 {
@@ -58,9 +70,9 @@ pub fn builtin(name: &str, n_train: usize, n_test: usize, noise: f64, seed: u64)
             };
             let test = Dataset::new(
                 Mat::from_fn(1, n_test, |_, j| grid(j)),
-                Mat::from_fn(1, n_test, |_, j| f(grid(j))),
+                Mat::from_fn(outs.len(), n_test, |i, j| outs[i](grid(j))),
                 vec!["x".into()],
-                vec!["y".into()],
+                names,
             )?;
             Ok(Split { train, test })
         }
@@ -133,6 +145,14 @@ mod tests {
             assert!((s.train.y[(0, j)] - (x * x).sin()).abs() < 1e-15);
         }
         assert_eq!(s.test.x[(0, 10)], 3.0);
+        let m = builtin("sincos_x2", 500, 11, 0.0, 1).unwrap();
+        assert_eq!(m.train.x, s.train.x, "same points as sin_x2");
+        for j in 0..500 {
+            let x = m.train.x[(0, j)];
+            assert_eq!(m.train.y[(0, j)], s.train.y[(0, j)]);
+            assert!((m.train.y[(1, j)] - (x * x).cos()).abs() < 1e-15);
+        }
+        assert_eq!(m.test.output_names, ["y1", "y2"]);
         // Franke's known value at the origin.
         assert!((franke(0.0, 0.0) - 0.7664205912849231).abs() < 1e-12);
         assert!(builtin("nope", 1, 1, 0.0, 0).is_err());

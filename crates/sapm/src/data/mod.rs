@@ -196,7 +196,7 @@ pub const MAX_BUILTIN_POINTS: usize = 1 << 24;
 ///
 /// | key | default | meaning |
 /// |---|---|---|
-/// | `builtin` | `"sin_x2"` when `train` is unset | built-in target: `sin_x2`, `franke` |
+/// | `builtin` | `"sin_x2"` when `train` is unset | built-in target: `sin_x2`, `sincos_x2` (two outputs), `franke` |
 /// | `n_train` | 100 | random training points (built-ins), 1 to 2^24 |
 /// | `n_test` | 1000 | equispaced test grid size (built-ins; 2-D: nearest square), 1 to 2^24 |
 /// | `noise` | 0 | std. dev. of Gaussian noise added to built-in training targets |

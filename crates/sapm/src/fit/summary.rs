@@ -12,8 +12,8 @@ use crate::record::TrainerStats;
 use crate::task::Task;
 use crate::task::pde::loss::pinn_loss;
 use crate::task::pde::rel_l2;
-use crate::task::regression::mse;
-use faer::Mat;
+use crate::task::regression::{max_abs_error, mse};
+use faer::{Mat, MatRef};
 use serde::Serialize;
 
 /// End-of-run numbers that tell a real fit from a fragile one.
@@ -49,6 +49,64 @@ pub struct Diagnostics {
     /// descent guarantee holds in exact arithmetic only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aux_roundoff_floor: Option<f64>,
+    /// Regression: the largest error between the training points against the
+    /// largest error at them (the paper's "bad regularization").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spikes: Option<Spikes>,
+}
+
+/// Spikes of the fitted function between training points: sup-norm errors,
+/// over samples and outputs, on the test points inside the training inputs'
+/// bounding box (for the built-in 1-D data: the grid through the gaps between
+/// the outermost training points), on the whole test set, and at the
+/// training points.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spikes {
+    /// `max |u - y|` on the test points inside the training bounding box
+    /// (NaN if none is inside).
+    pub max_abs_error_between: f64,
+    /// `max |u - y|` on the whole test set (extrapolation included).
+    pub max_abs_error_test: f64,
+    /// `max |u - y|` on the training set.
+    pub max_abs_error_train: f64,
+    /// `max_abs_error_between / max_abs_error_train`: about 1 when the error
+    /// between the points is no larger than at them; large for an interpolant
+    /// that spikes in the gaps (infinite, written as null, if the training
+    /// error is 0).
+    pub ratio: f64,
+}
+
+impl Spikes {
+    /// The spikes of `net` on `data`.
+    pub fn of(net: &Network, data: &Split) -> Spikes {
+        let (tx, ty) = (data.test.x.as_ref(), data.test.y.as_ref());
+        let d = tx.nrows();
+        let train = data.train.x.as_ref();
+        let bound = |i: usize, f: fn(f64, f64) -> f64, init: f64| {
+            (0..train.ncols()).fold(init, |m, j| f(m, train[(i, j)]))
+        };
+        let lo: Vec<f64> = (0..d).map(|i| bound(i, f64::min, f64::INFINITY)).collect();
+        let hi: Vec<f64> = (0..d)
+            .map(|i| bound(i, f64::max, f64::NEG_INFINITY))
+            .collect();
+        let inside: Vec<usize> = (0..tx.ncols())
+            .filter(|&j| (0..d).all(|i| (lo[i]..=hi[i]).contains(&tx[(i, j)])))
+            .collect();
+        let pick =
+            |m: MatRef<'_, f64>| Mat::from_fn(m.nrows(), inside.len(), |i, k| m[(i, inside[k])]);
+        let between = if inside.is_empty() {
+            f64::NAN
+        } else {
+            max_abs_error(net, pick(tx).as_ref(), pick(ty).as_ref())
+        };
+        let train_err = max_abs_error(net, train, data.train.y.as_ref());
+        Spikes {
+            max_abs_error_between: between,
+            max_abs_error_test: max_abs_error(net, tx, ty),
+            max_abs_error_train: train_err,
+            ratio: between / train_err,
+        }
+    }
 }
 
 /// `omega` and the round-off floor of the auxiliary loss for `net` on inputs `x`.
@@ -105,6 +163,7 @@ pub fn diagnostics(net: &Network, data: &Split, aux_loss: Option<f64>) -> Diagno
         aux_bytes_per_sample: if aux_loss.is_some() { hidden * 8 } else { 0 },
         omega: None,
         aux_roundoff_floor: None,
+        spikes: Some(Spikes::of(net, data)),
     }
 }
 
@@ -296,6 +355,7 @@ fn empty_diagnostics() -> Diagnostics {
         aux_bytes_per_sample: 0,
         omega: None,
         aux_roundoff_floor: None,
+        spikes: None,
     }
 }
 
@@ -375,5 +435,49 @@ mod tests {
             !d.fragile && (d.test_mse_f32 - f64_mse).abs() < 1e-5 * f64_mse,
             "{d:?}"
         );
+    }
+
+    /// The spike figures are the sup-norm errors on each set, over samples and
+    /// outputs, and their ratio: targets offset from a 2-output network's
+    /// prediction by known amounts give those amounts back; a NaN prediction
+    /// gives NaN, not the largest finite error.
+    #[test]
+    fn spikes_are_sup_norm_errors_on_test_and_train() {
+        let net = crate::NetworkSpec::new(vec![1, 5, 2]).build(3).unwrap();
+        let offsets = |x: &Mat<f64>, at: usize, big: f64| {
+            let mut y = net.predict(x.as_ref()).unwrap();
+            for j in 0..x.ncols() {
+                y[(j % 2, j)] += if j == at { big } else { 0.01 * (j % 4) as f64 };
+            }
+            y
+        };
+        let names = |k: usize, p: &str| (0..k).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        let set =
+            |x: Mat<f64>, y: Mat<f64>| Dataset::new(x, y, names(1, "x"), names(2, "y")).unwrap();
+        let xtr = Mat::from_fn(1, 9, |_, j| j as f64 / 8.0);
+        let xte = Mat::from_fn(1, 40, |_, j| -0.3 + j as f64 / 30.0);
+        let (ytr, yte) = (offsets(&xtr, 4, -0.2), offsets(&xte, 17, 0.7));
+        let data = Split {
+            train: set(xtr, ytr),
+            test: set(xte, yte),
+        };
+        let s = Spikes::of(&net, &data);
+        assert!((s.max_abs_error_train - 0.2).abs() < 1e-12, "{s:?}");
+        // Test point 17 (x = 0.2667) lies between the training points.
+        assert!((s.max_abs_error_test - 0.7).abs() < 1e-12, "{s:?}");
+        assert!((s.max_abs_error_between - 0.7).abs() < 1e-12, "{s:?}");
+        assert!((s.ratio - 3.5).abs() < 1e-10, "{s:?}");
+        // Outside [0, 1] it is extrapolation: counted in the test error only.
+        let mut far = data.clone();
+        far.test.y[(1, 1)] += 5.0; // x = -0.2667, offset 0.01 before
+        let f = Spikes::of(&net, &far);
+        assert!((f.max_abs_error_test - 5.01).abs() < 1e-9, "{f:?}");
+        assert_eq!(f.max_abs_error_between, s.max_abs_error_between);
+        assert_eq!(diagnostics(&net, &data, None).spikes, Some(s));
+
+        let mut bad = data.test.y.clone();
+        bad[(1, 3)] = f64::NAN;
+        let nan = max_abs_error(&net, data.test.x.as_ref(), bad.as_ref());
+        assert!(nan.is_nan());
     }
 }

@@ -27,6 +27,38 @@ pub fn mse(net: &Network, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
     s / n as f64
 }
 
+/// `max |u(x_n) - y_n|` over samples and outputs: the sup-norm error (NaN
+/// if any prediction is NaN, 0 with no samples).
+pub fn max_abs_error(net: &Network, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
+    let blocks = SampleBlocks::new(x.ncols(), DEFAULT_BLOCK);
+    let per_block = blocks.map(|r| {
+        let mut cache = ForwardCache::new(net.widths(), r.len());
+        net.forward_into(x.subcols(r.start, r.len()), &mut cache);
+        max_abs_diff(cache.output(), y.subcols(r.start, r.len()))
+    });
+    per_block.into_iter().fold(0.0, nan_max)
+}
+
+/// `max |a - b|` over all entries (NaN if any difference is NaN).
+pub fn max_abs_diff(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+    let mut m = 0.0;
+    for j in 0..a.ncols() {
+        for i in 0..a.nrows() {
+            m = nan_max(m, (a[(i, j)] - b[(i, j)]).abs());
+        }
+    }
+    m
+}
+
+/// `max(a, b)` that keeps a NaN (`f64::max` drops it).
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
 /// `sum |a - b|^2` over all entries.
 pub fn sq_diff(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
     let mut s = 0.0;
