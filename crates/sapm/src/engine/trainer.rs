@@ -50,6 +50,13 @@ use rand_chacha::ChaCha8Rng;
 const ARMIJO_C: f64 = 1e-4;
 const MAX_HALVINGS: usize = 50;
 
+/// Armijo's sufficient decrease: a trial with objective `j1` after a step of
+/// size `tau` along a direction of descent rate `slope > 0` from `j0` is kept
+/// when `j1 <= j0 - c tau slope` (c = 1e-4) and `j1` is finite.
+pub(super) fn armijo_accepts(j0: f64, j1: f64, tau: f64, slope: f64) -> bool {
+    j1.is_finite() && j1 <= j0 - ARMIJO_C * tau * slope
+}
+
 /// PM (constant penalty) or SAPM (self-adaptive weights) on row sets.
 pub struct PenaltyTrainer<'a> {
     pub(super) cfg: PenaltyConfig,
@@ -135,7 +142,7 @@ impl<'a> PenaltyTrainer<'a> {
         for _ in 0..MAX_HALVINGS {
             st.trial(net, &self.sets, range, tau);
             let j1 = st.objective_of(&st.r_trial);
-            if !self.cfg.backtrack || (j1.is_finite() && j1 <= j0 - ARMIJO_C * tau * slope) {
+            if !self.cfg.backtrack || armijo_accepts(j0, j1, tau, slope) {
                 st.update(net, tau);
                 st.r.copy_from_slice(&st.r_trial);
                 st.tau[slot] = tau;

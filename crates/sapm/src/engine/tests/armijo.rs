@@ -129,3 +129,34 @@ fn iterates_do_not_depend_on_the_set_weight() {
         }
     }
 }
+
+/// The acceptance rule itself, at the boundary `j0 - c tau slope` with
+/// c = 1e-4 (Nocedal and Wright's usual constant): for tau = 8 and slope 2
+/// the decrease must be at least 1.6e-3. A trial just below the boundary is
+/// kept, one just above it is not, whatever tau; a non-finite trial never is.
+#[test]
+fn armijo_rule_is_sufficient_decrease_with_c_1e_4() {
+    use crate::engine::trainer::armijo_accepts;
+    for (tau, slope) in [(8.0, 2.0), (0.25, 3.0), (1.0, 1.0), (50.0, 0.1)] {
+        let need = 1e-4 * tau * slope;
+        let j0 = 1.0;
+        assert!(
+            armijo_accepts(j0, j0 - need * 1.01, tau, slope),
+            "tau {tau}"
+        );
+        assert!(
+            armijo_accepts(j0, j0 - need, tau, slope),
+            "tau {tau}: equality"
+        );
+        assert!(
+            !armijo_accepts(j0, j0 - need * 0.99, tau, slope),
+            "tau {tau}"
+        );
+        assert!(
+            !armijo_accepts(j0, j0 + 1e-3, tau, slope),
+            "tau {tau}: increase"
+        );
+    }
+    assert!(!armijo_accepts(1.0, f64::NAN, 1.0, 1.0));
+    assert!(!armijo_accepts(1.0, f64::NEG_INFINITY, 1.0, 1.0));
+}
