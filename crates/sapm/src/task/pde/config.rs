@@ -3,6 +3,7 @@
 
 use super::expr::Expr;
 use super::problem::{Problem, ScalarFn};
+use super::second_spec::{BcConfig, SecondSpec, custom_second};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -159,39 +160,6 @@ fn is_zero_text(t: &str) -> bool {
 
 /// Default `pde.eps` of `convdiff1d`.
 pub const DEFAULT_EPS: f64 = 1e-2;
-
-/// The kind of a `[[pde.bc]]` piece.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BcKindConfig {
-    /// `u = value`.
-    Dirichlet,
-    /// `n . grad u = value` (`n` the outward normal).
-    Neumann,
-    /// `alpha u + beta n . grad u = value`.
-    Robin,
-    /// Initial data `u = value` on the lower face of a time coordinate
-    /// (a Dirichlet piece there).
-    Initial,
-}
-
-/// One boundary piece of a custom second-order problem.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BcConfig {
-    /// `<var>_lo` or `<var>_hi`.
-    pub face: String,
-    /// Dirichlet, Neumann, Robin or initial data.
-    pub kind: BcKindConfig,
-    /// The data `g` or `h` (expression).
-    pub value: String,
-    /// Robin: `alpha(x)`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alpha: Option<String>,
-    /// Robin: `beta(x)`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub beta: Option<String>,
-}
 
 fn is_true(b: &bool) -> bool {
     *b
@@ -439,7 +407,17 @@ impl PdeConfig {
             ));
         }
         if self.order == 2 {
-            return super::second_spec::custom_second(self, vars, periodic);
+            let spec = SecondSpec {
+                a: &self.a,
+                c: &self.c,
+                r: &self.r,
+                f: &self.f,
+                exact: self.exact.as_deref(),
+                bc: &self.bc,
+                lo: &self.lo,
+                hi: &self.hi,
+            };
+            return custom_second(spec, vars, periodic);
         }
         if self.c.len() != d {
             return Err(Error::config(

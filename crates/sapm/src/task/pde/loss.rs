@@ -211,16 +211,18 @@ pub struct PinnLoss {
 /// `alpha mean_n |c . grad u - f|^2 + beta_bc mean_m |u - g|^2` (for
 /// second-order data, the loss of `second_loss.rs`).
 pub fn pinn_loss(net: &Network, data: &PinnData, alpha: f64, beta_bc: f64) -> PinnLoss {
-    if let Some(l) = super::second_loss::second_pinn_loss(net, data, alpha, beta_bc) {
-        return l;
-    }
-    let pde = pde_mse(
-        net,
-        data.e_int.as_ref(),
-        data.v_int.as_ref(),
-        data.f_int.as_ref(),
-    );
-    let bc = mse(net, data.e_bc.as_ref(), data.g_bc.as_ref());
+    let (pde, bc) = match super::second_loss::second_loss_parts(net, data, alpha, beta_bc) {
+        Some(parts) => parts,
+        None => (
+            pde_mse(
+                net,
+                data.e_int.as_ref(),
+                data.v_int.as_ref(),
+                data.f_int.as_ref(),
+            ),
+            mse(net, data.e_bc.as_ref(), data.g_bc.as_ref()),
+        ),
+    };
     PinnLoss {
         total: alpha * pde + beta_bc * bc,
         pde,

@@ -24,11 +24,10 @@ mod task;
 pub mod window;
 
 pub use boundary::{BcKind, BoundaryPiece, Face};
-pub use config::{
-    BcConfig, BcKindConfig, DEFAULT_MAX_TEST_POINTS, MAX_TEST_POINTS, PROBLEMS, PdeConfig, Sampling,
-};
+pub use config::{DEFAULT_MAX_TEST_POINTS, MAX_TEST_POINTS, PROBLEMS, PdeConfig, Sampling};
 pub use expr::Expr;
 pub use operator::{MatrixFn, Operator, SecondOrder};
 pub use problem::{Problem, ScalarFn, VectorFn};
 pub use sampling::PinnData;
+pub use second_spec::{BcConfig, BcKindConfig};
 pub use task::{PdeTask, PinnMetrics, rel_l2};

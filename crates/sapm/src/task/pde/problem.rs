@@ -3,7 +3,7 @@
 //! pieces ([`BoundaryPiece`]); the first-order built-in problems (the
 //! second-order ones are in `second_builtins.rs`).
 
-use super::boundary::BoundaryPiece;
+use super::boundary::{BoundaryPiece, Face};
 use super::operator::Operator;
 pub use super::operator::{ScalarFn, VectorFn};
 use crate::error::{Error, Result};
@@ -181,7 +181,7 @@ impl Problem {
                     self.name, self.vars[i]
                 )));
             }
-            return super::boundary::check_pieces(self);
+            return check_pieces(self);
         }
         if !self.pieces.is_empty() {
             return Err(Error::Problem(format!(
@@ -228,6 +228,125 @@ impl Problem {
         self.op.c_at(x, &mut c);
         c
     }
+}
+
+/// Probe points of the box (a `k^d` grid including the faces) or of one
+/// face (the face's coordinate fixed).
+fn probe_points(p: &Problem, face: Option<Face>) -> Vec<Vec<f64>> {
+    let d = p.dim();
+    let k = 7usize;
+    let total = k.pow(d as u32);
+    (0..total)
+        .map(|mut idx| {
+            (0..d)
+                .map(|i| {
+                    let j = idx % k;
+                    idx /= k;
+                    match face {
+                        Some(f) if f.coord == i => {
+                            if f.upper {
+                                p.hi[i]
+                            } else {
+                                p.lo[i]
+                            }
+                        }
+                        _ => p.lo[i] + j as f64 / (k - 1) as f64 * (p.hi[i] - p.lo[i]),
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Check a second-order problem's boundary pieces: faces in range, at most
+/// one piece per face, `A` symmetric, every face that needs data has it and
+/// no face that needs none has any.
+fn check_pieces(p: &Problem) -> Result<()> {
+    let Some(s) = &p.op.second else {
+        return Ok(());
+    };
+    let d = p.dim();
+    let name = |f: Face| f.name(&p.vars);
+    for (k, piece) in p.pieces.iter().enumerate() {
+        if piece.face.coord >= d {
+            return Err(Error::Problem(format!(
+                "{}: boundary piece {k} is on coordinate {} of a {d}-D box",
+                p.name, piece.face.coord
+            )));
+        }
+        if p.pieces[..k].iter().any(|q| q.face == piece.face) {
+            return Err(Error::Problem(format!(
+                "{}: two boundary pieces on face {}; give each face one condition",
+                p.name,
+                name(piece.face)
+            )));
+        }
+    }
+    let box_pts = probe_points(p, None);
+    let mut a = vec![0.0; d * d];
+    let mut second_in = vec![false; d];
+    for x in &box_pts {
+        (s.a)(x, &mut a);
+        for i in 0..d {
+            for j in 0..i {
+                let (aij, aji) = (a[i * d + j], a[j * d + i]);
+                if (aij - aji).abs() > 1e-12 * (1.0 + aij.abs().max(aji.abs())) {
+                    return Err(Error::Problem(format!(
+                        "{}: A is not symmetric: A[{i}][{j}] = {aij} but A[{j}][{i}] = {aji} at {x:?}",
+                        p.name
+                    )));
+                }
+            }
+            if a[i * d + i] != 0.0 {
+                second_in[i] = true;
+            }
+        }
+        if a.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Problem(format!(
+                "{}: A is not finite at {x:?}",
+                p.name
+            )));
+        }
+    }
+    let mut c = vec![0.0; d];
+    for i in 0..d {
+        for upper in [false, true] {
+            let face = Face { coord: i, upper };
+            let needs = second_in[i]
+                || probe_points(p, Some(face)).iter().any(|x| {
+                    p.op.c_at(x, &mut c);
+                    c[i] * face.sign() < 0.0
+                });
+            let has = p.pieces.iter().any(|q| q.face == face);
+            if needs && !has {
+                let why = if second_in[i] {
+                    format!("the operator is second order in `{}`", p.vars[i])
+                } else {
+                    "it is an inflow face (c . n < 0 there)".to_string()
+                };
+                return Err(Error::Problem(format!(
+                    "{}: face {} has no boundary data, but {why}; add a boundary piece for it",
+                    p.name,
+                    name(face)
+                )));
+            }
+            if has && !needs {
+                return Err(Error::Problem(format!(
+                    "{}: face {} needs no data (the operator is at most first order in `{}` and the face is not inflow), so its boundary piece over-determines the problem; remove it",
+                    p.name,
+                    name(face),
+                    p.vars[i]
+                )));
+            }
+        }
+    }
+    if s.a_pairs.is_empty() {
+        return Err(Error::Problem(format!(
+            "{}: a second-order operator needs at least one nonzero entry of A",
+            p.name
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@
 //! The gradient takes `w` = `2 weight / N` times the residual and sums the
 //! rows (one GEMM per term); the Jacobian takes `w = sqrt(weight / N)`.
 
-use super::loss::PinnLoss;
 use super::sampling::PinnData;
 use super::second_sampling::{PointOp, SecondRows};
 use crate::net::Network;
@@ -257,20 +256,15 @@ impl<'a> SecondObjective<'a> {
     }
 }
 
-/// `alpha mean |L u - f|^2 + beta_bc mean |B u - g|^2` of a second-order problem.
-pub fn second_pinn_loss(
+/// `(mean |L u - f|^2, mean |B u - g|^2)` of a second-order problem (`None`
+/// for first-order data).
+pub fn second_loss_parts(
     net: &Network,
     data: &PinnData,
     alpha: f64,
     beta_bc: f64,
-) -> Option<PinnLoss> {
-    let obj = SecondObjective::new(data, alpha, beta_bc)?;
-    let (pde, bc) = obj.parts(net);
-    Some(PinnLoss {
-        total: alpha * pde + beta_bc * bc,
-        pde,
-        bc,
-    })
+) -> Option<(f64, f64)> {
+    Some(SecondObjective::new(data, alpha, beta_bc)?.parts(net))
 }
 
 impl Objective for SecondObjective<'_> {

@@ -19,20 +19,73 @@
 //! ```
 
 use super::boundary::{BoundaryPiece, Face};
-use super::config::{BcKindConfig, PdeConfig};
 use super::expr::Expr;
 use super::operator::{Operator, ScalarFn, SecondOrder};
 use super::problem::Problem;
 use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 fn scalar(e: Expr) -> ScalarFn {
     Arc::new(move |x| e.eval(x))
 }
 
+/// The kind of a `[[pde.bc]]` piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BcKindConfig {
+    /// `u = value`.
+    Dirichlet,
+    /// `n . grad u = value` (`n` the outward normal).
+    Neumann,
+    /// `alpha u + beta n . grad u = value`.
+    Robin,
+    /// Initial data `u = value` on the lower face of a time coordinate
+    /// (a Dirichlet piece there).
+    Initial,
+}
+
+/// One boundary piece of a custom second-order problem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BcConfig {
+    /// `<var>_lo` or `<var>_hi`.
+    pub face: String,
+    /// Dirichlet, Neumann, Robin or initial data.
+    pub kind: BcKindConfig,
+    /// The data `g` or `h` (expression).
+    pub value: String,
+    /// Robin: `alpha(x)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<String>,
+    /// Robin: `beta(x)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta: Option<String>,
+}
+
+/// The fields of `[pde]` that a custom second-order problem reads.
+pub(crate) struct SecondSpec<'a> {
+    /// `A` as rows of expressions.
+    pub a: &'a [Vec<String>],
+    /// `c` (one expression per coordinate, or none).
+    pub c: &'a [String],
+    /// `r`.
+    pub r: &'a str,
+    /// `f`.
+    pub f: &'a str,
+    /// The exact solution, if given.
+    pub exact: Option<&'a str>,
+    /// The boundary pieces.
+    pub bc: &'a [BcConfig],
+    /// Lower corner of the box.
+    pub lo: &'a [f64],
+    /// Upper corner of the box.
+    pub hi: &'a [f64],
+}
+
 /// Build the custom second-order problem of `cfg` (variables `vars`).
 pub(crate) fn custom_second(
-    cfg: &PdeConfig,
+    cfg: SecondSpec<'_>,
     vars: Vec<String>,
     periodic: Vec<bool>,
 ) -> Result<Problem> {
@@ -69,7 +122,7 @@ pub(crate) fn custom_second(
     let c_text: Vec<String> = if cfg.c.is_empty() {
         vec!["0".into(); d]
     } else {
-        cfg.c.clone()
+        cfg.c.to_vec()
     };
     if c_text.len() != d {
         return Err(Error::config(
@@ -86,11 +139,10 @@ pub(crate) fn custom_second(
         .enumerate()
         .map(|(i, t)| Expr::parse(&format!("pde.c[{i}]"), t, &vars))
         .collect::<Result<_>>()?;
-    let r = Expr::parse("pde.r", &cfg.r, &vars)?;
-    let f = Expr::parse("pde.f", &cfg.f, &vars)?;
+    let r = Expr::parse("pde.r", cfg.r, &vars)?;
+    let f = Expr::parse("pde.f", cfg.f, &vars)?;
     let exact = cfg
         .exact
-        .as_ref()
         .map(|t| Expr::parse("pde.exact", t, &vars))
         .transpose()?;
     let a_pairs = (0..d)
@@ -170,8 +222,8 @@ pub(crate) fn custom_second(
     }
     Ok(Problem {
         name: "custom".into(),
-        lo: cfg.lo.clone(),
-        hi: cfg.hi.clone(),
+        lo: cfg.lo.to_vec(),
+        hi: cfg.hi.to_vec(),
         periodic,
         op,
         f: scalar(f),
