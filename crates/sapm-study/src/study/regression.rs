@@ -20,6 +20,22 @@ pub const SAVE_ALL_MODELS: OptionDoc = OptionDoc::new(
     "write model.json for every run (default: first seed only)",
 );
 
+/// `key=value` overrides of a regression method label: `sapm` is cold SAPM,
+/// `sapm-warm` SAPM after `warm` Adam steps with `|W_L|^2 <= cap_out` and
+/// hidden `|W_l|^2 <= cap_hid`, any other label the method of that name.
+pub fn method_grid(label: &str, warm: usize, cap_out: usize, cap_hid: usize) -> Vec<String> {
+    match label {
+        "sapm" => vec!["method=sapm".into(), "sapm.warm_start=0".into()],
+        "sapm-warm" => vec![
+            "method=sapm".into(),
+            format!("sapm.warm_start={warm}"),
+            format!("sapm.cap_output={cap_out}.0"),
+            format!("sapm.cap_hidden={cap_hid}.0"),
+        ],
+        other => vec![format!("method={other}")],
+    }
+}
+
 /// `(iteration, median over runs)` of `f` at every recorded iteration
 /// (runs that stopped early simply drop out of later medians).
 pub fn median_curve(

@@ -17,7 +17,7 @@ mod glance;
 mod grid;
 mod sections;
 
-use super::regression::{SAVE_ALL_MODELS, data_description};
+use super::regression::{SAVE_ALL_MODELS, data_description, method_grid};
 use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study, StudyInfo};
 use crate::error::Result;
 use crate::report::frac;
@@ -154,18 +154,7 @@ impl Study for Depth {
                             format!("network.depth={depth}"),
                             format!("network.bias_init={bias}"),
                         ];
-                        match m.as_str() {
-                            "sapm" => {
-                                grid.extend(["method=sapm".into(), "sapm.warm_start=0".into()])
-                            }
-                            "sapm-warm" => grid.extend([
-                                "method=sapm".into(),
-                                format!("sapm.warm_start={warm}"),
-                                format!("sapm.cap_output={cap_out}.0"),
-                                format!("sapm.cap_hidden={cap_hid}.0"),
-                            ]),
-                            other => grid.push(format!("method={other}")),
-                        }
+                        grid.extend(method_grid(m, warm, cap_out, cap_hid));
                         let cfg = p.config(&base, &budget, &grid, seed)?;
                         let id = format!("{bias}-L{depth}-{m}-s{seed}");
                         let first = seed == p.first_seed;

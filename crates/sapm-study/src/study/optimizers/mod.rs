@@ -17,6 +17,7 @@
 mod table;
 
 use super::pinn::{FAIL_THRESHOLD, execute_pinn, method_sets, problem_sets};
+use super::regression::method_grid;
 use super::{Budget, OptionDoc, PlanInput, ReportBody, ReportInput, Study, StudyInfo};
 use crate::error::Result;
 use crate::results::FAIL_REL_L2;
@@ -160,26 +161,14 @@ static INFO: StudyInfo = StudyInfo {
     ],
 };
 
-/// `key=value` overrides of method `label` on a regression problem.
+/// `key=value` overrides of method `label` on a regression problem: the
+/// depth study's settings (warm SAPM: 2000 Adam steps, caps 100 and 30) and
+/// examples/varpro.toml's ridge, which keeps the output weights moderate.
 fn regression_sets(label: &str) -> Vec<String> {
-    let v: &[&str] = match label {
-        "sapm" => &["method=sapm", "sapm.warm_start=0"],
-        // The depth study's sound SAPM: Adam warm start, capped weights.
-        "sapm-warm" => &[
-            "method=sapm",
-            "sapm.warm_start=2000",
-            "sapm.cap_output=100.0",
-            "sapm.cap_hidden=30.0",
-        ],
-        // examples/varpro.toml: a tiny ridge keeps the output weights moderate.
-        "varpro" => &["method=varpro", "lm.varpro_ridge=1e-18"],
-        _ => &[],
-    };
-    let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
-    if v.is_empty() {
-        v.push(format!("method={label}"));
+    match label {
+        "varpro" => vec!["method=varpro".into(), "lm.varpro_ridge=1e-18".into()],
+        _ => method_grid(label, 2000, 100, 30),
     }
-    v
 }
 
 /// `key=value` overrides of method `label` on a PINN with `windows` windows.
