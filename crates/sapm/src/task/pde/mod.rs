@@ -11,6 +11,7 @@
 mod boundary;
 mod config;
 mod expr;
+mod grid;
 pub(crate) mod jacobian;
 pub mod loss;
 mod operator;

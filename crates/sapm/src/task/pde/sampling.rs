@@ -1,7 +1,9 @@
 //! Collocation, boundary and test points of a PDE problem.
 
 use super::config::{PdeConfig, Sampling};
+use super::grid::{per_dim, tensor_grid};
 use super::problem::{Problem, ScalarFn};
+use super::second_sampling::{SecondRows, sample_second};
 use crate::error::{Error, Result};
 use faer::Mat;
 use rand::{RngExt, SeedableRng};
@@ -34,7 +36,7 @@ pub struct PinnData {
     pub u_int: Option<Mat<f64>>,
     /// The rows of a second-order problem (`None` for first order, whose
     /// rows are `v_int` against `f_int` and values against `g_bc`).
-    pub second: Option<Box<super::second_sampling::SecondRows>>,
+    pub second: Option<Box<SecondRows>>,
 }
 
 impl PinnData {
@@ -47,7 +49,7 @@ impl PinnData {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5_EED0_F9DE);
         let interior = interior_points(p, cfg, &mut rng);
         if p.op.is_second_order() {
-            return super::second_sampling::sample_second(p, cfg, interior, &mut rng);
+            return second_order(p, cfg, interior, &mut rng);
         }
         let boundary = sample_boundary(p, cfg, &mut rng)?;
         if boundary.is_empty() {
@@ -86,20 +88,7 @@ impl PinnData {
             }
             m
         };
-        let eval = |what: &str, fun: &ScalarFn, pts: &[Vec<f64>]| -> Result<Mat<f64>> {
-            let mut m = Mat::zeros(1, pts.len());
-            for (j, x) in pts.iter().enumerate() {
-                let y = fun(x);
-                if !y.is_finite() {
-                    return Err(Error::Problem(format!(
-                        "{}: {what} is {y} at {x:?}",
-                        p.name
-                    )));
-                }
-                m[(0, j)] = y;
-            }
-            Ok(m)
-        };
+        let eval = |what: &str, fun: &ScalarFn, pts: &[Vec<f64>]| eval_at(p, what, fun, pts);
         Ok(PinnData {
             f_int: eval("f", &p.f, &interior)?,
             g_bc: eval("g", &p.g, &boundary)?,
@@ -134,6 +123,56 @@ impl PinnData {
     }
 }
 
+/// A second-order problem's points: the rows and data come from
+/// `second_sampling`; the network inputs are the points themselves.
+fn second_order(
+    p: &Problem,
+    cfg: &PdeConfig,
+    interior: Vec<Vec<f64>>,
+    rng: &mut ChaCha8Rng,
+) -> Result<PinnData> {
+    let d = p.dim();
+    let s = sample_second(p, cfg, &interior, rng)?;
+    let test = test_points(p, cfg);
+    let to_mat = |pts: &[Vec<f64>]| Mat::from_fn(d, pts.len(), |i, j| pts[j][i]);
+    let exact = |pts: &[Vec<f64>]| {
+        p.exact
+            .as_ref()
+            .map(|u| eval_at(p, "exact", u, pts))
+            .transpose()
+    };
+    Ok(PinnData {
+        f_int: s.f_int,
+        u_int: exact(&interior)?,
+        u_test: exact(&test)?,
+        x_int: to_mat(&interior),
+        e_int: to_mat(&interior),
+        v_int: Mat::zeros(0, interior.len()),
+        x_bc: to_mat(&s.boundary),
+        e_bc: to_mat(&s.boundary),
+        g_bc: s.g_bc,
+        x_test: to_mat(&test),
+        e_test: to_mat(&test),
+        second: Some(Box::new(s.rows)),
+    })
+}
+
+/// `fun` at every point, `1 x N`; NaN/Inf is an error naming `what` and the point.
+fn eval_at(p: &Problem, what: &str, fun: &ScalarFn, pts: &[Vec<f64>]) -> Result<Mat<f64>> {
+    let mut m = Mat::zeros(1, pts.len());
+    for (j, x) in pts.iter().enumerate() {
+        let y = fun(x);
+        if !y.is_finite() {
+            return Err(Error::Problem(format!(
+                "{}: {what} is {y} at {x:?}",
+                p.name
+            )));
+        }
+        m[(0, j)] = y;
+    }
+    Ok(m)
+}
+
 /// Interior points: uniform random or a cell-centred grid.
 fn interior_points(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
     let d = p.dim();
@@ -156,37 +195,6 @@ pub(super) fn test_points(p: &Problem, cfg: &PdeConfig) -> Vec<Vec<f64>> {
     tensor_grid(&vec![cfg.test_per_axis(d); d], |i, j, k| {
         p.lo[i] + j as f64 / (k - 1) as f64 * (p.hi[i] - p.lo[i])
     })
-}
-
-pub(super) fn per_dim(n: usize, d: usize) -> usize {
-    let mut k = (n as f64).powf(1.0 / d as f64).round().max(1.0) as usize;
-    while k.pow(d as u32) < n {
-        k += 1;
-    }
-    k
-}
-
-/// All points of a tensor grid with `counts[i]` points in coordinate `i`,
-/// coordinate `i` of index `j` given by `coord(i, j, counts[i])`; the first
-/// coordinate varies fastest.
-pub(super) fn tensor_grid(
-    counts: &[usize],
-    coord: impl Fn(usize, usize, usize) -> f64,
-) -> Vec<Vec<f64>> {
-    let total: usize = counts.iter().product();
-    (0..total)
-        .map(|mut idx| {
-            counts
-                .iter()
-                .enumerate()
-                .map(|(i, &k)| {
-                    let j = idx % k;
-                    idx /= k;
-                    coord(i, j, k)
-                })
-                .collect()
-        })
-        .collect()
 }
 
 /// Points on the inflow part of the non-periodic faces.

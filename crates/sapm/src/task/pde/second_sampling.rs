@@ -10,8 +10,8 @@
 //! the outward normal; none when every piece is Dirichlet).
 
 use super::config::{PdeConfig, Sampling};
+use super::grid::{per_dim, tensor_grid};
 use super::problem::Problem;
-use super::sampling::{PinnData, per_dim, tensor_grid, test_points};
 use crate::error::{Error, Result};
 use faer::Mat;
 use rand::RngExt;
@@ -186,49 +186,40 @@ fn boundary_rows(p: &Problem, pts: &[(usize, Vec<f64>)]) -> Result<(PointOp, Mat
     Ok((op, g))
 }
 
-/// Sample a second-order problem: `interior` points given, boundary points
-/// on the faces with pieces, the test grid; rows and data at all of them.
+/// What a second-order problem samples beyond its interior points.
+pub struct SecondSample {
+    /// Boundary points, on the faces with pieces.
+    pub boundary: Vec<Vec<f64>>,
+    /// `f` at the interior points, `1 x N_i`.
+    pub f_int: Mat<f64>,
+    /// The boundary data, `1 x N_b`.
+    pub g_bc: Mat<f64>,
+    /// The operator rows at the interior and boundary points.
+    pub rows: SecondRows,
+}
+
+/// Sample the boundary points of a second-order problem and evaluate its
+/// rows and data at them and at the given `interior` points.
 pub(super) fn sample_second(
     p: &Problem,
     cfg: &PdeConfig,
-    interior: Vec<Vec<f64>>,
+    interior: &[Vec<f64>],
     rng: &mut ChaCha8Rng,
-) -> Result<PinnData> {
-    let d = p.dim();
+) -> Result<SecondSample> {
     let bpts = boundary_points(p, cfg, rng);
-    let boundary: Vec<Vec<f64>> = bpts.iter().map(|(_, x)| x.clone()).collect();
-    let test = test_points(p, cfg);
-    let to_mat = |pts: &[Vec<f64>]| Mat::from_fn(d, pts.len(), |i, j| pts[j][i]);
-    let eval = |what: &str, pts: &[Vec<f64>], fun: &dyn Fn(&[f64]) -> f64| -> Result<Mat<f64>> {
-        let mut m = Mat::zeros(1, pts.len());
-        for (j, x) in pts.iter().enumerate() {
-            m[(0, j)] = finite(p, what, x, fun(x))?;
-        }
-        Ok(m)
-    };
-    let exact = |pts: &[Vec<f64>]| {
-        p.exact
-            .as_ref()
-            .map(|u| eval("exact", pts, u.as_ref()))
-            .transpose()
-    };
-    let interior_op = interior_rows(p, &interior)?;
+    let mut f_int = Mat::zeros(1, interior.len());
+    for (j, x) in interior.iter().enumerate() {
+        f_int[(0, j)] = finite(p, "f", x, (p.f)(x))?;
+    }
+    let interior_op = interior_rows(p, interior)?;
     let (boundary_op, g_bc) = boundary_rows(p, &bpts)?;
-    Ok(PinnData {
-        f_int: eval("f", &interior, p.f.as_ref())?,
-        u_int: exact(&interior)?,
-        u_test: exact(&test)?,
-        x_int: to_mat(&interior),
-        e_int: to_mat(&interior),
-        v_int: Mat::zeros(0, interior.len()),
-        x_bc: to_mat(&boundary),
-        e_bc: to_mat(&boundary),
+    Ok(SecondSample {
+        boundary: bpts.into_iter().map(|(_, x)| x).collect(),
+        f_int,
         g_bc,
-        x_test: to_mat(&test),
-        e_test: to_mat(&test),
-        second: Some(Box::new(SecondRows {
+        rows: SecondRows {
             interior: interior_op,
             boundary: boundary_op,
-        })),
+        },
     })
 }
