@@ -168,6 +168,10 @@ fn keys_a_method_does_not_read_are_refused_by_name() {
         (&["method=pm", "pm.omega_mode=frozen"], "pm.omega_mode"),
         (&["method=lm", "lm.ls_steps=3"], "lm.ls_steps"),
         (&["method=lm", "lm.geodesic_h=0.2"], "lm.geodesic_h"),
+        (
+            &["method=sapm-gn", "sapm_gn.omega_start=0.01"],
+            "sapm_gn.omega_start",
+        ),
     ] {
         let e = refused("", sets);
         assert!(
@@ -197,6 +201,8 @@ fn keys_a_method_does_not_read_are_refused_by_name() {
             "adam.lr=0.01",
             "lm.lambda_init=0.1",
             "lm.max_trials=5",
+            "sapm_gn.omega_start=1e-3",
+            "sapm_gn.omega_ramp=20",
         ],
     ] {
         checked("", sets);

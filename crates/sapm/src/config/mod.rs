@@ -531,6 +531,7 @@ impl TrainConfig {
         nonneg("lbfgs.tol_cost", self.lbfgs.tol_cost)?;
         nonneg("elm.ridge", self.elm.ridge)?;
         self.lm.validate()?;
+        self.sapm_gn.validate()?;
         if self.method == Method::Varpro && depth < 2 {
             return Err(Error::config(
                 "network.depth",

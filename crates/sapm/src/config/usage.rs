@@ -74,6 +74,9 @@ pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
                 ) if m == Method::SapmGn => Some(format!(
                     "sapm-gn reads only the damping and stopping keys of [lm] (lambda_init, lambda_min, max_trials, tol_grad, tol_step, tol_rel, max_memory_gib), not `{leaf}`; method {m}"
                 )),
+                ("sapm_gn", "omega_start") if cfg.sapm_gn.omega_ramp == 0 => {
+                    Some("it is only read with `sapm_gn.omega_ramp > 0`".into())
+                }
                 ("lm", "varpro_ridge") if m != Method::Varpro => Some(format!(
                     "it is the output-layer ridge of varpro, not read by method {m}"
                 )),

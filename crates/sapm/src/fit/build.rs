@@ -62,7 +62,7 @@ pub fn build_trainer<'a>(
                     "sapm-gn is not available for PDE problems ([pde] section)",
                 ));
             };
-            let t: Box<dyn Trainer + 'a> = Box::new(SapmGn::new(x, y, cfg.lm, cfg.sapm_gn.scaling));
+            let t: Box<dyn Trainer + 'a> = Box::new(SapmGn::new(x, y, cfg.lm, cfg.sapm_gn));
             let warm = cfg.sapm_gn.warm_start;
             if warm > 0 {
                 Box::new(Sequence::new("sapm-gn", vec![(adam(), warm), (t, 0)]))

@@ -27,7 +27,7 @@ use schur::{Linear, Shape};
 use serde::{Deserialize, Serialize};
 
 /// `[sapm_gn]`: settings of `sapm-gn` beyond `[lm]`'s damping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SapmGnConfig {
     /// Adam steps (`[adam]`) before the joint steps; 0 = cold start from
@@ -35,6 +35,47 @@ pub struct SapmGnConfig {
     pub warm_start: usize,
     /// Damping matrix `D` of `(J^T J + lambda D)`.
     pub scaling: Scaling,
+    /// Omega continuation: the hidden layers' omegas are multiplied by
+    /// `mu_k = omega_start^(1 - k / omega_ramp)` in joint iteration `k`
+    /// (geometric from `omega_start` to 1, then 1). 1 = none.
+    pub omega_start: f64,
+    /// Joint iterations over which `mu` rises to 1 (0 = none).
+    pub omega_ramp: usize,
+}
+
+impl Default for SapmGnConfig {
+    fn default() -> Self {
+        SapmGnConfig {
+            warm_start: 0,
+            scaling: Scaling::Identity,
+            omega_start: 1.0,
+            omega_ramp: 0,
+        }
+    }
+}
+
+impl SapmGnConfig {
+    /// `omega_start` in `(0, 1]`.
+    pub fn validate(&self) -> Result<()> {
+        let s = self.omega_start;
+        if !(s.is_finite() && s > 0.0 && s <= 1.0) {
+            return Err(Error::config(
+                "sapm_gn.omega_start",
+                format!("must be in (0, 1], got {s}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The continuation factor `mu_k` of joint iteration `k` (from 0).
+    pub fn omega_factor(&self, k: u64) -> f64 {
+        if self.omega_ramp == 0 || k >= self.omega_ramp as u64 {
+            1.0
+        } else {
+            self.omega_start
+                .powf(1.0 - k as f64 / self.omega_ramp as f64)
+        }
+    }
 }
 
 /// The damping matrix of `sapm-gn`.
@@ -64,6 +105,7 @@ struct Work {
 pub struct SapmGn<'a> {
     cfg: LmConfig,
     scaled: bool,
+    gn: SapmGnConfig,
     x: MatRef<'a, f64>,
     y: MatRef<'a, f64>,
     aux: Option<AuxVars>,
@@ -81,10 +123,11 @@ pub struct SapmGn<'a> {
 
 impl<'a> SapmGn<'a> {
     /// On training inputs `x` (`d x N`) and targets `y` (`m x N`), damping from `[lm]`.
-    pub fn new(x: MatRef<'a, f64>, y: MatRef<'a, f64>, cfg: LmConfig, scaling: Scaling) -> Self {
+    pub fn new(x: MatRef<'a, f64>, y: MatRef<'a, f64>, cfg: LmConfig, gn: SapmGnConfig) -> Self {
         SapmGn {
             cfg,
-            scaled: scaling == Scaling::Marquardt,
+            scaled: gn.scaling == Scaling::Marquardt,
+            gn,
             x,
             y,
             aux: None,
@@ -121,7 +164,12 @@ impl<'a> SapmGn<'a> {
             theta,
         } = w;
         let (cfg, c, y) = (&self.cfg, &mut self.c, self.y);
-        let omega = Weighting::SelfAdaptive.omega(&net.weight_norms_sq());
+        // Held for this iteration: the omegas of the current weights, the
+        // hidden layers' scaled by the continuation factor.
+        let mut omega = Weighting::SelfAdaptive.omega(&net.weight_norms_sq());
+        let mu = self.gn.omega_factor(c.iterations);
+        let hidden = omega.len() - 1;
+        omega[..hidden].iter_mut().for_each(|o| *o *= mu);
         ws.refresh(net, aux, y);
         net.params_into(theta);
         let lin = Linear::new(net, aux, ws, &omega, self.scaled);

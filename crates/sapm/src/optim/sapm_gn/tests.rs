@@ -245,7 +245,11 @@ fn accepted_steps_lower_j_sapm_at_fixed_omega() {
     let y = Mat::from_fn(1, n, |_, j| (x[(0, j)] * x[(0, j)]).sin());
     for scaling in [Scaling::Marquardt, Scaling::Identity] {
         let mut net = net.clone();
-        let mut t = SapmGn::new(x.as_ref(), y.as_ref(), LmConfig::default(), scaling);
+        let gn = SapmGnConfig {
+            scaling,
+            ..SapmGnConfig::default()
+        };
+        let mut t = SapmGn::new(x.as_ref(), y.as_ref(), LmConfig::default(), gn);
         t.start(&net).unwrap();
         let first = t.aux_loss().unwrap();
         let c = consistency_constant(net.depth(), 1.0);
@@ -277,4 +281,68 @@ fn accepted_steps_lower_j_sapm_at_fixed_omega() {
         let last = t.aux_loss().unwrap();
         assert!(last < 1e-2 * first, "{scaling:?}: J_SAPM {first} -> {last}");
     }
+}
+
+#[test]
+fn omega_factor_rises_geometrically_to_one() {
+    let gn = SapmGnConfig {
+        omega_start: 1e-4,
+        omega_ramp: 4,
+        ..SapmGnConfig::default()
+    };
+    let mu: Vec<f64> = (0..6).map(|k| gn.omega_factor(k)).collect();
+    let want = [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1.0];
+    for (m, w) in mu.iter().zip(want) {
+        assert!((m / w - 1.0).abs() < 1e-12, "{mu:?}");
+    }
+    assert_eq!(SapmGnConfig::default().omega_factor(0), 1.0);
+    for bad in [0.0, -1.0, 1.5, f64::NAN] {
+        let gn = SapmGnConfig {
+            omega_start: bad,
+            ..SapmGnConfig::default()
+        };
+        let e = gn.validate().unwrap_err().to_string();
+        assert!(e.contains("sapm_gn.omega_start"), "{e}");
+    }
+}
+
+/// With continuation, joint step `k` is taken at the hidden omegas scaled
+/// by `mu_k` (the fixed-omega objective before the step), and the reported
+/// objective is the true `J_SAPM` at the new weights.
+#[test]
+fn continuation_scales_the_hidden_omegas_of_the_step() {
+    let n = 30;
+    let x = Mat::from_fn(1, n, |_, j| -2.0 + 4.0 * j as f64 / (n - 1) as f64);
+    let y = Mat::from_fn(1, n, |_, j| (x[(0, j)] * x[(0, j)]).sin());
+    let gn = SapmGnConfig {
+        omega_start: 1e-3,
+        omega_ramp: 5,
+        ..SapmGnConfig::default()
+    };
+    let mut net = NetworkSpec::new(vec![1, 6, 6, 1]).build(3).unwrap();
+    let mut t = SapmGn::new(x.as_ref(), y.as_ref(), LmConfig::default(), gn);
+    t.start(&net).unwrap();
+    let out = t.step(&mut net).unwrap();
+    // After one step the auxiliaries are off the forward pass.
+    let mut ws = PenaltyWorkspace::new(&net, x.as_ref());
+    ws.refresh(&net, t.aux().unwrap(), y.as_ref());
+    let mut omega = Weighting::SelfAdaptive.omega(&net.weight_norms_sq());
+    let full = ws.objective(&omega);
+    assert!(
+        (out.objective / full - 1.0).abs() < 1e-12,
+        "{} vs {full}",
+        out.objective
+    );
+    let h = omega.len() - 1;
+    let mu = gn.omega_factor(1);
+    omega[..h].iter_mut().for_each(|o| *o *= mu);
+    let scaled = ws.objective(&omega);
+    assert!(scaled < 0.99 * full, "{scaled} vs {full}");
+    t.step(&mut net).unwrap();
+    assert!(
+        (t.fixed[0] / scaled - 1.0).abs() < 1e-12,
+        "{:?} vs {scaled}",
+        t.fixed
+    );
+    assert!(t.fixed[1] < t.fixed[0]);
 }
