@@ -447,6 +447,54 @@ mod tests {
         (res, t0.elapsed())
     }
 
+    /// The bowl `a/2 |p|^2` that counts its evaluations.
+    struct Counted {
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Objective for Counted {
+        fn value(&mut self, net: &Network) -> f64 {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            5.0 * net.params().iter().map(|v| v * v).sum::<f64>()
+        }
+        fn value_grad(&mut self, net: &Network, grad: &mut [f64]) -> f64 {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            for (g, v) in grad.iter_mut().zip(net.params()) {
+                *g = 10.0 * v;
+            }
+            5.0 * net.params().iter().map(|v| v * v).sum::<f64>()
+        }
+    }
+
+    /// The reported evaluation count is the number of objective calls
+    /// (the count also enforces the per-iteration budget).
+    #[test]
+    fn evaluations_count_every_objective_call() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut net = crate::net::NetworkSpec::new(vec![1, 4, 1])
+            .build(2)
+            .unwrap();
+        let obj = Counted {
+            calls: Arc::clone(&calls),
+        };
+        let mut t = Lbfgs::new(Box::new(obj), LbfgsConfig::default());
+        run(
+            &mut t,
+            &mut net,
+            &Bowl,
+            &StopRules {
+                max_iterations: 4,
+                ..Default::default()
+            },
+            1,
+            &mut NoObserver,
+        )
+        .unwrap();
+        let n = calls.load(Ordering::Relaxed);
+        assert!(n >= 5, "{n} calls");
+        assert_eq!(t.stats().evaluations, n);
+    }
+
     /// An infinite objective at the start used to make argmin's line search
     /// spin for ever; now the run ends at once as diverged at iteration 0.
     #[test]
