@@ -5,7 +5,6 @@ import json
 import pickle
 import subprocess
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -187,15 +186,15 @@ def test_fit_releases_the_gil():
 
     t = threading.Thread(target=count)
     t.start()
-    t0 = time.perf_counter()
     try:
         reg.fit(X, y)
     finally:
         done.set()
         t.join()
-    elapsed = time.perf_counter() - t0
-    # A fit holding the GIL would let the counter run only at its ticks.
-    assert elapsed > 0.2 and counts[0] > 10000, (elapsed, counts[0])
+    # A fit holding the GIL would leave the counter all but stopped (it would
+    # run only while the waiting thread holds the GIL, a few microseconds
+    # every 50 ms); 400 iterations on 2000 points take about a second.
+    assert counts[0] > 10000, counts[0]
 
 
 def test_verbose_text_progress(capsys):
@@ -248,3 +247,33 @@ def test_sklearn_clone_and_grid_search():
     pipe = make_pipeline(StandardScaler(), sapm.Regressor(3, 8, method="elm"))
     pipe.set_params(regressor__elm__ridge=1e-8).fit(X, y)
     assert pipe.score(X, y) > 0.5
+
+
+def test_verbose_uses_tqdm_when_installed(monkeypatch):
+    import sys
+    import types
+
+    bars = []
+
+    class FakeBar:
+        def __init__(self, total, desc, leave):
+            self.total, self.desc, self.n, self.postfix, self.closed = total, desc, 0, "", False
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def set_postfix_str(self, s, refresh=False):
+            self.postfix = s
+
+        def close(self):
+            self.closed = True
+
+    fake = types.ModuleType("tqdm.auto")
+    fake.tqdm = FakeBar
+    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
+    monkeypatch.setitem(sys.modules, "tqdm.auto", fake)
+    X, y = sin_data(500)
+    sapm.Regressor(method="ls-adam", train__max_iterations=300, verbose=True).fit(X, y)
+    assert len(bars) == 1 and bars[0].desc == "ls-adam" and bars[0].total == 300
+    assert bars[0].n == 300 and bars[0].closed and "obj" in bars[0].postfix
