@@ -3,6 +3,7 @@
 config and data (docs/python.md, "Measured").
 
     python scripts/py-overhead.py [--bin target/release/sapm] [--n 1000] [--repeats 5]
+                                  [--threads 0] [--methods sapm,lm,ls-adam]
 
 For each method: the training seconds per iteration (summary `seconds` /
 `iterations`, the driver's own clock, measured the same way in both) and
@@ -37,11 +38,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
     a = ap.parse_args()
     X, y, Xt, yt = sapm.builtin_data("sin_x2", a.n, 1000, 0.0, 0)
     print(f"N = {a.n}, threads = {a.threads or 'all'}, median of {a.repeats}")
     print("method | iterations | s/iteration CLI | s/iteration Python | ratio | wall CLI (s) | wall Python (s)")
-    for method, sets in METHODS.items():
+    for method in a.methods.split(","):
+        sets = METHODS[method]
         cli_it, py_it, cli_wall, py_wall = [], [], [], []
         for _ in range(a.repeats):
             with tempfile.TemporaryDirectory() as d:

@@ -51,7 +51,10 @@ def test_fit_matches_the_cli_on_sin_x2(tmp_path, sapm_bin, method, sets):
     hist = np.genfromtxt(out / "history.csv", delimiter=",", names=True)
     assert rel(reg.history_["train_mse"], hist["train_mse"]) <= 1e-12
     assert rel(reg.history_["test_mse"], hist["test_mse"]) <= 1e-12
-    # The CLI's model predicts what the estimator predicts.
+    # The same weights, and the CLI's model predicts what the estimator predicts.
+    cli_layers = json.loads((out / "model.json").read_text())["layers"]
+    for (w, b), layer in zip(reg.model_.layers(), cli_layers):
+        assert rel(w, layer["weight"]) <= 1e-12 and rel(b, layer["bias"]) <= 1e-12
     back = sapm.load(out)
     assert rel(back.predict(Xt), reg.predict(Xt)) <= 1e-12
     assert back.summary_["test_mse"] == cli["test_mse"]
