@@ -14,7 +14,7 @@ docs/python.md in the repository.
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 
-def methods() -> list:
+def methods() -> List[str]:
     """Every training method name (`sapm`, `lm`, `varpro`, `ls-adam-lbfgs`, ...)."""
     return list(_methods())
 

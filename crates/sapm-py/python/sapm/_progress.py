@@ -62,7 +62,7 @@ def make(verbose: Any, label: str) -> Any:
         return None
     if verbose != "text":
         try:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
         except ImportError:
             pass
         else:

@@ -49,7 +49,9 @@ class Solution:
     @property
     def windows(self) -> int: ...
 
-def resolve_config(text: str, options: _Options, path: Optional[_Path] = None) -> str: ...
+def resolve_config(
+    text: str, options: _Options, path: Optional[_Path] = None, hide: Sequence[str] = ()
+) -> str: ...
 def fit_regression(
     options: _Options,
     x: npt.NDArray[np.float64],

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from . import _arrays, _options, _progress, _sapm
+from .regressor import _interrupted
 
 __all__ = ["solve", "Solution", "problems"]
 
@@ -166,10 +167,9 @@ def solve(
     exc = res["interrupt"]
     if exc is not None:
         exc.solution = sol
-        if hasattr(exc, "add_note"):
-            exc.add_note(
-                f"sapm: solve interrupted after {sol.summary.get('iterations')} iterations; "
-                "the solution reached is attached as .solution"
-            )
-        raise exc
+        raise _interrupted(
+            exc,
+            f"solve interrupted after {sol.summary.get('iterations')} iterations; "
+            "the solution reached is attached as .solution",
+        )
     return sol

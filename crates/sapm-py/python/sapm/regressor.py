@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -26,9 +27,13 @@ _DEFAULTS: Dict[str, Any] = {
 
 
 def _interrupted(exc: BaseException, what: str) -> BaseException:
+    """`exc` with a note saying what was kept (printed to stderr before
+    Python 3.11, which has no exception notes)."""
     note = f"sapm: {what}"
     if hasattr(exc, "add_note"):
         exc.add_note(note)
+    else:
+        print(note, file=sys.stderr)
     return exc
 
 
@@ -94,7 +99,11 @@ class Regressor:
 
     def __sklearn_tags__(self) -> Any:
         # Called by scikit-learn only, so importing it here costs nothing otherwise.
-        from sklearn.utils import RegressorTags, Tags, TargetTags
+        from sklearn.utils import (  # type: ignore[import-untyped,unused-ignore]
+            RegressorTags,
+            Tags,
+            TargetTags,
+        )
 
         return Tags(
             estimator_type="regressor",
@@ -167,13 +176,14 @@ class Regressor:
         finally:
             if progress is not None:
                 progress.close()
-        self._set_fitted(res["model"], json.loads(res["summary"]), res["history"], one_d)
+        summary = json.loads(res["summary"])
+        self._set_fitted(res["model"], summary, res["history"], one_d)
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         if res["interrupt"] is not None:
-            it = self.summary_.get("iterations")
+            it = summary.get("iterations")
             raise _interrupted(
                 res["interrupt"],
                 f"fit interrupted after {it} iterations; the model reached is kept "
@@ -229,7 +239,9 @@ class Regressor:
 
 def _not_fitted(est: Any) -> Exception:
     try:  # scikit-learn's own exception when it is installed, as its tools expect
-        from sklearn.exceptions import NotFittedError
+        from sklearn.exceptions import (  # type: ignore[import-untyped,unused-ignore]
+            NotFittedError,
+        )
     except ImportError:
         NotFittedError = None  # noqa: N806
     msg = f"this {type(est).__name__} is not fitted yet: call fit(X, y) first"

@@ -280,3 +280,20 @@ def test_verbose_uses_tqdm_when_installed(monkeypatch):
     sapm.Regressor(method="ls-adam", train__max_iterations=300, verbose=True).fit(X, y)
     assert len(bars) == 1 and bars[0].desc == "ls-adam" and bars[0].total == 300
     assert bars[0].n == 300 and bars[0].closed and "obj" in bars[0].postfix
+
+
+def test_stubs_cover_the_native_module():
+    import ast
+    from pathlib import Path
+
+    stub = Path(sapm.__file__).parent / "_sapm.pyi"
+    tree = ast.parse(stub.read_text())
+    stubbed = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    native = {k for k in dir(sapm._sapm) if not k.startswith("_")}
+    assert native == stubbed
+    assert (Path(sapm.__file__).parent / "py.typed").is_file()
+    for cls in ("Model", "Solution"):
+        node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls)
+        declared = {f.name for f in node.body if isinstance(f, ast.FunctionDef)} - {"__call__"}
+        public = {k for k in dir(getattr(sapm._sapm, cls)) if not k.startswith("_")}
+        assert public == declared, cls
