@@ -19,6 +19,7 @@ use pyo3::types::PyDict;
 use sapm::config::{Checked, TrainConfig};
 use sapm::data::{Dataset, Split};
 use sapm::fit::Fitted;
+use sapm::fit::march::{MarchOptions, time_march};
 use sapm::memory::RunShape;
 use std::path::PathBuf;
 
@@ -197,15 +198,24 @@ fn fit_pde<'py>(
         threads: threads(&cfg),
     };
     check_memory(&cfg, shape)?;
-    let (fitted, interrupt) = run::released(py, cfg.threads, progress, |watch| {
-        sapm::fit::fit_pde(&cfg, watch)
+    // Time marching through the library's `time_march` (what `fit_pde` runs
+    // for `time_windows > 1`), keeping every window for the piecewise solution.
+    let marching = pde.time_windows > 1;
+    let options = MarchOptions::from_pde(pde);
+    let ((fitted, marched), interrupt) = run::released(py, cfg.threads, progress, |watch| {
+        if marching {
+            let m = time_march(&problem, &cfg, options, watch)?;
+            Ok((m.clone().into_fitted(&cfg)?, Some(Box::new(m))))
+        } else {
+            Ok((sapm::fit::fit_pde(&cfg, watch)?, None))
+        }
     })?;
     let out = result(py, &fitted, interrupt)?;
     let model: Py<PyModel> = out.get_item("model")?.expect("set by result").extract()?;
     let solution = PySolution {
         model,
         problem,
-        windows: fitted.windows.len().max(1),
+        marched,
     };
     out.set_item("solution", Py::new(py, solution)?)?;
     Ok(out)

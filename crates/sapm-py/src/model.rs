@@ -5,9 +5,10 @@
 use crate::convert::{Samples, samples, to_numpy, to_py_err};
 use faer::{Mat, MatRef};
 use numpy::{PyArray1, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyNotImplementedError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use sapm::fit::march::Marched;
 use sapm::task::pde::Problem;
 use std::path::PathBuf;
 
@@ -155,10 +156,11 @@ impl PyModel {
 /// A PINN's network and its problem: values at points of the problem's box.
 #[pyclass(module = "sapm._sapm", name = "Solution", frozen)]
 pub struct PySolution {
+    /// The network (of the last window for a time-marching run).
     pub model: Py<PyModel>,
     pub problem: Problem,
-    /// Time-marching runs: the number of windows (the model is the last one's).
-    pub windows: usize,
+    /// Time-marching runs: every window's network, evaluated piecewise.
+    pub marched: Option<Box<Marched>>,
 }
 
 impl PySolution {
@@ -184,20 +186,17 @@ impl PySolution {
         py: Python<'py>,
         points: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        if self.windows > 1 {
-            return Err(PyNotImplementedError::new_err(format!(
-                "this solution was trained by time marching ({} windows, one network each); \
-                 evaluating the piecewise solution from Python is not supported yet: \
-                 summary['windows'] holds each window's errors",
-                self.windows
-            )));
-        }
         let xs = self.points(&points)?;
         let p = &self.problem;
         let net = &self.model.get().inner.net;
         let x = xs.mat();
+        let marched = self.marched.as_deref();
         let u = py
             .detach(|| {
+                if let Some(m) = marched {
+                    // Each point goes to the network of its time window.
+                    return m.predict(x, false);
+                }
                 let (d, de) = (p.dim(), p.embedded_dim());
                 let (mut xj, mut e, mut v) = (vec![0.0; d], vec![0.0; de], vec![0.0; de]);
                 let mut inputs = Mat::<f64>::zeros(de, x.ncols());
@@ -268,8 +267,9 @@ impl PySolution {
     fn has_exact(&self) -> bool {
         self.problem.exact.is_some()
     }
+    /// Time windows (1 unless the run marched in time).
     #[getter]
     fn windows(&self) -> usize {
-        self.windows
+        self.marched.as_ref().map_or(1, |m| m.windows.len())
     }
 }

@@ -33,7 +33,8 @@ class Solution:
     `(n,)` for a 1-D problem) as an `(n,)` array; `sol.exact(points)` the
     exact solution when the problem has one. `history` (dict of arrays),
     `summary` (the `summary.json` of `sapm train`), `diagnostics`, `model`
-    (the network; its inputs are the embedded coordinates)."""
+    (the network; its inputs are the embedded coordinates; the last window's
+    for a time-marching run, whose points each go to their window's network)."""
 
     def __init__(self, native: Any, summary: Dict[str, Any], history: Dict[str, np.ndarray]):
         self._native = native
@@ -47,6 +48,11 @@ class Solution:
     @property
     def model(self) -> Any:
         return self._native.model
+
+    @property
+    def windows(self) -> int:
+        """Time windows of a time-marching run (1 otherwise)."""
+        return int(self._native.windows)
 
     @property
     def problem(self) -> str:

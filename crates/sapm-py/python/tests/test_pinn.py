@@ -99,3 +99,21 @@ def test_bad_problems_and_options():
     with pytest.raises(ValueError, match="points have 2 coordinates, problem steady1d has 1"):
         sol(np.zeros((3, 2)))
     assert "steady1d" in sapm.pinn.problems() and "custom" not in sapm.pinn.problems()
+
+
+def test_time_marching_solution_is_piecewise():
+    sol = sapm.pinn.solve(
+        "transport1d", method="lm", network__depth=3, network__width=8,
+        pde__time_windows=2, pde__n_interior=100, pde__n_boundary=40, pde__n_test=11,
+        train__max_iterations=15,
+    )
+    assert sol.windows == 2 and len(sol.summary["windows"]) == 2
+    pts = sol.grid(11)
+    u = sol(pts)
+    err = np.linalg.norm(u - sol.exact(pts)) / np.linalg.norm(sol.exact(pts))
+    # The summary's rel L2 is the piecewise solution's on the same 11 x 11 grid.
+    assert err == pytest.approx(sol.rel_l2, rel=1e-9), (err, sol.rel_l2)
+    # Points of the first window are not the last window's network.
+    early = pts[pts[:, 1] < 0.5]
+    last_net = sol.model.predict(np.stack([np.cos(early[:, 0]), np.sin(early[:, 0]), early[:, 1]], axis=1))
+    assert np.max(np.abs(sol(early) - last_net[:, 0])) > 1e-6
