@@ -3,7 +3,7 @@
 
 use faer::{Mat, MatRef};
 use numpy::ndarray::Array2;
-use numpy::{PyArray1, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{
     PyFileNotFoundError, PyKeyboardInterrupt, PyMemoryError, PyOSError, PyRuntimeError,
     PyTypeError, PyValueError,
@@ -120,6 +120,7 @@ impl Samples<'_> {
 /// See [`Samples`].
 pub fn samples<'a>(a: &'a PyReadonlyArray2<'_, f64>) -> Samples<'a> {
     let (n, d) = (a.shape()[0], a.shape()[1]);
+    // `as_slice` refuses unaligned and non-contiguous arrays.
     if let Ok(s) = a.as_slice() {
         // (n, d) in C order is `d x n` column-major; in Fortran order, row-major.
         if a.is_c_contiguous() {
@@ -129,8 +130,20 @@ pub fn samples<'a>(a: &'a PyReadonlyArray2<'_, f64>) -> Samples<'a> {
             return Samples::View(MatRef::from_row_major_slice(s, d, n));
         }
     }
-    let v = a.as_array();
-    Samples::Owned(Mat::from_fn(d, n, |i, j| v[(j, i)]))
+    // Any other layout: strides in bytes (negative for reversed views, zero
+    // for broadcasts), possibly unaligned (`np.frombuffer` at an odd offset).
+    let base = a.data().cast::<u8>().cast_const();
+    let (s0, s1) = (a.strides()[0], a.strides()[1]);
+    Samples::Owned(Mat::from_fn(d, n, |i, j| {
+        // SAFETY: the read-only borrow keeps the array alive and unchanged by
+        // Rust code; (j, i) is within its shape, so the offset is within its
+        // buffer; `read_unaligned` needs no alignment.
+        unsafe {
+            base.offset(j as isize * s0 + i as isize * s1)
+                .cast::<f64>()
+                .read_unaligned()
+        }
+    }))
 }
 
 /// An engine matrix `m x n` (one column per sample) as a numpy `(n, m)`

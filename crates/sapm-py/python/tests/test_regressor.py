@@ -113,9 +113,14 @@ def test_layouts_give_the_same_predictions():
     f_order = np.asfortranarray(X)
     strided = np.concatenate([X, X2], axis=1)[:, :1]  # not contiguous
     reversed_ = X[::-1][::-1]
-    for v in (f_order, strided, reversed_, X.tolist()):
+    buf = bytearray(8 * X.size + 1)
+    unaligned = np.frombuffer(buf, dtype=np.float64, offset=1, count=X.size).reshape(X.shape)
+    unaligned[:] = X
+    for v in (f_order, strided, reversed_, X.tolist(), unaligned):
         np.testing.assert_array_equal(reg.predict(v), base)
-    assert not strided.flags.c_contiguous
+    assert not strided.flags.c_contiguous and not unaligned.flags.aligned
+    np.testing.assert_array_equal(reg.predict(X[::-1]), base[::-1])  # negative strides
+    np.testing.assert_array_equal(reg.predict(np.broadcast_to(X[:1], (5, 1))), base[:1].repeat(5))
     # Fitting on a strided copy gives the same model bit for bit.
     reg2 = sapm.Regressor(3, 8, method="elm").fit(strided, y)
     np.testing.assert_array_equal(reg2.predict(X), base)
