@@ -19,7 +19,7 @@ use std::path::Path;
 mod parse;
 mod sections;
 mod usage;
-pub use parse::apply_override;
+pub use parse::{apply_override, override_arg};
 use parse::{conversion_error, deserialize_coercing, rebase_paths, toml_error};
 use sections::check_second_order;
 pub use sections::{

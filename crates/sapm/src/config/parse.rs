@@ -133,6 +133,22 @@ pub(super) fn conversion_error(
     }
 }
 
+/// The override `key=value` that sets `key` to `value` exactly, for callers
+/// that hold typed values rather than command-line text (the Python package):
+/// strings are quoted and escaped, floats written to round-trip, arrays and
+/// tables inline. [`apply_override`] of the result sets the same value.
+///
+/// ```
+/// use sapm::config::{apply_override, override_arg};
+/// let arg = override_arg("pde.f", &toml::Value::String("sin(x) \"q\"".into()));
+/// let mut t = toml::Table::new();
+/// apply_override(&mut t, &arg).unwrap();
+/// assert_eq!(t["pde"]["f"].as_str(), Some("sin(x) \"q\""));
+/// ```
+pub fn override_arg(key: &str, value: &toml::Value) -> String {
+    format!("{key}={value}")
+}
+
 /// Apply one `a.b.c=value` override to a TOML table.
 pub fn apply_override(table: &mut toml::Table, o: &str) -> Result<()> {
     let (key, raw) = o.split_once('=').ok_or_else(|| {

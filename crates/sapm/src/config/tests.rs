@@ -148,3 +148,75 @@ fn overrides_parse_types() {
     assert_eq!(c.method, Method::Sapm);
     assert_eq!(c.sapm.solver, SolveMethod::Cholesky);
 }
+
+/// The Python package turns typed option values into overrides: every value
+/// must come back exactly (floats bit for bit, strings with quotes,
+/// backslashes, control characters and non-ASCII text, arrays, inline tables).
+#[test]
+fn override_arg_round_trips_typed_values() {
+    use toml::Value as V;
+    let mut floats = vec![
+        0.1,
+        1e-300,
+        5e-324,
+        1e300,
+        -0.0,
+        1.0,
+        2.0f64.powi(60),
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    let mut bits = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..200 {
+        bits = bits
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let f = f64::from_bits(bits);
+        if f.is_finite() {
+            floats.push(f);
+        }
+    }
+    let mut values: Vec<V> = floats.into_iter().map(V::Float).collect();
+    values.extend([
+        V::Integer(0),
+        V::Integer(-7),
+        V::Integer(i64::MAX),
+        V::Boolean(true),
+        V::String("tanh".into()),
+        V::String("say \"hi\"\\ \n\t\u{7f}\u{1} é 😀 = [x]".into()),
+        V::String(String::new()),
+        V::Array(vec![V::Integer(20), V::Integer(40)]),
+        V::Array(vec![V::String("x".into()), V::String("t".into())]),
+    ]);
+    let mut inline = toml::Table::new();
+    inline.insert("face".into(), V::String("x_lo".into()));
+    inline.insert("alpha".into(), V::Float(0.5));
+    values.push(V::Array(vec![V::Table(inline)]));
+    for v in values {
+        let arg = override_arg("sec.key", &v);
+        let mut t = toml::Table::new();
+        apply_override(&mut t, &arg).unwrap();
+        let back = &t["sec"]["key"];
+        match (&v, back) {
+            (V::Float(a), V::Float(b)) => assert_eq!(a.to_bits(), b.to_bits(), "{arg}"),
+            _ => assert_eq!(&v, back, "{arg}"),
+        }
+    }
+    // NaN comes back as NaN (it is not equal to itself).
+    let mut t = toml::Table::new();
+    apply_override(&mut t, &override_arg("k", &V::Float(f64::NAN))).unwrap();
+    assert!(t["k"].as_float().unwrap().is_nan());
+    // Through the whole parser: a typed override sets the config value.
+    let c = TrainConfig::from_toml_str(
+        "",
+        &[
+            override_arg("adam.lr", &V::Float(0.1 + 0.2)),
+            override_arg("method", &V::String("ls-adam".into())),
+        ],
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.adam.lr, 0.1 + 0.2);
+}
