@@ -202,7 +202,7 @@ pub fn eval(model: &Path, data: &Path, by_position: bool, max_memory: Option<u64
         let y = xy.as_ref().subrows(d, m);
         let u = model.predict(x)?;
         check_finite(&model, &u, n)?;
-        let u32 = model.net.predict_f32(x);
+        let u32 = model.predict_f32(x);
         for j in 0..xy.ncols() {
             for i in 0..m {
                 let e = u[(i, j)] - y[(i, j)];

@@ -69,6 +69,7 @@ pub mod optim;
 pub mod outdir;
 pub mod perf;
 pub mod record;
+pub mod scale;
 pub mod task;
 pub mod verdict;
 
