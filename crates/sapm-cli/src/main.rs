@@ -8,6 +8,7 @@ mod bench;
 mod bench_cmd;
 mod bench_lm;
 mod data_cmd;
+mod export_cmd;
 mod signals;
 mod study_cmd;
 mod train_cmd;
@@ -125,6 +126,18 @@ enum Cmd {
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         max_memory: Option<u64>,
     },
+    /// Export a model's weights, biases, activation and scaling for numpy or PyTorch (docs/models.md).
+    Export {
+        /// A `sapm train --out` folder or its model.json.
+        #[arg(long)]
+        model: PathBuf,
+        /// npz or safetensors (default: from the --output extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// The file to write (replaced atomically).
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Time one SAPM/PM iteration, one Adam step and a GEMM of the same shape (GFLOP/s, ratios), scaling and memory.
     Bench(bench_cmd::BenchArgs),
 }
@@ -221,6 +234,11 @@ fn main() -> ExitCode {
             signals::install();
             study_cmd::plot(&run_dir, &signals::stop_requested).map(|_| ExitCode::SUCCESS)
         }
+        Cmd::Export {
+            model,
+            format,
+            output,
+        } => export_cmd::export(&model, format.as_deref(), &output).map(|_| ExitCode::SUCCESS),
         Cmd::Bench(args) => bench::run(args).map(|_| ExitCode::SUCCESS),
     };
     match res {

@@ -58,6 +58,7 @@ pub mod data;
 pub mod driver;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod fit;
 pub mod io;
 pub mod linalg;

@@ -348,6 +348,22 @@ impl Model {
         crate::io::write_atomic(path, self.to_json().as_bytes())
     }
 
+    /// Read a model from a `sapm train` output folder (its `model.json`) or
+    /// from a model file.
+    pub fn load_run_or_file(path: &Path) -> Result<Model> {
+        if path.is_dir() {
+            let file = path.join("model.json");
+            if !file.is_file() {
+                return Err(Error::Data(format!(
+                    "{}: a folder without model.json (give a `sapm train --out` folder or a model file)",
+                    path.display()
+                )));
+            }
+            return Model::load(&file);
+        }
+        Model::load(path)
+    }
+
     /// Read and validate a model file.
     pub fn load(path: &Path) -> Result<Model> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
