@@ -9,6 +9,7 @@ mod bench_cmd;
 mod bench_lm;
 mod data_cmd;
 mod export_cmd;
+mod predict_out;
 mod signals;
 mod study_cmd;
 mod train_cmd;
@@ -53,17 +54,20 @@ enum Cmd {
     /// Train a model from a TOML config; writes model.json, history.csv and summary.json
     /// (and checkpoint.sapm every train.checkpoint_every iterations and on Ctrl-C/SIGTERM).
     Train(train_cmd::TrainArgs),
-    /// Predict with a trained model: reads the model's input columns (by name), writes inputs and predictions.
+    /// Predict with a trained model: reads the model's input columns (by name), writes inputs and predictions (columns OUTPUT_pred).
     Predict {
-        /// model.json of a trained run.
+        /// A `sapm train --out` folder or its model.json.
         #[arg(long)]
         model: PathBuf,
         /// Input CSV with a header (or .npy).
         #[arg(long)]
         input: PathBuf,
-        /// Output CSV.
+        /// Output file: .csv (inputs and predictions), .npy (predictions, rows x outputs), .npz (inputs, predictions, names); `-` writes CSV to stdout.
         #[arg(long)]
         output: PathBuf,
+        /// csv, npy or npz (default: from the --output extension; CSV for others).
+        #[arg(long)]
+        format: Option<String>,
         /// Take the file's columns in order when their names are not the model's.
         #[arg(long)]
         by_position: bool,
@@ -113,7 +117,7 @@ enum Cmd {
     },
     /// Evaluate a model on labelled data; prints metrics as JSON (mse: mean over rows and outputs).
     Eval {
-        /// model.json of a trained run.
+        /// A `sapm train --out` folder or its model.json.
         #[arg(long)]
         model: PathBuf,
         /// CSV (or .npy) with the model's input and output columns (by name).
@@ -194,12 +198,20 @@ fn main() -> ExitCode {
             model,
             input,
             output,
+            format,
             by_position,
             max_memory,
         } => {
             signals::install();
-            data_cmd::predict(&model, &input, &output, by_position, max_memory)
-                .map(|_| ExitCode::SUCCESS)
+            data_cmd::predict(
+                &model,
+                &input,
+                &output,
+                format.as_deref(),
+                by_position,
+                max_memory,
+            )
+            .map(|_| ExitCode::SUCCESS)
         }
         Cmd::Eval {
             model,

@@ -168,6 +168,11 @@ fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     npy_bytes_with_header(1, &npy_padded_header(1, &dict), data)
 }
 
+/// A C-order f64 `.npy` of `shape`.
+pub fn npy_f64(shape: &[usize], values: &[f64]) -> Vec<u8> {
+    npy("<f8", shape, &f64_bytes(values))
+}
+
 /// Strings as a numpy unicode array (`<U{width}`: UTF-32LE, zero-padded).
 fn npy_strings(shape: &[usize], items: &[&str]) -> Vec<u8> {
     let width = items
@@ -192,6 +197,26 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 fn f64_bytes(v: &[f64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// An `.npz` of f64 arrays (name, shape, values in C order) and string
+/// arrays (name, items, as 1-D `<U` arrays), in that order: what `numpy.load`
+/// reads without pickles.
+pub fn npz_bytes(
+    arrays: &[(&str, &[usize], &[f64])],
+    strings: &[(&str, &[String])],
+) -> Result<Vec<u8>> {
+    let mut entries: Vec<(String, Vec<u8>)> = arrays
+        .iter()
+        .map(|(n, shape, v)| (format!("{n}.npy"), npy("<f8", shape, &f64_bytes(v))))
+        .collect();
+    for (n, items) in strings {
+        entries.push((
+            format!("{n}.npy"),
+            npy_strings(&[items.len()], &strs(items)),
+        ));
+    }
+    zip::stored_zip(&entries)
 }
 
 fn npz(model: &Model) -> Result<Vec<u8>> {
