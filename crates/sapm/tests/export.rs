@@ -61,9 +61,12 @@ fn forward(ts: &[Tensor], act: fn(f64) -> f64, x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// A scalar function (an activation written from its definition).
+type Scalar = fn(f64) -> f64;
+
 #[test]
 fn tensors_reproduce_the_model_predictions() {
-    let acts: [(Activation, fn(f64) -> f64); 3] = [
+    let acts: [(Activation, Scalar); 3] = [
         (Activation::Tanh, f64::tanh),
         (Activation::Sin, f64::sin),
         (Activation::Sigmoid, |z| 1.0 / (1.0 + (-z).exp())),
