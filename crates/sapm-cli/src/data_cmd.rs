@@ -2,6 +2,7 @@
 //! batches (memory does not grow with the number of rows), non-finite
 //! predictions refused, Ctrl-C honoured between batches.
 
+use crate::predict_out::{self, PredictFormat};
 use crate::signals;
 use anyhow::{Result, bail};
 use faer::Mat;
@@ -129,69 +130,94 @@ fn check_finite(model: &Model, u: &Mat<f64>, first_row: usize) -> Result<()> {
     Ok(())
 }
 
+/// Push every batch through the model (predictions finite) and hand the
+/// inputs and predictions to `sink`.
+fn each_prediction(
+    model: &Model,
+    b: &mut Batches,
+    mut sink: impl FnMut(&Mat<f64>, &Mat<f64>) -> Result<()>,
+) -> Result<()> {
+    let mut done = 0;
+    while let Some(x) = b.next()? {
+        let u = model.predict(x.as_ref())?;
+        check_finite(model, &u, done)?;
+        sink(&x, &u)?;
+        done += x.ncols();
+    }
+    Ok(())
+}
+
 pub fn predict(
     model: &Path,
     input: &Path,
     output: &Path,
+    format: Option<&str>,
     by_position: bool,
     max_memory: Option<u64>,
 ) -> Result<()> {
-    let model = Model::load(model)?;
+    let format = PredictFormat::choose(format, output)?;
+    let model = Model::load_run_or_file(model)?;
     let mut b = Batches::open(&model, input, by_position, false, max_memory)?;
-    let d = model.input_names.len();
-    let mut failure: Option<anyhow::Error> = None;
-    let res = sapm::io::write_atomic_with(output, |w| {
-        let header: Vec<&str> = model
-            .input_names
-            .iter()
-            .chain(&model.output_names)
-            .map(String::as_str)
-            .collect();
-        writeln!(w, "{}", header.join(","))?;
-        let mut done = 0;
-        loop {
-            let x = match b.next() {
-                Ok(Some(x)) => x,
-                Ok(None) => return Ok(()),
-                Err(e) => {
-                    failure = Some(e);
-                    return Err(std::io::Error::other("stopped"));
-                }
-            };
-            let u = match model
-                .predict(x.as_ref())
-                .map_err(anyhow::Error::from)
-                .and_then(|u| check_finite(&model, &u, done).map(|_| u))
-            {
-                Ok(u) => u,
-                Err(e) => {
-                    failure = Some(e);
-                    return Err(std::io::Error::other("stopped"));
-                }
-            };
-            let mut line = String::new();
-            for j in 0..x.ncols() {
-                line.clear();
-                for i in 0..d {
-                    line.push_str(&format!("{:e},", x[(i, j)]));
-                }
-                for i in 0..u.nrows() {
-                    line.push_str(&format!("{:e}", u[(i, j)]));
-                    line.push(if i + 1 < u.nrows() { ',' } else { '\n' });
-                }
-                w.write_all(line.as_bytes())?;
-            }
-            done += x.ncols();
+    let header = predict_out::header(&model);
+    match format {
+        PredictFormat::Csv if output.as_os_str() == "-" => {
+            let mut w = predict_out::csv_writer(std::io::stdout().lock(), &header)?;
+            each_prediction(&model, &mut b, |x, u| predict_out::csv_rows(&mut w, x, u))?;
+            w.flush()?;
+            Ok(())
         }
-    });
-    match (failure, res) {
-        (Some(e), _) => Err(e),
-        (None, r) => Ok(r?),
+        PredictFormat::Csv => {
+            // The file appears whole or not at all: an error inside the
+            // atomic writer's closure is kept and reported as it was.
+            let mut failure: Option<anyhow::Error> = None;
+            let res = sapm::io::write_atomic_with(output, |w| {
+                let run = || -> Result<()> {
+                    let mut cw = predict_out::csv_writer(w, &header)?;
+                    each_prediction(&model, &mut b, |x, u| predict_out::csv_rows(&mut cw, x, u))?;
+                    cw.flush()?;
+                    Ok(())
+                };
+                run().map_err(|e| {
+                    failure = Some(e);
+                    std::io::Error::other("stopped")
+                })
+            });
+            match (failure, res) {
+                (Some(e), _) => Err(e),
+                (None, r) => Ok(r?),
+            }
+        }
+        PredictFormat::Npy | PredictFormat::Npz => {
+            let (d, m) = (model.input_names.len(), model.output_names.len());
+            let (mut xs, mut us, mut n) = (Vec::new(), Vec::new(), 0usize);
+            each_prediction(&model, &mut b, |x, u| {
+                for j in 0..x.ncols() {
+                    xs.extend((0..d).map(|i| x[(i, j)]));
+                    us.extend((0..m).map(|i| u[(i, j)]));
+                }
+                n += x.ncols();
+                Ok(())
+            })?;
+            let bytes = if format == PredictFormat::Npy {
+                sapm::export::npy_f64(&[n, m], &us)
+            } else {
+                let pred_names: Vec<String> = header[d..].to_vec();
+                sapm::export::npz_bytes(
+                    &[("inputs", &[n, d], &xs), ("predictions", &[n, m], &us)],
+                    &[
+                        ("input_names", &model.input_names),
+                        ("prediction_names", &pred_names),
+                    ],
+                )?
+            };
+            sapm::io::write_atomic(output, &bytes)?;
+            Ok(())
+        }
     }
 }
 
 pub fn eval(model: &Path, data: &Path, by_position: bool, max_memory: Option<u64>) -> Result<()> {
-    let model = Model::load(model)?;
+    let model = Model::load_run_or_file(model)?;
     let mut b = Batches::open(&model, data, by_position, true, max_memory)?;
     let (d, m) = (model.input_names.len(), model.output_names.len());
     let (mut se, mut se32, mut ny) = (vec![0.0; m], 0.0, 0.0);
@@ -202,7 +228,7 @@ pub fn eval(model: &Path, data: &Path, by_position: bool, max_memory: Option<u64
         let y = xy.as_ref().subrows(d, m);
         let u = model.predict(x)?;
         check_finite(&model, &u, n)?;
-        let u32 = model.net.predict_f32(x);
+        let u32 = model.predict_f32(x);
         for j in 0..xy.ncols() {
             for i in 0..m {
                 let e = u[(i, j)] - y[(i, j)];

@@ -8,6 +8,8 @@ mod bench;
 mod bench_cmd;
 mod bench_lm;
 mod data_cmd;
+mod export_cmd;
+mod predict_out;
 mod signals;
 mod study_cmd;
 mod train_cmd;
@@ -52,17 +54,20 @@ enum Cmd {
     /// Train a model from a TOML config; writes model.json, history.csv and summary.json
     /// (and checkpoint.sapm every train.checkpoint_every iterations and on Ctrl-C/SIGTERM).
     Train(train_cmd::TrainArgs),
-    /// Predict with a trained model: reads the model's input columns (by name), writes inputs and predictions.
+    /// Predict with a trained model: reads the model's input columns (by name), writes inputs and predictions (columns OUTPUT_pred).
     Predict {
-        /// model.json of a trained run.
+        /// A `sapm train --out` folder or its model.json.
         #[arg(long)]
         model: PathBuf,
         /// Input CSV with a header (or .npy).
         #[arg(long)]
         input: PathBuf,
-        /// Output CSV.
+        /// Output file: .csv (inputs and predictions), .npy (predictions, rows x outputs), .npz (inputs, predictions, names); `-` writes CSV to stdout.
         #[arg(long)]
         output: PathBuf,
+        /// csv, npy or npz (default: from the --output extension; CSV for others).
+        #[arg(long)]
+        format: Option<String>,
         /// Take the file's columns in order when their names are not the model's.
         #[arg(long)]
         by_position: bool,
@@ -112,7 +117,7 @@ enum Cmd {
     },
     /// Evaluate a model on labelled data; prints metrics as JSON (mse: mean over rows and outputs).
     Eval {
-        /// model.json of a trained run.
+        /// A `sapm train --out` folder or its model.json.
         #[arg(long)]
         model: PathBuf,
         /// CSV (or .npy) with the model's input and output columns (by name).
@@ -124,6 +129,18 @@ enum Cmd {
         /// Memory for one batch of rows is at most a quarter of this (default 80% of the physical memory).
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         max_memory: Option<u64>,
+    },
+    /// Export a model's weights, biases, activation and scaling for numpy or PyTorch (docs/models.md).
+    Export {
+        /// A `sapm train --out` folder or its model.json.
+        #[arg(long)]
+        model: PathBuf,
+        /// npz or safetensors (default: from the --output extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// The file to write (replaced atomically).
+        #[arg(long)]
+        output: PathBuf,
     },
     /// Time one SAPM/PM iteration, one Adam step and a GEMM of the same shape (GFLOP/s, ratios), scaling and memory.
     Bench(bench_cmd::BenchArgs),
@@ -181,12 +198,20 @@ fn main() -> ExitCode {
             model,
             input,
             output,
+            format,
             by_position,
             max_memory,
         } => {
             signals::install();
-            data_cmd::predict(&model, &input, &output, by_position, max_memory)
-                .map(|_| ExitCode::SUCCESS)
+            data_cmd::predict(
+                &model,
+                &input,
+                &output,
+                format.as_deref(),
+                by_position,
+                max_memory,
+            )
+            .map(|_| ExitCode::SUCCESS)
         }
         Cmd::Eval {
             model,
@@ -221,6 +246,11 @@ fn main() -> ExitCode {
             signals::install();
             study_cmd::plot(&run_dir, &signals::stop_requested).map(|_| ExitCode::SUCCESS)
         }
+        Cmd::Export {
+            model,
+            format,
+            output,
+        } => export_cmd::export(&model, format.as_deref(), &output).map(|_| ExitCode::SUCCESS),
         Cmd::Bench(args) => bench::run(args).map(|_| ExitCode::SUCCESS),
     };
     match res {

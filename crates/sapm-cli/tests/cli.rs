@@ -52,7 +52,7 @@ fn train_predict_eval_end_to_end() {
     assert_ok(&sapm(predict_args(&model, &input, &pred, &[])));
     let p = std::fs::read_to_string(&pred).unwrap();
     let rows: Vec<&str> = p.lines().collect();
-    assert_eq!(rows[0], "x,y");
+    assert_eq!(rows[0], "x,y_pred");
     assert_eq!(rows.len(), 3);
     assert_eq!(
         rows[2].split(',').next().unwrap().parse::<f64>().unwrap(),

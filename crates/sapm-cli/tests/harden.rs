@@ -211,8 +211,9 @@ fn multi_output_mse_is_the_mean_over_outputs() {
     let cfg = write(
         d,
         "c.toml",
-        "method = \"ls-lbfgs\"\n[network]\ndepth = 2\nwidth = 8\n[data]\ntrain = \"train.csv\"\ntest = \"test.csv\"\noutputs = [\"y1\", \"y2\"]\n[train]\nmax_iterations = 30\nrecord_every = 30\n",
+        "method = \"ls-lbfgs\"\n[network]\ndepth = 2\nwidth = 8\n[data]\ntrain = \"train.csv\"\ntest = \"test.csv\"\noutputs = [\"y1\", \"y2\"]\nscale = \"none\"\n[train]\nmax_iterations = 30\nrecord_every = 30\n",
     );
+    // `scale = "none"`: the objective is then in the data's units, as the MSEs.
     let out = d.join("run");
     assert_ok(&train(&cfg, &out, &[]));
     let s = json(&out.join("summary.json"));

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 /// Raw targets in the hundreds: Adam at its defaults ended far above the
 /// mean's MSE and the console said nothing. Now the console, summary.json
-/// and the exit status tell: FAILED, with the likely cause.
+/// and the exit status tell: FAILED, with the likely cause; and the default
+/// `data.scale = "standard"` fits the same data.
 #[test]
 fn a_fit_worse_than_the_mean_is_flagged_failed() {
     let dir = tempfile::tempdir().unwrap();
@@ -22,13 +23,20 @@ fn a_fit_worse_than_the_mean_is_flagged_failed() {
         "c.toml",
         "method = \"ls-adam\"\n[data]\ntrain = \"raw.csv\"\n[train]\nmax_iterations = 300\n",
     );
+    let scaled = d.join("scaled");
+    let e = assert_ok(&train(&cfg, &scaled, &[]));
+    assert!(!e.contains("FAILED"), "{e}");
+    assert_eq!(json(&scaled.join("summary.json"))["failed"], false);
     let out = d.join("run");
-    let e = assert_ok(&train(&cfg, &out, &[]));
+    let e = assert_ok(&train(&cfg, &out, &["--set", "data.scale=none"]));
     assert!(
         e.contains("FAILED: train MSE") && e.contains("predicting the mean"),
         "{e}"
     );
-    assert!(e.contains("not scaled") && e.contains("adam.lr"), "{e}");
+    assert!(
+        e.contains("not scaled") && e.contains("data.scale") && e.contains("adam.lr"),
+        "{e}"
+    );
     let s = json(&out.join("summary.json"));
     assert_eq!(s["failed"], true);
     assert!(s["failure"].as_str().unwrap().contains("not scaled"));

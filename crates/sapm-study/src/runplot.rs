@@ -6,7 +6,7 @@ use crate::pinnplot::PLOT_GRID;
 use crate::plot::{Axis, Figure, LineChart, Panel, Series, Style, save};
 use sapm::config::TrainConfig;
 use sapm::data::Split;
-use sapm::net::Network;
+use sapm::model::Model;
 use sapm::record::Record;
 use std::path::{Path, PathBuf};
 
@@ -81,7 +81,7 @@ pub fn history_chart(
 /// Prediction vs truth on the test set of a 1-D regression problem, with the
 /// f32 evaluation of the same network and the training points marked.
 /// Spikes between training points show up here, not in the training MSE.
-pub fn prediction_chart(title: &str, net: &Network, data: &Split) -> Result<LineChart> {
+pub fn prediction_chart(title: &str, model: &Model, data: &Split) -> Result<LineChart> {
     let (train, test) = (&data.train, &data.test);
     if test.input_dim() != 1 || test.output_dim() != 1 {
         return Err(Error::PlotInput(format!(
@@ -90,8 +90,9 @@ pub fn prediction_chart(title: &str, net: &Network, data: &Split) -> Result<Line
             test.output_dim()
         )));
     }
-    let u = net.predict(test.x.as_ref())?;
-    let u32 = net.predict_f32(test.x.as_ref());
+    // The model's predictions in the data's units (its scaling applied).
+    let u = model.predict(test.x.as_ref())?;
+    let u32 = model.predict_f32(test.x.as_ref());
     let mut order: Vec<usize> = (0..test.len()).collect();
     order.sort_by(|&a, &b| test.x[(0, a)].total_cmp(&test.x[(0, b)]));
     let pts = |f: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
@@ -317,7 +318,7 @@ pub fn plot_run_with(dir: &Path, stop: &dyn Fn() -> bool) -> Result<PlotOutcome>
         let data = cfg.data.load(cfg.seed)?;
         let chart = prediction_chart(
             &format!("{title}: prediction vs truth (test set)"),
-            &model.net,
+            &model,
             &data,
         )?;
         out.files.extend(save(

@@ -58,6 +58,7 @@ pub mod data;
 pub mod driver;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod fit;
 pub mod io;
 pub mod linalg;
@@ -69,6 +70,7 @@ pub mod optim;
 pub mod outdir;
 pub mod perf;
 pub mod record;
+pub mod scale;
 pub mod task;
 pub mod verdict;
 

@@ -1,18 +1,22 @@
-//! A trained model (network plus column names) and its JSON file format.
+//! A trained model (network, column names, input/output scaling) and its
+//! JSON file format (`docs/models.md`).
 
 use crate::Activation;
 use crate::error::{Error, Result};
 use crate::net::Network;
+use crate::scale::{Affine, ScaleKind, Scaling};
 use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Current `model.json` format version (what [`Model::save`] writes).
-pub const MODEL_VERSION: u32 = 1;
+/// Version 2 added the optional `scaling` field; version 1 files (no
+/// scaling) are still read.
+pub const MODEL_VERSION: u32 = 2;
 
 /// Every `model.json` version [`Model::load`] reads. When the format changes,
 /// keep reading the old versions here rather than refusing them.
-pub const SUPPORTED_MODEL_VERSIONS: &[u32] = &[1];
+pub const SUPPORTED_MODEL_VERSIONS: &[u32] = &[1, 2];
 
 /// A fitted network with the names of its input and output columns.
 ///
@@ -31,6 +35,9 @@ pub struct Model {
     pub input_names: Vec<String>,
     /// Output column names (length `m_L`).
     pub output_names: Vec<String>,
+    /// Maps from the data's units to the network's and back (`data.scale`);
+    /// `None`: the network sees the data as they are.
+    pub scaling: Option<Scaling>,
 }
 
 /// The fields read before the strict parse: any JSON object passes, so the
@@ -52,6 +59,20 @@ struct ModelFile {
     output_names: Vec<String>,
     /// Per layer: `weight` as rows (`m_l` rows of `m_{l-1}` values) and `bias`.
     layers: Vec<LayerFile>,
+    /// Version 2: `x_net = (x - input_shift) / input_scale`,
+    /// `y = y_net * output_scale + output_shift`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scaling: Option<ScalingFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScalingFile {
+    kind: ScaleKind,
+    input_shift: Vec<f64>,
+    input_scale: Vec<f64>,
+    output_shift: Vec<f64>,
+    output_scale: Vec<f64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -79,12 +100,42 @@ impl Model {
             net,
             input_names,
             output_names,
+            scaling: None,
         })
     }
 
-    /// Predictions `m_L x N` for inputs `d x N`.
+    /// The same model with `scaling` (checked against its widths).
+    pub fn with_scaling(mut self, scaling: Option<Scaling>) -> Result<Model> {
+        if let Some(s) = &scaling {
+            s.check(self.net.input_dim(), self.net.output_dim())?;
+        }
+        self.scaling = scaling;
+        Ok(self)
+    }
+
+    /// Inputs `d x N` scaled for the network (`None`: no scaling, or a wrong
+    /// row count, which the network's own check reports).
+    fn scaled_inputs(&self, x: MatRef<'_, f64>) -> Option<(&Scaling, Mat<f64>)> {
+        let s = self.scaling.as_ref()?;
+        (x.nrows() == s.inputs.len()).then(|| (s, s.inputs.apply(x)))
+    }
+
+    /// Predictions `m_L x N` in the data's units for inputs `d x N` in the
+    /// data's units (scaling applied, then undone on the outputs).
     pub fn predict(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
-        self.net.predict(x)
+        match self.scaled_inputs(x) {
+            Some((s, xs)) => Ok(s.unscale_outputs(self.net.predict(xs.as_ref())?)),
+            None => self.net.predict(x),
+        }
+    }
+
+    /// [`Model::predict`] with the network evaluated in f32 (the scaling in
+    /// f64): the fragility check of a deployed single-precision network.
+    pub fn predict_f32(&self, x: MatRef<'_, f64>) -> Mat<f64> {
+        match self.scaled_inputs(x) {
+            Some((s, xs)) => s.unscale_outputs(self.net.predict_f32(xs.as_ref())),
+            None => self.net.predict_f32(x),
+        }
     }
 
     /// Serialise to pretty JSON.
@@ -110,6 +161,13 @@ impl Model {
             input_names: self.input_names.clone(),
             output_names: self.output_names.clone(),
             layers,
+            scaling: self.scaling.as_ref().map(|s| ScalingFile {
+                kind: s.kind,
+                input_shift: s.inputs.shift.clone(),
+                input_scale: s.inputs.scale.clone(),
+                output_shift: s.outputs.shift.clone(),
+                output_scale: s.outputs.scale.clone(),
+            }),
         };
         serde_json::to_string_pretty(&f).expect("model serialises")
     }
@@ -247,13 +305,63 @@ impl Model {
                 }
             }));
         }
+        let scaling = match f.scaling {
+            None => None,
+            Some(_) if f.version < 2 => {
+                return Err(bad("field `scaling` needs model version 2 or later".into()));
+            }
+            Some(ScalingFile {
+                kind: ScaleKind::None,
+                ..
+            }) => {
+                return Err(bad(
+                    "field `scaling.kind` is \"none\": omit `scaling` instead".into(),
+                ));
+            }
+            Some(sf) => {
+                let s = Scaling {
+                    kind: sf.kind,
+                    inputs: Affine {
+                        shift: sf.input_shift,
+                        scale: sf.input_scale,
+                    },
+                    outputs: Affine {
+                        shift: sf.output_shift,
+                        scale: sf.output_scale,
+                    },
+                };
+                s.inputs
+                    .validate("scaling.input", d)
+                    .and_then(|_| s.outputs.validate("scaling.output", m))
+                    .map_err(bad)?;
+                Some(s)
+            }
+        };
         let net = Network::from_layers(f.activation, mats).map_err(|e| bad(e.to_string()))?;
-        Model::new(net, f.input_names, f.output_names).map_err(|e| bad(e.to_string()))
+        Model::new(net, f.input_names, f.output_names)
+            .and_then(|m| m.with_scaling(scaling))
+            .map_err(|e| bad(e.to_string()))
     }
 
     /// Write `model.json` atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<()> {
         crate::io::write_atomic(path, self.to_json().as_bytes())
+    }
+
+    /// Read a model from a `sapm train` output folder (its `model.json`) or
+    /// from a model file.
+    pub fn load_run_or_file(path: &Path) -> Result<Model> {
+        if path.is_dir() {
+            let file = path.join("model.json");
+            if !file.is_file() {
+                return Err(Error::Data(format!(
+                    "{}: a folder without model.json (give a `sapm train --out` folder or a model file)",
+                    path.display()
+                )));
+            }
+            return Model::load(&file);
+        }
+        Model::load(path)
     }
 
     /// Read and validate a model file.
@@ -283,7 +391,7 @@ mod tests {
         assert_eq!(Model::load(&p).unwrap(), m);
         let good = m.to_json();
         let mutations = [
-            (good.replace("\"version\": 1", "\"version\": 99"), "version"),
+            (good.replace("\"version\": 2", "\"version\": 99"), "version"),
             (good.replace("sapm-model", "other"), "format"),
             (
                 good.replacen("\"widths\": [\n    2,", "\"widths\": [\n    5,", 1),

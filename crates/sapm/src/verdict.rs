@@ -27,9 +27,10 @@ pub fn failure(s: &Summary, history: &[Record]) -> Option<String> {
             if s.train_mse <= c {
                 return None;
             }
-            if c > 100.0 || (c > 0.0 && c < 1e-6) {
+            let unscaled = s.config.data.scale_kind() == crate::scale::ScaleKind::None;
+            if unscaled && (c > 100.0 || (c > 0.0 && c < 1e-6)) {
                 causes.push(format!(
-                    "the targets are not scaled (their variance is {c:.3e}): standardise them (subtract the mean, divide by the standard deviation)"
+                    "the targets are not scaled (their variance is {c:.3e}): set `data.scale = \"standard\"` (or standardise them: subtract the mean, divide by the standard deviation)"
                 ));
             }
             format!(

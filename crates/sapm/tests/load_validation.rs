@@ -467,9 +467,9 @@ fn model_classes() {
             vec!["`version` is 0", "model versions 1"],
         ),
         (
-            "v2.json",
-            edit(&|v| v["version"] = 2.into()),
-            vec!["`version` is 2", "model versions 1"],
+            "v3.json",
+            edit(&|v| v["version"] = 3.into()),
+            vec!["`version` is 3", "model versions 1, 2"],
         ),
         (
             "vstr.json",
@@ -486,12 +486,12 @@ fn model_classes() {
         // A newer file with fields this build does not know: the version is
         // reported, not the unknown field.
         (
-            "v2new.json",
+            "v3new.json",
             edit(&|v| {
-                v["version"] = 2.into();
+                v["version"] = 3.into();
                 v["normalisation"] = serde_json::json!({"mean": [0.0]});
             }),
-            vec!["`version` is 2"],
+            vec!["`version` is 3"],
         ),
         (
             "format.json",
@@ -597,6 +597,7 @@ fn committed_version_1_model_loads_and_predicts() {
     let m = Model::load(&path).expect("version-1 model loads");
     assert_eq!(m.input_names, vec!["x", "t"]);
     assert_eq!(m.net.widths(), &[2, 3, 1]);
+    assert!(m.scaling.is_none(), "version 1 has no scaling");
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
     let num = |x: &serde_json::Value| x.as_f64().expect("number");

@@ -99,6 +99,10 @@ def regression_options(params: Dict[str, Any], options: Mapping[str, Any]) -> Li
         ("seed", params["seed"]),
         ("network.activation", params["activation"]),
     ]
+    # Arrays are user data: standardised like a `data.train` file unless the
+    # options say otherwise (the built-in problems of `sapm train` are not).
+    if not any(k == "data.scale" for k, _ in opts):
+        out.append(("data.scale", "standard"))
     hidden = any(k == "network.hidden" for k, _ in opts)
     # With explicit hidden widths the library refuses depth/width as unused;
     # pass them only when changed from the defaults, so that refusal names them.

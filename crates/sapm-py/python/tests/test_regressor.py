@@ -39,7 +39,8 @@ def test_fit_matches_the_cli_on_sin_x2(tmp_path, sapm_bin, method, sets):
     opts = {k.replace(".", "__"): v for k, v in sets.items()}
     depth = opts.pop("network__depth", 6)
     width = opts.pop("network__width", 20)
-    reg = sapm.Regressor(depth, width, method=method, seed=seed, **opts)
+    # The built-in problems of `sapm train` are unscaled; arrays are scaled by default.
+    reg = sapm.Regressor(depth, width, method=method, seed=seed, data__scale="none", **opts)
     reg.fit(X, y, eval_set=(Xt, yt))
     s = reg.summary_
 
@@ -59,6 +60,30 @@ def test_fit_matches_the_cli_on_sin_x2(tmp_path, sapm_bin, method, sets):
     assert rel(back.predict(Xt), reg.predict(Xt)) <= 1e-12
     assert back.summary_["test_mse"] == cli["test_mse"]
     assert back.history_["train_mse"].shape == hist["train_mse"].shape
+
+
+def test_default_scaling_matches_the_cli_on_a_data_file(tmp_path, sapm_bin):
+    """Arrays are standardised like a `data.train` file: the same numbers as the CLI."""
+    X, y, Xt, yt = sapm.builtin_data("sin_x2", 100, 300, 0.0, 1)
+    X, Xt = 500.0 * (X + 3.0), 500.0 * (Xt + 3.0)  # inputs in [0, 3000]
+    for name, a, b in (("train", X, y), ("test", Xt, yt)):
+        rows = [f"{u!r},{v!r}" for u, v in zip(a[:, 0], b)]
+        (tmp_path / f"{name}.csv").write_text("x,y\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    sets = ["method=lm", "seed=1", "train.max_iterations=30", "network.depth=3",
+            "network.width=10", f"data.train={tmp_path / 'train.csv'}",
+            f"data.test={tmp_path / 'test.csv'}"]
+    args = [str(sapm_bin), "train", "--out", str(out), "--quiet"]
+    for s in sets:
+        args += ["--set", s]
+    subprocess.run(args, check=True, capture_output=True, timeout=300)
+    cli = json.loads((out / "summary.json").read_text())
+    reg = sapm.Regressor(3, 10, method="lm", seed=1, train__max_iterations=30)
+    reg.fit(X, y, eval_set=(Xt, yt))
+    assert rel(reg.summary_["test_mse"], cli["test_mse"]) <= 1e-12
+    assert rel(reg.summary_["train_mse"], cli["train_mse"]) <= 1e-12
+    assert cli["test_mse"] < 1e-3, cli["test_mse"]
+    assert rel(sapm.load(out).predict(Xt), reg.predict(Xt)) <= 1e-12
 
 
 def sin_data(n=200, seed=0):
@@ -172,7 +197,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_model_layers_reproduce_predictions():
     X, y = sin_data(50)
-    reg = sapm.Regressor(3, 5, method="elm").fit(X, y)
+    reg = sapm.Regressor(3, 5, method="elm", data__scale="none").fit(X, y)
     layers = reg.model_.layers()
     h = X
     for i, (w, b) in enumerate(layers):

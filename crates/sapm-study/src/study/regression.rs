@@ -84,7 +84,7 @@ pub fn prediction_figure(
             crate::report::g(r.row.test_mse),
             crate::report::g(r.row.test_mse_f32)
         );
-        panels.push(Panel::Line(prediction_chart(&t, &model.net, &data)?));
+        panels.push(Panel::Line(prediction_chart(&t, model, &data)?));
     }
     if panels.is_empty() {
         return Ok(None);

@@ -16,6 +16,7 @@ pub use npy::{npy_bytes_with_header, npy_padded_header, parse_npy, read_npy_tabl
 pub use stream::RowReader;
 
 use crate::error::{Error, Result};
+use crate::scale::ScaleKind;
 use faer::Mat;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -118,12 +119,20 @@ impl Dataset {
     /// the training mean (the "best constant predictor"), a natural failure
     /// threshold: the targets' variance, averaged over outputs.
     pub fn constant_predictor_mse(&self) -> f64 {
+        self.constant_predictor_mse_in_units(None)
+    }
+
+    /// [`Dataset::constant_predictor_mse`] with output `i`'s deviations
+    /// multiplied by `out_scale[i]` (targets scaled by `data.scale`: the
+    /// value in the data's units).
+    pub fn constant_predictor_mse_in_units(&self, out_scale: Option<&[f64]>) -> f64 {
         let n = self.len() as f64;
         let mut total = 0.0;
         for i in 0..self.y.nrows() {
             let mean = (0..self.len()).map(|j| self.y[(i, j)]).sum::<f64>() / n;
+            let s = out_scale.map_or(1.0, |s| s[i]);
             total += (0..self.len())
-                .map(|j| (self.y[(i, j)] - mean).powi(2))
+                .map(|j| (s * (self.y[(i, j)] - mean)).powi(2))
                 .sum::<f64>()
                 / n;
         }
@@ -206,6 +215,7 @@ pub const MAX_BUILTIN_POINTS: usize = 1 << 24;
 /// | `inputs` | all but the last column | names or 0-based indices |
 /// | `outputs` | the last column | names or 0-based indices |
 /// | `seed` | the run's `seed` | seed of training points and splits |
+/// | `scale` | `standard` with a `train` file, else `none` | `standard`, `minmax` or `none`: inputs and outputs mapped per column, fitted on the training set ([`crate::scale`]) |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
@@ -229,6 +239,8 @@ pub struct DataConfig {
     pub outputs: Option<Vec<Column>>,
     /// Data seed (defaults to the run seed).
     pub seed: Option<u64>,
+    /// Input/output scaling; unset: [`DataConfig::scale_kind`].
+    pub scale: Option<ScaleKind>,
 }
 
 impl Default for DataConfig {
@@ -244,11 +256,23 @@ impl Default for DataConfig {
             inputs: None,
             outputs: None,
             seed: None,
+            scale: None,
         }
     }
 }
 
 impl DataConfig {
+    /// The scaling a run uses: `scale` if set, else `standard` for a data
+    /// file and `none` for the built-in targets (which keep their documented
+    /// numbers).
+    pub fn scale_kind(&self) -> ScaleKind {
+        self.scale.unwrap_or(if self.train.is_some() {
+            ScaleKind::Standard
+        } else {
+            ScaleKind::None
+        })
+    }
+
     /// Check values without touching files.
     pub fn validate(&self) -> Result<()> {
         if self.builtin.is_some() && self.train.is_some() {

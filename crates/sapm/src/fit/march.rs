@@ -145,7 +145,7 @@ pub(crate) fn march_checkpointed(
     let build = |k: usize, done: &[StageOut<'static>]| -> Result<Task<'static>> {
         let prev = done.last().map(|s| match &s.task {
             Task::Pde(p) => (&p.problem, &s.net),
-            Task::Regression(_) => unreachable!("time windows are PDE tasks"),
+            Task::Regression(..) => unreachable!("time windows are PDE tasks"),
         });
         let wp = window_problem(
             problem,

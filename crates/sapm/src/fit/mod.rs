@@ -19,11 +19,12 @@ pub use summary::{Diagnostics, Summary, WindowSummary, aux_diagnostics, diagnost
 
 use crate::checkpoint::StateReader;
 use crate::config::Checked;
-use crate::data::Split;
+use crate::data::{Dataset, Split};
 use crate::driver::{NoObserver, Observer};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::record::Record;
+use crate::scale::Scaling;
 use crate::task::Task;
 use crate::task::pde::{PdeConfig, PdeTask};
 use march::{MarchOptions, march_checkpointed};
@@ -106,14 +107,29 @@ pub fn fit_checkpointed(
             }
         };
         check_split(split)?;
-        let build = |_: usize, _: &[StageOut<'_>]| Ok(Task::Regression(split));
+        // The network trains on scaled data; the model carries the scaling
+        // and the metrics are in the data's units.
+        let scaling = Scaling::fit(
+            cfg.data.scale_kind(),
+            split.train.x.as_ref(),
+            split.train.y.as_ref(),
+        );
+        let scaled = scaling
+            .as_ref()
+            .map(|s| scale_split(s, split))
+            .transpose()?;
+        let net_split = scaled.as_ref().unwrap_or(split);
+        let build =
+            |_: usize, _: &[StageOut<'_>]| Ok(Task::Regression(net_split, scaling.as_ref()));
         let plan = Plan {
             stages: 1,
             carry: true,
             task: &build,
         };
         let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;
-        return join(cfg, stages);
+        let mut fitted = join(cfg, stages)?;
+        fitted.model = fitted.model.with_scaling(scaling)?;
+        return Ok(fitted);
     };
     if pde.time_windows > 1 {
         let problem = pde.problem()?;
@@ -176,6 +192,24 @@ fn join(cfg: &Checked, stages: Vec<StageOut<'_>>) -> Result<Fitted> {
         metric_names: res.metric_names,
         history: res.history,
         windows: Vec::new(),
+    })
+}
+
+/// `split` in the network's units: both sets mapped by the training set's
+/// scaling (an error if a test value lies so far out that it overflows).
+fn scale_split(s: &Scaling, split: &Split) -> Result<Split> {
+    let map = |d: &Dataset, what: &str| {
+        Dataset::new(
+            s.inputs.apply(d.x.as_ref()),
+            s.outputs.apply(d.y.as_ref()),
+            d.input_names.clone(),
+            d.output_names.clone(),
+        )
+        .map_err(|e| Error::Data(format!("{what} set after `data.scale`: {e}")))
+    };
+    Ok(Split {
+        train: map(&split.train, "training")?,
+        test: map(&split.test, "test")?,
     })
 }
 

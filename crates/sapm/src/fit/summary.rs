@@ -12,7 +12,7 @@ use crate::record::TrainerStats;
 use crate::task::Task;
 use crate::task::pde::loss::pinn_loss;
 use crate::task::pde::rel_l2;
-use crate::task::regression::{max_abs_error, mse};
+use crate::task::regression::{max_abs_error_in_units, mse, mse_in_units, sq_diff, sq_diff_scaled};
 use faer::{Mat, MatRef};
 use serde::Serialize;
 
@@ -77,8 +77,9 @@ pub struct Spikes {
 }
 
 impl Spikes {
-    /// The spikes of `net` on `data`.
-    pub fn of(net: &Network, data: &Split) -> Spikes {
+    /// The spikes of `net` on `data`, errors in the data's units (`out_scale`:
+    /// the output scales of `data.scale`).
+    pub fn of(net: &Network, data: &Split, out_scale: Option<&[f64]>) -> Spikes {
         let (tx, ty) = (data.test.x.as_ref(), data.test.y.as_ref());
         let d = tx.nrows();
         let train = data.train.x.as_ref();
@@ -97,12 +98,12 @@ impl Spikes {
         let between = if inside.is_empty() {
             f64::NAN
         } else {
-            max_abs_error(net, pick(tx).as_ref(), pick(ty).as_ref())
+            max_abs_error_in_units(net, pick(tx).as_ref(), pick(ty).as_ref(), out_scale)
         };
-        let train_err = max_abs_error(net, train, data.train.y.as_ref());
+        let train_err = max_abs_error_in_units(net, train, data.train.y.as_ref(), out_scale);
         Spikes {
             max_abs_error_between: between,
-            max_abs_error_test: max_abs_error(net, tx, ty),
+            max_abs_error_test: max_abs_error_in_units(net, tx, ty, out_scale),
             max_abs_error_train: train_err,
             ratio: between / train_err,
         }
@@ -127,8 +128,15 @@ pub fn aux_diagnostics(
     (omega, floor)
 }
 
-/// Diagnostics of `net` on `data`.
-pub fn diagnostics(net: &Network, data: &Split, aux_loss: Option<f64>) -> Diagnostics {
+/// Diagnostics of `net` on `data`. With `out_scale` (the output scales of
+/// `data.scale`, `data` in the network's units) the errors are in the data's
+/// units; the weight norms and `ls_over_aux` are the network's.
+pub fn diagnostics(
+    net: &Network,
+    data: &Split,
+    aux_loss: Option<f64>,
+    out_scale: Option<&[f64]>,
+) -> Diagnostics {
     let weight_norms_sq = net.weight_norms_sq();
     let spectral_norm_product = (0..net.depth())
         .map(|l| {
@@ -144,10 +152,14 @@ pub fn diagnostics(net: &Network, data: &Split, aux_loss: Option<f64>) -> Diagno
     let output_design_cond = condition_number(cache.p[net.depth() - 1].as_ref().transpose());
     // Means over samples and outputs, as the recorded MSEs.
     let m = data.test.output_dim().max(1) as f64;
-    let test_mse = mse(net, data.test.x.as_ref(), data.test.y.as_ref()) / m;
+    let test_mse = mse_in_units(net, data.test.x.as_ref(), data.test.y.as_ref(), out_scale) / m;
     let pred32 = net.predict_f32(data.test.x.as_ref());
-    let test_mse_f32 = crate::task::regression::sq_diff(pred32.as_ref(), data.test.y.as_ref())
-        / (data.test.len().max(1) as f64 * m);
+    let (p32, ty) = (pred32.as_ref(), data.test.y.as_ref());
+    let test_sq_f32 = match out_scale {
+        Some(sc) => sq_diff_scaled(p32, ty, sc),
+        None => sq_diff(p32, ty),
+    };
+    let test_mse_f32 = test_sq_f32 / (data.test.len().max(1) as f64 * m);
     let train_mse = mse(net, data.train.x.as_ref(), data.train.y.as_ref());
     let hidden: usize = net.widths()[1..net.depth()].iter().sum();
     Diagnostics {
@@ -159,11 +171,11 @@ pub fn diagnostics(net: &Network, data: &Split, aux_loss: Option<f64>) -> Diagno
         fragile: test_mse_f32.is_nan() || test_mse_f32 > 2.0 * test_mse + 1e-10,
         ls_over_aux: aux_loss.map(|a| train_mse / a),
         consistency_bound: consistency_constant(net.depth(), net.activation().lipschitz()),
-        constant_predictor_mse: data.train.constant_predictor_mse(),
+        constant_predictor_mse: data.train.constant_predictor_mse_in_units(out_scale),
         aux_bytes_per_sample: if aux_loss.is_some() { hidden * 8 } else { 0 },
         omega: None,
         aux_roundoff_floor: None,
-        spikes: Some(Spikes::of(net, data)),
+        spikes: Some(Spikes::of(net, data, out_scale)),
     }
 }
 
@@ -275,12 +287,13 @@ pub(crate) fn summarize(
         config: cfg.config().clone(),
     };
     match task {
-        Task::Regression(data) => {
+        Task::Regression(data, scaling) => {
+            let out_scale = scaling.map(|s| s.outputs.scale.as_slice());
             summary.train_mse = column("train_mse").unwrap_or(f64::NAN);
             summary.test_mse = column("test_mse").unwrap_or(f64::NAN);
             summary.n_train = data.train.len();
             summary.n_test = data.test.len();
-            let mut d = diagnostics(net, data, aux_loss);
+            let mut d = diagnostics(net, data, aux_loss, out_scale);
             let w = match cfg.method {
                 Method::Pm => Some(Weighting::Constant(cfg.pm.beta)),
                 Method::Sapm | Method::SapmGn => Some(Weighting::SelfAdaptive),
@@ -330,7 +343,7 @@ pub(crate) fn summarize(
             summary.rel_l2_f32 = Some(rel_l2(net, data, true));
             summary.pde_loss = Some(loss.pde);
             summary.bc_loss = Some(loss.bc);
-            let mut d = diagnostics(net, &split, aux_loss.map(|_| f64::NAN));
+            let mut d = diagnostics(net, &split, aux_loss.map(|_| f64::NAN), None);
             // J_LS / J_aux has no meaning here; report the PINN loss over J instead.
             d.ls_over_aux = aux_loss.map(|a| loss.total / a);
             // Interior points hold value and derivative auxiliaries.
@@ -408,7 +421,7 @@ mod tests {
         let x = Mat::from_fn(1, 20, |_, j| 0.05 + j as f64 / 20.0);
         let y = Mat::from_fn(1, 20, |_, j| 1.0 - x[(0, j)].tanh().powi(2));
         let data = split(x.clone(), y.clone());
-        let d = diagnostics(&net, &data, None);
+        let d = diagnostics(&net, &data, None, None);
         let mut want = 0.0;
         for j in 0..20 {
             let mut u = 0.0f32;
@@ -429,7 +442,7 @@ mod tests {
         let y =
             sound.predict(x.as_ref()).unwrap() + Mat::from_fn(1, 20, |_, j| 0.1 * (j % 3) as f64);
         let f64_mse = mse(&sound, x.as_ref(), y.as_ref());
-        let d = diagnostics(&sound, &split(x, y), None);
+        let d = diagnostics(&sound, &split(x, y), None, None);
         assert!(f64_mse > 1e-3);
         assert!(
             !d.fragile && (d.test_mse_f32 - f64_mse).abs() < 1e-5 * f64_mse,
@@ -461,7 +474,7 @@ mod tests {
             train: set(xtr, ytr),
             test: set(xte, yte),
         };
-        let s = Spikes::of(&net, &data);
+        let s = Spikes::of(&net, &data, None);
         assert!((s.max_abs_error_train - 0.2).abs() < 1e-12, "{s:?}");
         // Test point 17 (x = 0.2667) lies between the training points.
         assert!((s.max_abs_error_test - 0.7).abs() < 1e-12, "{s:?}");
@@ -470,14 +483,14 @@ mod tests {
         // Outside [0, 1] it is extrapolation: counted in the test error only.
         let mut far = data.clone();
         far.test.y[(1, 1)] += 5.0; // x = -0.2667, offset 0.01 before
-        let f = Spikes::of(&net, &far);
+        let f = Spikes::of(&net, &far, None);
         assert!((f.max_abs_error_test - 5.01).abs() < 1e-9, "{f:?}");
         assert_eq!(f.max_abs_error_between, s.max_abs_error_between);
-        assert_eq!(diagnostics(&net, &data, None).spikes, Some(s));
+        assert_eq!(diagnostics(&net, &data, None, None).spikes, Some(s));
 
         let mut bad = data.test.y.clone();
         bad[(1, 3)] = f64::NAN;
-        let nan = max_abs_error(&net, data.test.x.as_ref(), bad.as_ref());
+        let nan = crate::task::regression::max_abs_error(&net, data.test.x.as_ref(), bad.as_ref());
         assert!(nan.is_nan());
     }
 }

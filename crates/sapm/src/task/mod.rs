@@ -13,11 +13,12 @@ use crate::data::Split;
 use crate::driver::Metrics;
 use crate::net::Network;
 use crate::objective::{LeastSquares, Objective};
+use crate::scale::Scaling;
 use faer::MatRef;
 use khatri_rao::KhatriRao;
 use pde::second_loss::SecondObjective;
 use pde::{PdeTask, PinnMetrics};
-use regression::{LsObjective, mse};
+use regression::{LsObjective, mse_in_units};
 use rows::RowSet;
 
 /// A task's loss as a residual vector for the least-squares methods.
@@ -32,8 +33,10 @@ pub enum Residual<'t> {
 /// One training task: a regression split or a PDE problem with its points.
 #[derive(Debug, Clone)]
 pub enum Task<'a> {
-    /// Regression on a train/test split.
-    Regression(&'a Split),
+    /// Regression on a train/test split (in the network's units), with the
+    /// scaling that maps the data's units to them (`None`: no scaling), so
+    /// the recorded MSEs are in the data's units.
+    Regression(&'a Split, Option<&'a Scaling>),
     /// A PINN on a PDE problem.
     Pde(Box<PdeTask>),
 }
@@ -42,7 +45,7 @@ impl<'a> Task<'a> {
     /// Network input and output dimensions.
     pub fn dims(&self) -> (usize, usize) {
         match self {
-            Task::Regression(s) => (s.train.input_dim(), s.train.output_dim()),
+            Task::Regression(s, _) => (s.train.input_dim(), s.train.output_dim()),
             Task::Pde(p) => (p.problem.embedded_dim(), 1),
         }
     }
@@ -50,7 +53,7 @@ impl<'a> Task<'a> {
     /// Names of the network's inputs and outputs.
     pub fn names(&self) -> (Vec<String>, Vec<String>) {
         match self {
-            Task::Regression(s) => (s.train.input_names.clone(), s.train.output_names.clone()),
+            Task::Regression(s, _) => (s.train.input_names.clone(), s.train.output_names.clone()),
             Task::Pde(p) => (p.problem.embedded_names(), vec!["u".into()]),
         }
     }
@@ -69,7 +72,7 @@ impl<'a> Task<'a> {
     /// least-squares methods (`lm`, `varpro`).
     pub fn least_squares(&self, net: &Network) -> Residual<'_> {
         match self {
-            Task::Regression(s) => Residual::Factored(Box::new(LsObjective::new(
+            Task::Regression(s, _) => Residual::Factored(Box::new(LsObjective::new(
                 net,
                 s.train.x.as_ref(),
                 s.train.y.as_ref(),
@@ -90,7 +93,9 @@ impl<'a> Task<'a> {
     /// The rows the penalty engine trains on.
     pub fn row_sets(&self) -> Vec<RowSet<'_>> {
         match self {
-            Task::Regression(s) => vec![RowSet::regression(s.train.x.as_ref(), s.train.y.as_ref())],
+            Task::Regression(s, _) => {
+                vec![RowSet::regression(s.train.x.as_ref(), s.train.y.as_ref())]
+            }
             Task::Pde(p) => p.row_sets(),
         }
     }
@@ -98,7 +103,7 @@ impl<'a> Task<'a> {
     /// Inputs and targets of a regression (what ELM fits); `None` for PDEs.
     pub fn regression_data(&self) -> Option<(MatRef<'_, f64>, MatRef<'_, f64>)> {
         match self {
-            Task::Regression(s) => Some((s.train.x.as_ref(), s.train.y.as_ref())),
+            Task::Regression(s, _) => Some((s.train.x.as_ref(), s.train.y.as_ref())),
             Task::Pde(_) => None,
         }
     }
@@ -106,7 +111,10 @@ impl<'a> Task<'a> {
     /// The history columns besides the objective.
     pub fn metrics(&self) -> Box<dyn Metrics + '_> {
         match self {
-            Task::Regression(s) => Box::new(RegressionMetrics { split: s }),
+            Task::Regression(s, sc) => Box::new(RegressionMetrics {
+                split: s,
+                out_scale: sc.map(|sc| sc.outputs.scale.as_slice()),
+            }),
             Task::Pde(p) => Box::new(PinnMetrics {
                 data: &p.data,
                 alpha: p.cfg.alpha,
@@ -118,7 +126,7 @@ impl<'a> Task<'a> {
     /// Fingerprint of the data, so a checkpoint is not resumed on other data.
     pub fn fingerprint(&self) -> u64 {
         match self {
-            Task::Regression(s) => fingerprint_mats([
+            Task::Regression(s, _) => fingerprint_mats([
                 s.train.x.as_ref(),
                 s.train.y.as_ref(),
                 s.test.x.as_ref(),
@@ -131,7 +139,7 @@ impl<'a> Task<'a> {
     /// What the data is called in messages (`data`, `PINN points`).
     pub fn data_name(&self) -> &'static str {
         match self {
-            Task::Regression(_) => "data",
+            Task::Regression(..) => "data",
             Task::Pde(_) => "PINN points",
         }
     }
@@ -139,10 +147,13 @@ impl<'a> Task<'a> {
 
 /// Train and test MSE as the recorded metrics of a regression run: the mean
 /// over samples and outputs (`J_LS / m` for `m` outputs, as scikit-learn's
-/// and PyTorch's `mse`; the objective `J_LS` sums over outputs).
+/// and PyTorch's `mse`; the objective `J_LS` sums over outputs), in the
+/// data's units (the objective is in the network's).
 pub struct RegressionMetrics<'a> {
     /// The split.
     pub split: &'a Split,
+    /// Output scales of `data.scale` (`None`: the split is in the data's units).
+    pub out_scale: Option<&'a [f64]>,
 }
 
 impl Metrics for RegressionMetrics<'_> {
@@ -153,8 +164,8 @@ impl Metrics for RegressionMetrics<'_> {
         let s = self.split;
         let m = s.train.output_dim().max(1) as f64;
         vec![
-            mse(net, s.train.x.as_ref(), s.train.y.as_ref()) / m,
-            mse(net, s.test.x.as_ref(), s.test.y.as_ref()) / m,
+            mse_in_units(net, s.train.x.as_ref(), s.train.y.as_ref(), self.out_scale) / m,
+            mse_in_units(net, s.test.x.as_ref(), s.test.y.as_ref(), self.out_scale) / m,
         ]
     }
 }

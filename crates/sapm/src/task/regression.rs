@@ -14,6 +14,18 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 /// `J_LS` of `net` on inputs `x` (`d x N`) and targets `y` (`m x N`).
 pub fn mse(net: &Network, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
+    mse_in_units(net, x, y, None)
+}
+
+/// [`mse`] with output `i`'s errors multiplied by `out_scale[i]`: for a
+/// network trained on targets `(y - shift) / scale` (`data.scale`), the
+/// squared error in the data's units. `None`: as [`mse`].
+pub fn mse_in_units(
+    net: &Network,
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    out_scale: Option<&[f64]>,
+) -> f64 {
     let n = x.ncols();
     if n == 0 {
         return 0.0;
@@ -22,7 +34,10 @@ pub fn mse(net: &Network, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
     let s = blocks.sum(|r| {
         let mut cache = ForwardCache::new(net.widths(), r.len());
         net.forward_into(x.subcols(r.start, r.len()), &mut cache);
-        sq_diff(cache.output(), y.subcols(r.start, r.len()))
+        match out_scale {
+            Some(sc) => sq_diff_scaled(cache.output(), y.subcols(r.start, r.len()), sc),
+            None => sq_diff(cache.output(), y.subcols(r.start, r.len())),
+        }
     });
     s / n as f64
 }
@@ -30,11 +45,28 @@ pub fn mse(net: &Network, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
 /// `max |u(x_n) - y_n|` over samples and outputs: the sup-norm error (NaN
 /// if any prediction is NaN, 0 with no samples).
 pub fn max_abs_error(net: &Network, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
+    max_abs_error_in_units(net, x, y, None)
+}
+
+/// [`max_abs_error`] with output `i`'s errors multiplied by `out_scale[i]`
+/// (see [`mse_in_units`]).
+pub fn max_abs_error_in_units(
+    net: &Network,
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    out_scale: Option<&[f64]>,
+) -> f64 {
     let blocks = SampleBlocks::new(x.ncols(), DEFAULT_BLOCK);
     let per_block = blocks.map(|r| {
         let mut cache = ForwardCache::new(net.widths(), r.len());
         net.forward_into(x.subcols(r.start, r.len()), &mut cache);
-        max_abs_diff(cache.output(), y.subcols(r.start, r.len()))
+        let (u, t) = (cache.output(), y.subcols(r.start, r.len()));
+        match out_scale {
+            Some(sc) => (0..u.nrows()).fold(0.0, |m, i| {
+                nan_max(m, sc[i] * max_abs_diff(u.subrows(i, 1), t.subrows(i, 1)))
+            }),
+            None => max_abs_diff(u, t),
+        }
     });
     per_block.into_iter().fold(0.0, nan_max)
 }
@@ -65,6 +97,18 @@ pub fn sq_diff(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
     for j in 0..a.ncols() {
         for i in 0..a.nrows() {
             let d = a[(i, j)] - b[(i, j)];
+            s += d * d;
+        }
+    }
+    s
+}
+
+/// `sum (scale_i (a_ij - b_ij))^2` over all entries: [`sq_diff`] in the data's units.
+pub fn sq_diff_scaled(a: MatRef<'_, f64>, b: MatRef<'_, f64>, scale: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for j in 0..a.ncols() {
+        for i in 0..a.nrows() {
+            let d = scale[i] * (a[(i, j)] - b[(i, j)]);
             s += d * d;
         }
     }
