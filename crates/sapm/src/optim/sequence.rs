@@ -135,3 +135,50 @@ impl Trainer for Sequence<'_> {
         r.scope("phase", |r| self.phases[current].0.load_state(r, net))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A phase that counts its steps and reports `bad` as its state.
+    struct Phase(Option<&'static str>);
+    impl Trainer for Phase {
+        fn name(&self) -> &str {
+            "phase"
+        }
+        fn start(&mut self, _net: &Network) -> Result<()> {
+            Ok(())
+        }
+        fn step(&mut self, _net: &mut Network) -> Result<StepOutcome> {
+            Ok(StepOutcome::new(1.0, false))
+        }
+        fn non_finite_state(&self) -> Option<String> {
+            self.0.map(String::from)
+        }
+        fn progress(&self) -> Vec<(&'static str, f64)> {
+            vec![("bad", if self.0.is_some() { 1.0 } else { 0.0 })]
+        }
+    }
+
+    /// The running phase's state and progress are the sequence's.
+    #[test]
+    fn state_and_progress_are_the_running_phases() {
+        let mut net = crate::net::NetworkSpec::new(vec![1, 2, 1])
+            .build(0)
+            .unwrap();
+        let mut s = Sequence::new(
+            "two",
+            vec![
+                (Box::new(Phase(None)), 1),
+                (Box::new(Phase(Some("a_1 is NaN"))), 0),
+            ],
+        );
+        s.start(&net).unwrap();
+        assert_eq!(s.non_finite_state(), None);
+        assert_eq!(s.progress(), vec![("bad", 0.0)]);
+        s.step(&mut net).unwrap();
+        s.step(&mut net).unwrap();
+        assert_eq!(s.non_finite_state().as_deref(), Some("a_1 is NaN"));
+        assert_eq!(s.progress(), vec![("bad", 1.0)]);
+    }
+}

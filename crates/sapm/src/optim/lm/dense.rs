@@ -241,6 +241,32 @@ mod tests {
             .unwrap()
     }
 
+    /// A zero eigenvalue with no damping is skipped (the pseudo-inverse), not
+    /// divided by.
+    #[test]
+    fn eigen_solve_of_a_singular_matrix_is_the_pseudo_inverse() {
+        // G = Q diag(4, 0) Q^T with Q a rotation by 30 degrees.
+        let (c, s) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
+        let g = Mat::from_fn(2, 2, |i, j| {
+            let q = [[c, -s], [s, c]];
+            4.0 * q[i][0] * q[j][0]
+        });
+        let e = EigenSolver::new(g.as_ref()).unwrap();
+        let mut b = vec![2.0 * c + 3.0 * -s, 2.0 * s + 3.0 * c];
+        e.solve(0.0, &mut b);
+        // Only the range component 2 q_0 survives, divided by 4.
+        assert!(
+            (b[0] - 0.5 * c).abs() < 1e-14 && (b[1] - 0.5 * s).abs() < 1e-14,
+            "{b:?}"
+        );
+        let mut b = vec![c, s];
+        e.solve(1.0, &mut b);
+        assert!(
+            (b[0] - c / 5.0).abs() < 1e-14 && (b[1] - s / 5.0).abs() < 1e-14,
+            "{b:?}"
+        );
+    }
+
     #[test]
     fn grams_and_cholesky_match_faer_and_do_not_depend_on_threads() {
         let (m, p) = (300, 170);

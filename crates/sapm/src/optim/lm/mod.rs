@@ -386,3 +386,26 @@ impl Trainer for Lm<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    /// `auto` solves in the dual space only when there are fewer residuals
+    /// than parameters; `dual` and `primal` force the space.
+    #[test]
+    fn auto_picks_the_dual_space_only_for_fewer_residuals_than_parameters() {
+        let cfg = |solve| LmConfig {
+            solve,
+            ..LmConfig::default()
+        };
+        let auto = cfg(LmSolve::Auto);
+        assert!(plan(&auto, 3, 4, 1, 0).unwrap());
+        assert!(!plan(&auto, 4, 4, 1, 0).unwrap());
+        assert!(!plan(&auto, 5, 4, 1, 0).unwrap());
+        assert!(plan(&cfg(LmSolve::Dual), 5, 4, 1, 0).unwrap());
+        assert!(!plan(&cfg(LmSolve::Primal), 3, 4, 1, 0).unwrap());
+        let e = plan(&auto, 0, 4, 1, 0).unwrap_err().to_string();
+        assert!(e.contains("needs residuals and parameters"), "{e}");
+    }
+}

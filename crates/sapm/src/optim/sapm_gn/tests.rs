@@ -346,3 +346,25 @@ fn continuation_scales_the_hidden_omegas_of_the_step() {
     );
     assert!(t.fixed[1] < t.fixed[0]);
 }
+
+/// The progress bar shows the damping and the last step's norm.
+#[test]
+fn progress_shows_lambda_and_step() {
+    let n = 20;
+    let x = Mat::from_fn(1, n, |_, j| -2.0 + 4.0 * j as f64 / (n - 1) as f64);
+    let y = Mat::from_fn(1, n, |_, j| (x[(0, j)] * x[(0, j)]).sin());
+    let mut net = NetworkSpec::new(vec![1, 5, 1]).build(1).unwrap();
+    let mut t = SapmGn::new(
+        x.as_ref(),
+        y.as_ref(),
+        LmConfig::default(),
+        SapmGnConfig::default(),
+    );
+    t.start(&net).unwrap();
+    t.step(&mut net).unwrap();
+    let p = t.progress();
+    assert_eq!(p.len(), 2);
+    assert_eq!(p[0], ("lambda", t.lambda()));
+    assert_eq!(p[1].0, "step");
+    assert!(p[1].1 > 0.0 && p[1].1 == t.c.step_norm);
+}
