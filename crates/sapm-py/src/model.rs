@@ -18,20 +18,21 @@ type LayerArrays<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<f64>>);
 /// Most memory one prediction batch may use when the machine's size is unknown.
 const FALLBACK_LIMIT: u64 = 4 << 30;
 
-/// `net` at the columns of `x` (`d x n`) in batches of rows that fit in
-/// memory, as `sapm predict` streams them; `m x n`.
-fn predict_batched(net: &sapm::Network, x: MatRef<'_, f64>) -> sapm::Result<Mat<f64>> {
+/// `model` (its scaling included) at the columns of `x` (`d x n`) in
+/// batches of rows that fit in memory, as `sapm predict` streams them; `m x n`.
+fn predict_batched(model: &sapm::Model, x: MatRef<'_, f64>) -> sapm::Result<Mat<f64>> {
+    let net = &model.net;
     let limit = sapm::memory::default_limit().unwrap_or(FALLBACK_LIMIT);
     let rows = sapm::memory::predict_batch_rows(net.widths(), limit)?;
     let n = x.ncols();
     if n <= rows {
-        return net.predict(x);
+        return model.predict(x);
     }
     let mut out = Mat::zeros(net.output_dim(), n);
     let mut start = 0;
     while start < n {
         let k = rows.min(n - start);
-        let u = net.predict(x.subcols(start, k))?;
+        let u = model.predict(x.subcols(start, k))?;
         out.as_mut().subcols_mut(start, k).copy_from(&u);
         start += k;
     }
@@ -89,13 +90,13 @@ impl PyModel {
             )));
         }
         let xs = samples(&x);
-        let net = &self.inner.net;
+        let model = &self.inner;
         let u = match &xs {
             Samples::View(v) => {
                 let v = *v;
-                py.detach(|| predict_batched(net, v))
+                py.detach(|| predict_batched(model, v))
             }
-            Samples::Owned(m) => py.detach(|| predict_batched(net, m.as_ref())),
+            Samples::Owned(m) => py.detach(|| predict_batched(model, m.as_ref())),
         }
         .map_err(to_py_err)?;
         Ok(to_numpy(py, u.as_ref()))
@@ -131,6 +132,23 @@ impl PyModel {
                 (w, b)
             })
             .collect()
+    }
+
+    /// The data scaling the layers work in (`None` when unscaled): a dict with
+    /// `kind` and `input_shift`, `input_scale`, `output_shift`, `output_scale`
+    /// (predictions are `net((x - input_shift) / input_scale) * output_scale
+    /// + output_shift`).
+    fn scaling<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, pyo3::types::PyDict>>> {
+        let Some(sc) = &self.inner.scaling else {
+            return Ok(None);
+        };
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("kind", sc.kind.name())?;
+        d.set_item("input_shift", PyArray1::from_slice(py, &sc.inputs.shift))?;
+        d.set_item("input_scale", PyArray1::from_slice(py, &sc.inputs.scale))?;
+        d.set_item("output_shift", PyArray1::from_slice(py, &sc.outputs.shift))?;
+        d.set_item("output_scale", PyArray1::from_slice(py, &sc.outputs.scale))?;
+        Ok(Some(d))
     }
 
     fn __reduce__<'py>(
@@ -188,7 +206,7 @@ impl PySolution {
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let xs = self.points(&points)?;
         let p = &self.problem;
-        let net = &self.model.get().inner.net;
+        let model = &self.model.get().inner;
         let x = xs.mat();
         let marched = self.marched.as_deref();
         let u = py
@@ -209,7 +227,7 @@ impl PySolution {
                         inputs[(i, j)] = *ei;
                     }
                 }
-                predict_batched(net, inputs.as_ref())
+                predict_batched(model, inputs.as_ref())
             })
             .map_err(to_py_err)?;
         Ok(PyArray1::from_vec(

@@ -67,10 +67,10 @@ def test_default_scaling_matches_the_cli_on_a_data_file(tmp_path, sapm_bin):
     X, y, Xt, yt = sapm.builtin_data("sin_x2", 100, 300, 0.0, 1)
     X, Xt = 500.0 * (X + 3.0), 500.0 * (Xt + 3.0)  # inputs in [0, 3000]
     for name, a, b in (("train", X, y), ("test", Xt, yt)):
-        rows = [f"{u!r},{v!r}" for u, v in zip(a[:, 0], b)]
+        rows = [f"{float(u)!r},{float(v)!r}" for u, v in zip(a[:, 0], b)]
         (tmp_path / f"{name}.csv").write_text("x,y\n" + "\n".join(rows) + "\n")
     out = tmp_path / "run"
-    sets = ["method=lm", "seed=1", "train.max_iterations=30", "network.depth=3",
+    sets = ["method=lm", "seed=1", "train.max_iterations=150", "network.depth=3",
             "network.width=10", f"data.train={tmp_path / 'train.csv'}",
             f"data.test={tmp_path / 'test.csv'}"]
     args = [str(sapm_bin), "train", "--out", str(out), "--quiet"]
@@ -78,7 +78,7 @@ def test_default_scaling_matches_the_cli_on_a_data_file(tmp_path, sapm_bin):
         args += ["--set", s]
     subprocess.run(args, check=True, capture_output=True, timeout=300)
     cli = json.loads((out / "summary.json").read_text())
-    reg = sapm.Regressor(3, 10, method="lm", seed=1, train__max_iterations=30)
+    reg = sapm.Regressor(3, 10, method="lm", seed=1, train__max_iterations=150)
     reg.fit(X, y, eval_set=(Xt, yt))
     assert rel(reg.summary_["test_mse"], cli["test_mse"]) <= 1e-12
     assert rel(reg.summary_["train_mse"], cli["train_mse"]) <= 1e-12
@@ -205,6 +205,19 @@ def test_model_layers_reproduce_predictions():
         if i + 1 < len(layers):
             h = np.tanh(h)
     np.testing.assert_allclose(h[:, 0], reg.predict(X), rtol=1e-12, atol=1e-14)
+    assert reg.model_.scaling() is None
+    # Scaled by default: the layers work on standardised data.
+    reg = sapm.Regressor(3, 5, method="elm").fit(1000.0 * X, y)
+    sc = reg.model_.scaling()
+    assert sc["kind"] == "standard"
+    np.testing.assert_allclose(sc["input_shift"], [np.mean(1000.0 * X)], rtol=1e-12)
+    h = (1000.0 * X - sc["input_shift"]) / sc["input_scale"]
+    for i, (w, b) in enumerate(reg.model_.layers()):
+        h = h @ w.T + b
+        if i + 1 < len(reg.model_.layers()):
+            h = np.tanh(h)
+    u = h[:, 0] * sc["output_scale"][0] + sc["output_shift"][0]
+    np.testing.assert_allclose(u, reg.predict(1000.0 * X), rtol=1e-12, atol=1e-14)
 
 
 def test_fit_releases_the_gil():
