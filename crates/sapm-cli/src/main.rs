@@ -11,6 +11,8 @@ mod data_cmd;
 mod signals;
 mod study_cmd;
 mod train_cmd;
+#[cfg(feature = "mpi")]
+mod train_mpi;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -130,7 +130,10 @@ fn pm_training_with_a_small_penalty_is_inconsistent() {
     let (x, y) = (data.train.x.as_ref(), data.train.y.as_ref());
     let mut net = c.network.spec(1, 1).build(5).unwrap();
     let mut t = PenaltyTrainer::new(c.pm, Weighting::Constant(c.pm.beta), x, y, 5);
-    let metrics = sapm::task::RegressionMetrics { split: &data };
+    let metrics = sapm::task::RegressionMetrics {
+        split: &data,
+        shard: None,
+    };
     let r = run(
         &mut t,
         &mut net,

@@ -10,11 +10,13 @@
 
 pub mod build;
 mod checkpoint_file;
+pub mod distributed;
 pub mod march;
 mod schedule;
 pub mod summary;
 
 pub use checkpoint_file::{CheckpointFile, checkpoint_config};
+pub use distributed::fit_distributed;
 pub use summary::{Diagnostics, Summary, WindowSummary, aux_diagnostics, diagnostics};
 
 use crate::checkpoint::StateReader;
@@ -111,6 +113,7 @@ pub fn fit_checkpointed(
             stages: 1,
             carry: true,
             task: &build,
+            reducer: crate::linalg::local_reducer(),
         };
         let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;
         return join(cfg, stages);
@@ -149,6 +152,7 @@ pub fn fit_checkpointed(
         stages: stages.len(),
         carry: true,
         task: &build,
+        reducer: crate::linalg::local_reducer(),
     };
     let done = run_stages(cfg, &plan, observer, checkpoint, resume)?;
     join(cfg, done)

@@ -11,13 +11,14 @@ pub mod rows;
 use crate::checkpoint::fingerprint_mats;
 use crate::data::Split;
 use crate::driver::Metrics;
+use crate::linalg::{SharedReducer, reduce_or_nan};
 use crate::net::Network;
 use crate::objective::{LeastSquares, Objective};
 use faer::MatRef;
 use khatri_rao::KhatriRao;
 use pde::second_loss::SecondObjective;
 use pde::{PdeTask, PinnMetrics};
-use regression::{LsObjective, mse};
+use regression::{LsObjective, mse, sq_error_sum};
 use rows::RowSet;
 
 /// A task's loss as a residual vector for the least-squares methods.
@@ -65,6 +66,19 @@ impl<'a> Task<'a> {
         }
     }
 
+    /// [`Task::objective`] over the samples of every process, this task
+    /// holding one shard (regression only: PDE tasks are not sharded yet;
+    /// `fit::distributed` refuses them).
+    pub fn objective_on(&self, net: &Network, reducer: &SharedReducer) -> Box<dyn Objective + '_> {
+        match self {
+            Task::Regression(s) if reducer.size() > 1 => Box::new(
+                LsObjective::new(net, s.train.x.as_ref(), s.train.y.as_ref())
+                    .sharded(net, reducer.clone()),
+            ),
+            _ => self.objective(net),
+        }
+    }
+
     /// The same loss as a residual vector with exact Jacobian blocks, for the
     /// least-squares methods (`lm`, `varpro`).
     pub fn least_squares(&self, net: &Network) -> Residual<'_> {
@@ -105,8 +119,17 @@ impl<'a> Task<'a> {
 
     /// The history columns besides the objective.
     pub fn metrics(&self) -> Box<dyn Metrics + '_> {
+        self.metrics_on(None)
+    }
+
+    /// [`Task::metrics`]; with a multi-process `reducer`, the train MSE is
+    /// over every process's shard (the test set is whole on every process).
+    pub fn metrics_on(&self, reducer: Option<&SharedReducer>) -> Box<dyn Metrics + '_> {
         match self {
-            Task::Regression(s) => Box::new(RegressionMetrics { split: s }),
+            Task::Regression(s) => Box::new(RegressionMetrics {
+                split: s,
+                shard: reducer.filter(|r| r.size() > 1).cloned(),
+            }),
             Task::Pde(p) => Box::new(PinnMetrics {
                 data: &p.data,
                 alpha: p.cfg.alpha,
@@ -143,6 +166,8 @@ impl<'a> Task<'a> {
 pub struct RegressionMetrics<'a> {
     /// The split.
     pub split: &'a Split,
+    /// Multi-process runs: `split.train` is this process's shard.
+    pub shard: Option<SharedReducer>,
 }
 
 impl Metrics for RegressionMetrics<'_> {
@@ -152,8 +177,17 @@ impl Metrics for RegressionMetrics<'_> {
     fn eval(&self, net: &Network) -> Vec<f64> {
         let s = self.split;
         let m = s.train.output_dim().max(1) as f64;
+        let train = match &self.shard {
+            None => mse(net, s.train.x.as_ref(), s.train.y.as_ref()),
+            Some(r) => {
+                let (x, y) = (s.train.x.as_ref(), s.train.y.as_ref());
+                let mut sum = [sq_error_sum(net, x, y), x.ncols() as f64];
+                reduce_or_nan(r.as_ref(), &mut sum);
+                sum[0] / sum[1]
+            }
+        };
         vec![
-            mse(net, s.train.x.as_ref(), s.train.y.as_ref()) / m,
+            train / m,
             mse(net, s.test.x.as_ref(), s.test.y.as_ref()) / m,
         ]
     }
