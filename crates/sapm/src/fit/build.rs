@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::linalg::{SharedReducer, local_reducer};
 use crate::net::Network;
 use crate::optim::{Adam, Elm, GradientDescent, Lbfgs, Lm, SapmGn, Sequence, Trainer};
+use crate::task::minibatch::MiniBatch;
 use crate::task::{Residual, Task};
 
 /// Build the trainer `cfg` asks for on `task`. Gradient methods see the
@@ -56,7 +57,14 @@ pub fn build_trainer_on<'a>(
     }
     Ok(match cfg.method {
         Method::LsGd => Box::new(GradientDescent::new(obj(), cfg.gd.lr)),
-        Method::LsAdam => adam(),
+        Method::LsAdam => match task.regression_data() {
+            // batch_size >= N is full batch, bit for bit.
+            Some((x, y)) if cfg.train.batch_size > 0 && cfg.train.batch_size < x.ncols() => {
+                let mb = MiniBatch::new(net, x, y, cfg.train.batch_size, cfg.seed);
+                Box::new(Adam::new(Box::new(mb), cfg.adam))
+            }
+            _ => adam(),
+        },
         Method::LsLbfgs => Box::new(Lbfgs::new(obj(), cfg.lbfgs)),
         Method::LsAdamLbfgs => Box::new(Sequence::new(
             "ls-adam-lbfgs",
@@ -150,6 +158,12 @@ pub fn check_distributed(cfg: &Checked) -> Result<()> {
         return Err(Error::config(
             format!("{}.aux_init", cfg.method.name()),
             "\"random\" does not run on several processes (use \"forward\")",
+        ));
+    }
+    if cfg.train.batch_size > 0 {
+        return Err(Error::config(
+            "train.batch_size",
+            "mini-batches do not run on several processes yet (full batch: 0)",
         ));
     }
     if cfg.train.max_seconds > 0.0 {

@@ -3,6 +3,7 @@
 //! the summary writer talk to.
 
 pub mod khatri_rao;
+pub mod minibatch;
 pub mod pde;
 pub mod regression;
 pub mod regression_jacobian;
