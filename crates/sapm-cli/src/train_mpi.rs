@@ -35,6 +35,11 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
     match run(&a, reducer, rank) {
         Ok(code) => Ok(code),
         Err(e) => {
+            // Errors every rank meets alike (config, data) are said once:
+            // rank 0's abort normally ends the others within this second.
+            if rank > 0 {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
             eprintln!("error (rank {rank} of {size}): {e:#}");
             session.abort(1)
         }

@@ -71,30 +71,43 @@ fn ok(o: &Output, what: &str) {
     );
 }
 
+/// 1, 2 and 3 ranks: the gradient methods agree to 1e-10 relative. PM/SAPM's
+/// Cholesky weight steps amplify round-off (the Gram matrices are
+/// ill-conditioned), so one rank with another block size (another summation
+/// order) moves their weights by ~1e-10 already; K ranks must stay within
+/// 10x of that.
 #[test]
 fn one_two_and_three_ranks_give_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();
     for method in ["ls-gd", "ls-adam", "ls-lbfgs", "pm", "sapm"] {
-        let mut text = tiny(method).replace("n_train = 30", "n_train = 61");
-        if method == "pm" || method == "sapm" {
-            // The QR path is single-process only: compare like with like.
-            text.push_str(&format!("[{method}]\nsolver = \"cholesky\"\n"));
-        }
-        let cfg = dir.path().join(format!("{method}.toml"));
-        std::fs::write(&cfg, text).unwrap();
-        let mut first: Option<Vec<f64>> = None;
-        for k in [1, 2, 3] {
-            let out = dir.path().join(format!("{method}-{k}"));
-            let o = mpirun(k, &cfg, &out, &[]);
-            ok(&o, &format!("{method} on {k} ranks"));
-            let w = weights(&out);
-            match &first {
-                None => first = Some(w),
-                Some(w1) => {
-                    let e = rel(&w, w1);
-                    assert!(e < 1e-10, "{method}: {k} ranks differ from 1 by {e:e}");
-                }
+        let text = tiny(method).replace("n_train = 30", "n_train = 61");
+        let penalty = method == "pm" || method == "sapm";
+        let write = |name: &str, extra: &str| {
+            let cfg = dir.path().join(format!("{name}.toml"));
+            let mut t = text.clone();
+            if penalty {
+                // The QR path is single-process only: compare like with like.
+                t.push_str(&format!("[{method}]\nsolver = \"cholesky\"\n{extra}"));
             }
+            std::fs::write(&cfg, t).unwrap();
+            cfg
+        };
+        let cfg = write(method, "");
+        let run = |k: usize, cfg: &Path, tag: &str| {
+            let out = dir.path().join(format!("{method}-{tag}{k}"));
+            ok(&mpirun(k, cfg, &out, &[]), &format!("{method} on {k} ranks"));
+            weights(&out)
+        };
+        let one = run(1, &cfg, "");
+        let tol = if penalty {
+            let reblocked = run(1, &write(&format!("{method}-b"), "block = 16\n"), "b");
+            10.0 * rel(&reblocked, &one).max(1e-11)
+        } else {
+            1e-10
+        };
+        for k in [2, 3] {
+            let e = rel(&run(k, &cfg, ""), &one);
+            assert!(e < tol, "{method}: {k} ranks differ from 1 by {e:e} (tolerance {tol:e})");
         }
     }
 }
