@@ -9,9 +9,11 @@ compute of one rank, for K = 1 .. 1024 ranks with N_RANK samples per rank
 MPI_Allreduce (2 (K-1)/K copies, order not fixed).
 
 Usage: python3 scripts/comm-model.py [--width 64] [--depth 10] [--n-rank 100000]
-       [--sapm-ns 9.0] [--grad-ns 1.2] [--lm-ns 40.0]
-The *-ns figures are the measured single-process compute per sample and
-iteration (nanoseconds) from docs/distributed.md.
+       [--sapm-ns 14490] [--grad-ns 5908] [--lm-ns 1.1e8]
+The *-ns figures are compute per sample and iteration on one core
+(nanoseconds): sapm and ls-adam measured here (docs/distributed.md, CPU time
+per iteration at N = 1e5, width 64, depth 10, divided by N); lm primal from
+its P^2 flops per sample (J^T J) at 10 GFLOP/s.
 """
 import argparse
 import math
@@ -55,35 +57,34 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--depth", type=int, default=10)
-    ap.add_argument("--n-rank", type=float, default=1e5)
-    ap.add_argument("--sapm-ns", type=float, default=9.0)
-    ap.add_argument("--grad-ns", type=float, default=1.2)
-    ap.add_argument("--lm-ns", type=float, default=40.0)
+    ap.add_argument("--n-rank", type=float, nargs="+", default=[1e5, 1e3])
+    ap.add_argument("--sapm-ns", type=float, default=14490.0)
+    ap.add_argument("--grad-ns", type=float, default=5908.0)
+    ap.add_argument("--lm-ns", type=float, default=1.1e8)
     a = ap.parse_args()
     ms, p, gram = methods(a.width, a.depth)
     ns = {"ls-adam / ls-gd": a.grad_ns, "ls-lbfgs": 1.2 * a.grad_ns, "sapm / pm": a.sapm_ns, "lm (primal, model)": a.lm_ns}
-    print(f"width {a.width}, depth {a.depth}: P = {p} parameters, SAPM Gram pack = {gram} numbers; "
-          f"{a.n_rank:.0e} samples per rank\n")
-    print("| method | numbers / iter | bytes / iter | rounds / iter | compute / iter |")
+    print(f"width {a.width}, depth {a.depth}: P = {p} parameters, SAPM Gram pack = {gram} numbers\n")
+    print("| method | numbers / iter | bytes / iter | rounds / iter | compute / sample / iter |")
     print("|---|---|---|---|---|")
     for name, (num, rounds) in ms.items():
-        comp = ns[name] * 1e-9 * a.n_rank
-        print(f"| {name} | {num:,.0f} | {8 * num / 1e6:.3g} MB | {rounds:g} | {comp * 1e3:.3g} ms |")
+        print(f"| {name} | {num:,.0f} | {8 * num / 1e6:.3g} MB | {rounds:g} | {ns[name] / 1e3:.3g} us |")
+    ks = [2, 8, 64, 256, 1024]
     for net, (alpha, beta) in NETS.items():
-        print(f"\n{net}: parallel efficiency compute / (compute + communication), "
-              "all-gather in rank order (sapm) | plain MPI_Allreduce\n")
-        ks = [2, 8, 64, 256, 1024]
-        print("| method | " + " | ".join(f"K = {k}" for k in ks) + " |")
-        print("|---|" + "---|" * len(ks))
-        for name, (num, rounds) in ms.items():
-            comp = ns[name] * 1e-9 * a.n_rank
-            cells = []
-            for k in ks:
-                g = comp / (comp + comm_seconds(num, rounds, k, alpha, beta, True))
-                r = comp / (comp + comm_seconds(num, rounds, k, alpha, beta, False))
-                cells.append(f"{g:.2f} / {r:.2f}")
-            print(f"| {name} | " + " | ".join(cells) + " |")
-
+        print(f"\n{net}: parallel efficiency compute / (compute + communication) per "
+              "iteration, weak scaling; all-gather in rank order (sapm's reducer) | plain "
+              "MPI_Allreduce\n")
+        print("| method | samples / rank | " + " | ".join(f"K = {k}" for k in ks) + " |")
+        print("|---|---|" + "---|" * len(ks))
+        for n_rank in a.n_rank:
+            for name, (num, rounds) in ms.items():
+                comp = ns[name] * 1e-9 * n_rank
+                cells = []
+                for k in ks:
+                    g = comp / (comp + comm_seconds(num, rounds, k, alpha, beta, True))
+                    r = comp / (comp + comm_seconds(num, rounds, k, alpha, beta, False))
+                    cells.append(f"{g:.2f} / {r:.2f}")
+                print(f"| {name} | {n_rank:.0e} | " + " | ".join(cells) + " |")
 
 if __name__ == "__main__":
     main()

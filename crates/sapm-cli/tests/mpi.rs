@@ -95,7 +95,10 @@ fn one_two_and_three_ranks_give_the_same_weights() {
         let cfg = write(method, "");
         let run = |k: usize, cfg: &Path, tag: &str| {
             let out = dir.path().join(format!("{method}-{tag}{k}"));
-            ok(&mpirun(k, cfg, &out, &[]), &format!("{method} on {k} ranks"));
+            ok(
+                &mpirun(k, cfg, &out, &[]),
+                &format!("{method} on {k} ranks"),
+            );
             weights(&out)
         };
         let one = run(1, &cfg, "");
@@ -107,7 +110,10 @@ fn one_two_and_three_ranks_give_the_same_weights() {
         };
         for k in [2, 3] {
             let e = rel(&run(k, &cfg, ""), &one);
-            assert!(e < tol, "{method}: {k} ranks differ from 1 by {e:e} (tolerance {tol:e})");
+            assert!(
+                e < tol,
+                "{method}: {k} ranks differ from 1 by {e:e} (tolerance {tol:e})"
+            );
         }
     }
 }

@@ -6,9 +6,9 @@
 //! Every process loads the whole data set (its `O(N (d + m))` numbers are
 //! small next to what training holds: SAPM's auxiliaries are `O(N L width)`)
 //! and keeps rows `rank N / K .. (rank + 1) N / K` for training
-//! ([`crate::linalg::shard_range`]); the test set, the summary's diagnostics
-//! and the output files use the whole data, so rank 0's summary is the one a
-//! single process would write.
+//! ([`crate::linalg::shard_range`]); the test set, rank 0's summary
+//! diagnostics and the output files use the whole data, so rank 0's summary
+//! is the one a single process would write.
 
 use super::build::check_distributed;
 use super::schedule::{Plan, StageOut, run_stages};
@@ -63,11 +63,14 @@ pub fn fit_distributed(
         reducer,
     };
     let stages = run_stages(cfg, &plan, observer, None, None)?;
-    // The summary (diagnostics, sizes) on the whole data, as one process has it.
+    // Rank 0's summary (diagnostics, sizes) on the whole data, as one process
+    // has it; the other ranks' summaries are not written, so they stay on
+    // their shard (the diagnostics hold a forward pass over all their rows).
+    let summary_data = if rank == 0 { data } else { &shard };
     let whole = stages
         .into_iter()
         .map(|s| StageOut {
-            task: Task::Regression(data),
+            task: Task::Regression(summary_data),
             net: s.net,
             res: s.res,
         })
