@@ -13,6 +13,8 @@ mod predict_out;
 mod signals;
 mod study_cmd;
 mod train_cmd;
+#[cfg(feature = "mpi")]
+mod train_mpi;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

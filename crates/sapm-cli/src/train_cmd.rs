@@ -50,6 +50,10 @@ pub struct TrainArgs {
 }
 
 pub fn train(a: TrainArgs) -> Result<ExitCode> {
+    #[cfg(feature = "mpi")]
+    if crate::train_mpi::launched_by_mpi() {
+        return crate::train_mpi::train(a);
+    }
     let t0 = Instant::now();
     signals::set_phase(Phase::Setup);
     let Some(out) = a.out.as_deref().or(a.resume.as_deref()) else {
@@ -288,7 +292,7 @@ pub struct Phases {
 /// `window-k/` and no top-level model.json (the solution is piecewise;
 /// summary.json holds the global `rel_l2`). Stale files of an earlier run
 /// in `out` are removed when the stage is published.
-fn write_run(
+pub(crate) fn write_run(
     stage: &mut Staging<'_>,
     out: &Path,
     rel: &str,
@@ -334,7 +338,7 @@ fn write_run(
 
 /// The console lines after a run: what it reached, whether the fit is
 /// FRAGILE (f32 disagrees) or FAILED (no better than a constant), and where.
-fn report(f: &Fitted, out: &Path, p: &Phases) {
+pub(crate) fn report(f: &Fitted, out: &Path, p: &Phases) {
     for l in report_lines(f, out, p) {
         eprintln!("{l}");
     }

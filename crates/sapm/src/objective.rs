@@ -15,6 +15,10 @@ pub trait Objective: Send {
     fn value(&mut self, net: &Network) -> f64;
     /// Loss value and gradient (flat, in [`Network::params`] order).
     fn value_grad(&mut self, net: &Network, grad: &mut [f64]) -> f64;
+    /// The optimiser's step number (0-based) of the next `value_grad`:
+    /// stochastic objectives pick their batch from it, so a resumed run sees
+    /// the same batches. Deterministic objectives ignore it.
+    fn set_step(&mut self, _step: u64) {}
 }
 
 /// A loss that is a sum of squares, `value = |r(theta)|^2`, with a residual

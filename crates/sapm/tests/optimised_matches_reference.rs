@@ -186,8 +186,8 @@ fn gram_sums_go_through_the_reducer() {
     let net0 = NetworkSpec::new(vec![1, 6, 6, 1]).build(8).unwrap();
     let (mut a, mut b) = (net0.clone(), net0.clone());
     let w = Weighting::SelfAdaptive;
-    let mut fast =
-        PenaltyTrainer::new(cfg, w, x.as_ref(), y.as_ref(), 0).with_reducer(Box::new(PretendTwo));
+    let mut fast = PenaltyTrainer::new(cfg, w, x.as_ref(), y.as_ref(), 0)
+        .with_reducer(std::sync::Arc::new(PretendTwo));
     let mut slow = ReferencePenaltyTrainer::new(cfg, w, x.as_ref(), y.as_ref(), 0)
         .with_reducer(Box::new(PretendTwo));
     fast.start(&a).unwrap();

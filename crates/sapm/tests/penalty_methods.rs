@@ -133,6 +133,7 @@ fn pm_training_with_a_small_penalty_is_inconsistent() {
     let metrics = sapm::task::RegressionMetrics {
         split: &data,
         out_scale: None,
+        shard: None,
     };
     let r = run(
         &mut t,

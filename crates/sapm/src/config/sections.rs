@@ -90,6 +90,10 @@ pub struct TrainSection {
     /// (0 = no floor): a synced write costs milliseconds, more than many
     /// iterations of a small network.
     pub checkpoint_seconds: f64,
+    /// `ls-adam` on regression data: samples per step (0 = full batch; at
+    /// least the sample count is full batch too), reshuffled every epoch
+    /// from the seed. One iteration is then one mini-batch step.
+    pub batch_size: usize,
 }
 
 impl Default for TrainSection {
@@ -105,6 +109,7 @@ impl Default for TrainSection {
             record_every: 10,
             checkpoint_every: 100,
             checkpoint_seconds: 30.0,
+            batch_size: 0,
         }
     }
 }

@@ -12,6 +12,17 @@ pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
     let m = cfg.method;
     let (section, leaf) = key.split_once('.').unwrap_or((key, ""));
     match section {
+        "train" if leaf == "batch_size" => {
+            if m != Method::LsAdam {
+                Some(format!(
+                    "mini-batches are read by ls-adam only, not by method {m}"
+                ))
+            } else if cfg.pde.is_some() {
+                Some("mini-batches are for regression data, not `[pde]` runs".into())
+            } else {
+                None
+            }
+        }
         "method" | "seed" | "threads" | "train" => None,
         "network" => {
             let n = &cfg.network;

@@ -56,13 +56,15 @@ pub(crate) struct SetInfo {
 }
 
 impl SetInfo {
-    pub(crate) fn new(set: &RowSet<'_>, first: &RowSet<'_>) -> Self {
+    /// `n` and `n_first`: the points of `set` and of `first` over all
+    /// processes (`set.n()`, `first.n()` in a single process).
+    pub(crate) fn new(set: &RowSet<'_>, first: &RowSet<'_>, n: f64, n_first: f64) -> Self {
         let index = |c: Channel| match c {
             Channel::Value => 0,
             Channel::D1(k) => 1 + k,
         };
-        let nref = first.n().max(1) as f64 / first.weight;
-        let rel = (set.weight / set.n().max(1) as f64) / (first.weight / first.n().max(1) as f64);
+        let nref = n_first.max(1.0) / first.weight;
+        let rel = (set.weight / n.max(1.0)) / (first.weight / n_first.max(1.0));
         SetInfo {
             rel,
             scale: 2.0 * rel / nref,

@@ -6,7 +6,7 @@
 
 use super::passes::{Accumulate, LayerData, SetPasses};
 use super::passes_grad::{GradArgs, Sums};
-use crate::linalg::LayerSolveWs;
+use crate::linalg::{LayerSolveWs, SharedReducer, reduce_or_nan};
 use crate::net::Network;
 use crate::perf::{self, PenaltyFlops};
 use crate::task::rows::RowSet;
@@ -58,6 +58,37 @@ pub(crate) struct State {
     pub k2: f64,
     /// Work done so far, from the model in [`crate::perf`].
     pub flops: PenaltyFlops,
+    /// Sums the per-set sums over processes (each set holds a shard).
+    pub reducer: SharedReducer,
+}
+
+/// Sum `parts(set)[lo..=hi]` of every set over processes, in one collective
+/// through `buf` (kept, so steady-state iterations allocate nothing).
+fn reduce_set_sums(
+    reducer: &SharedReducer,
+    buf: &mut Vec<f64>,
+    sets: &mut [SetState],
+    (lo, hi): (usize, usize),
+    parts: fn(&mut SetState) -> Vec<&mut Vec<f64>>,
+) {
+    if reducer.size() == 1 {
+        return;
+    }
+    buf.clear();
+    for ss in sets.iter_mut() {
+        for v in parts(ss) {
+            buf.extend_from_slice(&v[lo..=hi]);
+        }
+    }
+    reduce_or_nan(reducer.as_ref(), buf);
+    let mut at = 0;
+    for ss in sets.iter_mut() {
+        for v in parts(ss) {
+            let k = hi + 1 - lo;
+            v[lo..=hi].copy_from_slice(&buf[at..at + k]);
+            at += k;
+        }
+    }
 }
 
 impl State {
@@ -110,6 +141,13 @@ impl State {
                 },
             );
         }
+        reduce_set_sums(
+            &self.reducer,
+            &mut self.pack,
+            &mut self.sets,
+            (lo, hi),
+            |ss| vec![&mut ss.r, &mut ss.gsq, &mut ss.slope],
+        );
         let mut slope = 0.0;
         for l in lo..=hi {
             self.r[l] = 0.0;
@@ -163,6 +201,15 @@ impl State {
                 t,
                 &mut ss.rt,
             );
+        }
+        reduce_set_sums(
+            &self.reducer,
+            &mut self.pack,
+            &mut self.sets,
+            (lo, hi),
+            |ss| vec![&mut ss.rt],
+        );
+        for ss in &self.sets {
             for l in lo..=hi {
                 self.r_trial[l] += ss.passes.info.rel * ss.rt[l];
             }

@@ -38,7 +38,7 @@ use super::passes::{Accumulate, LayerData, SetInfo, SetPasses};
 use super::state::{SetState, State};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
-use crate::linalg::{LayerSolveWs, LocalReducer, Reducer, SolveMethod};
+use crate::linalg::{LayerSolveWs, SharedReducer, SolveMethod, local_reducer};
 use crate::net::Network;
 use crate::optim::{StepOutcome, Trainer, TrainerStats};
 use crate::perf::PenaltyFlops;
@@ -63,7 +63,7 @@ pub struct PenaltyTrainer<'a> {
     pub(super) weighting: Weighting,
     pub(super) sets: Vec<RowSet<'a>>,
     pub(super) seed: u64,
-    pub(super) reducer: Box<dyn Reducer + 'a>,
+    pub(super) reducer: SharedReducer,
     pub(super) st: Option<State>,
     pub(super) objective: f64,
     pub(super) stats: TrainerStats,
@@ -93,15 +93,17 @@ impl<'a> PenaltyTrainer<'a> {
             weighting,
             sets,
             seed,
-            reducer: Box::new(LocalReducer),
+            reducer: local_reducer(),
             st: None,
             objective: f64::NAN,
             stats: TrainerStats::default(),
         }
     }
 
-    /// Use a multi-process reducer for Gram sums (forces the Cholesky path).
-    pub fn with_reducer(mut self, reducer: Box<dyn Reducer + 'a>) -> Self {
+    /// Use a multi-process reducer, each set holding this process's shard of
+    /// its points: the Gram sums, the per-layer residual sums, the Armijo
+    /// slopes and the point counts go through it (forces the Cholesky path).
+    pub fn with_reducer(mut self, reducer: SharedReducer) -> Self {
         self.reducer = reducer;
         self
     }
@@ -208,11 +210,15 @@ impl Trainer for PenaltyTrainer<'_> {
         let depth = net.depth();
         let w = net.widths();
         let mode = self.accumulate_mode();
+        // Points of every set over all processes: the means' divisors.
+        let mut totals: Vec<f64> = self.sets.iter().map(|s| s.n() as f64).collect();
+        self.reducer.all_reduce_sum(&mut totals)?;
         let sets = self
             .sets
             .iter()
-            .map(|set| {
-                let info = SetInfo::new(set, first);
+            .zip(&totals)
+            .map(|(set, &total)| {
+                let info = SetInfo::new(set, first, total, totals[0]);
                 let mut passes = SetPasses::new(net, set, info, self.cfg.block, mode);
                 let h = passes.shape.hidden_rows;
                 let n = set.n();
@@ -265,7 +271,8 @@ impl Trainer for PenaltyTrainer<'_> {
                 .collect(),
             w_new: (0..depth).map(|l| Mat::zeros(w[l + 1], w[l] + 1)).collect(),
             pack: Vec::with_capacity(pack_len),
-            nref: first.n() as f64 / first.weight,
+            nref: totals[0] / first.weight,
+            reducer: self.reducer.clone(),
             k2: net.activation().lipschitz().powi(2),
             flops: PenaltyFlops::default(),
         };

@@ -5,8 +5,10 @@ use crate::config::{Checked, Method};
 use crate::engine::PenaltyTrainer;
 use crate::engine::loss::Weighting;
 use crate::error::{Error, Result};
+use crate::linalg::{SharedReducer, local_reducer};
 use crate::net::Network;
 use crate::optim::{Adam, Elm, GradientDescent, Lbfgs, Lm, SapmGn, Sequence, Trainer};
+use crate::task::minibatch::MiniBatch;
 use crate::task::{Residual, Task};
 
 /// Build the trainer `cfg` asks for on `task`. Gradient methods see the
@@ -17,7 +19,33 @@ pub fn build_trainer<'a>(
     task: &'a Task<'_>,
     net: &Network,
 ) -> Result<Box<dyn Trainer + 'a>> {
-    let obj = || task.objective(net);
+    build_trainer_on(cfg, task, net, &local_reducer())
+}
+
+/// Methods that run on several processes, each on its shard of the samples.
+pub const DISTRIBUTED_METHODS: [Method; 6] = [
+    Method::LsGd,
+    Method::LsAdam,
+    Method::LsLbfgs,
+    Method::LsAdamLbfgs,
+    Method::Pm,
+    Method::Sapm,
+];
+
+/// [`build_trainer`] for one process of a multi-process run: `task` holds
+/// this process's shard and every sum over samples goes through `reducer`
+/// (a single-process reducer gives exactly [`build_trainer`]'s trainer).
+/// Methods not in [`DISTRIBUTED_METHODS`] are refused by name.
+pub fn build_trainer_on<'a>(
+    cfg: &Checked,
+    task: &'a Task<'_>,
+    net: &Network,
+    reducer: &SharedReducer,
+) -> Result<Box<dyn Trainer + 'a>> {
+    if reducer.size() > 1 {
+        check_distributed(cfg)?;
+    }
+    let obj = || task.objective_on(net, reducer);
     let adam = || -> Box<dyn Trainer + 'a> { Box::new(Adam::new(obj(), cfg.adam)) };
     if task.is_second_order()
         && matches!(
@@ -29,7 +57,14 @@ pub fn build_trainer<'a>(
     }
     Ok(match cfg.method {
         Method::LsGd => Box::new(GradientDescent::new(obj(), cfg.gd.lr)),
-        Method::LsAdam => adam(),
+        Method::LsAdam => match task.regression_data() {
+            // batch_size >= N is full batch, bit for bit.
+            Some((x, y)) if cfg.train.batch_size > 0 && cfg.train.batch_size < x.ncols() => {
+                let mb = MiniBatch::new(net, x, y, cfg.train.batch_size, cfg.seed);
+                Box::new(Adam::new(Box::new(mb), cfg.adam))
+            }
+            _ => adam(),
+        },
         Method::LsLbfgs => Box::new(Lbfgs::new(obj(), cfg.lbfgs)),
         Method::LsAdamLbfgs => Box::new(Sequence::new(
             "ls-adam-lbfgs",
@@ -76,8 +111,10 @@ pub fn build_trainer<'a>(
             } else {
                 (cfg.sapm, Weighting::SelfAdaptive)
             };
-            let t: Box<dyn Trainer + 'a> =
-                Box::new(PenaltyTrainer::with_sets(pc, w, task.row_sets(), cfg.seed));
+            let t: Box<dyn Trainer + 'a> = Box::new(
+                PenaltyTrainer::with_sets(pc, w, task.row_sets(), cfg.seed)
+                    .with_reducer(reducer.clone()),
+            );
             if pc.warm_start > 0 {
                 Box::new(Sequence::new(
                     cfg.method.name(),
@@ -88,4 +125,52 @@ pub fn build_trainer<'a>(
             }
         }
     })
+}
+
+/// Refuse, by name, what a multi-process run cannot do yet: methods outside
+/// [`DISTRIBUTED_METHODS`], PDE tasks, random auxiliary initialisation
+/// (drawn per local point) and wall-clock limits (ranks would stop at
+/// different iterations and wait for each other forever).
+pub fn check_distributed(cfg: &Checked) -> Result<()> {
+    if !DISTRIBUTED_METHODS.contains(&cfg.method) {
+        let names: Vec<&str> = DISTRIBUTED_METHODS.iter().map(|m| m.name()).collect();
+        return Err(Error::config(
+            "method",
+            format!(
+                "{} does not run on several processes yet (distributed: {})",
+                cfg.method.name(),
+                names.join(", ")
+            ),
+        ));
+    }
+    if cfg.pde.is_some() {
+        return Err(Error::config(
+            "pde",
+            "PDE problems do not run on several processes yet (regression only)",
+        ));
+    }
+    let aux = match cfg.method {
+        Method::Pm => Some(cfg.pm.aux_init),
+        Method::Sapm => Some(cfg.sapm.aux_init),
+        _ => None,
+    };
+    if aux == Some(crate::engine::AuxInit::Random) {
+        return Err(Error::config(
+            format!("{}.aux_init", cfg.method.name()),
+            "\"random\" does not run on several processes (use \"forward\")",
+        ));
+    }
+    if cfg.train.batch_size > 0 {
+        return Err(Error::config(
+            "train.batch_size",
+            "mini-batches do not run on several processes yet (full batch: 0)",
+        ));
+    }
+    if cfg.train.max_seconds > 0.0 {
+        return Err(Error::config(
+            "train.max_seconds",
+            "a time limit would stop the processes at different iterations; use train.max_iterations",
+        ));
+    }
+    Ok(())
 }

@@ -10,11 +10,13 @@
 
 pub mod build;
 mod checkpoint_file;
+pub mod distributed;
 pub mod march;
 mod schedule;
 pub mod summary;
 
 pub use checkpoint_file::{CheckpointFile, checkpoint_config};
+pub use distributed::fit_distributed;
 pub use summary::{Diagnostics, Summary, WindowSummary, aux_diagnostics, diagnostics};
 
 use crate::checkpoint::StateReader;
@@ -125,6 +127,7 @@ pub fn fit_checkpointed(
             stages: 1,
             carry: true,
             task: &build,
+            reducer: crate::linalg::local_reducer(),
         };
         let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;
         let mut fitted = join(cfg, stages)?;
@@ -165,6 +168,7 @@ pub fn fit_checkpointed(
         stages: stages.len(),
         carry: true,
         task: &build,
+        reducer: crate::linalg::local_reducer(),
     };
     let done = run_stages(cfg, &plan, observer, checkpoint, resume)?;
     join(cfg, done)
@@ -197,7 +201,7 @@ fn join(cfg: &Checked, stages: Vec<StageOut<'_>>) -> Result<Fitted> {
 
 /// `split` in the network's units: both sets mapped by the training set's
 /// scaling (an error if a test value lies so far out that it overflows).
-fn scale_split(s: &Scaling, split: &Split) -> Result<Split> {
+pub(super) fn scale_split(s: &Scaling, split: &Split) -> Result<Split> {
     let map = |d: &Dataset, what: &str| {
         Dataset::new(
             s.inputs.apply(d.x.as_ref()),

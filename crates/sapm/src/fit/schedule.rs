@@ -5,12 +5,13 @@
 //! is checkpointed (the checkpoint carries the stage index and what the
 //! finished stages produced) and resumes bit for bit.
 
-use super::build::build_trainer;
+use super::build::build_trainer_on;
 use super::checkpoint_file::{CheckpointFile, StageRecord, read_schedule};
 use crate::checkpoint::StateReader;
 use crate::config::Checked;
 use crate::driver::{Checkpointer, Observer, RunOptions, RunResult, Status, run_with};
 use crate::error::Result;
+use crate::linalg::SharedReducer;
 use crate::net::Network;
 use crate::task::Task;
 
@@ -30,6 +31,8 @@ pub(crate) struct Plan<'p, 'd> {
     pub carry: bool,
     /// The task of stage `k` given the finished stages.
     pub task: &'p dyn Fn(usize, &[StageOut<'d>]) -> Result<Task<'d>>,
+    /// Sums over the processes of the run (each task holding its shard).
+    pub reducer: SharedReducer,
 }
 
 /// Run the stages of `plan` (from the checkpoint's stage with `resume`);
@@ -76,8 +79,8 @@ pub(crate) fn run_stages<'d>(
             Some(prev) if plan.carry => prev.net.clone(),
             _ => fresh_net(cfg, &task)?,
         };
-        let mut trainer = build_trainer(cfg, &task, &net)?;
-        let metrics = task.metrics();
+        let mut trainer = build_trainer_on(cfg, &task, &net, &plan.reducer)?;
+        let metrics = task.metrics_on(Some(&plan.reducer));
         let fp = task.fingerprint();
         let here = if k == start { resume.take() } else { None };
         if let Some(r) = here.as_deref() {

@@ -2,6 +2,8 @@
 //! regularised least-squares solve behind every weight step.
 
 mod lstsq;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 mod reduce;
 mod regularization;
 mod solve_into;
@@ -12,7 +14,7 @@ pub use lstsq::{
 };
 pub use reduce::{
     DEFAULT_BLOCK, LocalReducer, MIN_BLOCK, MIN_BLOCKS, PerThread, Reducer, SampleBlocks,
-    balanced_block,
+    SharedReducer, balanced_block, local_reducer, reduce_or_nan, shard_range,
 };
 pub use regularization::Regularization;
 pub use solve_into::{

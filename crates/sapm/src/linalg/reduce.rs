@@ -10,7 +10,7 @@
 use crate::error::Result;
 use rayon::prelude::*;
 use std::ops::Range;
-use std::sync::{Mutex, TryLockError};
+use std::sync::{Arc, Mutex, TryLockError};
 
 /// Default number of samples per block for sample-parallel kernels.
 pub const DEFAULT_BLOCK: usize = 2048;
@@ -28,6 +28,53 @@ pub trait Reducer: Send + Sync {
     fn size(&self) -> usize {
         1
     }
+}
+
+/// A reducer shared by everything of one run (trainer, objective, metrics).
+pub type SharedReducer = Arc<dyn Reducer>;
+
+/// The single-process reducer, shared.
+pub fn local_reducer() -> SharedReducer {
+    Arc::new(LocalReducer)
+}
+
+impl<R: Reducer + ?Sized> Reducer for Arc<R> {
+    fn all_reduce_sum(&self, buf: &mut [f64]) -> Result<()> {
+        (**self).all_reduce_sum(buf)
+    }
+    fn rank(&self) -> usize {
+        (**self).rank()
+    }
+    fn size(&self) -> usize {
+        (**self).size()
+    }
+}
+
+/// Sum `buf` over all participants where the caller has no error path
+/// (loss values and gradients): a failed reduction leaves NaN, which the
+/// driver's divergence guard reports. (The MPI backend never returns an
+/// error: Open MPI aborts the whole job on a communication failure.)
+pub fn reduce_or_nan(reducer: &dyn Reducer, buf: &mut [f64]) {
+    if reducer.size() > 1 && reducer.all_reduce_sum(buf).is_err() {
+        buf.fill(f64::NAN);
+    }
+}
+
+/// The contiguous rows `rank N / K .. (rank + 1) N / K` of `0..n` that
+/// participant `rank` of `size` trains on: every row exactly once, shards
+/// differ in length by at most one, and the order of rows is kept.
+///
+/// ```
+/// use sapm::linalg::shard_range;
+/// assert_eq!(shard_range(10, 0, 3), 0..3);
+/// assert_eq!(shard_range(10, 1, 3), 3..6);
+/// assert_eq!(shard_range(10, 2, 3), 6..10);
+/// ```
+pub fn shard_range(n: usize, rank: usize, size: usize) -> Range<usize> {
+    let size = size.max(1);
+    // u128: n * rank does not overflow for any n and rank.
+    let at = |r: usize| ((n as u128 * r as u128) / size as u128) as usize;
+    at(rank.min(size))..at((rank + 1).min(size))
 }
 
 /// The single-process reducer: the local sum is the global sum.
@@ -305,6 +352,22 @@ impl<S: Send> PerThread<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn shards_cover_every_row_exactly_once(n in 0usize..5000, k in 1usize..70) {
+            let mut next = 0;
+            for rank in 0..k {
+                let r = shard_range(n, rank, k);
+                // Contiguous and in rank order: each shard starts where the last ended.
+                prop_assert_eq!(r.start, next);
+                prop_assert!(r.len() == n / k || r.len() == n / k + 1);
+                next = r.end;
+            }
+            prop_assert_eq!(next, n);
+        }
+    }
 
     #[test]
     fn block_sums_do_not_depend_on_thread_count() {

@@ -1,4 +1,4 @@
-//! `ls-adam`: full-batch Adam.
+//! `ls-adam`: Adam, full-batch or on the mini-batches of `task::minibatch`.
 
 use super::{StepOutcome, Trainer};
 use crate::checkpoint::{StateReader, StateWriter};
@@ -77,6 +77,7 @@ impl Trainer for Adam<'_> {
         // The loss at the current point comes with the gradient; the objective
         // reported is that of the parameters *before* this update, which saves a
         // forward pass per step (the driver records true metrics separately).
+        self.obj.set_step(self.t.max(0) as u64);
         let f = self.obj.value_grad(net, &mut self.grad);
         self.t = self.t.saturating_add(1);
         let AdamConfig {

@@ -3,6 +3,7 @@
 //! the summary writer talk to.
 
 pub mod khatri_rao;
+pub mod minibatch;
 pub mod pde;
 pub mod regression;
 pub mod regression_jacobian;
@@ -11,6 +12,7 @@ pub mod rows;
 use crate::checkpoint::fingerprint_mats;
 use crate::data::Split;
 use crate::driver::Metrics;
+use crate::linalg::{SharedReducer, reduce_or_nan};
 use crate::net::Network;
 use crate::objective::{LeastSquares, Objective};
 use crate::scale::Scaling;
@@ -18,7 +20,7 @@ use faer::MatRef;
 use khatri_rao::KhatriRao;
 use pde::second_loss::SecondObjective;
 use pde::{PdeTask, PinnMetrics};
-use regression::{LsObjective, mse_in_units};
+use regression::{LsObjective, mse_in_units, sq_error_sum};
 use rows::RowSet;
 
 /// A task's loss as a residual vector for the least-squares methods.
@@ -68,6 +70,19 @@ impl<'a> Task<'a> {
         }
     }
 
+    /// [`Task::objective`] over the samples of every process, this task
+    /// holding one shard (regression only: PDE tasks are not sharded yet;
+    /// `fit::distributed` refuses them).
+    pub fn objective_on(&self, net: &Network, reducer: &SharedReducer) -> Box<dyn Objective + '_> {
+        match self {
+            Task::Regression(s, _) if reducer.size() > 1 => Box::new(
+                LsObjective::new(net, s.train.x.as_ref(), s.train.y.as_ref())
+                    .sharded(net, reducer.clone()),
+            ),
+            _ => self.objective(net),
+        }
+    }
+
     /// The same loss as a residual vector with exact Jacobian blocks, for the
     /// least-squares methods (`lm`, `varpro`).
     pub fn least_squares(&self, net: &Network) -> Residual<'_> {
@@ -110,10 +125,17 @@ impl<'a> Task<'a> {
 
     /// The history columns besides the objective.
     pub fn metrics(&self) -> Box<dyn Metrics + '_> {
+        self.metrics_on(None)
+    }
+
+    /// [`Task::metrics`]; with a multi-process `reducer`, the train MSE is
+    /// over every process's shard (the test set is whole on every process).
+    pub fn metrics_on(&self, reducer: Option<&SharedReducer>) -> Box<dyn Metrics + '_> {
         match self {
             Task::Regression(s, sc) => Box::new(RegressionMetrics {
                 split: s,
                 out_scale: sc.map(|sc| sc.outputs.scale.as_slice()),
+                shard: reducer.filter(|r| r.size() > 1).cloned(),
             }),
             Task::Pde(p) => Box::new(PinnMetrics {
                 data: &p.data,
@@ -154,6 +176,8 @@ pub struct RegressionMetrics<'a> {
     pub split: &'a Split,
     /// Output scales of `data.scale` (`None`: the split is in the data's units).
     pub out_scale: Option<&'a [f64]>,
+    /// Multi-process runs: `split.train` is this process's shard.
+    pub shard: Option<SharedReducer>,
 }
 
 impl Metrics for RegressionMetrics<'_> {
@@ -163,8 +187,17 @@ impl Metrics for RegressionMetrics<'_> {
     fn eval(&self, net: &Network) -> Vec<f64> {
         let s = self.split;
         let m = s.train.output_dim().max(1) as f64;
+        let train = match &self.shard {
+            None => mse_in_units(net, s.train.x.as_ref(), s.train.y.as_ref(), self.out_scale),
+            Some(r) => {
+                let (x, y) = (s.train.x.as_ref(), s.train.y.as_ref());
+                let mut sum = [sq_error_sum(net, x, y, self.out_scale), x.ncols() as f64];
+                reduce_or_nan(r.as_ref(), &mut sum);
+                sum[0] / sum[1]
+            }
+        };
         vec![
-            mse_in_units(net, s.train.x.as_ref(), s.train.y.as_ref(), self.out_scale) / m,
+            train / m,
             mse_in_units(net, s.test.x.as_ref(), s.test.y.as_ref(), self.out_scale) / m,
         ]
     }

@@ -6,7 +6,7 @@
 //! `delta_L = (2/N)(U - Y)`, `grad W~_l = delta_l P_{l-1}^T`,
 //! `delta_{l-1} = s'(Z_{l-1}) (.) (W_l^T delta_l)`.
 
-use crate::linalg::{DEFAULT_BLOCK, PerThread, SampleBlocks};
+use crate::linalg::{DEFAULT_BLOCK, PerThread, SampleBlocks, SharedReducer, reduce_or_nan};
 use crate::net::activation::Activation;
 use crate::net::{ForwardCache, Network, col, col_mut};
 use crate::objective::Objective;
@@ -30,16 +30,26 @@ pub fn mse_in_units(
     if n == 0 {
         return 0.0;
     }
-    let blocks = SampleBlocks::new(n, DEFAULT_BLOCK);
-    let s = blocks.sum(|r| {
+    sq_error_sum(net, x, y, out_scale) / n as f64
+}
+
+/// `sum_n |u(x_n) - y_n|^2` (errors times `out_scale` as in
+/// [`mse_in_units`]), summed per block in block order.
+pub fn sq_error_sum(
+    net: &Network,
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    out_scale: Option<&[f64]>,
+) -> f64 {
+    let blocks = SampleBlocks::new(x.ncols(), DEFAULT_BLOCK);
+    blocks.sum(|r| {
         let mut cache = ForwardCache::new(net.widths(), r.len());
         net.forward_into(x.subcols(r.start, r.len()), &mut cache);
         match out_scale {
             Some(sc) => sq_diff_scaled(cache.output(), y.subcols(r.start, r.len()), sc),
             None => sq_diff(cache.output(), y.subcols(r.start, r.len())),
         }
-    });
-    s / n as f64
+    })
 }
 
 /// `max |u(x_n) - y_n|` over samples and outputs: the sup-norm error (NaN
@@ -125,6 +135,8 @@ pub struct LsGrad {
     pool: PerThread<BlockWs>,
     slots: Vec<(Vec<f64>, f64)>,
     n: usize,
+    /// Samples over all processes (`n` in a single process): the mean's divisor.
+    total: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -163,7 +175,14 @@ impl LsGrad {
             pool,
             slots,
             n,
+            total: n,
         }
+    }
+
+    /// Divide by `total` samples (all processes' shards) instead of this shard's.
+    pub fn with_total(mut self, total: usize) -> Self {
+        self.total = total;
+        self
     }
 
     /// Heap bytes held (scratch of the threads that have run, and the slots).
@@ -190,7 +209,7 @@ impl LsGrad {
     ) -> f64 {
         assert_eq!(x.ncols(), self.n, "sample count changed");
         self.pool.ensure(rayon::current_num_threads());
-        let scale = 2.0 / self.n as f64;
+        let scale = 2.0 / self.total as f64;
         let pool = &self.pool;
         grad.fill(0.0);
         let mut loss = 0.0;
@@ -217,7 +236,7 @@ impl LsGrad {
                 }
             },
         );
-        loss / self.n as f64
+        loss / self.total as f64
     }
 
     /// `J_LS` alone (forward passes only), with the same buffers.
@@ -245,7 +264,7 @@ impl LsGrad {
                 }
             },
         );
-        loss / self.n as f64
+        loss / self.total as f64
     }
 }
 
@@ -327,6 +346,8 @@ pub struct LsObjective<'a> {
     pub(crate) x: MatRef<'a, f64>,
     pub(crate) y: MatRef<'a, f64>,
     grad: LsGrad,
+    /// Multi-process runs: the reducer and a `P + 1` buffer (gradient, loss).
+    shard: Option<(SharedReducer, Vec<f64>)>,
 }
 
 impl<'a> LsObjective<'a> {
@@ -336,16 +357,46 @@ impl<'a> LsObjective<'a> {
             x,
             y,
             grad: LsGrad::new(net, x.ncols(), DEFAULT_BLOCK),
+            shard: None,
         }
+    }
+
+    /// `J_LS` over the samples of every process, `(x, y)` being this
+    /// process's shard: sums go through `reducer` (one collective to learn
+    /// the total count now, one per value or gradient). A single-process
+    /// reducer changes nothing.
+    pub fn sharded(mut self, net: &Network, reducer: SharedReducer) -> Self {
+        if reducer.size() > 1 {
+            let mut n = [self.x.ncols() as f64];
+            reduce_or_nan(reducer.as_ref(), &mut n);
+            let grad = std::mem::replace(&mut self.grad, LsGrad::new(net, 0, DEFAULT_BLOCK));
+            self.grad = grad.with_total(n[0] as usize);
+            self.shard = Some((reducer, vec![0.0; net.num_params() + 1]));
+        }
+        self
     }
 }
 
 impl Objective for LsObjective<'_> {
     fn value(&mut self, net: &Network) -> f64 {
-        self.grad.loss(net, self.x, self.y)
+        let mut v = [self.grad.loss(net, self.x, self.y)];
+        if let Some((r, _)) = &self.shard {
+            reduce_or_nan(r.as_ref(), &mut v);
+        }
+        v[0]
     }
     fn value_grad(&mut self, net: &Network, grad: &mut [f64]) -> f64 {
-        self.grad.loss_grad(net, self.x, self.y, grad)
+        let f = self.grad.loss_grad(net, self.x, self.y, grad);
+        let Some((r, buf)) = &mut self.shard else {
+            return f;
+        };
+        // One collective for the gradient and the loss together.
+        let p = grad.len();
+        buf[..p].copy_from_slice(grad);
+        buf[p] = f;
+        reduce_or_nan(r.as_ref(), buf);
+        grad.copy_from_slice(&buf[..p]);
+        buf[p]
     }
 }
 

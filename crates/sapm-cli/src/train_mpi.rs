@@ -1,0 +1,107 @@
+//! `mpirun -n K sapm train --config F --out DIR` (feature `mpi`): one
+//! process per rank, each training on its shard of the samples
+//! (`sapm::fit::distributed`); rank 0 alone writes the output folder. A rank
+//! that fails prints its error and aborts the whole job (`MPI_Abort`), so no
+//! rank is left waiting in a collective; a rank that dies is detected by
+//! mpirun, which ends the others (docs/distributed.md).
+
+use crate::train_cmd::{Phases, TrainArgs, report, write_run};
+use anyhow::{Result, bail};
+use sapm::config::TrainConfig;
+use sapm::driver::{NoObserver, Status};
+use sapm::linalg::SharedReducer;
+use sapm::linalg::mpi::MpiSession;
+use sapm::outdir::OutDir;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Whether this process was started by an MPI launcher (Open MPI's mpirun,
+/// or a PMI/PMIx launcher such as Slurm's srun).
+pub fn launched_by_mpi() -> bool {
+    ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some())
+}
+
+/// Train as one rank of an MPI job.
+pub fn train(a: TrainArgs) -> Result<ExitCode> {
+    let session = MpiSession::init()?;
+    let reducer = Arc::new(session.reducer());
+    let (rank, size) = (
+        sapm::linalg::Reducer::rank(reducer.as_ref()),
+        sapm::linalg::Reducer::size(reducer.as_ref()),
+    );
+    match run(&a, reducer, rank) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            // Errors every rank meets alike (config, data) are said once:
+            // rank 0's abort normally ends the others within this second.
+            if rank > 0 {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            eprintln!("error (rank {rank} of {size}): {e:#}");
+            session.abort(1)
+        }
+    }
+}
+
+fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
+    let t0 = Instant::now();
+    if a.resume.is_some() {
+        bail!(crate::Usage(
+            "--resume: multi-process runs write no checkpoints (restart the run)".into()
+        ));
+    }
+    let Some(out) = a.out.as_deref() else {
+        bail!(crate::Usage("--out is required".into()));
+    };
+    let cfg = match &a.config {
+        Some(p) => TrainConfig::load(p, &a.set)?,
+        None => TrainConfig::from_toml_str("", &a.set, None)?,
+    };
+    let cfg = match a.threads {
+        Some(t) => {
+            let mut c = cfg.into_inner();
+            c.threads = t;
+            c.check()?
+        }
+        None => cfg,
+    };
+    if cfg.train.checkpoint_every > 0 && rank == 0 && !a.quiet {
+        eprintln!(
+            "note: multi-process runs write no checkpoints (train.checkpoint_every is not used)"
+        );
+    }
+    sapm::fit::build::check_distributed(&cfg)?;
+    let data = cfg.data.load(cfg.seed)?;
+    // Rank 0 owns the output folder; it is locked before training starts.
+    let outdir = if rank == 0 {
+        Some(OutDir::open(out)?)
+    } else {
+        None
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()?;
+    let fitted =
+        pool.install(|| sapm::fit::fit_distributed(&cfg, &data, reducer, &mut NoObserver))?;
+    let Some(outdir) = outdir else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut phases = Phases {
+        training: t0.elapsed().as_secs_f64(),
+        ..Phases::default()
+    };
+    let tw = Instant::now();
+    let mut stage = outdir.stage()?;
+    write_run(&mut stage, out, "", &fitted, Some((&mut phases, tw, 0.0)))?;
+    stage.publish()?;
+    if !a.quiet {
+        report(&fitted, out, &phases);
+    }
+    Ok(match fitted.summary.status {
+        Status::Diverged => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    })
+}

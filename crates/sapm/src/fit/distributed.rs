@@ -1,0 +1,230 @@
+//! One process of a data-parallel run (`mpirun -n K sapm train`): every
+//! process trains the same network on its contiguous shard of the training
+//! samples, and every sum over samples goes through the run's reducer, so
+//! all processes take the same steps and end with the same weights.
+//!
+//! Every process loads the whole data set (its `O(N (d + m))` numbers are
+//! small next to what training holds: SAPM's auxiliaries are `O(N L width)`)
+//! and keeps rows `rank N / K .. (rank + 1) N / K` for training
+//! ([`crate::linalg::shard_range`]); the test set, rank 0's summary
+//! diagnostics and the output files use the whole data, so rank 0's summary
+//! is the one a single process would write.
+
+use super::build::check_distributed;
+use super::schedule::{Plan, StageOut, run_stages};
+use super::{Fitted, check_split, join, scale_split};
+use crate::config::Checked;
+use crate::data::{Dataset, Split};
+use crate::driver::Observer;
+use crate::error::{Error, Result};
+use crate::linalg::{SharedReducer, shard_range};
+use crate::scale::Scaling;
+use crate::task::Task;
+
+/// Rows `range` of `d` (columns of its `x` and `y`).
+pub fn shard_rows(d: &Dataset, range: std::ops::Range<usize>) -> Dataset {
+    let (lo, n) = (range.start, range.len());
+    Dataset {
+        x: d.x.as_ref().subcols(lo, n).to_owned(),
+        y: d.y.as_ref().subcols(lo, n).to_owned(),
+        input_names: d.input_names.clone(),
+        output_names: d.output_names.clone(),
+    }
+}
+
+/// Train as `cfg` says on this process's shard of `data.train`, with
+/// `reducer` joining the processes. Needs a method that runs distributed
+/// (see [`check_distributed`]) and at least one sample per process. No
+/// checkpoints: a killed multi-process run is restarted from the start.
+pub fn fit_distributed(
+    cfg: &Checked,
+    data: &Split,
+    reducer: SharedReducer,
+    observer: &mut dyn Observer,
+) -> Result<Fitted> {
+    faer::set_global_parallelism(faer::Par::Seq);
+    check_distributed(cfg)?;
+    check_split(data)?;
+    let (rank, size) = (reducer.rank(), reducer.size());
+    let n = data.train.len();
+    if n < size {
+        return Err(Error::Data(format!(
+            "{n} training samples for {size} processes: every process needs at least one"
+        )));
+    }
+    // Every process holds the whole training set, so each fits the same
+    // scaling on all of it (as one process would), then keeps its shard.
+    let scaling = Scaling::fit(
+        cfg.data.scale_kind(),
+        data.train.x.as_ref(),
+        data.train.y.as_ref(),
+    );
+    let scaled = scaling.as_ref().map(|s| scale_split(s, data)).transpose()?;
+    let net_data = scaled.as_ref().unwrap_or(data);
+    let shard = Split {
+        train: shard_rows(&net_data.train, shard_range(n, rank, size)),
+        test: net_data.test.clone(),
+    };
+    let sc = scaling.as_ref();
+    let build = |_: usize, _: &[StageOut<'_>]| Ok(Task::Regression(&shard, sc));
+    let plan = Plan {
+        stages: 1,
+        carry: true,
+        task: &build,
+        reducer,
+    };
+    let stages = run_stages(cfg, &plan, observer, None, None)?;
+    // Rank 0's summary (diagnostics, sizes) on the whole data, as one process
+    // has it; the other ranks' summaries are not written, so they stay on
+    // their shard (the diagnostics hold a forward pass over all their rows).
+    let summary_data = if rank == 0 { net_data } else { &shard };
+    let whole = stages
+        .into_iter()
+        .map(|s| StageOut {
+            task: Task::Regression(summary_data, sc),
+            net: s.net,
+            res: s.res,
+        })
+        .collect();
+    let mut fitted = join(cfg, whole)?;
+    fitted.model = fitted.model.with_scaling(scaling)?;
+    Ok(fitted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TrainConfig;
+    use crate::driver::NoObserver;
+    use crate::linalg::Reducer;
+    use std::sync::{Arc, Barrier, Mutex};
+
+    /// `K` threads standing in for `K` processes: every reduction waits for
+    /// all, then each gets the sum in rank order (as the MPI backend).
+    struct Threads {
+        rank: usize,
+        size: usize,
+        shared: Arc<(Mutex<Vec<Vec<f64>>>, Barrier)>,
+    }
+
+    impl Reducer for Threads {
+        fn all_reduce_sum(&self, buf: &mut [f64]) -> Result<()> {
+            let (parts, barrier) = &*self.shared;
+            parts.lock().unwrap()[self.rank] = buf.to_vec();
+            barrier.wait();
+            {
+                let p = parts.lock().unwrap();
+                buf.copy_from_slice(&p[0]);
+                for part in &p[1..] {
+                    for (b, v) in buf.iter_mut().zip(part) {
+                        *b += v;
+                    }
+                }
+            }
+            barrier.wait();
+            Ok(())
+        }
+        fn rank(&self) -> usize {
+            self.rank
+        }
+        fn size(&self) -> usize {
+            self.size
+        }
+    }
+
+    fn params_on(k: usize, cfg: &Checked, data: &Split) -> Vec<Vec<f64>> {
+        let shared = Arc::new((Mutex::new(vec![Vec::new(); k]), Barrier::new(k)));
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..k)
+                .map(|rank| {
+                    let r: SharedReducer = Arc::new(Threads {
+                        rank,
+                        size: k,
+                        shared: shared.clone(),
+                    });
+                    s.spawn(move || {
+                        let pool = rayon::ThreadPoolBuilder::new()
+                            .num_threads(1)
+                            .build()
+                            .unwrap();
+                        pool.install(|| fit_distributed(cfg, data, r, &mut NoObserver))
+                            .unwrap()
+                            .model
+                            .net
+                            .params()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    fn rel(a: &[f64], b: &[f64]) -> f64 {
+        let d: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+        let n: f64 = b.iter().map(|y| y * y).sum();
+        (d / n).sqrt()
+    }
+
+    fn config(method: &str, extra: &str) -> Checked {
+        // The QR path is single-process only: compare like with like.
+        let solver = if method == "pm" || method == "sapm" {
+            format!("[{method}]\nsolver = \"cholesky\"\n{extra}")
+        } else {
+            String::new()
+        };
+        TrainConfig::from_toml_str(
+            &format!(
+                "method = \"{method}\"\nseed = 3\n[network]\ndepth = 3\nwidth = 8\n[data]\nn_train = 301\nn_test = 50\n[train]\nmax_iterations = 15\n{solver}"
+            ),
+            &[],
+            None,
+        )
+        .unwrap()
+    }
+
+    /// Same weights on 1, 2 and 3 processes, and the same bits on every
+    /// process: to 1e-10 relative for the gradient methods; PM/SAPM's
+    /// Cholesky weight steps amplify round-off (cond ~ 1e8 here), so one
+    /// process with another block size (another summation order) already
+    /// moves the weights ~2e-8: K processes must stay within 10x of that.
+    #[test]
+    fn one_two_and_three_shards_give_the_same_weights() {
+        for method in [
+            "ls-gd",
+            "ls-adam",
+            "ls-lbfgs",
+            "ls-adam-lbfgs",
+            "pm",
+            "sapm",
+        ] {
+            let cfg = config(method, "");
+            let data = cfg.data.load(cfg.seed).unwrap();
+            let one = params_on(1, &cfg, &data);
+            let tol = if method == "pm" || method == "sapm" {
+                let other = config(method, "block = 64\n");
+                let reblocked = params_on(1, &other, &data);
+                10.0 * rel(&reblocked[0], &one[0]).max(1e-11)
+            } else {
+                1e-10
+            };
+            for k in [2, 3] {
+                let many = params_on(k, &cfg, &data);
+                for p in &many {
+                    assert_eq!(p, &many[0], "{method}: processes disagree");
+                    let e = rel(p, &one[0]);
+                    assert!(
+                        e < tol,
+                        "{method}, {k} shards: relative difference {e:e} > {tol:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unsupported_methods_are_refused_by_name() {
+        let cfg = TrainConfig::from_toml_str("method = \"lm\"", &[], None).unwrap();
+        let e = check_distributed(&cfg).unwrap_err().to_string();
+        assert!(e.contains("lm") && e.contains("sapm"), "{e}");
+    }
+}

@@ -1,0 +1,162 @@
+//! `J_LS` on mini-batches (`train.batch_size`, method `ls-adam`): step `t`
+//! uses batch `t mod B` of epoch `t / B` (`B = ceil(N / batch_size)`
+//! batches, the last one shorter), the samples of epoch `e` shuffled by a
+//! ChaCha8 stream seeded from the run seed and `e`. The batch depends on the
+//! step number only, so a resumed run sees the same batches and any run is
+//! deterministic for its seed.
+
+use super::regression::LsGrad;
+use crate::linalg::DEFAULT_BLOCK;
+use crate::net::Network;
+use crate::objective::Objective;
+use faer::{Mat, MatRef};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+/// Mini-batch `J_LS` over `(x, y)` for a stochastic optimiser.
+pub struct MiniBatch<'a> {
+    x: MatRef<'a, f64>,
+    y: MatRef<'a, f64>,
+    seed: u64,
+    size: usize,
+    step: u64,
+    /// The permutation of the current epoch, and which epoch it is.
+    order: Vec<usize>,
+    epoch: Option<u64>,
+    xb: Mat<f64>,
+    yb: Mat<f64>,
+    /// One `LsGrad` per batch length (full and the shorter last batch).
+    full: LsGrad,
+    last: Option<LsGrad>,
+}
+
+impl<'a> MiniBatch<'a> {
+    /// Batches of `size` (1 <= size < N) samples of `(x, y)`, shuffled from `seed`.
+    pub fn new(
+        net: &Network,
+        x: MatRef<'a, f64>,
+        y: MatRef<'a, f64>,
+        size: usize,
+        seed: u64,
+    ) -> Self {
+        let n = x.ncols();
+        let size = size.clamp(1, n.max(1));
+        let rest = n % size;
+        MiniBatch {
+            x,
+            y,
+            seed,
+            size,
+            step: 0,
+            order: (0..n).collect(),
+            epoch: None,
+            xb: Mat::zeros(x.nrows(), size),
+            yb: Mat::zeros(y.nrows(), size),
+            full: LsGrad::new(net, size, DEFAULT_BLOCK),
+            last: (rest > 0).then(|| LsGrad::new(net, rest, DEFAULT_BLOCK)),
+        }
+    }
+
+    /// Batches per epoch.
+    pub fn batches(&self) -> usize {
+        self.x.ncols().div_ceil(self.size)
+    }
+
+    /// The sample indices of step `t`'s batch.
+    pub fn batch_of(&mut self, t: u64) -> &[usize] {
+        let nb = self.batches() as u64;
+        let (epoch, slot) = (t / nb, (t % nb) as usize);
+        if self.epoch != Some(epoch) {
+            self.order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                self.seed ^ 0xBA7C_0000 ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            self.order.shuffle(&mut rng);
+            self.epoch = Some(epoch);
+        }
+        let lo = slot * self.size;
+        &self.order[lo..(lo + self.size).min(self.order.len())]
+    }
+
+    /// Copy step `t`'s batch into `xb`, `yb`; returns its length.
+    fn gather(&mut self, t: u64) -> usize {
+        let (x, y) = (self.x, self.y);
+        let idx: Vec<usize> = self.batch_of(t).to_vec();
+        for (j, &s) in idx.iter().enumerate() {
+            for i in 0..x.nrows() {
+                self.xb[(i, j)] = x[(i, s)];
+            }
+            for i in 0..y.nrows() {
+                self.yb[(i, j)] = y[(i, s)];
+            }
+        }
+        idx.len()
+    }
+}
+
+impl Objective for MiniBatch<'_> {
+    /// The loss of the batch the next step would use.
+    fn value(&mut self, net: &Network) -> f64 {
+        let nb = self.gather(self.step);
+        let (xb, yb) = (
+            self.xb.as_ref().subcols(0, nb),
+            self.yb.as_ref().subcols(0, nb),
+        );
+        let g = if nb == self.size {
+            &mut self.full
+        } else {
+            self.last.as_mut().expect("short batch")
+        };
+        g.loss(net, xb, yb)
+    }
+    /// Batch loss and gradient of the current step; moves to the next step.
+    fn value_grad(&mut self, net: &Network, grad: &mut [f64]) -> f64 {
+        let nb = self.gather(self.step);
+        self.step += 1;
+        let (xb, yb) = (
+            self.xb.as_ref().subcols(0, nb),
+            self.yb.as_ref().subcols(0, nb),
+        );
+        let g = if nb == self.size {
+            &mut self.full
+        } else {
+            self.last.as_mut().expect("short batch")
+        };
+        g.loss_grad(net, xb, yb, grad)
+    }
+    fn set_step(&mut self, step: u64) {
+        self.step = step;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NetworkSpec;
+
+    #[test]
+    fn every_epoch_visits_every_sample_once_in_a_seeded_order() {
+        let net = NetworkSpec::new(vec![1, 3, 1]).build(1).unwrap();
+        let x = Mat::from_fn(1, 10, |_, j| j as f64);
+        let y = x.clone();
+        let mut mb = MiniBatch::new(&net, x.as_ref(), y.as_ref(), 4, 7);
+        assert_eq!(mb.batches(), 3);
+        let epoch = |mb: &mut MiniBatch<'_>, e: u64| -> Vec<usize> {
+            (3 * e..3 * e + 3)
+                .flat_map(|t| mb.batch_of(t).to_vec())
+                .collect()
+        };
+        let e0 = epoch(&mut mb, 0);
+        let e1 = epoch(&mut mb, 1);
+        let mut sorted = e0.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+        assert_ne!(e0, e1, "epochs are reshuffled");
+        // Stateless in the step: going back gives the same batch.
+        let mut again = MiniBatch::new(&net, x.as_ref(), y.as_ref(), 4, 7);
+        assert_eq!(epoch(&mut again, 1), e1);
+        let mut other = MiniBatch::new(&net, x.as_ref(), y.as_ref(), 4, 8);
+        assert_ne!(epoch(&mut other, 0), e0, "another seed, another order");
+    }
+}
