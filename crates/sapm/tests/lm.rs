@@ -417,3 +417,55 @@ fn bad_lm_settings_name_their_key() {
     let e = sapm::fit(&cfg, &data).unwrap_err().to_string();
     assert!(e.contains("lm.max_memory_gib") && e.contains("GiB"), "{e}");
 }
+
+#[test]
+fn varpro_refuses_a_net_without_hidden_layer_and_too_few_residuals() {
+    // No hidden layer: nothing is left for LM once the output layer is eliminated.
+    let (x, y) = sin_data(30, 1);
+    let mut net = NetworkSpec::new(vec![1, 1]).build(0).unwrap();
+    let ls = LsObjective::new(&net, x.as_ref(), y.as_ref());
+    let mut vp = VarPro::new(Residuals::Factored(Box::new(ls)), &net, 1e-10);
+    let e = vp.prepare(&mut net).unwrap_err().to_string();
+    assert!(e.contains("hidden layer"), "{e}");
+    // 5 residuals, 21 output-layer parameters: the output solve is underdetermined.
+    let (x, y) = sin_data(5, 1);
+    let mut net = NetworkSpec::new(vec![1, 20, 1]).build(0).unwrap();
+    let ls = LsObjective::new(&net, x.as_ref(), y.as_ref());
+    let mut vp = VarPro::new(Residuals::Factored(Box::new(ls)), &net, 1e-10);
+    let e = vp.prepare(&mut net).unwrap_err().to_string();
+    assert!(e.contains("5 < 21"), "{e}");
+    // The restore path (resume) checks the same.
+    let e = vp.restore(&net).unwrap_err().to_string();
+    assert!(e.contains("5 < 21"), "{e}");
+}
+
+#[test]
+fn the_step_rule_ends_a_run_and_the_line_search_counts_its_solves() {
+    let (x, y) = sin_data(40, 1);
+    // tol_step = 10 (the relative-reduction rule off): the first accepted
+    // step is short against it, so the run converges at once; with
+    // tol_step = 0 the rule is off and the run goes on.
+    for (tol, converges) in [("10", true), ("0", false)] {
+        let mut net = NetworkSpec::new(vec![1, 6, 1]).build(3).unwrap();
+        let ls = LsObjective::new(&net, x.as_ref(), y.as_ref());
+        let sets = [
+            "method=lm".into(),
+            format!("lm.tol_step={tol}"),
+            "lm.tol_rel=0".into(),
+            "lm.tol_grad=0".into(),
+        ];
+        let cfg = TrainConfig::from_toml_str("", &sets, None).unwrap();
+        let mut t = Lm::plain(Box::new(ls), cfg.lm);
+        let f = run_lm(&mut t, &mut net, 5);
+        assert_eq!(f.len() == 1, converges, "tol_step={tol}: {f:?}");
+    }
+    // ENGD: every step length grid is one solve; 5 iterations need >= 5.
+    let mut net = NetworkSpec::new(vec![1, 6, 1]).build(3).unwrap();
+    let ls = LsObjective::new(&net, x.as_ref(), y.as_ref());
+    let sets = ["method=lm".into(), "lm.line_search=true".into()];
+    let cfg = TrainConfig::from_toml_str("", &sets, None).unwrap();
+    let mut t = Lm::plain(Box::new(ls), cfg.lm);
+    let f = run_lm(&mut t, &mut net, 5);
+    let solves = t.stats().solves;
+    assert!(solves >= f.len(), "{solves} solves in {} iterations", f.len());
+}
