@@ -467,5 +467,9 @@ fn the_step_rule_ends_a_run_and_the_line_search_counts_its_solves() {
     let mut t = Lm::plain(Box::new(ls), cfg.lm);
     let f = run_lm(&mut t, &mut net, 5);
     let solves = t.stats().solves;
-    assert!(solves >= f.len(), "{solves} solves in {} iterations", f.len());
+    assert!(
+        solves >= f.len(),
+        "{solves} solves in {} iterations",
+        f.len()
+    );
 }
