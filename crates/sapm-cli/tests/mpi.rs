@@ -79,7 +79,7 @@ fn ok(o: &Output, what: &str) {
 #[test]
 fn one_two_and_three_ranks_give_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();
-    for method in ["ls-gd", "ls-adam", "ls-lbfgs", "pm", "sapm"] {
+    for method in ["ls-gd", "ls-adam", "ls-lbfgs", "pm", "sapm", "lm"] {
         let text = tiny(method).replace("n_train = 30", "n_train = 61");
         let penalty = method == "pm" || method == "sapm";
         let write = |name: &str, extra: &str| {
@@ -142,13 +142,13 @@ fn a_rank_that_dies_ends_the_job_with_an_error() {
 #[test]
 fn unsupported_methods_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("lm.toml");
-    std::fs::write(&cfg, tiny("lm")).unwrap();
+    let cfg = dir.path().join("varpro.toml");
+    std::fs::write(&cfg, tiny("varpro")).unwrap();
     let o = mpirun(2, &cfg, &dir.path().join("out"), &[]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("lm does not run on several processes"),
+        err.contains("varpro does not run on several processes"),
         "{err}"
     );
 }

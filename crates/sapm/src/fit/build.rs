@@ -23,13 +23,14 @@ pub fn build_trainer<'a>(
 }
 
 /// Methods that run on several processes, each on its shard of the samples.
-pub const DISTRIBUTED_METHODS: [Method; 6] = [
+pub const DISTRIBUTED_METHODS: [Method; 7] = [
     Method::LsGd,
     Method::LsAdam,
     Method::LsLbfgs,
     Method::LsAdamLbfgs,
     Method::Pm,
     Method::Sapm,
+    Method::Lm,
 ];
 
 /// [`build_trainer`] for one process of a multi-process run: `task` holds
@@ -82,10 +83,13 @@ pub fn build_trainer_on<'a>(
             };
             Box::new(Elm::new(x, y, cfg.elm.ridge, cfg.elm.solver))
         }
-        Method::Lm => match task.least_squares(net) {
-            Residual::Factored(k) => Box::new(Lm::plain(k, cfg.lm)),
-            Residual::Rows(r) => Box::new(Lm::plain_rows(r, cfg.lm)),
-        },
+        Method::Lm => Box::new(
+            match task.least_squares(net) {
+                Residual::Factored(k) => Lm::plain(k, cfg.lm),
+                Residual::Rows(r) => Lm::plain_rows(r, cfg.lm),
+            }
+            .distributed(reducer.clone()),
+        ),
         Method::Varpro => match task.least_squares(net) {
             Residual::Factored(k) => Box::new(Lm::varpro(k, net, cfg.lm)),
             Residual::Rows(_) => return Err(crate::config::second_order_refusal(cfg.method)),
@@ -158,6 +162,12 @@ pub fn check_distributed(cfg: &Checked) -> Result<()> {
         return Err(Error::config(
             format!("{}.aux_init", cfg.method.name()),
             "\"random\" does not run on several processes (use \"forward\")",
+        ));
+    }
+    if cfg.method == Method::Lm && cfg.lm.solve == crate::optim::lm::LmSolve::Dual {
+        return Err(Error::config(
+            "lm.solve",
+            "\"dual\" needs every residual in one process; several processes solve the primal system (\"auto\" or \"primal\")",
         ));
     }
     if cfg.train.batch_size > 0 {

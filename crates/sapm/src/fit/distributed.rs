@@ -169,6 +169,8 @@ mod tests {
         // The QR path is single-process only: compare like with like.
         let solver = if method == "pm" || method == "sapm" {
             format!("[{method}]\nsolver = \"cholesky\"\n{extra}")
+        } else if method == "lm" {
+            format!("[lm]\n{extra}")
         } else {
             String::new()
         };
@@ -196,6 +198,7 @@ mod tests {
             "ls-adam-lbfgs",
             "pm",
             "sapm",
+            "lm",
         ] {
             let cfg = config(method, "");
             let data = cfg.data.load(cfg.seed).unwrap();
@@ -221,10 +224,42 @@ mod tests {
         }
     }
 
+    /// LM's variants that sum more than the primal system: the geodesic
+    /// correction `J^T r_vv` and the line search's trial losses. Both
+    /// amplify round-off (a second difference divided by h^2; a step grid
+    /// on a Gauss-Newton direction with damping 1e-10), so the yardstick is
+    /// one process solving the dual instead of the primal system (the same
+    /// step in exact arithmetic): K processes must stay within 10x of that.
+    #[test]
+    fn lm_with_geodesic_acceleration_or_line_search_agrees_on_shards() {
+        for extra in ["geodesic = true", "line_search = true"] {
+            let base = config("lm", "");
+            let cfg = config("lm", extra);
+            let data = cfg.data.load(cfg.seed).unwrap();
+            let one = params_on(1, &cfg, &data);
+            assert!(
+                rel(&one[0], &params_on(1, &base, &data)[0]) > 1e-6,
+                "{extra} had no effect"
+            );
+            let dual_cfg = config("lm", &format!("{extra}\nsolve = \"dual\""));
+            let dual = crate::fit(&dual_cfg, &data).unwrap().model.net.params();
+            let tol = 10.0 * rel(&dual, &one[0]).max(1e-11);
+            for k in [2, 3] {
+                let many = params_on(k, &cfg, &data);
+                let e = rel(&many[k - 1], &one[0]);
+                assert!(e < tol, "{extra}, {k} shards: {e:e} (tolerance {tol:e})");
+            }
+        }
+    }
+
     #[test]
     fn unsupported_methods_are_refused_by_name() {
-        let cfg = TrainConfig::from_toml_str("method = \"lm\"", &[], None).unwrap();
+        let cfg = TrainConfig::from_toml_str("method = \"varpro\"", &[], None).unwrap();
         let e = check_distributed(&cfg).unwrap_err().to_string();
-        assert!(e.contains("lm") && e.contains("sapm"), "{e}");
+        assert!(e.contains("varpro") && e.contains("sapm, lm"), "{e}");
+        let cfg = TrainConfig::from_toml_str("method = \"lm\"\n[lm]\nsolve = \"dual\"", &[], None)
+            .unwrap();
+        let e = check_distributed(&cfg).unwrap_err().to_string();
+        assert!(e.contains("lm.solve") && e.contains("primal"), "{e}");
     }
 }

@@ -26,6 +26,7 @@ pub use varpro::VarPro;
 use super::{StepOutcome, Trainer, TrainerStats};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
+use crate::linalg::{SharedReducer, reduce_or_nan};
 use crate::net::Network;
 use crate::objective::LeastSquares;
 use crate::task::khatri_rao::KhatriRao;
@@ -203,6 +204,20 @@ pub(crate) struct Work {
     pub(crate) r: Vec<f64>,
     pub(crate) r_trial: Vec<f64>,
     pub(crate) trial: Network,
+    /// Multi-process runs: the reducer and this process's weight `M_local / M`.
+    pub(crate) shard: Option<(SharedReducer, f64)>,
+}
+
+impl Work {
+    /// The loss over every process from this process's `|r|^2`.
+    pub(crate) fn total(&self, f: f64) -> f64 {
+        let Some((reducer, weight)) = &self.shard else {
+            return f;
+        };
+        let mut v = [weight * f];
+        reduce_or_nan(reducer.as_ref(), &mut v);
+        v[0]
+    }
 }
 
 /// Levenberg-Marquardt on an [`LmModel`].
@@ -218,6 +233,8 @@ pub struct Lm<'a> {
     pub(crate) work: Option<Work>,
     /// Seconds in residual evaluations of trial points.
     pub(crate) seconds_trials: f64,
+    /// Multi-process runs: every sum over residuals goes through it.
+    reducer: Option<SharedReducer>,
 }
 
 impl<'a> Lm<'a> {
@@ -233,7 +250,20 @@ impl<'a> Lm<'a> {
             c: Counters::default(),
             work: None,
             seconds_trials: 0.0,
+            reducer: None,
         }
+    }
+
+    /// Data-parallel LM: the model holds this process's residuals, and the
+    /// primal system, the loss and the geodesic correction are summed over
+    /// the processes of `reducer`, so every process takes the same steps.
+    /// The dual system needs every residual in one place: `lm.solve =
+    /// "dual"` is refused, `auto` takes the primal form.
+    pub fn distributed(mut self, reducer: SharedReducer) -> Self {
+        if reducer.size() > 1 {
+            self.reducer = Some(reducer);
+        }
+        self
     }
 
     /// Plain LM on a residual objective with Khatri-Rao factors.
@@ -273,6 +303,32 @@ impl<'a> Lm<'a> {
     /// The current damping (NaN before the first iteration).
     pub fn lambda(&self) -> f64 {
         self.lambda
+    }
+
+    /// This process's share `M_local / M` of the residuals (one collective);
+    /// refuses the dual form and forces the primal one.
+    fn shard_weight(&mut self, m: usize) -> Result<f64> {
+        let Some(r) = &self.reducer else {
+            return Ok(1.0);
+        };
+        if self.name != "lm" {
+            return Err(Error::config(
+                "method",
+                format!("{} does not run on several processes", self.name),
+            ));
+        }
+        match self.cfg.solve {
+            LmSolve::Dual => {
+                return Err(Error::config(
+                    "lm.solve",
+                    "\"dual\" needs every residual in one process; several processes solve the primal system (\"auto\" or \"primal\")",
+                ));
+            }
+            LmSolve::Auto | LmSolve::Primal => self.cfg.solve = LmSolve::Primal,
+        }
+        let mut total = [m as f64];
+        reduce_or_nan(r.as_ref(), &mut total);
+        Ok(m as f64 / total[0])
     }
 }
 
@@ -326,15 +382,24 @@ impl Trainer for Lm<'_> {
         } else {
             0
         };
+        let shard = match &self.reducer {
+            None => None,
+            Some(r) => Some((r.clone(), self.shard_weight(m)?)),
+        };
         let dual = plan(&self.cfg, m, p, k, kr_cols)?;
+        let mut normal = Normal::new(dual, factored, m, p);
+        if let Some((r, weight)) = &shard {
+            normal = normal.distributed(r.clone(), *weight);
+        }
         self.work = Some(Work {
-            normal: Normal::new(dual, factored, m, p),
+            normal,
             theta: vec![0.0; p],
             trial_theta: vec![0.0; p],
             delta: vec![0.0; p],
             r: vec![0.0; m],
             r_trial: vec![0.0; m],
             trial: net.clone(),
+            shard,
         });
         self.lambda = f64::NAN;
         self.nu = 2.0;

@@ -18,6 +18,7 @@ use super::dense::{self, EigenSolver};
 use super::factored;
 use super::model::LmModel;
 use crate::error::{Error, Result};
+use crate::linalg::{SharedReducer, reduce_or_nan};
 use crate::net::Network;
 use crate::task::khatri_rao::KrFactors;
 use faer::reborrow::ReborrowMut;
@@ -91,6 +92,16 @@ pub struct Normal {
     pub seconds_solve: f64,
     /// Seconds computing Jacobian rows (dual only).
     pub seconds_jacobian: f64,
+    /// Multi-process runs (primal only): the reducer, this process's weight
+    /// `M_local / M` and a buffer for `J^T J` and `J^T r`.
+    shard: Option<Shard>,
+}
+
+/// What the primal system needs to sum over processes.
+struct Shard {
+    reducer: SharedReducer,
+    weight: f64,
+    buf: Vec<f64>,
 }
 
 impl Normal {
@@ -124,7 +135,25 @@ impl Normal {
             seconds_linearize: 0.0,
             seconds_solve: 0.0,
             seconds_jacobian: 0.0,
+            shard: None,
         }
+    }
+
+    /// Sum the primal system over the processes of `reducer`: this process
+    /// holds `weight = M_local / M` of the residuals, each scaled by
+    /// `1 / sqrt(M_local)`, so its sums are weighted by `weight` to be those
+    /// of the whole residual vector scaled by `1 / sqrt(M)`.
+    pub fn distributed(mut self, reducer: SharedReducer, weight: f64) -> Self {
+        assert!(!self.dual, "the dual system is not distributed");
+        if reducer.size() > 1 {
+            let n = self.p * (self.p + 1) / 2 + self.p;
+            self.shard = Some(Shard {
+                reducer,
+                weight,
+                buf: vec![0.0; n],
+            });
+        }
+        self
     }
 
     /// Whether this is the dual (`M x M`) system.
@@ -229,6 +258,7 @@ impl Normal {
                 dense::gemv_add(jc.transpose(), &r[start..start + len], 1.0, &mut self.g);
                 start += len;
             }
+            self.reduce_primal();
             dense::mirror_lower(self.gram.as_mut());
             self.jtj_diag_max = (0..p).map(|i| self.gram[(i, i)]).fold(0.0, f64::max);
         }
@@ -324,9 +354,41 @@ impl Normal {
             dense::gemv_add(jc.transpose(), &pv[start..start + len], 1.0, a);
             start += len;
         }
+        if let Some(sh) = &self.shard {
+            a.iter_mut().for_each(|v| *v *= sh.weight);
+            reduce_or_nan(sh.reducer.as_ref(), a);
+        }
         let fb = self.solve_space(lambda, a)?;
         a.iter_mut().for_each(|x| *x = -*x);
         Ok(fb)
+    }
+
+    /// Weight this process's `J^T J` (packed lower triangle) and `J^T r`
+    /// and sum them over the processes, in one collective.
+    fn reduce_primal(&mut self) {
+        let Some(sh) = &mut self.shard else {
+            return;
+        };
+        let p = self.p;
+        let mut k = 0;
+        for j in 0..p {
+            for i in j..p {
+                sh.buf[k] = sh.weight * self.gram[(i, j)];
+                k += 1;
+            }
+        }
+        for (b, v) in sh.buf[k..].iter_mut().zip(&self.g) {
+            *b = sh.weight * v;
+        }
+        reduce_or_nan(sh.reducer.as_ref(), &mut sh.buf);
+        let mut k = 0;
+        for j in 0..p {
+            for i in j..p {
+                self.gram[(i, j)] = sh.buf[k];
+                k += 1;
+            }
+        }
+        self.g.copy_from_slice(&sh.buf[k..]);
     }
 
     /// `out = J_K^T y` in the dual space (`y` is overwritten when projected).

@@ -84,6 +84,7 @@ fn evaluate(
     model.set_params(&mut w.trial, &w.trial_theta).ok()?;
     c.evaluations += 1;
     let f = model.residuals_into(&w.trial, &mut w.r_trial);
+    let f = w.total(f);
     f.is_finite().then_some(f)
 }
 
@@ -125,6 +126,7 @@ impl Lm<'_> {
         let model = model.as_mut();
         model.params_into(net, &mut w.theta);
         let f = model.residuals_into(net, &mut w.r);
+        let f = w.total(f);
         c.evaluations += 1;
         if !f.is_finite() {
             return Err(Error::numerical(name, format!("the loss became {f}")));
