@@ -7,11 +7,17 @@
 
 use crate::train_cmd::{Phases, TrainArgs, report, write_run};
 use anyhow::{Result, bail};
+use sapm::checkpoint::StateReader;
 use sapm::config::TrainConfig;
 use sapm::driver::{NoObserver, Status};
+use sapm::fit::{
+    CheckpointFile, check_rank_checkpoints, checkpoint_config, fit_distributed_checkpointed,
+    rank_file_name,
+};
 use sapm::linalg::SharedReducer;
 use sapm::linalg::mpi::MpiSession;
 use sapm::outdir::OutDir;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,17 +54,19 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
 
 fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
     let t0 = Instant::now();
-    if a.resume.is_some() {
-        bail!(crate::Usage(
-            "--resume: multi-process runs write no checkpoints (restart the run)".into()
-        ));
-    }
-    let Some(out) = a.out.as_deref() else {
+    let size = sapm::linalg::Reducer::size(reducer.as_ref());
+    let Some(out) = a.out.as_deref().or(a.resume.as_deref()) else {
         bail!(crate::Usage("--out is required".into()));
     };
-    let cfg = match &a.config {
-        Some(p) => TrainConfig::load(p, &a.set)?,
-        None => TrainConfig::from_toml_str("", &a.set, None)?,
+    let own_file = rank_file_name(rank, size);
+    let mut reader = match &a.resume {
+        Some(dir) => Some(open_rank_checkpoint(dir, &own_file, size)?),
+        None => None,
+    };
+    let cfg = match (&reader, &a.config) {
+        (Some(r), _) => checkpoint_config(r, &a.set)?,
+        (None, Some(p)) => TrainConfig::load(p, &a.set)?,
+        (None, None) => TrainConfig::from_toml_str("", &a.set, None)?,
     };
     let cfg = match a.threads {
         Some(t) => {
@@ -68,11 +76,6 @@ fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
         }
         None => cfg,
     };
-    if cfg.train.checkpoint_every > 0 && rank == 0 && !a.quiet {
-        eprintln!(
-            "note: multi-process runs write no checkpoints (train.checkpoint_every is not used)"
-        );
-    }
     sapm::fit::build::check_distributed(&cfg)?;
     let data = cfg.data.load(cfg.seed)?;
     // Rank 0 owns the output folder; it is locked before training starts.
@@ -84,8 +87,21 @@ fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads)
         .build()?;
-    let fitted =
-        pool.install(|| sapm::fit::fit_distributed(&cfg, &data, reducer, &mut NoObserver))?;
+    if let Some(r) = &reader {
+        check_rank_checkpoints(r, &reducer)?;
+    }
+    // Every rank writes its own checkpoint file, at the same iterations.
+    let mut ckpt = CheckpointFile::new(&out.join(&own_file), &cfg);
+    let fitted = pool.install(|| {
+        fit_distributed_checkpointed(
+            &cfg,
+            &data,
+            reducer,
+            &mut NoObserver,
+            Some(&mut ckpt),
+            reader.as_mut(),
+        )
+    })?;
     let Some(outdir) = outdir else {
         return Ok(ExitCode::SUCCESS);
     };
@@ -104,4 +120,37 @@ fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
         Status::Diverged => ExitCode::from(3),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// This rank's checkpoint in `dir`, or an error that says how the run in
+/// `dir` can be resumed (on how many processes, or without mpirun).
+fn open_rank_checkpoint(dir: &Path, own: &str, size: usize) -> Result<StateReader> {
+    let p = dir.join(own);
+    if p.exists() {
+        return Ok(StateReader::open(&p)?);
+    }
+    let other = std::fs::read_dir(dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .find_map(|n| {
+            n.strip_prefix("checkpoint.rank0-of-")?
+                .strip_suffix(".sapm")?
+                .parse::<usize>()
+                .ok()
+        });
+    let hint = match other {
+        Some(k) => {
+            format!("the run was checkpointed by {k} processes: resume it with mpirun -n {k}")
+        }
+        None if dir.join(sapm::checkpoint::FILE_NAME).exists() => {
+            "it holds a single-process checkpoint: resume it without mpirun".into()
+        }
+        None => "was the run started with train.checkpoint_every > 0?".into(),
+    };
+    bail!(
+        "--resume {} on {size} processes: no {own} in that folder ({hint})",
+        dir.display()
+    )
 }

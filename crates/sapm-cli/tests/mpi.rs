@@ -14,6 +14,12 @@ use std::time::{Duration, Instant};
 /// `mpirun -n k sapm train --config cfg --out out` (oversubscribed: the
 /// CI machine has 2 cores; as root when the tests run as root).
 fn mpirun(k: usize, cfg: &Path, out: &Path, env: &[(&str, &str)]) -> Output {
+    let args = [Path::new("--config"), cfg, Path::new("--out"), out];
+    mpirun_with(k, &args, env)
+}
+
+/// `mpirun -n k sapm train --quiet --threads 1 ARGS`.
+fn mpirun_with(k: usize, args: &[&Path], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new("mpirun");
     c.args(["-n", &k.to_string(), "--oversubscribe"]);
     if is_root() {
@@ -23,10 +29,8 @@ fn mpirun(k: usize, cfg: &Path, out: &Path, env: &[(&str, &str)]) -> Output {
         // Exported to every rank.
         c.env(name, value).args(["-x", name]);
     }
-    c.args([BIN, "train", "--quiet", "--threads", "1", "--config"])
-        .arg(cfg)
-        .arg("--out")
-        .arg(out);
+    c.args([BIN, "train", "--quiet", "--threads", "1"])
+        .args(args);
     c.output().expect("mpirun runs")
 }
 
@@ -151,4 +155,46 @@ fn unsupported_methods_are_refused_by_name() {
         err.contains("varpro does not run on several processes"),
         "{err}"
     );
+}
+
+/// A 2-rank run stopped after 7 iterations (checkpoints every 3) resumes on
+/// 2 ranks to the weights of 12 iterations in one go; on 3 ranks the error
+/// says how many processes wrote the checkpoint.
+#[test]
+fn a_two_rank_checkpoint_resumes_on_two_ranks_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for method in ["sapm", "ls-lbfgs"] {
+        let text = tiny(method).replace("max_iterations = 15", "max_iterations = 12")
+            + "checkpoint_every = 3\n";
+        let cfg = d.join(format!("{method}.toml"));
+        std::fs::write(&cfg, &text).unwrap();
+        let straight = d.join(format!("{method}-straight"));
+        ok(&mpirun(2, &cfg, &straight, &[]), "straight run");
+        let short = d.join(format!("{method}-short.toml"));
+        std::fs::write(
+            &short,
+            text.replace("max_iterations = 12", "max_iterations = 7"),
+        )
+        .unwrap();
+        let out = d.join(format!("{method}-resumed"));
+        ok(&mpirun(2, &short, &out, &[]), "first 7 iterations");
+        assert!(out.join("checkpoint.rank1-of-2.sapm").exists());
+        let set = [
+            Path::new("--resume"),
+            &out,
+            Path::new("--set"),
+            Path::new("train.max_iterations=12"),
+        ];
+        ok(&mpirun_with(2, &set, &[]), "resumed on 2 ranks");
+        assert_eq!(
+            weights(&out),
+            weights(&straight),
+            "{method}: resumed run differs"
+        );
+        let o = mpirun_with(3, &set, &[]);
+        assert!(!o.status.success(), "resumed on 3 ranks");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("mpirun -n 2"), "{err}");
+    }
 }

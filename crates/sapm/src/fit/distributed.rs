@@ -11,8 +11,10 @@
 //! is the one a single process would write.
 
 use super::build::check_distributed;
+use super::checkpoint_file::CheckpointFile;
 use super::schedule::{Plan, StageOut, run_stages};
 use super::{Fitted, check_split, join, scale_split};
+use crate::checkpoint::StateReader;
 use crate::config::Checked;
 use crate::data::{Dataset, Split};
 use crate::driver::Observer;
@@ -34,13 +36,56 @@ pub fn shard_rows(d: &Dataset, range: std::ops::Range<usize>) -> Dataset {
 
 /// Train as `cfg` says on this process's shard of `data.train`, with
 /// `reducer` joining the processes. Needs a method that runs distributed
-/// (see [`check_distributed`]) and at least one sample per process. No
-/// checkpoints: a killed multi-process run is restarted from the start.
+/// (see [`check_distributed`]) and at least one sample per process.
 pub fn fit_distributed(
     cfg: &Checked,
     data: &Split,
     reducer: SharedReducer,
     observer: &mut dyn Observer,
+) -> Result<Fitted> {
+    fit_distributed_checkpointed(cfg, data, reducer, observer, None, None)
+}
+
+/// The checkpoint file of process `rank` of `size`: every process writes
+/// its own (its shard's auxiliaries are its own; the rest is the same on
+/// every process), and the name says how many processes resume it.
+pub fn rank_file_name(rank: usize, size: usize) -> String {
+    format!("checkpoint.rank{rank}-of-{size}.sapm")
+}
+
+/// Check that every process resumes from the same iteration (a job killed
+/// while the processes were writing can leave files one checkpoint apart).
+pub fn check_rank_checkpoints(reader: &StateReader, reducer: &SharedReducer) -> Result<()> {
+    let (rank, size) = (reducer.rank(), reducer.size());
+    let mut its = vec![0.0; size];
+    its[rank] = reader.int("run.iteration")? as f64;
+    reducer.all_reduce_sum(&mut its)?;
+    if its.iter().any(|&i| i != its[0]) {
+        let list: Vec<String> = its
+            .iter()
+            .enumerate()
+            .map(|(r, i)| format!("rank {r}: {i}"))
+            .collect();
+        return Err(reader.err(format!(
+            "the processes' checkpoints were taken after different iterations ({}); the job was stopped while writing them: restart the run",
+            list.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// [`fit_distributed`] writing this process's checkpoints to `checkpoint`
+/// (every `train.checkpoint_every` iterations exactly: `checkpoint_seconds`
+/// is not used, it would let the processes disagree) and resuming from
+/// `resume`, this process's file of a run on as many processes (check it
+/// with [`check_rank_checkpoints`] first).
+pub fn fit_distributed_checkpointed(
+    cfg: &Checked,
+    data: &Split,
+    reducer: SharedReducer,
+    observer: &mut dyn Observer,
+    checkpoint: Option<&mut CheckpointFile>,
+    resume: Option<&mut StateReader>,
 ) -> Result<Fitted> {
     faer::set_global_parallelism(faer::Par::Seq);
     check_distributed(cfg)?;
@@ -73,7 +118,11 @@ pub fn fit_distributed(
         task: &build,
         reducer,
     };
-    let stages = run_stages(cfg, &plan, observer, None, None)?;
+    let mut checkpoint = checkpoint;
+    if let Some(c) = checkpoint.as_deref_mut() {
+        c.min_seconds = 0.0;
+    }
+    let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;
     // Rank 0's summary (diagnostics, sizes) on the whole data, as one process
     // has it; the other ranks' summaries are not written, so they stay on
     // their shard (the diagnostics hold a forward pass over all their rows).
@@ -157,6 +206,114 @@ mod tests {
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         })
+    }
+
+    /// `params_on` with every process checkpointing into `dir`, resuming
+    /// from its file there when `resume`.
+    fn checkpointed_on(
+        k: usize,
+        cfg: &Checked,
+        data: &Split,
+        dir: &std::path::Path,
+        resume: bool,
+    ) -> Vec<Result<Vec<f64>>> {
+        let shared = Arc::new((Mutex::new(vec![Vec::new(); k]), Barrier::new(k)));
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..k)
+                .map(|rank| {
+                    let r: SharedReducer = Arc::new(Threads {
+                        rank,
+                        size: k,
+                        shared: shared.clone(),
+                    });
+                    s.spawn(move || {
+                        let path = dir.join(rank_file_name(rank, k));
+                        let mut ck = CheckpointFile::new(&path, cfg);
+                        let mut reader = if resume {
+                            let rd = StateReader::open(&path)?;
+                            check_rank_checkpoints(&rd, &r)?;
+                            Some(rd)
+                        } else {
+                            None
+                        };
+                        let f = fit_distributed_checkpointed(
+                            cfg,
+                            data,
+                            r,
+                            &mut NoObserver,
+                            Some(&mut ck),
+                            reader.as_mut(),
+                        )?;
+                        Ok(f.model.net.params())
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    /// A run on K processes stopped after 7 iterations (checkpoints every
+    /// 3) and resumed to 12 ends with the same bits as 12 iterations in one
+    /// go, on every process: SAPM (each process's auxiliaries in its own
+    /// file), L-BFGS (its memory) and LM (its damping).
+    #[test]
+    fn k_process_checkpoints_resume_bit_for_bit() {
+        for method in ["sapm", "ls-lbfgs", "lm"] {
+            let with = |iters: usize, seed: u64| {
+                let text = format!(
+                    "method = \"{method}\"\nseed = {seed}\n[network]\ndepth = 3\nwidth = 8\n[data]\nn_train = 301\nn_test = 50\n[train]\nmax_iterations = {iters}\ncheckpoint_every = 3\n"
+                );
+                TrainConfig::from_toml_str(&text, &[], None).unwrap()
+            };
+            let data = with(12, 3).data.load(3).unwrap();
+            for k in [2, 3] {
+                let dir = tempfile::tempdir().unwrap();
+                let straight = checkpointed_on(k, &with(12, 3), &data, dir.path(), false);
+                let dir = tempfile::tempdir().unwrap();
+                for p in checkpointed_on(k, &with(7, 3), &data, dir.path(), false) {
+                    p.unwrap();
+                }
+                // Another seed: only the checkpoint's weights can give the same bits.
+                let resumed = checkpointed_on(k, &with(12, 4), &data, dir.path(), true);
+                for (a, b) in straight.iter().zip(&resumed) {
+                    let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
+                    assert_eq!(a, b, "{method} on {k}: resumed run differs");
+                }
+            }
+        }
+    }
+
+    /// Files one checkpoint apart (a job killed while writing) are refused.
+    #[test]
+    fn checkpoints_of_different_iterations_are_refused() {
+        let text = "method = \"ls-adam\"\nseed = 3\n[data]\nn_train = 50\nn_test = 10\n[train]\nmax_iterations = 9\ncheckpoint_every = 3\n";
+        let cfg = TrainConfig::from_toml_str(text, &[], None).unwrap();
+        let data = cfg.data.load(3).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for p in checkpointed_on(2, &cfg, &data, dir.path(), false) {
+            p.unwrap();
+        }
+        // Rank 1's file from an earlier checkpoint of another run.
+        let short = TrainConfig::from_toml_str(&text.replace("= 9", "= 5"), &[], None).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        for p in checkpointed_on(2, &short, &data, other.path(), false) {
+            p.unwrap();
+        }
+        std::fs::copy(
+            other.path().join(rank_file_name(1, 2)),
+            dir.path().join(rank_file_name(1, 2)),
+        )
+        .unwrap();
+        for r in checkpointed_on(2, &cfg, &data, dir.path(), true) {
+            let Err(e) = r else {
+                panic!("resumed from files of different iterations");
+            };
+            let e = e.to_string();
+            assert!(
+                e.contains("different iterations") && e.contains("rank 1: "),
+                "{e}"
+            );
+        }
     }
 
     fn rel(a: &[f64], b: &[f64]) -> f64 {

@@ -16,7 +16,9 @@ mod schedule;
 pub mod summary;
 
 pub use checkpoint_file::{CheckpointFile, checkpoint_config};
-pub use distributed::fit_distributed;
+pub use distributed::{
+    check_rank_checkpoints, fit_distributed, fit_distributed_checkpointed, rank_file_name,
+};
 pub use summary::{Diagnostics, Summary, WindowSummary, aux_diagnostics, diagnostics};
 
 use crate::checkpoint::StateReader;
