@@ -321,3 +321,7 @@ impl Domain {
         hits as f64 / grid.len().max(1) as f64
     }
 }
+
+#[cfg(test)]
+#[path = "domain_tests.rs"]
+mod tests;
