@@ -181,7 +181,11 @@ impl Domain {
             None => (on, None),
         };
         let part = self.parts.iter().position(|p| p.name == name)?;
-        let sides: Vec<Side> = self.sides().into_iter().filter(|s| s.part == part).collect();
+        let sides: Vec<Side> = self
+            .sides()
+            .into_iter()
+            .filter(|s| s.part == part)
+            .collect();
         match face {
             None => Some(sides),
             Some(f) => {
@@ -257,7 +261,11 @@ impl Domain {
                         vec![rho * c, rho * s, z]
                     }
                 };
-                center.iter().zip(&dir).map(|(c, n)| c + radius * n).collect()
+                center
+                    .iter()
+                    .zip(&dir)
+                    .map(|(c, n)| c + radius * n)
+                    .collect()
             }
             (Shape::Box { lo, .. }, None) => lo.clone(),
         }
@@ -289,7 +297,12 @@ impl Domain {
     pub fn on_boundary(&self, s: Side, x: &[f64]) -> bool {
         let n = self.normal(s, x);
         let (lo, hi) = self.bounds();
-        let diag = lo.iter().zip(&hi).map(|(l, h)| (h - l) * (h - l)).sum::<f64>().sqrt();
+        let diag = lo
+            .iter()
+            .zip(&hi)
+            .map(|(l, h)| (h - l) * (h - l))
+            .sum::<f64>()
+            .sqrt();
         let h = STEP * diag;
         let step = |t: f64| -> Vec<f64> { x.iter().zip(&n).map(|(a, b)| a + t * b).collect() };
         self.contains(&step(-h)) && !self.contains(&step(h))

@@ -48,7 +48,9 @@ fn on_domain(
     let pieces = pieces
         .into_iter()
         .map(|(on, q)| {
-            let sides = domain.select(on, &vars).expect("a built-in names its sides");
+            let sides = domain
+                .select(on, &vars)
+                .expect("a built-in names its sides");
             q.on_sides(sides)
         })
         .collect();
@@ -97,7 +99,10 @@ impl Problem {
     /// `u = sin(pi x) sin(pi y)`.
     pub fn poisson2d_lshape() -> Problem {
         let domain = Domain {
-            parts: vec![part("outer", square(0.0, 1.0)), part("hole", square(0.5, 1.0))],
+            parts: vec![
+                part("outer", square(0.0, 1.0)),
+                part("hole", square(0.5, 1.0)),
+            ],
             difference: true,
         };
         on_domain(

@@ -113,13 +113,20 @@ impl DomainConfig {
                 if self.hi.len() != self.lo.len() {
                     return Err(Error::config(
                         format!("{key}.hi"),
-                        format!("needs {} entries like lo, got {}", self.lo.len(), self.hi.len()),
+                        format!(
+                            "needs {} entries like lo, got {}",
+                            self.lo.len(),
+                            self.hi.len()
+                        ),
                     ));
                 }
                 if let Some(i) = (0..self.lo.len()).find(|&i| self.lo[i] >= self.hi[i]) {
                     return Err(Error::config(
                         format!("{key}.hi"),
-                        format!("needs lo < hi, got [{}, {}] in coordinate {i}", self.lo[i], self.hi[i]),
+                        format!(
+                            "needs lo < hi, got [{}, {}] in coordinate {i}",
+                            self.lo[i], self.hi[i]
+                        ),
                     ));
                 }
                 Ok(Shape::Box {
@@ -150,7 +157,11 @@ impl DomainConfig {
             )),
             other => Err(Error::config(
                 format!("{key}.shape"),
-                format!("unknown shape {}; known: {}", quoted(other), SHAPES.join(", ")),
+                format!(
+                    "unknown shape {}; known: {}",
+                    quoted(other),
+                    SHAPES.join(", ")
+                ),
             )),
         }
     }
@@ -212,7 +223,11 @@ impl DomainConfig {
             other => {
                 return Err(Error::config(
                     format!("{key}.shape"),
-                    format!("unknown shape {}; known: {}", quoted(other), SHAPES.join(", ")),
+                    format!(
+                        "unknown shape {}; known: {}",
+                        quoted(other),
+                        SHAPES.join(", ")
+                    ),
                 ));
             }
         };
@@ -246,7 +261,9 @@ fn check(domain: &Domain, cfg: &DomainConfig) -> Result<()> {
         }
         let good = !p.name.is_empty()
             && p.name != "all"
-            && p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            && p.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !good {
             return Err(Error::config(
                 format!("{at}.name"),

@@ -19,7 +19,14 @@ fn sd_box(lo: Vec<f64>, hi: Vec<f64>) -> impl Fn(&[f64]) -> f64 {
 }
 
 fn sd_ball(c: Vec<f64>, r: f64) -> impl Fn(&[f64]) -> f64 {
-    move |x| x.iter().zip(&c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt() - r
+    move |x| {
+        x.iter()
+            .zip(&c)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f64>()
+            .sqrt()
+            - r
+    }
 }
 
 fn bx(name: &str, lo: &[f64], hi: &[f64]) -> Part {
@@ -88,7 +95,10 @@ fn cases() -> Vec<(&'static str, Domain, Sdf)> {
                 true,
             ),
             {
-                let (a, b) = (sd_box(vec![0.0; 2], vec![1.0; 2]), sd_ball(vec![0.5; 2], 0.2));
+                let (a, b) = (
+                    sd_box(vec![0.0; 2], vec![1.0; 2]),
+                    sd_ball(vec![0.5; 2], 0.2),
+                );
                 Box::new(move |x| a(x).max(-b(x)))
             },
         ),
@@ -102,7 +112,10 @@ fn cases() -> Vec<(&'static str, Domain, Sdf)> {
                 false,
             ),
             {
-                let (a, b) = (sd_box(vec![0.0; 2], vec![1.0, 0.5]), sd_ball(vec![1.0, 0.5], 0.4));
+                let (a, b) = (
+                    sd_box(vec![0.0; 2], vec![1.0, 0.5]),
+                    sd_ball(vec![1.0, 0.5], 0.4),
+                );
                 Box::new(move |x| a(x).min(b(x)))
             },
         ),
@@ -130,9 +143,8 @@ fn cases() -> Vec<(&'static str, Domain, Sdf)> {
 fn boundary_of(dom: &Domain) -> Vec<(Side, Vec<f64>)> {
     let k = dom.dim() - 1;
     let per = if k == 1 { 200 } else { 24 };
-    let grid = crate::task::pde::grid::tensor_grid(&vec![per; k], |_, j, m| {
-        (j as f64 + 0.37) / m as f64
-    });
+    let grid =
+        crate::task::pde::grid::tensor_grid(&vec![per; k], |_, j, m| (j as f64 + 0.37) / m as f64);
     let mut v = Vec::new();
     for s in dom.sides() {
         for u in &grid {
@@ -176,19 +188,25 @@ fn membership_and_fractions_match_the_signed_distances() {
         let mut inside = 0;
         let n = 4000;
         for u in latin_hypercube(n, dom.dim(), &mut rng) {
-            let x: Vec<f64> = (0..u.len()).map(|i| lo[i] + u[i] * (hi[i] - lo[i])).collect();
+            let x: Vec<f64> = (0..u.len())
+                .map(|i| lo[i] + u[i] * (hi[i] - lo[i]))
+                .collect();
             if sd(&x).abs() > 1e-12 {
                 assert_eq!(dom.contains(&x), sd(&x) < 0.0, "{what}: {x:?}");
             }
             inside += usize::from(dom.contains(&x));
         }
         let frac = inside as f64 / n as f64;
-        assert!((frac - dom.volume_fraction()).abs() < 0.03, "{what}: {frac}");
+        assert!(
+            (frac - dom.volume_fraction()).abs() < 0.03,
+            "{what}: {frac}"
+        );
     }
     // The L-shape's hole: the faces inside the outer square are boundary,
     // those on its sides are not.
     let (_, l, _) = cases().swap_remove(3);
-    let frac = |name: &str| l.boundary_fraction(l.select(name, &["x".into(), "y".into()]).unwrap()[0]);
+    let frac =
+        |name: &str| l.boundary_fraction(l.select(name, &["x".into(), "y".into()]).unwrap()[0]);
     assert_eq!(frac("hole.x_lo"), 1.0);
     assert_eq!(frac("hole.x_hi"), 0.0);
     assert!((frac("outer.x_hi") - 0.5).abs() < 0.01);
@@ -206,7 +224,12 @@ fn sampled(problem: &str, sampling: Sampling, seed: u64) -> PinnData {
     PinnData::sample(&cfg.problem().unwrap(), &cfg, seed).unwrap()
 }
 
-const SAMPLINGS: [Sampling; 4] = [Sampling::Random, Sampling::Grid, Sampling::Lhs, Sampling::Sobol];
+const SAMPLINGS: [Sampling; 4] = [
+    Sampling::Random,
+    Sampling::Grid,
+    Sampling::Lhs,
+    Sampling::Sobol,
+];
 
 #[test]
 fn sampled_points_are_inside_and_on_the_boundary_with_the_domain_normals() {
@@ -241,7 +264,10 @@ fn sampled_points_are_inside_and_on_the_boundary_with_the_domain_normals() {
             // The Robin problem's rows read n . grad u with the outward
             // normal: into the hole on its circle, +-e_i on the square.
             if *name != "poisson2d_hole_robin" {
-                assert!(rows.dirs.is_empty(), "{name}: Dirichlet rows read no derivative");
+                assert!(
+                    rows.dirs.is_empty(),
+                    "{name}: Dirichlet rows read no derivative"
+                );
                 continue;
             }
             let mut on_hole = 0;
@@ -258,7 +284,10 @@ fn sampled_points_are_inside_and_on_the_boundary_with_the_domain_normals() {
                 } else {
                     vec![0.0, 2.0 * x[1] - 1.0]
                 };
-                assert!((n[0] - want[0]).abs() < 1e-14 && (n[1] - want[1]).abs() < 1e-14, "{x:?}: {n:?} vs {want:?}");
+                assert!(
+                    (n[0] - want[0]).abs() < 1e-14 && (n[1] - want[1]).abs() < 1e-14,
+                    "{x:?}: {n:?} vs {want:?}"
+                );
                 // beta = 1 on the hole, 0 on the Dirichlet square.
                 let beta = rows.cd[0][(0, j)];
                 assert_eq!(beta, if (r - 0.2).abs() < 1e-12 { 1.0 } else { 0.0 });
@@ -272,12 +301,19 @@ fn sampled_points_are_inside_and_on_the_boundary_with_the_domain_normals() {
 fn designs_are_seeded_and_differ_across_seeds() {
     for name in ["poisson2d", "poisson2d_hole_robin"] {
         for s in [Sampling::Random, Sampling::Lhs, Sampling::Sobol] {
-            let (a, b, c) = (sampled(name, s, 7), sampled(name, s, 7), sampled(name, s, 8));
+            let (a, b, c) = (
+                sampled(name, s, 7),
+                sampled(name, s, 7),
+                sampled(name, s, 8),
+            );
             assert_eq!((&a.x_int, &a.x_bc), (&b.x_int, &b.x_bc), "{name} {s:?}");
             assert_ne!(a.x_int, c.x_int, "{name} {s:?}");
             assert_ne!(a.x_bc, c.x_bc, "{name} {s:?}");
         }
-        let (a, b) = (sampled(name, Sampling::Grid, 7), sampled(name, Sampling::Grid, 8));
+        let (a, b) = (
+            sampled(name, Sampling::Grid, 7),
+            sampled(name, Sampling::Grid, 8),
+        );
         assert_eq!(a.x_int, b.x_int, "{name}: a grid has no seed");
     }
 }
@@ -287,7 +323,8 @@ fn one_per_stratum(pts: &[Vec<f64>], n: usize) -> bool {
     (0..pts[0].len()).all(|i| {
         let mut seen = vec![0usize; n];
         for p in pts {
-            let s = (0..n).find(|&s| s as f64 / n as f64 <= p[i] && p[i] < (s + 1) as f64 / n as f64);
+            let s =
+                (0..n).find(|&s| s as f64 / n as f64 <= p[i] && p[i] < (s + 1) as f64 / n as f64);
             match s {
                 Some(s) => seen[s] += 1,
                 None => return false,
@@ -301,12 +338,20 @@ fn one_per_stratum(pts: &[Vec<f64>], n: usize) -> bool {
 fn latin_hypercube_and_sobol_points_are_stratified() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     for n in [1, 7, 100, 1000] {
-        assert!(one_per_stratum(&latin_hypercube(n, 3, &mut rng), n), "lhs {n}");
+        assert!(
+            one_per_stratum(&latin_hypercube(n, 3, &mut rng), n),
+            "lhs {n}"
+        );
     }
     // Uniform random points are not (the test can fail).
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let random: Vec<Vec<f64>> =
-        (0..100).map(|_| (0..2).map(|_| rand::RngExt::random_range(&mut rng, 0.0..1.0)).collect()).collect();
+    let random: Vec<Vec<f64>> = (0..100)
+        .map(|_| {
+            (0..2)
+                .map(|_| rand::RngExt::random_range(&mut rng, 0.0..1.0))
+                .collect()
+        })
+        .collect();
     assert!(!one_per_stratum(&random, 100));
     // Sobol: the first 2^m points hold one point per stratum of 2^-m in every
     // coordinate, and one per 2^-4 x 2^-4 square (a (0, 8, 2)-net).
@@ -323,10 +368,14 @@ fn latin_hypercube_and_sobol_points_are_stratified() {
     // with n = 256 are stratified in x and y.
     for s in [Sampling::Lhs, Sampling::Sobol] {
         let d = sampled("poisson2d", s, 3);
-        let pts: Vec<Vec<f64>> = (0..256).map(|j| vec![d.x_int[(0, j)], d.x_int[(1, j)]]).collect();
+        let pts: Vec<Vec<f64>> = (0..256)
+            .map(|j| vec![d.x_int[(0, j)], d.x_int[(1, j)]])
+            .collect();
         assert!(one_per_stratum(&pts, 256), "{s:?}");
     }
     let d = sampled("poisson2d", Sampling::Random, 3);
-    let pts: Vec<Vec<f64>> = (0..256).map(|j| vec![d.x_int[(0, j)], d.x_int[(1, j)]]).collect();
+    let pts: Vec<Vec<f64>> = (0..256)
+        .map(|j| vec![d.x_int[(0, j)], d.x_int[(1, j)]])
+        .collect();
     assert!(!one_per_stratum(&pts, 256));
 }

@@ -30,9 +30,9 @@ mod task;
 pub mod window;
 
 pub use boundary::{BcKind, BoundaryPiece, Face, Side};
+pub use config::{DEFAULT_MAX_TEST_POINTS, MAX_TEST_POINTS, PROBLEMS, PdeConfig, Sampling};
 pub use domain::{Domain, Part, Shape};
 pub use domain_config::{DomainConfig, SHAPES};
-pub use config::{DEFAULT_MAX_TEST_POINTS, MAX_TEST_POINTS, PROBLEMS, PdeConfig, Sampling};
 pub use expr::Expr;
 pub use operator::{MatrixFn, Operator, SecondOrder};
 pub use problem::{Problem, ScalarFn, VectorFn};

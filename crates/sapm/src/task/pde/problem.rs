@@ -280,7 +280,11 @@ fn check_pieces(p: &Problem) -> Result<()> {
     };
     let d = p.dim();
     let name = |f: Face| f.name(&p.vars);
-    let faces = if p.domain.is_some() { &[][..] } else { &p.pieces[..] };
+    let faces = if p.domain.is_some() {
+        &[][..]
+    } else {
+        &p.pieces[..]
+    };
     for (k, piece) in faces.iter().enumerate() {
         if piece.face.coord >= d {
             return Err(Error::Problem(format!(
@@ -405,7 +409,9 @@ fn check_domain_pieces(p: &Problem, dom: &Domain, second_in: &[bool]) -> Result<
         }
         for &s in &piece.sides {
             if !dom.has_side(s) {
-                return fail(format!("boundary piece {k} is on a side {s:?} the domain does not have"));
+                return fail(format!(
+                    "boundary piece {k} is on a side {s:?} the domain does not have"
+                ));
             }
             if owned.contains(&s) {
                 return fail(format!(

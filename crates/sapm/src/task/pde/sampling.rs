@@ -203,7 +203,9 @@ fn interior_points(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Result
             Err(too_small(p, "interior"))
         }
         (s, _) => designs::draw(s, n, d, rng, |u| {
-            let x: Vec<f64> = (0..d).map(|i| p.lo[i] + u[i] * (p.hi[i] - p.lo[i])).collect();
+            let x: Vec<f64> = (0..d)
+                .map(|i| p.lo[i] + u[i] * (p.hi[i] - p.lo[i]))
+                .collect();
             inside(&x).then_some(x)
         })
         .ok_or_else(|| too_small(p, "interior")),

@@ -32,7 +32,10 @@ fn cases() -> Vec<(Problem, Derivs)> {
     };
     v.push((Problem::poisson2d(), Box::new(move |x| sq(x, 1.0))));
     v.push((Problem::poisson2d_lshape(), Box::new(move |x| sq(x, 1.0))));
-    v.push((Problem::poisson2d_hole_robin(), Box::new(move |x| sq(x, 1.0))));
+    v.push((
+        Problem::poisson2d_hole_robin(),
+        Box::new(move |x| sq(x, 1.0)),
+    ));
     v.push((
         Problem::poisson2d_disk(),
         Box::new(|x| {

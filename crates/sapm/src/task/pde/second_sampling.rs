@@ -85,10 +85,15 @@ fn boundary_points(
     }
     let normal = |k: usize| -> Vec<f64> {
         let f = p.pieces[k].face;
-        (0..d).map(|j| if j == f.coord { f.sign() } else { 0.0 }).collect()
+        (0..d)
+            .map(|j| if j == f.coord { f.sign() } else { 0.0 })
+            .collect()
     };
     let with_normal = |(k, x): (usize, Vec<f64>)| (k, x, normal(k));
-    Ok(box_points(p, cfg, rng).into_iter().map(with_normal).collect())
+    Ok(box_points(p, cfg, rng)
+        .into_iter()
+        .map(with_normal)
+        .collect())
 }
 
 /// Points on the sides `claimed` (each with its piece) where they are on the
@@ -113,7 +118,10 @@ fn side_points(
         })
     };
     if cfg.sampling == Sampling::Grid {
-        let frac: Vec<f64> = claimed.iter().map(|&(s, _)| dom.boundary_fraction(s)).collect();
+        let frac: Vec<f64> = claimed
+            .iter()
+            .map(|&(s, _)| dom.boundary_fraction(s))
+            .collect();
         let on: f64 = measure.iter().zip(&frac).map(|(m, f)| m * f).sum();
         let mut out = Vec::new();
         for (j, &c) in claimed.iter().enumerate() {
@@ -264,7 +272,10 @@ fn boundary_rows(p: &Problem, pts: &[BoundaryPoint]) -> Result<(PointOp, Mat<f64
     for (j, (k, x, nrm)) in pts.iter().enumerate() {
         let q = &p.pieces[*k];
         let what = |w: &str| match &p.domain {
-            Some(dom) => format!("{w} of boundary piece {k} ({})", dom.side_name(q.sides[0], &p.vars)),
+            Some(dom) => format!(
+                "{w} of boundary piece {k} ({})",
+                dom.side_name(q.sides[0], &p.vars)
+            ),
             None => format!("{w} of the piece on {}", q.face.name(&p.vars)),
         };
         if let Some(cu) = &mut op.cu {

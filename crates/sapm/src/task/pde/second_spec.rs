@@ -193,7 +193,11 @@ pub(crate) fn custom_second(
                         .collect();
                     Error::config(
                         key("on"),
-                        format!("unknown face {:?}; the faces are {}", b.on, names.join(", ")),
+                        format!(
+                            "unknown face {:?}; the faces are {}",
+                            b.on,
+                            names.join(", ")
+                        ),
                     )
                 })?;
                 (face, Vec::new())
@@ -215,7 +219,13 @@ pub(crate) fn custom_second(
                         "initial data needs a box with a time coordinate, not a non-box domain",
                     ));
                 }
-                (Face { coord: 0, upper: false }, sides)
+                (
+                    Face {
+                        coord: 0,
+                        upper: false,
+                    },
+                    sides,
+                )
             }
         };
         let value = scalar(Expr::parse(&key("value"), &b.value, &vars)?);
@@ -247,7 +257,12 @@ pub(crate) fn custom_second(
                 let parse = |leaf: &str, t: &Option<String>| {
                     Expr::parse(&key(leaf), t.as_deref().unwrap_or("0"), &vars).map(scalar)
                 };
-                BoundaryPiece::robin(face, parse("alpha", &b.alpha)?, parse("beta", &b.beta)?, value)
+                BoundaryPiece::robin(
+                    face,
+                    parse("alpha", &b.alpha)?,
+                    parse("beta", &b.beta)?,
+                    value,
+                )
             }
         };
         pieces.push(piece.on_sides(sides));
