@@ -4,6 +4,7 @@
 use super::domain_config::{BuiltDomain, DomainConfig};
 use super::expr::Expr;
 use super::problem::{Problem, ScalarFn};
+use super::refine::RefineConfig;
 use super::second_spec::{BcConfig, SecondSpec, custom_second};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,7 @@ pub enum Sampling {
 /// | `alpha`, `beta_bc` | 1.0, 1.0 | weights of the PDE and boundary terms |
 /// | `omega_floor` | 1.0 | PM/SAPM-PINN: floor added to `Omega_l^2` |
 /// | `omega_deriv` | 1.0 | PM/SAPM-PINN: factor of `sum_j |d_j|^2` in `Omega_l^2` |
+/// | `refine` | | `{ rounds, add, candidates }`: residual-based adaptive refinement (second order) |
 /// | `curriculum` | `[]` | transport problems: speeds trained before `beta`, each with the `[train]` budget |
 /// | `time_windows` | 1 | time marching: `K > 1` trains `K` networks on consecutive windows of `t` |
 /// | `window_local_time` | true | time marching: each window's network sees `s = (t - t_k) / h` in `[0, 1]` |
@@ -126,6 +128,10 @@ pub struct PdeConfig {
     pub omega_floor: f64,
     /// PM/SAPM-PINN: factor of the derivative sum in `Omega_{l,n}^2` (0 = unit rows).
     pub omega_deriv: f64,
+    /// Residual-based adaptive refinement: `rounds` more stages, each adding
+    /// the `add` interior points of largest residual among `candidates`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refine: Option<RefineConfig>,
     /// Curriculum in `beta` (transport problems): train on each of these speeds
     /// in turn, each for the `[train]` budget, before the final `beta`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -206,6 +212,7 @@ impl Default for PdeConfig {
             beta_bc: 1.0,
             omega_floor: 1.0,
             omega_deriv: 1.0,
+            refine: None,
             curriculum: Vec::new(),
             time_windows: 1,
             window_local_time: true,
@@ -331,6 +338,9 @@ impl PdeConfig {
             }
         }
         crate::task::pde::window::check_windows(self.time_windows)?;
+        if let Some(r) = &self.refine {
+            r.check(self)?;
+        }
         if self.time_windows > 1 && !self.curriculum.is_empty() {
             return Err(Error::config(
                 "pde.time_windows",

@@ -210,7 +210,7 @@ fn box_points(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Vec<(usize,
 }
 
 /// The interior rows at `pts`.
-fn interior_rows(p: &Problem, pts: &[Vec<f64>]) -> Result<PointOp> {
+pub(super) fn interior_rows(p: &Problem, pts: &[Vec<f64>]) -> Result<PointOp> {
     let s = p.op.second.as_ref().expect("a second-order operator");
     let d = p.dim();
     let n = pts.len();
