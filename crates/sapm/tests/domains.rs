@@ -194,7 +194,12 @@ fn the_custom_plate_example_trains_with_lm() {
 #[test]
 fn refinement_rounds_are_stages_on_more_points() {
     let refine = "pde.refine={ rounds = 2, add = 50, candidates = 400 }";
-    let sets = ["method=lm", "pde.problem=poisson2d_lshape", "train.max_iterations=10", refine];
+    let sets = [
+        "method=lm",
+        "pde.problem=poisson2d_lshape",
+        "train.max_iterations=10",
+        refine,
+    ];
     let f = fit_pde(&cfg(SMALL, &sets), &mut NoObserver).unwrap();
     assert_eq!(f.summary.iterations, 30);
     let (first, last) = (f.history[0].values[3], f.summary.rel_l2.unwrap());
@@ -203,13 +208,25 @@ fn refinement_rounds_are_stages_on_more_points() {
     let g = fit_pde(&cfg(SMALL, &sets), &mut NoObserver).unwrap();
     assert_eq!(runs::numbers(&f), runs::numbers(&g));
     for (bad, want) in [
-        ("pde.refine={ rounds = 0, add = 5, candidates = 10 }", "pde.refine.rounds"),
-        ("pde.refine={ rounds = 1, add = 50, candidates = 10 }", "pde.refine.candidates"),
-        ("pde.refine={ rounds = 1, add = 5, candidate = 10 }", "candidate"),
+        (
+            "pde.refine={ rounds = 0, add = 5, candidates = 10 }",
+            "pde.refine.rounds",
+        ),
+        (
+            "pde.refine={ rounds = 1, add = 50, candidates = 10 }",
+            "pde.refine.candidates",
+        ),
+        (
+            "pde.refine={ rounds = 1, add = 5, candidate = 10 }",
+            "candidate",
+        ),
     ] {
         let e = refused(SMALL, &["method=lm", "pde.problem=poisson2d_lshape", bad]);
         assert!(e.contains(want), "{bad}: {e}");
     }
     let e = refused(SMALL, &["method=lm", "pde.problem=transport1d", refine]);
-    assert!(e.contains("pde.refine") && e.contains("second-order"), "{e}");
+    assert!(
+        e.contains("pde.refine") && e.contains("second-order"),
+        "{e}"
+    );
 }

@@ -6,11 +6,11 @@
 //! stage's network, so a resumed run is the same bit for bit.
 
 use super::config::{PdeConfig, Sampling};
+use super::problem::Problem;
 use super::sampling::{PinnData, eval_at, interior_points};
 use super::second_loss::SecondObjective;
 use super::second_sampling::interior_rows;
 use super::task::PdeTask;
-use super::problem::Problem;
 use crate::error::{Error, Result};
 use crate::net::Network;
 use crate::objective::LeastSquares;
@@ -78,14 +78,20 @@ impl RefineConfig {
 fn with_interior(p: &Problem, data: &PinnData, pts: &[Vec<f64>]) -> Result<PinnData> {
     let d = p.dim();
     let x = Mat::from_fn(d, pts.len(), |i, j| pts[j][i]);
-    let mut rows = data
-        .second
-        .clone()
-        .ok_or_else(|| Error::Problem(format!("{}: refinement needs a second-order problem", p.name)))?;
+    let mut rows = data.second.clone().ok_or_else(|| {
+        Error::Problem(format!(
+            "{}: refinement needs a second-order problem",
+            p.name
+        ))
+    })?;
     rows.interior = interior_rows(p, pts)?;
     let mut out = data.clone();
     out.f_int = eval_at(p, "f", &p.f, pts)?;
-    out.u_int = p.exact.as_ref().map(|u| eval_at(p, "exact", u, pts)).transpose()?;
+    out.u_int = p
+        .exact
+        .as_ref()
+        .map(|u| eval_at(p, "exact", u, pts))
+        .transpose()?;
     out.e_int = x.clone();
     out.x_int = x;
     out.v_int = Mat::zeros(0, pts.len());
@@ -101,7 +107,12 @@ fn columns(m: &Mat<f64>) -> Vec<Vec<f64>> {
 
 /// The fresh candidates of round `round` (the run's design; random for a
 /// grid, which would offer the same points every round).
-pub(super) fn candidates(task: &PdeTask, r: &RefineConfig, round: usize, seed: u64) -> Result<Vec<Vec<f64>>> {
+pub(super) fn candidates(
+    task: &PdeTask,
+    r: &RefineConfig,
+    round: usize,
+    seed: u64,
+) -> Result<Vec<Vec<f64>>> {
     let cfg = PdeConfig {
         n_interior: r.candidates,
         sampling: match task.cfg.sampling {
@@ -129,7 +140,13 @@ pub(super) fn residuals(task: &PdeTask, net: &Network, pts: &[Vec<f64>]) -> Resu
 
 /// Round `round`'s task: `task` with the `add` candidates of largest
 /// residual of `net` added to its interior points.
-pub(crate) fn refined(task: &PdeTask, net: &Network, r: &RefineConfig, round: usize, seed: u64) -> Result<PdeTask> {
+pub(crate) fn refined(
+    task: &PdeTask,
+    net: &Network,
+    r: &RefineConfig,
+    round: usize,
+    seed: u64,
+) -> Result<PdeTask> {
     let cand = candidates(task, r, round, seed)?;
     let res = residuals(task, net, &cand)?;
     let mut order: Vec<usize> = (0..cand.len()).collect();
@@ -151,7 +168,10 @@ mod tests {
     /// `-lap net - f` by central differences (independent of the forward mode).
     fn fd_residual(p: &Problem, net: &Network, x: &[f64]) -> f64 {
         let h = 1e-4;
-        let u = |y: &[f64]| net.predict(Mat::from_fn(2, 1, |i, _| y[i]).as_ref()).unwrap()[(0, 0)];
+        let u = |y: &[f64]| {
+            net.predict(Mat::from_fn(2, 1, |i, _| y[i]).as_ref())
+                .unwrap()[(0, 0)]
+        };
         let mut lap = 0.0;
         for i in 0..2 {
             let (mut a, mut b) = (x.to_vec(), x.to_vec());
@@ -173,7 +193,11 @@ mod tests {
         };
         let task = PdeTask::new(cfg.problem().unwrap(), cfg.clone(), 4).unwrap();
         let net = NetworkSpec::new(vec![2, 8, 8, 1]).build(1).unwrap();
-        let r = RefineConfig { rounds: 2, add: 10, candidates: 80 };
+        let r = RefineConfig {
+            rounds: 2,
+            add: 10,
+            candidates: 80,
+        };
         let next = refined(&task, &net, &r, 1, 4).unwrap();
         assert_eq!(next.data.n_interior(), 60);
         assert_eq!(next.data.n_boundary(), 20);
@@ -182,14 +206,25 @@ mod tests {
         assert_eq!(new[..50], old[..]);
         let cand = candidates(&task, &r, 1, 4).unwrap();
         assert_eq!(cand.len(), 80);
-        let fd: Vec<f64> = cand.iter().map(|x| fd_residual(&task.problem, &net, x).abs()).collect();
+        let fd: Vec<f64> = cand
+            .iter()
+            .map(|x| fd_residual(&task.problem, &net, x).abs())
+            .collect();
         let chosen_min = new[50..]
             .iter()
             .map(|x| fd[cand.iter().position(|c| c == x).unwrap()])
             .fold(f64::INFINITY, f64::min);
-        let mut rest: Vec<f64> = cand.iter().zip(&fd).filter(|(c, _)| !new[50..].contains(c)).map(|(_, v)| *v).collect();
+        let mut rest: Vec<f64> = cand
+            .iter()
+            .zip(&fd)
+            .filter(|(c, _)| !new[50..].contains(c))
+            .map(|(_, v)| *v)
+            .collect();
         rest.sort_by(f64::total_cmp);
-        assert!(chosen_min >= rest[rest.len() - 1] - 1e-4 * (1.0 + chosen_min), "{chosen_min} vs {rest:?}");
+        assert!(
+            chosen_min >= rest[rest.len() - 1] - 1e-4 * (1.0 + chosen_min),
+            "{chosen_min} vs {rest:?}"
+        );
         // Rows at the added points match a fresh build of the same points.
         let again = with_interior(&task.problem, &task.data, &new).unwrap();
         assert_eq!(again.second, next.data.second);

@@ -159,7 +159,12 @@ fn second_order(
 }
 
 /// `fun` at every point, `1 x N`; NaN/Inf is an error naming `what` and the point.
-pub(super) fn eval_at(p: &Problem, what: &str, fun: &ScalarFn, pts: &[Vec<f64>]) -> Result<Mat<f64>> {
+pub(super) fn eval_at(
+    p: &Problem,
+    what: &str,
+    fun: &ScalarFn,
+    pts: &[Vec<f64>],
+) -> Result<Mat<f64>> {
     let mut m = Mat::zeros(1, pts.len());
     for (j, x) in pts.iter().enumerate() {
         let y = fun(x);
@@ -178,7 +183,11 @@ pub(super) fn eval_at(p: &Problem, what: &str, fun: &ScalarFn, pts: &[Vec<f64>])
 /// or Sobol points of the box, kept where they are in a non-box domain
 /// (random, LHS and Sobol until `n_interior` are; the grid refined until at
 /// least that many are).
-pub(super) fn interior_points(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Result<Vec<Vec<f64>>> {
+pub(super) fn interior_points(
+    p: &Problem,
+    cfg: &PdeConfig,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<Vec<f64>>> {
     let d = p.dim();
     let n = cfg.n_interior;
     let inside = |x: &[f64]| p.domain.as_ref().is_none_or(|dom| dom.contains(x));
