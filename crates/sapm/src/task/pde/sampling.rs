@@ -395,7 +395,12 @@ mod tests {
         assert_eq!(p.c_at(&[0.3, 0.1]), vec![2.0, 1.0]);
         let u = p.exact.as_ref().unwrap();
         assert!((u(&[0.3, 0.1]) - (2.0 * std::f64::consts::PI * 0.1).sin()).abs() < 1e-14);
-        for s in [Sampling::Random, Sampling::Grid] {
+        for s in [
+            Sampling::Random,
+            Sampling::Grid,
+            Sampling::Lhs,
+            Sampling::Sobol,
+        ] {
             let data = PinnData::sample(
                 &p,
                 &PdeConfig {
