@@ -119,7 +119,7 @@ fn bad_specs_are_refused_before_any_training() {
             vec![set(
                 "bc=[{ face = \"y_lo\", kind = \"dirichlet\", value = \"0\" }]",
             )],
-            vec!["pde.bc[0].face", "x_lo, x_hi, t_lo, t_hi"],
+            vec!["pde.bc[0].on", "x_lo, x_hi, t_lo, t_hi"],
         ),
         (vec![set("g=\"0\"")], vec!["pde.g", "pde.bc"]),
         (vec![set("k=2")], vec!["pde.k", "helmholtz2d"]),

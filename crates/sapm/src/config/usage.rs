@@ -123,8 +123,11 @@ pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
                 "g" if custom && second => {
                     Some("a second-order problem takes its boundary data from `pde.bc`".into())
                 }
+                "lo" | "hi" if custom && p.domain.is_some() => {
+                    Some("`pde.domain` gives the domain and its bounding box".into())
+                }
                 "vars" | "lo" | "hi" | "periodic" | "c" | "f" | "g" | "exact" | "order" | "a"
-                | "r" | "bc"
+                | "r" | "bc" | "domain"
                     if !custom =>
                 {
                     Some(format!(

@@ -158,7 +158,18 @@ pub fn fit_checkpointed(
         })
         .chain(std::iter::once(pde.clone()))
         .collect();
-    let build = |k: usize, _: &[StageOut<'static>]| -> Result<Task<'static>> {
+    // Refinement rounds follow as stages built from the previous stage.
+    let base = stages.len();
+    let rounds = pde.refine.map_or(0, |r| r.rounds);
+    let build = |k: usize, done: &[StageOut<'static>]| -> Result<Task<'static>> {
+        if let (Some(r), true) = (&pde.refine, k >= base) {
+            let prev = &done[k - 1];
+            let Task::Pde(t) = &prev.task else {
+                return Err(Error::config("pde.refine", "refinement needs a PDE task"));
+            };
+            let next = crate::task::pde::refine::refined(t, &prev.net, r, k + 1 - base, cfg.seed)?;
+            return Ok(Task::Pde(Box::new(next)));
+        }
         let p = stages[k].problem()?;
         Ok(Task::Pde(Box::new(PdeTask::new(
             p,
@@ -167,7 +178,7 @@ pub fn fit_checkpointed(
         )?)))
     };
     let plan = Plan {
-        stages: stages.len(),
+        stages: base + rounds,
         carry: true,
         task: &build,
         reducer: crate::linalg::local_reducer(),

@@ -48,6 +48,16 @@ impl Face {
     }
 }
 
+/// A side of a non-box domain's boundary ([`super::domain::Domain`]): one
+/// face of a box part, or the sphere of a ball part (`face = None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Side {
+    /// Index of the part in the domain.
+    pub part: usize,
+    /// The face of a box part; `None` for a ball.
+    pub face: Option<Face>,
+}
+
 /// The kind of a boundary piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BcKind {
@@ -62,8 +72,11 @@ pub enum BcKind {
 /// One face's boundary condition `alpha u + beta n . grad u = value`.
 #[derive(Clone)]
 pub struct BoundaryPiece {
-    /// The face.
+    /// The face (box problems).
     pub face: Face,
+    /// The sides it covers on a non-box domain (empty for a box problem,
+    /// whose pieces sit on their `face`).
+    pub sides: Vec<Side>,
     /// Its kind (Dirichlet: `alpha = 1, beta = 0`; Neumann: `alpha = 0, beta = 1`).
     pub kind: BcKind,
     /// `alpha(x)`.
@@ -76,7 +89,11 @@ pub struct BoundaryPiece {
 
 impl std::fmt::Debug for BoundaryPiece {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BoundaryPiece({:?} on {:?})", self.kind, self.face)
+        if self.sides.is_empty() {
+            write!(f, "BoundaryPiece({:?} on {:?})", self.kind, self.face)
+        } else {
+            write!(f, "BoundaryPiece({:?} on {:?})", self.kind, self.sides)
+        }
     }
 }
 
@@ -85,6 +102,7 @@ impl BoundaryPiece {
     pub fn dirichlet(face: Face, g: ScalarFn) -> Self {
         BoundaryPiece {
             face,
+            sides: Vec::new(),
             kind: BcKind::Dirichlet,
             alpha: Arc::new(|_| 1.0),
             beta: Arc::new(|_| 0.0),
@@ -96,6 +114,7 @@ impl BoundaryPiece {
     pub fn neumann(face: Face, h: ScalarFn) -> Self {
         BoundaryPiece {
             face,
+            sides: Vec::new(),
             kind: BcKind::Neumann,
             alpha: Arc::new(|_| 0.0),
             beta: Arc::new(|_| 1.0),
@@ -103,10 +122,17 @@ impl BoundaryPiece {
         }
     }
 
+    /// The same condition on `sides` of a non-box domain instead of a box face.
+    pub fn on_sides(mut self, sides: Vec<Side>) -> Self {
+        self.sides = sides;
+        self
+    }
+
     /// `alpha u + beta n . grad u = h` on `face`.
     pub fn robin(face: Face, alpha: ScalarFn, beta: ScalarFn, h: ScalarFn) -> Self {
         BoundaryPiece {
             face,
+            sides: Vec::new(),
             kind: BcKind::Robin,
             alpha,
             beta,

@@ -1,8 +1,10 @@
 //! `[pde]`: the problem, its points and the loss weights, and building the
 //! [`Problem`] it names.
 
+use super::domain_config::{BuiltDomain, DomainConfig};
 use super::expr::Expr;
 use super::problem::{Problem, ScalarFn};
+use super::refine::RefineConfig;
 use super::second_spec::{BcConfig, SecondSpec, custom_second};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -15,8 +17,15 @@ pub enum Sampling {
     /// Independent uniform points (seeded).
     #[default]
     Random,
-    /// Cell-centred tensor grid (`ceil(n^(1/d))` points per coordinate).
+    /// Cell-centred tensor grid (`ceil(n^(1/d))` points per coordinate; on
+    /// a non-box domain the finest grid of the bounding box with at least
+    /// `n` points inside).
     Grid,
+    /// Latin hypercube (seeded): each of `n` strata of every coordinate
+    /// holds one point (of the bounding box's design, before rejection).
+    Lhs,
+    /// Owen-scrambled Sobol points (`sobol_burley`, scramble from the seed).
+    Sobol,
 }
 
 /// `[pde]`: the problem, its points and the loss weights. When present, the
@@ -24,25 +33,27 @@ pub enum Sampling {
 ///
 /// | key | default | meaning |
 /// |---|---|---|
-/// | `problem` | `transport1d` | `transport1d`, `transport_inflow`, `steady1d`, the second-order `poisson1d`, `poisson2d`, `poisson2d_mixed`, `heat1d`, `helmholtz2d`, `convdiff1d`, or `custom` |
+/// | `problem` | `transport1d` | `transport1d`, `transport_inflow`, `steady1d`, the second-order `poisson1d`, `poisson2d`, `poisson2d_mixed`, `heat1d`, `helmholtz2d`, `convdiff1d`, `poisson2d_lshape`, `poisson2d_disk`, `poisson2d_hole_robin`, or `custom` |
 /// | `beta` | 1.0 | transport speed of `transport1d` / `transport_inflow` |
 /// | `k` | 1.0 | wave number of `helmholtz2d` (1..4 in the studies) |
 /// | `eps` | 0.01 | diffusion of `convdiff1d` (boundary layer of width `eps`) |
 /// | `order` | 1 | custom: 1 (`c . grad u = f`, inflow data `g`) or 2 (`A`, `c`, `r`, `bc`) |
 /// | `a` | | custom order 2: `d x d` expressions of the symmetric `A` |
 /// | `r` | `"0"` | custom order 2: expression of `r` |
-/// | `bc` | | custom order 2: boundary pieces `{ face = "x_lo", kind = "dirichlet" \| "neumann" \| "robin" \| "initial", value = "...", alpha = "...", beta = "..." }` (alpha, beta for robin only) |
+/// | `bc` | | custom order 2: boundary pieces `{ on = "x_lo", kind = "dirichlet" \| "neumann" \| "robin" \| "initial", value = "...", alpha = "...", beta = "..." }` (alpha, beta for robin only; `on` a face, or on a non-box domain `all`, a part's name or `<part>.<face>`; `face` is an alias of `on`) |
+/// | `domain` | | custom order 2: `[pde.domain]`, a box, ball, union or difference (`domain_config.rs`); replaces `lo`, `hi` |
 /// | `vars` | `["x", "y", "z"][..d]` | custom: variable names (d = len(lo)) |
 /// | `lo`, `hi` | | custom: the box |
 /// | `periodic` | all false | custom: periodic coordinates |
 /// | `c`, `f`, `g`, `exact` | | custom: expressions (`c` has d entries, optional for order 2; `g` for order 1 only; `exact` optional) |
 /// | `n_interior`, `n_boundary` | 1000, 200 | collocation points |
-/// | `sampling` | `random` | `random` or `grid` |
+/// | `sampling` | `random` | `random`, `grid`, `lhs` or `sobol` (interior and boundary points) |
 /// | `n_test` | 101 | test grid points per coordinate (`rel_l2`), lowered to fit `max_test_points` |
 /// | `max_test_points` | 50,000 | most points of the test grid in all (101 x 101 fits; 3-D gets 36 per coordinate) |
 /// | `alpha`, `beta_bc` | 1.0, 1.0 | weights of the PDE and boundary terms |
 /// | `omega_floor` | 1.0 | PM/SAPM-PINN: floor added to `Omega_l^2` |
 /// | `omega_deriv` | 1.0 | PM/SAPM-PINN: factor of `sum_j |d_j|^2` in `Omega_l^2` |
+/// | `refine` | | `{ rounds, add, candidates }`: residual-based adaptive refinement (second order) |
 /// | `curriculum` | `[]` | transport problems: speeds trained before `beta`, each with the `[train]` budget |
 /// | `time_windows` | 1 | time marching: `K > 1` trains `K` networks on consecutive windows of `t` |
 /// | `window_local_time` | true | time marching: each window's network sees `s = (t - t_k) / h` in `[0, 1]` |
@@ -71,6 +82,9 @@ pub struct PdeConfig {
     /// Custom order 2: the boundary pieces.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bc: Vec<BcConfig>,
+    /// Custom order 2: a non-box domain (or a box), instead of `lo`, `hi`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainConfig>,
     /// Custom: variable names.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vars: Vec<String>,
@@ -114,6 +128,10 @@ pub struct PdeConfig {
     pub omega_floor: f64,
     /// PM/SAPM-PINN: factor of the derivative sum in `Omega_{l,n}^2` (0 = unit rows).
     pub omega_deriv: f64,
+    /// Residual-based adaptive refinement: `rounds` more stages, each adding
+    /// the `add` interior points of largest residual among `candidates`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refine: Option<RefineConfig>,
     /// Curriculum in `beta` (transport problems): train on each of these speeds
     /// in turn, each for the `[train]` budget, before the final `beta`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -176,6 +194,7 @@ impl Default for PdeConfig {
             a: Vec::new(),
             r: "0".into(),
             bc: Vec::new(),
+            domain: None,
             vars: Vec::new(),
             lo: Vec::new(),
             hi: Vec::new(),
@@ -193,6 +212,7 @@ impl Default for PdeConfig {
             beta_bc: 1.0,
             omega_floor: 1.0,
             omega_deriv: 1.0,
+            refine: None,
             curriculum: Vec::new(),
             time_windows: 1,
             window_local_time: true,
@@ -201,7 +221,7 @@ impl Default for PdeConfig {
 }
 
 /// Built-in problem names.
-pub const PROBLEMS: [&str; 10] = [
+pub const PROBLEMS: [&str; 13] = [
     "transport1d",
     "transport_inflow",
     "steady1d",
@@ -211,17 +231,23 @@ pub const PROBLEMS: [&str; 10] = [
     "heat1d",
     "helmholtz2d",
     "convdiff1d",
+    "poisson2d_lshape",
+    "poisson2d_disk",
+    "poisson2d_hole_robin",
     "custom",
 ];
 
 /// The built-in second-order problems.
-pub const SECOND_ORDER_PROBLEMS: [&str; 6] = [
+pub const SECOND_ORDER_PROBLEMS: [&str; 9] = [
     "poisson1d",
     "poisson2d",
     "poisson2d_mixed",
     "heat1d",
     "helmholtz2d",
     "convdiff1d",
+    "poisson2d_lshape",
+    "poisson2d_disk",
+    "poisson2d_hole_robin",
 ];
 
 impl PdeConfig {
@@ -312,6 +338,9 @@ impl PdeConfig {
             }
         }
         crate::task::pde::window::check_windows(self.time_windows)?;
+        if let Some(r) = &self.refine {
+            r.check(self)?;
+        }
         if self.time_windows > 1 && !self.curriculum.is_empty() {
             return Err(Error::config(
                 "pde.time_windows",
@@ -364,6 +393,9 @@ impl PdeConfig {
             "heat1d" => Problem::heat1d(),
             "helmholtz2d" => Problem::helmholtz2d(self.k),
             "convdiff1d" => Problem::convdiff1d(self.eps),
+            "poisson2d_lshape" => Problem::poisson2d_lshape(),
+            "poisson2d_disk" => Problem::poisson2d_disk(),
+            "poisson2d_hole_robin" => Problem::poisson2d_hole_robin(),
             _ => self.custom()?,
         };
         p.validate()?;
@@ -371,17 +403,44 @@ impl PdeConfig {
     }
 
     fn custom(&self) -> Result<Problem> {
-        let d = self.lo.len();
+        let (lo, hi, domain) = match &self.domain {
+            None => (self.lo.clone(), self.hi.clone(), None),
+            Some(dc) => {
+                if let Some(k) = [("pde.lo", &self.lo), ("pde.hi", &self.hi)]
+                    .iter()
+                    .find(|(_, v)| !v.is_empty())
+                {
+                    return Err(Error::config(
+                        k.0,
+                        "`pde.domain` gives the domain and its bounding box; leave out pde.lo and pde.hi",
+                    ));
+                }
+                match dc.build()? {
+                    BuiltDomain::Box(lo, hi) => (lo, hi, None),
+                    BuiltDomain::Other(dom) => {
+                        if self.order != 2 {
+                            return Err(Error::config(
+                                "pde.domain",
+                                "non-box domains are for second-order problems (pde.order = 2)",
+                            ));
+                        }
+                        let (lo, hi) = dom.bounds();
+                        (lo, hi, Some(dom))
+                    }
+                }
+            }
+        };
+        let d = lo.len();
         if d == 0 || d > 3 {
             return Err(Error::config(
                 "pde.lo",
                 format!("custom problems need 1 to 3 coordinates, got {d}"),
             ));
         }
-        if self.hi.len() != d {
+        if hi.len() != d {
             return Err(Error::config(
                 "pde.hi",
-                format!("needs {d} entries like pde.lo, got {}", self.hi.len()),
+                format!("needs {d} entries like pde.lo, got {}", hi.len()),
             ));
         }
         let vars: Vec<String> = if self.vars.is_empty() {
@@ -414,8 +473,9 @@ impl PdeConfig {
                 f: &self.f,
                 exact: self.exact.as_deref(),
                 bc: &self.bc,
-                lo: &self.lo,
-                hi: &self.hi,
+                lo: &lo,
+                hi: &hi,
+                domain,
             };
             return custom_second(spec, vars, periodic);
         }
@@ -445,8 +505,8 @@ impl PdeConfig {
         Ok(Problem {
             name: "custom".into(),
             vars,
-            lo: self.lo.clone(),
-            hi: self.hi.clone(),
+            lo,
+            hi,
             periodic,
             op: super::operator::Operator::transport(Arc::new(move |x, out| {
                 for (o, e) in out.iter_mut().zip(&c) {
@@ -456,6 +516,7 @@ impl PdeConfig {
             f: Arc::new(move |x| f.eval(x)),
             g: Arc::new(move |x| g.eval(x)),
             pieces: Vec::new(),
+            domain: None,
             exact: exact.map(|e| Arc::new(move |x: &[f64]| e.eval(x)) as ScalarFn),
         })
     }

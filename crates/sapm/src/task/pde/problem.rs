@@ -3,7 +3,8 @@
 //! pieces ([`BoundaryPiece`]); the first-order built-in problems (the
 //! second-order ones are in `second_builtins.rs`).
 
-use super::boundary::{BoundaryPiece, Face};
+use super::boundary::{BoundaryPiece, Face, Side};
+use super::domain::Domain;
 use super::operator::Operator;
 pub use super::operator::{ScalarFn, VectorFn};
 use crate::error::{Error, Result};
@@ -47,6 +48,9 @@ pub struct Problem {
     /// Boundary pieces, one per face that needs data (second-order problems;
     /// empty for first order).
     pub pieces: Vec<BoundaryPiece>,
+    /// A non-box domain inside the box `[lo, hi]` (its bounding box), whose
+    /// pieces sit on sides rather than faces; `None`: the box itself.
+    pub domain: Option<Domain>,
     /// Exact solution, for error reporting.
     pub exact: Option<ScalarFn>,
 }
@@ -80,6 +84,7 @@ impl Problem {
             f: Arc::new(|_| 0.0),
             g: Arc::new(|x| x[0].sin()),
             pieces: Vec::new(),
+            domain: None,
             exact: Some(Arc::new(move |x| (x[0] - beta * x[1]).sin())),
         }
     }
@@ -101,6 +106,7 @@ impl Problem {
             f: Arc::new(|_| 0.0),
             g: Arc::new(u),
             pieces: Vec::new(),
+            domain: None,
             exact: Some(Arc::new(u)),
         }
     }
@@ -119,6 +125,7 @@ impl Problem {
             f: Arc::new(|x| (1.0 + x[0]) * (2.0 * PI * (2.0 * PI * x[0]).cos() + 2.0 * x[0])),
             g: Arc::new(u),
             pieces: Vec::new(),
+            domain: None,
             exact: Some(Arc::new(u)),
         }
     }
@@ -182,6 +189,12 @@ impl Problem {
                 )));
             }
             return check_pieces(self);
+        }
+        if self.domain.is_some() {
+            return Err(Error::Problem(format!(
+                "{}: non-box domains are for second-order problems",
+                self.name
+            )));
         }
         if !self.pieces.is_empty() {
             return Err(Error::Problem(format!(
@@ -267,7 +280,12 @@ fn check_pieces(p: &Problem) -> Result<()> {
     };
     let d = p.dim();
     let name = |f: Face| f.name(&p.vars);
-    for (k, piece) in p.pieces.iter().enumerate() {
+    let faces = if p.domain.is_some() {
+        &[][..]
+    } else {
+        &p.pieces[..]
+    };
+    for (k, piece) in faces.iter().enumerate() {
         if piece.face.coord >= d {
             return Err(Error::Problem(format!(
                 "{}: boundary piece {k} is on coordinate {} of a {d}-D box",
@@ -308,8 +326,11 @@ fn check_pieces(p: &Problem) -> Result<()> {
             )));
         }
     }
+    if let Some(dom) = &p.domain {
+        check_domain_pieces(p, dom, &second_in)?;
+    }
     let mut c = vec![0.0; d];
-    for i in 0..d {
+    for i in (0..d).filter(|_| p.domain.is_none()) {
         for upper in [false, true] {
             let face = Face { coord: i, upper };
             let needs = second_in[i]
@@ -345,6 +366,78 @@ fn check_pieces(p: &Problem) -> Result<()> {
             "{}: a second-order operator needs at least one nonzero entry of A",
             p.name
         )));
+    }
+    Ok(())
+}
+
+/// A non-box domain's pieces: the operator is second order in every
+/// coordinate (so the whole boundary needs data), every piece's sides exist,
+/// no side has two pieces, every side on the boundary has one, and no
+/// piece lies entirely off the boundary.
+fn check_domain_pieces(p: &Problem, dom: &Domain, second_in: &[bool]) -> Result<()> {
+    let d = p.dim();
+    let fail = |why: String| Err(Error::Problem(format!("{}: {why}", p.name)));
+    if dom.dim() != d || d < 2 {
+        return fail(format!(
+            "a non-box domain is 2-D or 3-D like the problem; this one has {} coordinates, the problem {d}",
+            dom.dim()
+        ));
+    }
+    let (lo, hi) = dom.bounds();
+    if (0..d).any(|i| lo[i] < p.lo[i] || hi[i] > p.hi[i]) {
+        return fail(format!(
+            "the domain's bounding box {lo:?}..{hi:?} is not inside the box {:?}..{:?}",
+            p.lo, p.hi
+        ));
+    }
+    if let Some(i) = second_in.iter().position(|&s| !s) {
+        return fail(format!(
+            "a non-box domain needs an operator of second order in every coordinate (A_ii != 0), not so in `{}`; time-dependent problems take a box",
+            p.vars[i]
+        ));
+    }
+    if dom.volume_fraction() == 0.0 {
+        return fail("the domain is empty".into());
+    }
+    let name = |s: Side| dom.side_name(s, &p.vars);
+    let mut owned: Vec<Side> = Vec::new();
+    for (k, piece) in p.pieces.iter().enumerate() {
+        if piece.sides.is_empty() {
+            return fail(format!(
+                "boundary piece {k} names no side; on a non-box domain a piece covers sides, not a face"
+            ));
+        }
+        for &s in &piece.sides {
+            if !dom.has_side(s) {
+                return fail(format!(
+                    "boundary piece {k} is on a side {s:?} the domain does not have"
+                ));
+            }
+            if owned.contains(&s) {
+                return fail(format!(
+                    "two boundary pieces on {}; give each side one condition",
+                    name(s)
+                ));
+            }
+            owned.push(s);
+        }
+        if piece.sides.iter().all(|&s| dom.boundary_fraction(s) == 0.0) {
+            let names: Vec<String> = piece.sides.iter().map(|&s| name(s)).collect();
+            return fail(format!(
+                "boundary piece {k} on {} lies nowhere on the domain's boundary",
+                names.join(", ")
+            ));
+        }
+    }
+    if let Some(s) = dom
+        .sides()
+        .into_iter()
+        .find(|s| !owned.contains(s) && dom.boundary_fraction(*s) > 0.0)
+    {
+        return fail(format!(
+            "{} is part of the domain's boundary but has no boundary data; add a piece for it",
+            name(s)
+        ));
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Collocation, boundary and test points of a PDE problem.
 
 use super::config::{PdeConfig, Sampling};
+use super::designs;
 use super::grid::{per_dim, tensor_grid};
 use super::problem::{Problem, ScalarFn};
 use super::second_sampling::{SecondRows, sample_second};
@@ -47,7 +48,7 @@ impl PinnData {
         p.validate()?;
         let d = p.dim();
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5_EED0_F9DE);
-        let interior = interior_points(p, cfg, &mut rng);
+        let interior = interior_points(p, cfg, &mut rng)?;
         if p.op.is_second_order() {
             return second_order(p, cfg, interior, &mut rng);
         }
@@ -158,7 +159,12 @@ fn second_order(
 }
 
 /// `fun` at every point, `1 x N`; NaN/Inf is an error naming `what` and the point.
-fn eval_at(p: &Problem, what: &str, fun: &ScalarFn, pts: &[Vec<f64>]) -> Result<Mat<f64>> {
+pub(super) fn eval_at(
+    p: &Problem,
+    what: &str,
+    fun: &ScalarFn,
+    pts: &[Vec<f64>],
+) -> Result<Mat<f64>> {
     let mut m = Mat::zeros(1, pts.len());
     for (j, x) in pts.iter().enumerate() {
         let y = fun(x);
@@ -173,28 +179,67 @@ fn eval_at(p: &Problem, what: &str, fun: &ScalarFn, pts: &[Vec<f64>]) -> Result<
     Ok(m)
 }
 
-/// Interior points: uniform random or a cell-centred grid.
-fn interior_points(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
+/// Interior points: uniform random, a cell-centred grid, a Latin hypercube
+/// or Sobol points of the box, kept where they are in a non-box domain
+/// (random, LHS and Sobol until `n_interior` are; the grid refined until at
+/// least that many are).
+pub(super) fn interior_points(
+    p: &Problem,
+    cfg: &PdeConfig,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<Vec<f64>>> {
     let d = p.dim();
-    match cfg.sampling {
-        Sampling::Random => (0..cfg.n_interior)
+    let n = cfg.n_interior;
+    let inside = |x: &[f64]| p.domain.as_ref().is_none_or(|dom| dom.contains(x));
+    let grid = |k: usize| {
+        tensor_grid(&vec![k; d], |i, j, k| {
+            p.lo[i] + (j as f64 + 0.5) / k as f64 * (p.hi[i] - p.lo[i])
+        })
+    };
+    match (cfg.sampling, &p.domain) {
+        (Sampling::Random, None) => Ok((0..n)
             .map(|_| (0..d).map(|i| rng.random_range(p.lo[i]..p.hi[i])).collect())
-            .collect(),
-        Sampling::Grid => {
-            let k = per_dim(cfg.n_interior, d);
-            tensor_grid(&vec![k; d], |i, j, k| {
-                p.lo[i] + (j as f64 + 0.5) / k as f64 * (p.hi[i] - p.lo[i])
-            })
+            .collect()),
+        (Sampling::Grid, None) => Ok(grid(per_dim(n, d))),
+        (Sampling::Grid, Some(_)) => {
+            let k0 = per_dim(n, d);
+            for k in k0..=k0 * 64 {
+                let pts: Vec<Vec<f64>> = grid(k).into_iter().filter(|x| inside(x)).collect();
+                if pts.len() >= n {
+                    return Ok(pts);
+                }
+            }
+            Err(too_small(p, "interior"))
         }
+        (s, _) => designs::draw(s, n, d, rng, |u| {
+            let x: Vec<f64> = (0..d)
+                .map(|i| p.lo[i] + u[i] * (p.hi[i] - p.lo[i]))
+                .collect();
+            inside(&x).then_some(x)
+        })
+        .ok_or_else(|| too_small(p, "interior")),
     }
 }
 
-/// The test grid (faces included).
+/// The error for a domain too small a part of its bounding box to sample.
+pub(super) fn too_small(p: &Problem, what: &str) -> Error {
+    Error::Problem(format!(
+        "{}: too few {what} points landed in the domain; it fills too small a part of its bounding box {:?}..{:?}",
+        p.name, p.lo, p.hi
+    ))
+}
+
+/// The test grid (faces included), without the points outside a non-box
+/// domain.
 pub(super) fn test_points(p: &Problem, cfg: &PdeConfig) -> Vec<Vec<f64>> {
     let d = p.dim();
-    tensor_grid(&vec![cfg.test_per_axis(d); d], |i, j, k| {
+    let mut pts = tensor_grid(&vec![cfg.test_per_axis(d); d], |i, j, k| {
         p.lo[i] + j as f64 / (k - 1) as f64 * (p.hi[i] - p.lo[i])
-    })
+    });
+    if let Some(dom) = &p.domain {
+        pts.retain(|x| dom.contains(x));
+    }
+    pts
 }
 
 /// Points on the inflow part of the non-periodic faces.
@@ -271,6 +316,43 @@ fn sample_boundary(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Result
                 }
             }
         }
+        Sampling::Lhs | Sampling::Sobol => {
+            // First coordinate picks the face by area, the others place the
+            // point on it; kept where the face is inflow.
+            let area = |i: usize| -> f64 {
+                (0..d)
+                    .filter(|&j| j != i)
+                    .map(|j| p.hi[j] - p.lo[j])
+                    .product()
+            };
+            let total: f64 = faces.iter().map(|&(i, _)| area(i)).sum();
+            let mut bad = None;
+            out = designs::draw(cfg.sampling, cfg.n_boundary, d, rng, |u| {
+                let mut r = u[0] * total;
+                let mut f = faces[faces.len() - 1];
+                for &cand in &faces {
+                    if r < area(cand.0) {
+                        f = cand;
+                        break;
+                    }
+                    r -= area(cand.0);
+                }
+                let x = face_point(f, &u[1..]);
+                match inflow(&x, f) {
+                    Ok(true) => Some(x),
+                    Ok(false) => None,
+                    Err(e) => {
+                        // Accepted, so the draw ends soon; the error is returned.
+                        bad.get_or_insert(e);
+                        Some(x)
+                    }
+                }
+            })
+            .unwrap_or_default();
+            if let Some(e) = bad {
+                return Err(e);
+            }
+        }
         Sampling::Grid => {
             let k = per_dim(cfg.n_boundary.div_ceil(faces.len().max(1)), d - 1);
             for &f in &faces {
@@ -313,7 +395,12 @@ mod tests {
         assert_eq!(p.c_at(&[0.3, 0.1]), vec![2.0, 1.0]);
         let u = p.exact.as_ref().unwrap();
         assert!((u(&[0.3, 0.1]) - (2.0 * std::f64::consts::PI * 0.1).sin()).abs() < 1e-14);
-        for s in [Sampling::Random, Sampling::Grid] {
+        for s in [
+            Sampling::Random,
+            Sampling::Grid,
+            Sampling::Lhs,
+            Sampling::Sobol,
+        ] {
             let data = PinnData::sample(
                 &p,
                 &PdeConfig {

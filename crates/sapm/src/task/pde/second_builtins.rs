@@ -61,6 +61,7 @@ fn unit_box(
         f,
         g: zero(),
         pieces,
+        domain: None,
         exact: Some(exact),
     }
 }

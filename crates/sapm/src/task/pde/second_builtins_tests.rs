@@ -31,6 +31,25 @@ fn cases() -> Vec<(Problem, Derivs)> {
         )
     };
     v.push((Problem::poisson2d(), Box::new(move |x| sq(x, 1.0))));
+    v.push((Problem::poisson2d_lshape(), Box::new(move |x| sq(x, 1.0))));
+    v.push((
+        Problem::poisson2d_hole_robin(),
+        Box::new(move |x| sq(x, 1.0)),
+    ));
+    v.push((
+        Problem::poisson2d_disk(),
+        Box::new(|x| {
+            let a = PI / 2.0;
+            let (s, c) = (a * (x[0] * x[0] + x[1] * x[1])).sin_cos();
+            let h = |i: usize, j: usize| {
+                -4.0 * a * a * x[i] * x[j] * c - if i == j { 2.0 * a * s } else { 0.0 }
+            };
+            (
+                vec![-2.0 * a * x[0] * s, -2.0 * a * x[1] * s],
+                vec![h(0, 0), h(0, 1), h(1, 0), h(1, 1)],
+            )
+        }),
+    ));
     for k in [1.0, 2.0, 3.0, 4.0] {
         v.push((Problem::helmholtz2d(k), Box::new(move |x| sq(x, k))));
     }
@@ -155,6 +174,33 @@ fn exact_solutions_satisfy_their_pdes_and_boundary_pieces_to_round_off() {
                 "{}: residual {res} at {x:?}",
                 p.name
             );
+        }
+        if let Some(dom) = &p.domain {
+            let mut seen = 0;
+            for piece in &p.pieces {
+                for &side in &piece.sides {
+                    for k in 0..40 {
+                        let x = dom.point_on(side, &[(k as f64 + 0.3) / 40.0]);
+                        if !dom.on_boundary(side, &x) {
+                            continue;
+                        }
+                        seen += 1;
+                        let (g, _) = du(&x);
+                        let n = dom.normal(side, &x);
+                        let dn = g[0] * n[0] + g[1] * n[1];
+                        let lhs = (piece.alpha)(&x) * u(&x) + (piece.beta)(&x) * dn;
+                        let v = (piece.value)(&x);
+                        assert!(
+                            (lhs - v).abs() < 1e-13 * (1.0 + v.abs() + lhs.abs()),
+                            "{} on {}: {lhs} vs {v} at {x:?}",
+                            p.name,
+                            dom.side_name(side, &p.vars)
+                        );
+                    }
+                }
+            }
+            assert!(seen >= 40, "{}: {seen} boundary points", p.name);
+            continue;
         }
         for piece in &p.pieces {
             let f = piece.face;

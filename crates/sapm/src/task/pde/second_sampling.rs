@@ -9,7 +9,9 @@
 //! `alpha u + beta n . grad u` against the piece's data (the direction is
 //! the outward normal; none when every piece is Dirichlet).
 
+use super::boundary::Side;
 use super::config::{PdeConfig, Sampling};
+use super::domain::Domain;
 use super::grid::{per_dim, tensor_grid};
 use super::problem::Problem;
 use crate::error::{Error, Result};
@@ -54,8 +56,104 @@ fn finite(p: &Problem, what: &str, x: &[f64], v: f64) -> Result<f64> {
     }
 }
 
-/// Boundary points of the faces that carry pieces, with the piece index.
-fn boundary_points(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Vec<(usize, Vec<f64>)> {
+/// A boundary point: its piece, the point and the outward unit normal.
+type BoundaryPoint = (usize, Vec<f64>, Vec<f64>);
+
+/// Boundary points of the faces (or sides of a non-box domain) that carry
+/// pieces, with the piece index and the outward normal.
+fn boundary_points(
+    p: &Problem,
+    cfg: &PdeConfig,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<BoundaryPoint>> {
+    let d = p.dim();
+    if let Some(dom) = &p.domain {
+        let claimed: Vec<(Side, usize)> = (0..p.pieces.len())
+            .flat_map(|k| p.pieces[k].sides.iter().map(move |&s| (s, k)))
+            .collect();
+        return side_points(p, dom, &claimed, cfg, rng);
+    }
+    if d > 1 && matches!(cfg.sampling, Sampling::Lhs | Sampling::Sobol) {
+        let dom = Domain::boxed(&p.lo, &p.hi);
+        let claimed: Vec<(Side, usize)> = (0..p.pieces.len())
+            .map(|k| {
+                let face = Some(p.pieces[k].face);
+                (Side { part: 0, face }, k)
+            })
+            .collect();
+        return side_points(p, &dom, &claimed, cfg, rng);
+    }
+    let normal = |k: usize| -> Vec<f64> {
+        let f = p.pieces[k].face;
+        (0..d)
+            .map(|j| if j == f.coord { f.sign() } else { 0.0 })
+            .collect()
+    };
+    let with_normal = |(k, x): (usize, Vec<f64>)| (k, x, normal(k));
+    Ok(box_points(p, cfg, rng)
+        .into_iter()
+        .map(with_normal)
+        .collect())
+}
+
+/// Points on the sides `claimed` (each with its piece) where they are on the
+/// domain's boundary: random, LHS or Sobol candidates (the first coordinate
+/// picks a side by its measure, the others place the point on it) until
+/// `n_boundary` are kept, or per side a grid sized so the kept points are
+/// about `n_boundary` in all at one spacing.
+fn side_points(
+    p: &Problem,
+    dom: &Domain,
+    claimed: &[(Side, usize)],
+    cfg: &PdeConfig,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<BoundaryPoint>> {
+    let d = p.dim();
+    let measure: Vec<f64> = claimed.iter().map(|&(s, _)| dom.measure(s)).collect();
+    let at = |(s, k): (Side, usize), u: &[f64]| -> Option<BoundaryPoint> {
+        let x = dom.point_on(s, u);
+        dom.on_boundary(s, &x).then(|| {
+            let n = dom.normal(s, &x);
+            (k, x, n)
+        })
+    };
+    if cfg.sampling == Sampling::Grid {
+        let frac: Vec<f64> = claimed
+            .iter()
+            .map(|&(s, _)| dom.boundary_fraction(s))
+            .collect();
+        let on: f64 = measure.iter().zip(&frac).map(|(m, f)| m * f).sum();
+        let mut out = Vec::new();
+        for (j, &c) in claimed.iter().enumerate() {
+            if frac[j] == 0.0 {
+                continue;
+            }
+            let want = (cfg.n_boundary as f64 * measure[j] / on).round().max(1.0) as usize;
+            let per = per_dim(want, d - 1);
+            let grid = tensor_grid(&vec![per; d - 1], |_, i, k| (i as f64 + 0.5) / k as f64);
+            out.extend(grid.iter().filter_map(|u| at(c, u)));
+        }
+        return Ok(out);
+    }
+    let total: f64 = measure.iter().sum();
+    super::designs::draw(cfg.sampling, cfg.n_boundary, d, rng, |u| {
+        let mut r = u[0] * total;
+        let mut j = claimed.len() - 1;
+        for (cand, m) in measure.iter().enumerate() {
+            if r < *m {
+                j = cand;
+                break;
+            }
+            r -= m;
+        }
+        at(claimed[j], &u[1..])
+    })
+    .ok_or_else(|| super::sampling::too_small(p, "boundary"))
+}
+
+/// Boundary points of the box faces that carry pieces, with the piece index
+/// (random or grid).
+fn box_points(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Vec<(usize, Vec<f64>)> {
     let d = p.dim();
     let on_face = |k: usize, u: &[f64]| -> Vec<f64> {
         let f = p.pieces[k].face;
@@ -75,7 +173,7 @@ fn boundary_points(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Vec<(u
         return (0..p.pieces.len()).map(|k| (k, on_face(k, &[]))).collect();
     }
     match cfg.sampling {
-        Sampling::Random => {
+        Sampling::Random | Sampling::Lhs | Sampling::Sobol => {
             let area = |k: usize| -> f64 {
                 let i = p.pieces[k].face.coord;
                 (0..d)
@@ -112,7 +210,7 @@ fn boundary_points(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Vec<(u
 }
 
 /// The interior rows at `pts`.
-fn interior_rows(p: &Problem, pts: &[Vec<f64>]) -> Result<PointOp> {
+pub(super) fn interior_rows(p: &Problem, pts: &[Vec<f64>]) -> Result<PointOp> {
     let s = p.op.second.as_ref().expect("a second-order operator");
     let d = p.dim();
     let n = pts.len();
@@ -150,8 +248,9 @@ fn interior_rows(p: &Problem, pts: &[Vec<f64>]) -> Result<PointOp> {
     Ok(op)
 }
 
-/// The boundary rows at `pts` (with their piece indices) and their data.
-fn boundary_rows(p: &Problem, pts: &[(usize, Vec<f64>)]) -> Result<(PointOp, Mat<f64>)> {
+/// The boundary rows at `pts` (with their piece indices and outward
+/// normals) and their data.
+fn boundary_rows(p: &Problem, pts: &[BoundaryPoint]) -> Result<(PointOp, Mat<f64>)> {
     let d = p.dim();
     let n = pts.len();
     let normal = p
@@ -170,15 +269,23 @@ fn boundary_rows(p: &Problem, pts: &[(usize, Vec<f64>)]) -> Result<(PointOp, Mat
         op.cd.push(Mat::zeros(1, n));
     }
     let mut g = Mat::zeros(1, n);
-    for (j, (k, x)) in pts.iter().enumerate() {
+    for (j, (k, x, nrm)) in pts.iter().enumerate() {
         let q = &p.pieces[*k];
-        let what = |w: &str| format!("{w} of the piece on {}", q.face.name(&p.vars));
+        let what = |w: &str| match &p.domain {
+            Some(dom) => format!(
+                "{w} of boundary piece {k} ({})",
+                dom.side_name(q.sides[0], &p.vars)
+            ),
+            None => format!("{w} of the piece on {}", q.face.name(&p.vars)),
+        };
         if let Some(cu) = &mut op.cu {
             cu[(0, j)] = finite(p, &what("alpha"), x, (q.alpha)(x))?;
         }
         let beta = finite(p, &what("beta"), x, (q.beta)(x))?;
         if normal {
-            op.dirs[0][(q.face.coord, j)] = q.face.sign();
+            for (i, &v) in nrm.iter().enumerate() {
+                op.dirs[0][(i, j)] = v;
+            }
             op.cd[0][(0, j)] = beta;
         }
         g[(0, j)] = finite(p, &what("the data"), x, (q.value)(x))?;
@@ -206,7 +313,7 @@ pub(super) fn sample_second(
     interior: &[Vec<f64>],
     rng: &mut ChaCha8Rng,
 ) -> Result<SecondSample> {
-    let bpts = boundary_points(p, cfg, rng);
+    let bpts = boundary_points(p, cfg, rng)?;
     let mut f_int = Mat::zeros(1, interior.len());
     for (j, x) in interior.iter().enumerate() {
         f_int[(0, j)] = finite(p, "f", x, (p.f)(x))?;
@@ -214,7 +321,7 @@ pub(super) fn sample_second(
     let interior_op = interior_rows(p, interior)?;
     let (boundary_op, g_bc) = boundary_rows(p, &bpts)?;
     Ok(SecondSample {
-        boundary: bpts.into_iter().map(|(_, x)| x).collect(),
+        boundary: bpts.into_iter().map(|(_, x, _)| x).collect(),
         f_int,
         g_bc,
         rows: SecondRows {

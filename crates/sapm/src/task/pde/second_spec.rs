@@ -12,13 +12,19 @@
 //! c = ["0", "1"]
 //! f = "0"
 //! bc = [
-//!   { face = "x_lo", kind = "dirichlet", value = "0" },
-//!   { face = "x_hi", kind = "neumann", value = "-pi*exp(-0.1*pi^2*t)" },
-//!   { face = "t_lo", kind = "initial", value = "sin(pi*x)" },
+//!   { on = "x_lo", kind = "dirichlet", value = "0" },
+//!   { on = "x_hi", kind = "neumann", value = "-pi*exp(-0.1*pi^2*t)" },
+//!   { on = "t_lo", kind = "initial", value = "sin(pi*x)" },
 //! ]
 //! ```
+//!
+//! On a non-box domain (`[pde.domain]`) a piece's `on` is `all`, a part's
+//! name (`outer`, `hole`: every side of it that is on the boundary) or
+//! `<part>.<var>_lo|hi` (one face of a box part); every side on the
+//! boundary needs exactly one piece.
 
 use super::boundary::{BoundaryPiece, Face};
+use super::domain::Domain;
 use super::expr::Expr;
 use super::operator::{Operator, ScalarFn, SecondOrder};
 use super::problem::Problem;
@@ -49,8 +55,11 @@ pub enum BcKindConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BcConfig {
-    /// `<var>_lo` or `<var>_hi`.
-    pub face: String,
+    /// Where the piece holds: a box face `<var>_lo` / `<var>_hi`, or on a
+    /// non-box domain `all`, a part's name or `<part>.<var>_lo|hi`
+    /// (`face` is accepted for it).
+    #[serde(alias = "face")]
+    pub on: String,
     /// Dirichlet, Neumann, Robin or initial data.
     pub kind: BcKindConfig,
     /// The data `g` or `h` (expression).
@@ -79,8 +88,10 @@ pub(crate) struct SecondSpec<'a> {
     pub bc: &'a [BcConfig],
     /// Lower corner of the box.
     pub lo: &'a [f64],
-    /// Upper corner of the box.
+    /// Upper corner of the box (the bounding box of a non-box domain).
     pub hi: &'a [f64],
+    /// A non-box domain, if any.
+    pub domain: Option<Domain>,
 }
 
 /// Build the custom second-order problem of `cfg` (variables `vars`).
@@ -173,20 +184,50 @@ pub(crate) fn custom_second(
     let mut pieces = Vec::with_capacity(cfg.bc.len());
     for (k, b) in cfg.bc.iter().enumerate() {
         let key = |leaf: &str| format!("pde.bc[{k}].{leaf}");
-        let face = Face::parse(&b.face, &vars).ok_or_else(|| {
-            let names: Vec<String> = vars
-                .iter()
-                .flat_map(|v| [format!("{v}_lo"), format!("{v}_hi")])
-                .collect();
-            Error::config(
-                key("face"),
-                format!(
-                    "unknown face {:?}; the faces are {}",
-                    b.face,
-                    names.join(", ")
-                ),
-            )
-        })?;
+        let (face, sides) = match &cfg.domain {
+            None => {
+                let face = Face::parse(&b.on, &vars).ok_or_else(|| {
+                    let names: Vec<String> = vars
+                        .iter()
+                        .flat_map(|v| [format!("{v}_lo"), format!("{v}_hi")])
+                        .collect();
+                    Error::config(
+                        key("on"),
+                        format!(
+                            "unknown face {:?}; the faces are {}",
+                            b.on,
+                            names.join(", ")
+                        ),
+                    )
+                })?;
+                (face, Vec::new())
+            }
+            Some(dom) => {
+                let sides = dom.select(&b.on, &vars).ok_or_else(|| {
+                    Error::config(
+                        key("on"),
+                        format!(
+                            "no boundary part is named {:?}; this domain's are {}",
+                            b.on,
+                            dom.selector_names(&vars).join(", ")
+                        ),
+                    )
+                })?;
+                if b.kind == BcKindConfig::Initial {
+                    return Err(Error::config(
+                        key("kind"),
+                        "initial data needs a box with a time coordinate, not a non-box domain",
+                    ));
+                }
+                (
+                    Face {
+                        coord: 0,
+                        upper: false,
+                    },
+                    sides,
+                )
+            }
+        };
         let value = scalar(Expr::parse(&key("value"), &b.value, &vars)?);
         let robin = b.kind == BcKindConfig::Robin;
         for (leaf, given) in [("alpha", &b.alpha), ("beta", &b.beta)] {
@@ -199,14 +240,14 @@ pub(crate) fn custom_second(
                 return Err(Error::config(key(leaf), why));
             }
         }
-        pieces.push(match b.kind {
+        let piece = match b.kind {
             BcKindConfig::Dirichlet => BoundaryPiece::dirichlet(face, value),
             BcKindConfig::Initial if face.upper => {
                 return Err(Error::config(
                     key("kind"),
                     format!(
                         "initial data goes on the lower face of the time coordinate ({}_lo), not on {}",
-                        vars[face.coord], b.face
+                        vars[face.coord], b.on
                     ),
                 ));
             }
@@ -216,9 +257,15 @@ pub(crate) fn custom_second(
                 let parse = |leaf: &str, t: &Option<String>| {
                     Expr::parse(&key(leaf), t.as_deref().unwrap_or("0"), &vars).map(scalar)
                 };
-                BoundaryPiece::robin(face, parse("alpha", &b.alpha)?, parse("beta", &b.beta)?, value)
+                BoundaryPiece::robin(
+                    face,
+                    parse("alpha", &b.alpha)?,
+                    parse("beta", &b.beta)?,
+                    value,
+                )
             }
-        });
+        };
+        pieces.push(piece.on_sides(sides));
     }
     Ok(Problem {
         name: "custom".into(),
@@ -229,6 +276,7 @@ pub(crate) fn custom_second(
         f: scalar(f),
         g: Arc::new(|_| 0.0),
         pieces,
+        domain: cfg.domain,
         exact: exact.map(scalar),
         vars,
     })

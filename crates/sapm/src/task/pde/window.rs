@@ -186,6 +186,7 @@ pub fn window_problem(
             .mapped(move |x| map.global(x), d, time, local_time.then_some(map.h)),
         f: Arc::new(move |x| scale * f0(&map.global(x)[..d])),
         pieces: Vec::new(),
+        domain: None,
         g: Arc::new(move |x| match &prev {
             Some((q, net)) if x[time] <= face => {
                 let mut y = [0.0; 3];
