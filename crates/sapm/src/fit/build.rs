@@ -50,7 +50,7 @@ pub fn build_trainer_on<'a>(
     if task.is_second_order()
         && matches!(
             cfg.method,
-            Method::Pm | Method::Sapm | Method::SapmGn | Method::Elm | Method::Varpro
+            Method::SapmGn | Method::Elm | Method::Varpro
         )
     {
         return Err(crate::config::second_order_refusal(cfg.method));
