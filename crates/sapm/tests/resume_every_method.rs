@@ -175,7 +175,10 @@ fn second_order_penalty_runs_resume_bit_for_bit() {
         let (full, at) = run_and_resume(&base, extra, false);
         assert_eq!((full.summary.iterations, at), (23, 20), "{extra:?}");
         let a = numbers(&full);
-        assert!(a.0["derivative_gap"].as_f64().unwrap().is_finite(), "{extra:?}");
+        assert!(
+            a.0["derivative_gap"].as_f64().unwrap().is_finite(),
+            "{extra:?}"
+        );
     }
 }
 

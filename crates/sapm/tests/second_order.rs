@@ -75,17 +75,29 @@ fn every_least_squares_method_lowers_the_error_on_poisson1d() {
 fn sapm_solves_poisson1d_and_a_custom_heat_problem() {
     let c = cfg(
         POISSON1D,
-        &["method=sapm", "train.max_iterations=60", "train.record_every=1"],
+        &[
+            "method=sapm",
+            "train.max_iterations=60",
+            "train.record_every=1",
+        ],
     );
     let f = fit_pde(&c, &mut NoObserver).unwrap();
     let j: Vec<f64> = f.history.iter().map(|h| h.objective).collect();
-    assert!(j[j.len() - 1] < 1e-3 * j[0], "J_SAPM {:e} -> {:e}", j[0], j[j.len() - 1]);
+    assert!(
+        j[j.len() - 1] < 1e-3 * j[0],
+        "J_SAPM {:e} -> {:e}",
+        j[0],
+        j[j.len() - 1]
+    );
     let rel = f.summary.rel_l2.unwrap();
     assert!(rel < 1e-3, "rel L2 {rel:e}");
     let c = cfg(HEAT_CUSTOM, &["method=sapm", "train.max_iterations=40"]);
     let f = fit_pde(&c, &mut NoObserver).unwrap();
     let (first, last) = (f.history[0].values[3], f.summary.rel_l2.unwrap());
-    assert!(last < 0.2 * first, "custom heat: rel L2 {first:e} -> {last:e}");
+    assert!(
+        last < 0.2 * first,
+        "custom heat: rel L2 {first:e} -> {last:e}"
+    );
 }
 
 #[test]

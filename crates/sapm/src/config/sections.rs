@@ -173,10 +173,7 @@ pub(super) fn check_second_order(cfg: &TrainConfig, p: &PdeConfig) -> Result<()>
     if !p.is_second_order() {
         return Ok(());
     }
-    if matches!(
-        cfg.method,
-        Method::SapmGn | Method::Elm | Method::Varpro
-    ) {
+    if matches!(cfg.method, Method::SapmGn | Method::Elm | Method::Varpro) {
         return Err(second_order_refusal(cfg.method));
     }
     crate::net::second::require_second_derivative(cfg.network.activation)?;

@@ -331,10 +331,14 @@ impl SetPasses {
                             }
                         }
                         for (t, &(k, q)) in shape.pairs.iter().enumerate() {
-                            let (dk, dq) = (shape.layer(slab, l, 1 + k, nb), shape.layer(slab, l, 1 + q, nb));
+                            let (dk, dq) = (
+                                shape.layer(slab, l, 1 + k, nb),
+                                shape.layer(slab, l, 1 + q, nb),
+                            );
                             let e = shape.layer(slab, l, 1 + nd + t, nb);
                             for (j, v) in acc.iter_mut().enumerate() {
-                                for ((a, b), x) in col(dk, j).iter().zip(col(dq, j)).zip(col(e, j)) {
+                                for ((a, b), x) in col(dk, j).iter().zip(col(dq, j)).zip(col(e, j))
+                                {
                                     let h = (a * b).abs() + x.abs();
                                     *v += h * h;
                                 }

@@ -359,7 +359,11 @@ fn pull_back(
             Accum::Replace,
             wt,
             ep[src].as_ref().submatrix(0, 0, m1, nb),
-            if per_point { -omega[next] } else { -omega[next] * coef },
+            if per_point {
+                -omega[next]
+            } else {
+                -omega[next] * coef
+            },
             Par::Seq,
         );
         if per_point {

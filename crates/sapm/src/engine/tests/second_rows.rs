@@ -83,7 +83,10 @@ fn j_is_the_second_order_pinn_loss_at_exact_auxiliaries() {
         let name = task.problem.name.clone();
         let want = pinn_loss(&net, &task.data, task.cfg.alpha, task.cfg.beta_bc).total;
         let sets = task.row_sets();
-        assert!(!sets[0].pairs.is_empty(), "{name}: no second-derivative channel");
+        assert!(
+            !sets[0].pairs.is_empty(),
+            "{name}: no second-derivative channel"
+        );
         let aux = forward_channel_aux(&net, &sets);
         for w in [Weighting::SelfAdaptive, Weighting::Constant(5.0)] {
             let j = rows_objective(&net, &sets, &aux, w, &omega_all(&task, &sets, &aux));
@@ -91,7 +94,10 @@ fn j_is_the_second_order_pinn_loss_at_exact_auxiliaries() {
             let mut t = PenaltyTrainer::with_sets(small_blocks(), w, sets.clone(), 0);
             t.start(&net).unwrap();
             let got = t.aux_loss().unwrap();
-            assert!((got - want).abs() <= 1e-12 * want, "{name}: engine {got} vs {want}");
+            assert!(
+                (got - want).abs() <= 1e-12 * want,
+                "{name}: engine {got} vs {want}"
+            );
             // The forward start is the exact second derivatives.
             assert!(t.derivative_gap(&net).unwrap() <= 1e-14, "{name}: gap");
         }
@@ -103,18 +109,25 @@ fn engine_j_omega_and_gradient_match_the_reference_on_second_order_rows() {
     for (net, task) in second_cases(5) {
         let name = task.problem.name.clone();
         for w in [Weighting::SelfAdaptive, Weighting::Constant(3.0)] {
-            let (mut t, aux) =
-                perturbed_trainer(small_blocks(), w, task.row_sets(), &net, 1, 0.3);
+            let (mut t, aux) = perturbed_trainer(small_blocks(), w, task.row_sets(), &net, 1, 0.3);
             let sets = t.sets().to_vec();
             let o2 = omega2(&t);
             let want = omega_all(&task, &sets, &aux);
-            for (a, b) in o2.iter().flatten().flatten().zip(want.iter().flatten().flatten()) {
+            for (a, b) in o2
+                .iter()
+                .flatten()
+                .flatten()
+                .zip(want.iter().flatten().flatten())
+            {
                 assert!((a - b).abs() <= 1e-13 * b, "{name}: Omega {a} vs {b}");
             }
             let f = |a: &SetAux| rows_objective(&net, &sets, a, w, &o2);
             let j0 = f(&aux);
             let got = t.aux_loss().unwrap();
-            assert!((got - j0).abs() <= 1e-12 * j0, "{name} {w:?}: {got} vs {j0}");
+            assert!(
+                (got - j0).abs() <= 1e-12 * j0,
+                "{name} {w:?}: {got} vs {j0}"
+            );
             let g = t.raw_gradient(&net);
             let h = 1e-6;
             let mut second = 0;
@@ -199,7 +212,10 @@ fn weight_steps_are_block_minimisers_on_second_order_rows() {
                 });
                 n2.layer_mut(l).copy_from(&(&p0 + &d));
                 let j = rows_objective(&n2, &sets, &aux, w, &o2);
-                assert!(j >= after * (1.0 - 1e-10), "{name} layer {l}: {j} < {after}");
+                assert!(
+                    j >= after * (1.0 - 1e-10),
+                    "{name} layer {l}: {j} < {after}"
+                );
             }
         }
     }
@@ -253,7 +269,11 @@ fn second_order_rows_give_the_same_bits_on_any_thread_count() {
                 for _ in 0..3 {
                     t.step(&mut net).unwrap();
                 }
-                (net.params(), t.aux_loss().unwrap().to_bits(), t.channel_aux().unwrap())
+                (
+                    net.params(),
+                    t.aux_loss().unwrap().to_bits(),
+                    t.channel_aux().unwrap(),
+                )
             })
     };
     assert_eq!(run(1), run(2));

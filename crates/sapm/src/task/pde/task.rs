@@ -2,12 +2,12 @@
 //! metrics it records and the rows the penalty engine sees.
 
 use super::loss::{PinnObjective, pinn_loss};
+use super::second_sampling::PointOp;
 use super::{PdeConfig, PinnData, Problem};
 use crate::checkpoint::fingerprint_mats;
 use crate::driver::Metrics;
 use crate::error::Result;
 use crate::net::Network;
-use super::second_sampling::PointOp;
 use crate::task::rows::{Channel, OmegaRows, Readout, RowSet};
 use faer::{Mat, MatRef};
 
@@ -49,8 +49,22 @@ impl PdeTask {
         };
         if let Some(rows) = &d.second {
             return vec![
-                second_set("interior", &d.e_int, &rows.interior, &d.f_int, self.cfg.alpha, omega),
-                second_set("boundary", &d.e_bc, &rows.boundary, &d.g_bc, self.cfg.beta_bc, omega),
+                second_set(
+                    "interior",
+                    &d.e_int,
+                    &rows.interior,
+                    &d.f_int,
+                    self.cfg.alpha,
+                    omega,
+                ),
+                second_set(
+                    "boundary",
+                    &d.e_bc,
+                    &rows.boundary,
+                    &d.g_bc,
+                    self.cfg.beta_bc,
+                    omega,
+                ),
             ];
         }
         vec![
