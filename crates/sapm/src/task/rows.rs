@@ -34,8 +34,8 @@
 //! Loss: `J = sum_s (alpha_s / N_s) sum_l omega_l R_{l,s}`, where `R_{l,s}`
 //! sums the squared residuals of set `s`'s rows at layer `l`; value rows of
 //! hidden layers of a set with [`RowSet::omega_rows`] carry the per-point
-//! weights `Omega^2_{l,n} = floor + deriv sum_{j >= l} (sum_k |d_{j,k,n}|^2
-//! + sum_km (|d_{j,k,n}| |d_{j,m,n}| + |e_{j,km,n}|)^2)` (an error in `a_l`
+//! weights `Omega^2_{l,n} = floor + deriv sum_{j >= l} (sum_k |d_{j,k,n}|^2 +
+//! sum_km (|d_{j,k,n}| |d_{j,m,n}| + |e_{j,km,n}|)^2)` (an error in `a_l`
 //! reaches a first-derivative readout only through `s''(a_l) d_l`, a
 //! second-derivative one through `s'''(a_l) d_k d_m + s''(a_l) e_km`, so its
 //! effect scales with the derivative magnitudes; docs/method.md).
