@@ -122,6 +122,22 @@ fn steady_state_iterations_do_not_allocate() {
                     PenaltyTrainer::with_sets(cfg, w, task.row_sets(), 0),
                 );
             }
+            // Second-order rows: second-derivative channels and per-point
+            // readout coefficients (the mixed boundary's Neumann/Robin pieces).
+            let pde = PdeConfig {
+                n_interior: 400,
+                n_boundary: 120,
+                ..PdeConfig::default()
+            };
+            let task = PdeTask::new(Problem::poisson2d_mixed(), pde, 0).unwrap();
+            let snet0 = NetworkSpec::new(vec![2, 16, 16, 16, 1]).build(1).unwrap();
+            for (name, cfg, w) in variants("-second-order") {
+                check(
+                    &name,
+                    &snet0,
+                    PenaltyTrainer::with_sets(cfg, w, task.row_sets(), 0),
+                );
+            }
             let mut net = net0.clone();
             let obj = Box::new(LsObjective::new(&net, x.as_ref(), y.as_ref()));
             let mut adam = Adam::new(obj, AdamConfig::default());

@@ -154,6 +154,34 @@ fn single_stage_pinn_runs_resume_bit_for_bit() {
     }
 }
 
+/// PM and SAPM on second-order rows (second-derivative auxiliaries, mixed
+/// boundary with per-point coefficients) resume bit for bit.
+#[test]
+fn second_order_penalty_runs_resume_bit_for_bit() {
+    let base = [
+        "seed=3",
+        "network.depth=3",
+        "network.width=6",
+        "pde.problem=poisson2d_mixed",
+        "pde.n_interior=40",
+        "pde.n_boundary=12",
+        "pde.n_test=5",
+    ];
+    for extra in [
+        &["method=sapm"][..],
+        &["method=sapm", "sapm.warm_start=7"],
+        &["method=pm", "pm.tau=50"],
+    ] {
+        let (full, at) = run_and_resume(&base, extra, false);
+        assert_eq!((full.summary.iterations, at), (23, 20), "{extra:?}");
+        let a = numbers(&full);
+        assert!(
+            a.0["derivative_gap"].as_f64().unwrap().is_finite(),
+            "{extra:?}"
+        );
+    }
+}
+
 /// Stops the run after `at` iterations in all (a Ctrl-C at that moment).
 struct StopAt {
     at: usize,

@@ -289,12 +289,16 @@ impl PenaltyTrainer<'_> {
             let within = local - sh.off[l] * r.len();
             let (c, rest) = (within / (sh.m(l) * r.len()), within % (sh.m(l) * r.len()));
             let point = r.start + rest / sh.m(l);
+            let nd = sh.dirs();
             let var = if c == 0 {
                 format!("a_{}", l + 1)
             } else if sh.chans == 2 {
                 format!("d_{}", l + 1)
-            } else {
+            } else if c <= nd {
                 format!("d_{},{c}", l + 1)
+            } else {
+                let (k, m) = sh.pairs[c - 1 - nd];
+                format!("e_{},{}{}", l + 1, k + 1, m + 1)
             };
             let place = if set.name == "samples" {
                 format!("sample {point}")

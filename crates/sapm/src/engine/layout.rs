@@ -22,8 +22,11 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 pub(crate) struct Shape {
     /// `[d, m_1, ..., m_L]`.
     pub widths: Vec<usize>,
-    /// Channels `C` (value + derivative directions).
+    /// Channels `C` (value + derivative directions + second-derivative pairs).
     pub chans: usize,
+    /// The pairs `(k, m)` of directions of the second-derivative channels
+    /// (channel `1 + dirs + t` for pair `t`).
+    pub pairs: Vec<(usize, usize)>,
     /// `off_l = C (m_1 + ... + m_l)` (0-based hidden `l`).
     pub off: Vec<usize>,
     /// `H`, auxiliaries per point.
@@ -33,7 +36,7 @@ pub(crate) struct Shape {
 }
 
 impl Shape {
-    pub(crate) fn new(widths: &[usize], chans: usize, n: usize) -> Self {
+    pub(crate) fn new(widths: &[usize], chans: usize, pairs: &[(usize, usize)], n: usize) -> Self {
         let depth = widths.len() - 1;
         let mut off = Vec::with_capacity(depth);
         let mut h = 0;
@@ -44,6 +47,7 @@ impl Shape {
         Shape {
             widths: widths.to_vec(),
             chans,
+            pairs: pairs.to_vec(),
             off,
             hidden_rows: h,
             n,
@@ -51,6 +55,10 @@ impl Shape {
     }
     pub(crate) fn depth(&self) -> usize {
         self.widths.len() - 1
+    }
+    /// First-derivative channels (directions).
+    pub(crate) fn dirs(&self) -> usize {
+        self.chans - 1 - self.pairs.len()
     }
     /// Columns `k_l = m_{l-1} + 1` of layer `l`'s design.
     pub(crate) fn k(&self, l: usize) -> usize {
@@ -140,6 +148,26 @@ pub(crate) fn deriv_input_into(
             }
         }
         qc[m] = 0.0;
+    }
+}
+
+/// `r = [s''(a) (.) dk (.) dm + s'(a) (.) e; 0]` given `s = s(a)`: the
+/// layer input of a second-derivative channel.
+pub(crate) fn second_input_into(
+    act: Activation,
+    (a, s): (MatRef<'_, f64>, MatRef<'_, f64>),
+    (dk, dm, e): (MatRef<'_, f64>, MatRef<'_, f64>, MatRef<'_, f64>),
+    mut r: MatMut<'_, f64>,
+) {
+    let m = e.nrows();
+    for j in 0..e.ncols() {
+        let rc = col_mut(r.rb_mut(), j);
+        let (ac, sc, kc, mc, ec) = (col(a, j), col(s, j), col(dk, j), col(dm, j), col(e, j));
+        for i in 0..m {
+            let (s1, s2) = crate::net::derivs::derivs(act, ac[i], sc[i]);
+            rc[i] = s2 * kc[i] * mc[i] + s1 * ec[i];
+        }
+        rc[m] = 0.0;
     }
 }
 
@@ -244,6 +272,9 @@ pub(crate) struct ChannelLayer<'s> {
     pub nb: usize,
     pub m: usize,
     pub chans: usize,
+    /// Direction pairs of the second-derivative channels (after the
+    /// `chans - 1 - pairs.len()` first-derivative ones).
+    pub pairs: &'s [(usize, usize)],
     /// The layer's auxiliaries (every channel).
     pub aux: &'s [f64],
     /// `s(A_l)` (`m x nb`, column-major with leading dimension `lda`).
@@ -279,18 +310,22 @@ pub(crate) struct ChannelScalars {
 
 /// Finish `D_l` of a set with derivative channels. On entry the value slot
 /// of `dl` (the layer's span of the direction slab) holds `dv = -omega_{l+1}
-/// B_val` and derivative slot `k` holds `dk = -omega_{l+1} B_k` (`B` the next
+/// B_val`, first-derivative slot `k` holds `dk = -omega_{l+1} B_k` and
+/// second-derivative slot `km` holds `dkm = -omega_{l+1} B_km` (`B` the next
 /// layer's residuals pulled back by `W_{l+1}^T`). The gradients
 ///
 /// ```text
-/// g_a  = scale (omega_l Omega^2 E + s'(a) dv + s''(a) sum_k d_k dk)
-/// g_dk = scale (omega_l F_k + s'(a) dk)
+/// g_a   = scale (omega_l Omega^2 E + s'(a) dv + s''(a) sum_k d_k dk
+///                + sum_km (s'''(a) d_k d_m + s''(a) e_km) dkm)
+/// g_dk  = scale (omega_l F_k + s'(a) dk + s''(a) sum_km d_m dkm)
+///                (a pair (k, k) counts twice)
+/// g_ekm = scale (omega_l G_km + s'(a) dkm)
 /// ```
 ///
 /// are scaled per point by the inverse of a curvature bound of the point's
 /// sub-problem (`omega` and `Omega` span decades, and the value auxiliaries'
-/// curvature grows with the derivative magnitude) and written back. Returns
-/// `(|g|^2, <g, D>)`.
+/// curvature grows with the derivative magnitudes) and written back.
+/// Returns `(|g|^2, <g, D>)`.
 pub(crate) fn channel_direction_into(
     act: Activation,
     lay: &ChannelLayer<'_>,
@@ -307,9 +342,13 @@ pub(crate) fn channel_direction_into(
         }
     };
     let (m, nb, chans) = (lay.m, lay.nb, lay.chans);
+    let pairs = lay.pairs;
+    let nd = chans - 1 - pairs.len();
+    let second = !pairs.is_empty();
     let slot = m * nb;
     let (mut gsq, mut slope) = (0.0, 0.0);
-    let sd = inv(sc.scale * (sc.omega_l + sc.omega_next * sc.norm_next * sc.k2));
+    let next = sc.omega_next * sc.norm_next;
+    let sd_const = inv(sc.scale * (sc.omega_l + next * sc.k2));
     let e = lay.res[0].as_ref();
     for j in 0..nb {
         let oj = lay.o.map_or(1.0, |o| o[j]);
@@ -318,38 +357,78 @@ pub(crate) fn channel_direction_into(
             Onext::Rows(r) => r[j],
         };
         let col0 = j * m;
-        let mut dmax: f64 = 0.0;
+        let aux = |c: usize, i: usize| lay.aux[c * slot + col0 + i];
+        // Largest sums over the point's units: |d|^2 (first-derivative
+        // channels) and (|d_k d_m| + |e_km|)^2 (second-derivative ones).
+        let (mut dmax, mut hmax): (f64, f64) = (0.0, 0.0);
         for i in 0..m {
             let mut s2 = 0.0;
-            for c in 1..chans {
-                let d = lay.aux[c * slot + col0 + i];
-                s2 += d * d;
+            for c in 1..=nd {
+                s2 += aux(c, i) * aux(c, i);
             }
             dmax = dmax.max(s2);
+            let mut h2 = 0.0;
+            for (t, &(k, q)) in pairs.iter().enumerate() {
+                let v = (aux(1 + k, i) * aux(1 + q, i)).abs() + aux(1 + nd + t, i).abs();
+                h2 += v * v;
+            }
+            hmax = hmax.max(h2);
         }
-        let sa =
-            inv(sc.scale
-                * (sc.omega_l * oj + sc.omega_next * sc.norm_next * (sc.k2 * onext + dmax)));
-        let (mut ga2, mut gd2) = (0.0, 0.0);
+        let sa = inv(sc.scale * (sc.omega_l * oj + next * (sc.k2 * onext + dmax + hmax)));
+        // A first derivative also enters the next layer's second-derivative
+        // rows, through s''(a) d_m.
+        let sd = if second {
+            inv(sc.scale * (sc.omega_l + next * sc.k2 * (1.0 + 4.0 * dmax)))
+        } else {
+            sd_const
+        };
+        let (mut ga2, mut gd2, mut ge2) = (0.0, 0.0, 0.0);
         for i in 0..m {
-            let z = lay.aux[col0 + i];
-            let (s1, s2) = crate::net::derivs::derivs(act, z, lay.s[(i, j)]);
+            let z = aux(0, i);
+            let (s1, s2, s3) = if second {
+                crate::net::second::derivs3(act, z, lay.s[(i, j)])
+            } else {
+                let (s1, s2) = crate::net::derivs::derivs(act, z, lay.s[(i, j)]);
+                (s1, s2, 0.0)
+            };
+            let at = |c: usize| c * slot + col0 + i;
             let mut chain = 0.0;
-            for c in 1..chans {
-                chain += lay.aux[c * slot + col0 + i] * dl[c * slot + col0 + i];
+            for c in 1..=nd {
+                chain += aux(c, i) * dl[at(c)];
             }
-            let g = sc.scale * (sc.omega_l * oj * e[(i, j)] + s1 * dl[col0 + i] + s2 * chain);
+            let mut chain2 = 0.0;
+            for (t, &(k, q)) in pairs.iter().enumerate() {
+                let c = 1 + nd + t;
+                chain2 += (s3 * aux(1 + k, i) * aux(1 + q, i) + s2 * aux(c, i)) * dl[at(c)];
+            }
+            let g = sc.scale * (sc.omega_l * oj * e[(i, j)] + s1 * dl[at(0)] + s2 * chain + chain2);
             ga2 += g * g;
-            dl[col0 + i] = sa * g;
-            for c in 1..chans {
-                let at = c * slot + col0 + i;
-                let g = sc.scale * (sc.omega_l * lay.res[c][(i, j)] + s1 * dl[at]);
+            dl[at(0)] = sa * g;
+            // The first derivatives read the pair slots before they are overwritten.
+            for c in 1..=nd {
+                let k = c - 1;
+                let mut pair = 0.0;
+                for (t, &(p, q)) in pairs.iter().enumerate() {
+                    let dkm = dl[at(1 + nd + t)];
+                    if p == k {
+                        pair += aux(1 + q, i) * dkm;
+                    }
+                    if q == k {
+                        pair += aux(1 + p, i) * dkm;
+                    }
+                }
+                let g = sc.scale * (sc.omega_l * lay.res[c][(i, j)] + s1 * dl[at(c)] + s2 * pair);
                 gd2 += g * g;
-                dl[at] = sd * g;
+                dl[at(c)] = sd * g;
+            }
+            for c in 1 + nd..chans {
+                let g = sc.scale * (sc.omega_l * lay.res[c][(i, j)] + s1 * dl[at(c)]);
+                ge2 += g * g;
+                dl[at(c)] = sd_const * g;
             }
         }
-        gsq += ga2 + gd2;
-        slope += sa * ga2 + sd * gd2;
+        gsq += ga2 + gd2 + ge2;
+        slope += sa * ga2 + sd * gd2 + sd_const * ge2;
     }
     (gsq, slope)
 }

@@ -21,7 +21,7 @@
 //! `dJ/dA_l = (2/N) [ omega_l E_l - omega_{l+1} s'(A_l) (.) (W_{l+1}^T E_{l+1}) ]`.
 
 use crate::net::{ForwardCache, Network, activate_into, ones_row_mat};
-use crate::task::rows::{Channel, RowSet};
+use crate::task::rows::RowSet;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -251,7 +251,7 @@ pub fn forward_channel_aux(net: &Network, sets: &[RowSet<'_>]) -> SetAux {
             let mut p = channel_inputs0(set);
             for l in 0..depth - 1 {
                 let z: Vec<Mat<f64>> = p.iter().map(|pc| net.layer(l) * pc).collect();
-                p = next_inputs(net, &z);
+                p = next_inputs(net, set, &z);
                 for (c, zc) in z.into_iter().enumerate() {
                     out[c].push(zc);
                 }
@@ -282,12 +282,14 @@ pub fn rows_objective(
             let wl = net.layer(l);
             if l + 1 == depth {
                 let mut design = Mat::<f64>::zeros(p[0].nrows(), set.n());
-                for &(c, coef) in &set.readout.terms {
-                    let i = match c {
-                        Channel::Value => 0,
-                        Channel::D1(k) => 1 + k,
-                    };
-                    design += &p[i] * faer::Scale(coef);
+                for (t, &(c, _)) in set.readout.terms.iter().enumerate() {
+                    let i = set.channel_index(c).expect("a checked readout");
+                    for n in 0..set.n() {
+                        let w = set.readout.coef_at(t, n);
+                        for r in 0..design.nrows() {
+                            design[(r, n)] += w * p[i][(r, n)];
+                        }
+                    }
                 }
                 let e = set.readout.target - wl * &design;
                 terms += omega[l] * e.squared_norm_l2();
@@ -304,6 +306,7 @@ pub fn rows_objective(
                 }
                 p = next_inputs(
                     net,
+                    set,
                     &aux[s].iter().map(|ch| ch[l].clone()).collect::<Vec<_>>(),
                 );
             }
@@ -313,7 +316,7 @@ pub fn rows_objective(
     j
 }
 
-/// `[x; 1]` and `[v_k; 0]` of a set.
+/// `[x; 1]`, `[v_k; 0]` and (second-derivative channels) `[0; 0]` of a set.
 fn channel_inputs0(set: &RowSet<'_>) -> Vec<Mat<f64>> {
     let (d, n) = (set.x.nrows(), set.n());
     let mut p = vec![Mat::from_fn(d + 1, n, |i, j| {
@@ -326,20 +329,36 @@ fn channel_inputs0(set: &RowSet<'_>) -> Vec<Mat<f64>> {
             |i, j| if i < d { v[(i, j)] } else { 0.0 },
         ));
     }
+    for _ in &set.pairs {
+        p.push(Mat::zeros(d + 1, n));
+    }
     p
 }
 
-/// `[s(a); 1]` and `[s'(a) d_k; 0]` from the values and derivatives `z[c]`.
-fn next_inputs(net: &Network, z: &[Mat<f64>]) -> Vec<Mat<f64>> {
+/// `[s(a); 1]`, `[s'(a) d_k; 0]` and `[s''(a) d_k d_m + s'(a) e_km; 0]` from
+/// the values and derivatives `z[c]` of `set`'s channels.
+fn next_inputs(net: &Network, set: &RowSet<'_>, z: &[Mat<f64>]) -> Vec<Mat<f64>> {
     let act = net.activation();
     let (m, n) = (z[0].nrows(), z[0].ncols());
+    let nd = set.dirs.len();
     let mut p = vec![Mat::from_fn(m + 1, n, |i, j| {
         if i < m { act.eval(z[0][(i, j)]) } else { 1.0 }
     })];
-    for zc in &z[1..] {
+    for zc in &z[1..=nd] {
         p.push(Mat::from_fn(m + 1, n, |i, j| {
             if i < m {
                 act.deriv(z[0][(i, j)]) * zc[(i, j)]
+            } else {
+                0.0
+            }
+        }));
+    }
+    for (t, &(k, q)) in set.pairs.iter().enumerate() {
+        let e = &z[1 + nd + t];
+        p.push(Mat::from_fn(m + 1, n, |i, j| {
+            if i < m {
+                let a = z[0][(i, j)];
+                act.deriv2(a) * z[1 + k][(i, j)] * z[1 + q][(i, j)] + act.deriv(a) * e[(i, j)]
             } else {
                 0.0
             }

@@ -25,7 +25,7 @@
 //! 5. [`SetPasses::update`]: `A -= t D` for the accepted `t`.
 
 pub(crate) use super::layer_data::{Accumulate, LayerData, WAVE};
-use super::layout::{Shape, deriv_input_into, input_into};
+use super::layout::{Shape, deriv_input_into, input_into, second_input_into};
 use crate::linalg::{PerThread, QrWs, SampleBlocks, balanced_block, mat_bytes};
 use crate::net::activation::Activation;
 use crate::net::{Network, col, col_mut};
@@ -47,7 +47,10 @@ pub(crate) struct SetInfo {
     pub readout: Vec<(usize, f64)>,
     /// The channel index when the readout is one channel with coefficient 1.
     pub plain: Option<usize>,
-    /// Readout coefficient of the value channel.
+    /// Whether some readout coefficient varies from point to point
+    /// ([`crate::task::rows::Readout::scales`]).
+    pub per_point_coefs: bool,
+    /// Largest `|readout coefficient|` of the value channel.
     pub value_coef: f64,
     /// `Omega^2` rows.
     pub omega: Option<OmegaRows>,
@@ -59,10 +62,8 @@ impl SetInfo {
     /// `n` and `n_first`: the points of `set` and of `first` over all
     /// processes (`set.n()`, `first.n()` in a single process).
     pub(crate) fn new(set: &RowSet<'_>, first: &RowSet<'_>, n: f64, n_first: f64) -> Self {
-        let index = |c: Channel| match c {
-            Channel::Value => 0,
-            Channel::D1(k) => 1 + k,
-        };
+        // `check` has made sure every read channel exists.
+        let index = |c: Channel| set.channel_index(c).unwrap_or(0);
         let nref = n_first.max(1.0) / first.weight;
         let rel = (set.weight / n.max(1.0)) / (first.weight / n_first.max(1.0));
         SetInfo {
@@ -75,7 +76,8 @@ impl SetInfo {
                 .map(|&(c, w)| (index(c), w))
                 .collect(),
             plain: set.readout.plain().map(index),
-            value_coef: set.readout.coef(Channel::Value),
+            per_point_coefs: set.readout.scales.iter().any(Option::is_some),
+            value_coef: set.readout.coef_max(Channel::Value),
             omega: set.omega_rows,
             unit: false,
         }
@@ -232,7 +234,7 @@ impl SetPasses {
         mode: Accumulate,
     ) -> Self {
         let n = set.n();
-        let shape = Shape::new(net.widths(), set.channels(), n);
+        let shape = Shape::new(net.widths(), set.channels(), &set.pairs, n);
         let block = balanced_block(n, block);
         let blocks = SampleBlocks::new(n, block);
         let nb = block.min(n).max(1);
@@ -318,12 +320,27 @@ impl SetPasses {
                 pool.with(|s| {
                     let acc = &mut s.acc[..nb];
                     acc.fill(0.0);
+                    let nd = shape.dirs();
                     for l in (0..hidden).rev() {
-                        for c in 1..shape.chans {
+                        for c in 1..=nd {
                             let d = shape.layer(slab, l, c, nb);
                             for (j, v) in acc.iter_mut().enumerate() {
                                 for x in col(d, j) {
                                     *v += x * x;
+                                }
+                            }
+                        }
+                        for (t, &(k, q)) in shape.pairs.iter().enumerate() {
+                            let (dk, dq) = (
+                                shape.layer(slab, l, 1 + k, nb),
+                                shape.layer(slab, l, 1 + q, nb),
+                            );
+                            let e = shape.layer(slab, l, 1 + nd + t, nb);
+                            for (j, v) in acc.iter_mut().enumerate() {
+                                for ((a, b), x) in col(dk, j).iter().zip(col(dq, j)).zip(col(e, j))
+                                {
+                                    let h = (a * b).abs() + x.abs();
+                                    *v += h * h;
                                 }
                             }
                         }
@@ -401,7 +418,7 @@ impl SetPasses {
                     }
                     let ea = &s.ea;
                     let dz = |c: usize| ea[c].as_ref().submatrix(0, 0, m, nb);
-                    next_inputs(act, shape.chans, dz(0), dz, &mut s.pa);
+                    next_inputs(act, shape, dz, &mut s.pa);
                 }
             });
         };
@@ -439,43 +456,73 @@ pub(crate) fn layer_inputs(
             let z = v.subcols(r.start, nb);
             deriv_input_into(None, z, z, z, p[1 + c].as_mut().submatrix_mut(0, 0, k, nb));
         }
+        // Straight directions: the input's second derivatives are zero.
+        for pc in &mut p[1 + set.dirs.len()..shape.chans] {
+            pc.as_mut().submatrix_mut(0, 0, k, nb).fill(0.0);
+        }
         return;
     }
     let a = |c: usize| shape.layer(slab, l - 1, c, nb);
-    next_inputs(act, shape.chans, a(0), a, p);
+    next_inputs(act, shape, a, p);
 }
 
-/// The next layer's inputs from the pre-activations `z` (`m x n_b`) and
-/// channel `c`'s directional ones `dz(c)`: `[s(z); 1]` and `[s'(z) (.) dz(c);
-/// 0]` for `c` in `1..chans`, into `p` (`m + 1` rows each).
-fn next_inputs<'a>(
+/// The next layer's inputs from the pre-activations `z = z(0)` (`m x n_b`)
+/// and channel `c`'s derivatives `z(c)`: `[s(z); 1]`, `[s'(z) (.) z(c); 0]`
+/// for the first-derivative channels and `[s''(z) (.) z(k) (.) z(m) + s'(z)
+/// (.) z(c); 0]` for the second-derivative ones, into `p` (`m + 1` rows each).
+pub(crate) fn next_inputs<'a>(
     act: Activation,
-    chans: usize,
-    z: MatRef<'a, f64>,
-    dz: impl Fn(usize) -> MatRef<'a, f64>,
+    shape: &Shape,
+    z: impl Fn(usize) -> MatRef<'a, f64>,
     p: &mut [Mat<f64>],
 ) {
-    let (k, nb) = (z.nrows() + 1, z.ncols());
-    input_into(Some(act), z, p[0].as_mut().submatrix_mut(0, 0, k, nb));
+    let z0 = z(0);
+    let (k, nb) = (z0.nrows() + 1, z0.ncols());
+    input_into(Some(act), z0, p[0].as_mut().submatrix_mut(0, 0, k, nb));
     let (p0, rest) = p.split_at_mut(1);
-    for c in 1..chans {
-        deriv_input_into(
-            Some(act),
-            z,
-            p0[0].as_ref().submatrix(0, 0, k - 1, nb),
-            dz(c),
-            rest[c - 1].as_mut().submatrix_mut(0, 0, k, nb),
-        );
+    let s = p0[0].as_ref().submatrix(0, 0, k - 1, nb);
+    let nd = shape.dirs();
+    for c in 1..=nd {
+        let q = rest[c - 1].as_mut().submatrix_mut(0, 0, k, nb);
+        deriv_input_into(Some(act), z0, s, z(c), q);
+    }
+    for (t, &(a, b)) in shape.pairs.iter().enumerate() {
+        let c = 1 + nd + t;
+        let q = rest[c - 1].as_mut().submatrix_mut(0, 0, k, nb);
+        second_input_into(act, (z0, s), (z(1 + a), z(1 + b), z(c)), q);
     }
 }
 
-/// The readout's design `sum_c coef_c P_c` into `comb`.
-pub(crate) fn combine(info: &SetInfo, p: &[Mat<f64>], k: usize, nb: usize, comb: &mut Mat<f64>) {
+/// Sum of the readout coefficients of channel `c` at point `j` of `set`.
+pub(crate) fn point_coef(set: &RowSet<'_>, c: usize, j: usize) -> f64 {
+    let r = &set.readout;
+    (0..r.terms.len())
+        .filter(|&t| set.channel_index(r.terms[t].0) == Some(c))
+        .map(|t| r.coef_at(t, j))
+        .sum()
+}
+
+/// The readout's design `sum_c coef_c P_c` of the points `r` of `set` into
+/// `comb` (per-point coefficients when the readout has them).
+pub(crate) fn combine(
+    info: &SetInfo,
+    set: &RowSet<'_>,
+    r: &std::ops::Range<usize>,
+    p: &[Mat<f64>],
+    k: usize,
+    comb: &mut Mat<f64>,
+) {
+    let nb = r.len();
     let mut out = comb.as_mut().submatrix_mut(0, 0, k, nb);
     out.fill(0.0);
-    for &(c, w) in &info.readout {
+    for (t, &(c, w)) in info.readout.iter().enumerate() {
         let pc = p[c].as_ref().submatrix(0, 0, k, nb);
         for j in 0..nb {
+            let w = if info.per_point_coefs {
+                set.readout.coef_at(t, r.start + j)
+            } else {
+                w
+            };
             let o = col_mut(out.rb_mut(), j);
             for (x, y) in o.iter_mut().zip(col(pc, j)) {
                 *x += w * y;

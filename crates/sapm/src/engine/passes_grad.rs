@@ -3,10 +3,10 @@
 //! point (`trial`). See `passes.rs` for the layout and the fold order.
 
 use super::layout::{
-    ChannelLayer, ChannelScalars, Onext, Shape, channel_direction_into, deriv_input_into,
-    input_into, residual_into, value_direction_into, weighted_squares,
+    ChannelLayer, ChannelScalars, Onext, Shape, channel_direction_into, residual_into,
+    value_direction_into, weighted_squares,
 };
-use super::passes::{SetInfo, SetPasses, Slot, combine, layer_inputs};
+use super::passes::{SetInfo, SetPasses, Slot, combine, layer_inputs, next_inputs, point_coef};
 use crate::net::activation::Activation;
 use crate::net::{Network, col, col_mut};
 use crate::task::rows::RowSet;
@@ -82,7 +82,7 @@ impl SetPasses {
                     if l < hi && args.dir[l] {
                         pull_back(
                             shape,
-                            info,
+                            (info, set, &rg),
                             net,
                             args.omega,
                             dslab,
@@ -105,6 +105,7 @@ impl SetPasses {
                                 nb,
                                 m,
                                 chans: shape.chans,
+                                pairs: &shape.pairs,
                                 aux: &slab[span.clone()],
                                 s: s_al,
                                 res: ec,
@@ -270,7 +271,7 @@ fn readout_residual(
     let design = match info.plain {
         Some(c) => p[c].as_ref().submatrix(0, 0, k, nb),
         None => {
-            combine(info, p, k, nb, comb);
+            combine(info, set, rg, p, k, comb);
             comb.as_ref().submatrix(0, 0, k, nb)
         }
     };
@@ -309,11 +310,12 @@ fn hidden_residuals(
 
 /// `D_{l,c} = -omega_{l+1} W_{l+1}^T B_c`, the next layer's residuals pulled
 /// back per channel (weighted by `Omega^2_{l+1}` for value rows; for the
-/// output layer by the readout coefficient of the channel).
+/// output layer by the readout coefficient of the channel, per point when
+/// the readout's coefficients vary).
 #[allow(clippy::too_many_arguments)]
 fn pull_back(
     shape: &Shape,
-    info: &SetInfo,
+    (info, set, rg): (&SetInfo, &RowSet<'_>, &std::ops::Range<usize>),
     net: &Network,
     omega: &[f64],
     dslab: &mut [f64],
@@ -346,18 +348,32 @@ fn pull_back(
             (c, 1.0)
         };
         let mut dl = shape.layer_mut(dslab, l, c, nb);
-        if coef == 0.0 {
+        let reads = info.readout.iter().any(|(cc, _)| *cc == c);
+        if coef == 0.0 && !(out && info.per_point_coefs && reads) {
             dl.fill(0.0);
             continue;
         }
+        let per_point = out && info.per_point_coefs;
         matmul(
             dl.rb_mut(),
             Accum::Replace,
             wt,
             ep[src].as_ref().submatrix(0, 0, m1, nb),
-            -omega[next] * coef,
+            if per_point {
+                -omega[next]
+            } else {
+                -omega[next] * coef
+            },
             Par::Seq,
         );
+        if per_point {
+            for j in 0..nb {
+                let cj = point_coef(set, c, rg.start + j);
+                for x in col_mut(dl.rb_mut(), j) {
+                    *x *= cj;
+                }
+            }
+        }
     }
 }
 
@@ -411,16 +427,5 @@ fn inputs_from(
     p: &mut [Mat<f64>],
 ) {
     let m = shape.m(l);
-    let a = t[0].as_ref().submatrix(0, 0, m, nb);
-    input_into(Some(act), a, p[0].as_mut().submatrix_mut(0, 0, m + 1, nb));
-    let (p0, rest) = p.split_at_mut(1);
-    for c in 1..shape.chans {
-        deriv_input_into(
-            Some(act),
-            a,
-            p0[0].as_ref().submatrix(0, 0, m, nb),
-            t[c].as_ref().submatrix(0, 0, m, nb),
-            rest[c - 1].as_mut().submatrix_mut(0, 0, m + 1, nb),
-        );
-    }
+    next_inputs(act, shape, |c| t[c].as_ref().submatrix(0, 0, m, nb), p);
 }

@@ -45,7 +45,7 @@ impl SetPasses {
                     let out = l + 1 == depth;
                     let chans = if out { 1 } else { shape.chans };
                     if out && info.plain != Some(0) {
-                        combine(info, &s.pa, k, nb, &mut s.comb);
+                        combine(info, set, &r, &s.pa, k, &mut s.comb);
                     }
                     for c in 0..chans {
                         let p = if out {

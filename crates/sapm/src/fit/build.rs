@@ -48,11 +48,7 @@ pub fn build_trainer_on<'a>(
     }
     let obj = || task.objective_on(net, reducer);
     let adam = || -> Box<dyn Trainer + 'a> { Box::new(Adam::new(obj(), cfg.adam)) };
-    if task.is_second_order()
-        && matches!(
-            cfg.method,
-            Method::Pm | Method::Sapm | Method::SapmGn | Method::Elm | Method::Varpro
-        )
+    if task.is_second_order() && matches!(cfg.method, Method::SapmGn | Method::Elm | Method::Varpro)
     {
         return Err(crate::config::second_order_refusal(cfg.method));
     }

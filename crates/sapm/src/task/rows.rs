@@ -7,27 +7,38 @@
 //! **channel**: the value channel `a_l ~ z_l` always, and one
 //! first-derivative channel `d_{l,k} ~ dz_l/dv_k` per input direction `v_k`
 //! the set's readout needs (none for regression and Dirichlet data; the
-//! direction `v = J_e c` of a first-order operator `c . grad u`; later the
-//! coordinate directions of second-order operators). Each channel's layer
-//! input is linear in the layer's weights, so every weight step stays one
-//! stacked least-squares problem:
+//! direction `v = J_e c` of a first-order operator `c . grad u`; the
+//! coordinate directions of second-order operators), and one
+//! second-derivative channel `e_{l,km} ~ d^2 z_l / dv_k dv_m` per pair of
+//! directions a second-order readout needs. Each channel's layer input is
+//! linear in the layer's weights, so every weight step stays one stacked
+//! least-squares problem:
 //!
 //! ```text
 //! value        P_0 = [x; 1]        P_{l+1} = [s(a_l); 1]                rows a_l   ~ W~_l P_l
 //! derivative   Q_0 = [v_k; 0]      Q_{l+1} = [s'(a_l) (.) d_{l,k}; 0]   rows d_l,k ~ W~_l Q_l,k
+//! second       R_0 = [0; 0]        R_{l+1} = [s''(a_l) d_{l,k} d_{l,m}
+//!                                             + s'(a_l) e_{l,km}; 0]    rows e_l,km ~ W~_l R_l,km
 //! ```
+//!
+//! (the input's second derivative along straight directions is zero, so
+//! the first layer's second-derivative rows are `e_{0,km} ~ 0`).
 //!
 //! The output layer has one row per point: the **readout**, a fixed
 //! combination of channels, `sum_c coef_c (W~_L P_{L,c}) -> target`
 //! (regression: the value channel -> `y`; a first-order PDE: the derivative
-//! channel -> `f`; a Dirichlet boundary: the value channel -> `g`).
+//! channel -> `f`; a Dirichlet boundary: the value channel -> `g`; a
+//! second-order PDE: `sum A_km e + c_k d_k + r u -> f`, whose coefficients
+//! may vary from point to point, [`Readout::scales`]).
 //!
 //! Loss: `J = sum_s (alpha_s / N_s) sum_l omega_l R_{l,s}`, where `R_{l,s}`
 //! sums the squared residuals of set `s`'s rows at layer `l`; value rows of
 //! hidden layers of a set with [`RowSet::omega_rows`] carry the per-point
-//! weights `Omega^2_{l,n} = floor + deriv sum_{j >= l} sum_k |d_{j,k,n}|^2`
-//! (an error in `a_l` reaches a derivative readout only through
-//! `s''(a_l) d_l`, so its effect scales with the derivative magnitude).
+//! weights `Omega^2_{l,n} = floor + deriv sum_{j >= l} (sum_k |d_{j,k,n}|^2 +
+//! sum_km (|d_{j,k,n}| |d_{j,m,n}| + |e_{j,km,n}|)^2)` (an error in `a_l`
+//! reaches a first-derivative readout only through `s''(a_l) d_l`, a
+//! second-derivative one through `s'''(a_l) d_k d_m + s''(a_l) e_km`, so its
+//! effect scales with the derivative magnitudes; docs/method.md).
 
 use crate::error::{Error, Result};
 use faer::MatRef;
@@ -39,6 +50,9 @@ pub enum Channel {
     Value,
     /// Directional derivative `dz_l / dv_k` along the set's `k`-th direction.
     D1(usize),
+    /// Second derivative `d^2 z_l / dv_k dv_m` along directions `k <= m`
+    /// (a pair of [`RowSet::pairs`]).
+    D2(usize, usize),
 }
 
 /// Per-point `Omega^2` weights of a set's hidden value rows.
@@ -54,8 +68,12 @@ pub struct OmegaRows {
 /// against `target` (`m x N`).
 #[derive(Debug, Clone)]
 pub struct Readout<'a> {
-    /// `(channel, coefficient)` terms (constant coefficients).
+    /// `(channel, coefficient)` terms.
     pub terms: Vec<(Channel, f64)>,
+    /// Per-point factors of the terms (`1 x N` each, one per term, `None`:
+    /// 1), or empty when every coefficient is constant: term `t` at point
+    /// `n` reads its channel times `terms[t].1 * scales[t][n]`.
+    pub scales: Vec<Option<MatRef<'a, f64>>>,
     /// Targets, `m x N`.
     pub target: MatRef<'a, f64>,
 }
@@ -65,6 +83,7 @@ impl<'a> Readout<'a> {
     pub fn value(target: MatRef<'a, f64>) -> Self {
         Readout {
             terms: vec![(Channel::Value, 1.0)],
+            scales: Vec::new(),
             target,
         }
     }
@@ -73,25 +92,45 @@ impl<'a> Readout<'a> {
     pub fn derivative(k: usize, target: MatRef<'a, f64>) -> Self {
         Readout {
             terms: vec![(Channel::D1(k), 1.0)],
+            scales: Vec::new(),
             target,
         }
     }
 
     /// The single channel read with coefficient 1, if that is all the readout is.
     pub(crate) fn plain(&self) -> Option<Channel> {
+        if self.scales.iter().any(Option::is_some) {
+            return None;
+        }
         match self.terms.as_slice() {
             [(c, w)] if *w == 1.0 => Some(*c),
             _ => None,
         }
     }
 
-    /// Coefficient of `c` (0 when absent).
-    pub(crate) fn coef(&self, c: Channel) -> f64 {
-        self.terms
-            .iter()
-            .filter(|(t, _)| *t == c)
-            .map(|(_, w)| w)
-            .sum()
+    /// The largest `|coefficient|` of `c` over the points (0 when absent).
+    pub(crate) fn coef_max(&self, c: Channel) -> f64 {
+        let n = self.target.ncols();
+        (0..n.max(1))
+            .map(|j| {
+                self.terms
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (t, _))| *t == c)
+                    .map(|(t, _)| self.coef_at(t, j.min(n.saturating_sub(1))))
+                    .sum::<f64>()
+                    .abs()
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// Coefficient of term `t` at point `j`.
+    pub fn coef_at(&self, t: usize, j: usize) -> f64 {
+        let s = match self.scales.get(t) {
+            Some(Some(m)) if m.ncols() > 0 => m[(0, j)],
+            _ => 1.0,
+        };
+        self.terms[t].1 * s
     }
 }
 
@@ -104,6 +143,8 @@ pub struct RowSet<'a> {
     pub x: MatRef<'a, f64>,
     /// Input directions of the first-derivative channels, each `d x N`.
     pub dirs: Vec<MatRef<'a, f64>>,
+    /// Pairs `(k, m)`, `k <= m`, of directions with a second-derivative channel.
+    pub pairs: Vec<(usize, usize)>,
     /// The output rows.
     pub readout: Readout<'a>,
     /// `alpha_s > 0`: the set's loss term is `alpha_s mean(...)`.
@@ -119,6 +160,7 @@ impl<'a> RowSet<'a> {
             name: "samples",
             x,
             dirs: Vec::new(),
+            pairs: Vec::new(),
             readout: Readout::value(y),
             weight: 1.0,
             omega_rows: None,
@@ -130,9 +172,23 @@ impl<'a> RowSet<'a> {
         self.x.ncols()
     }
 
-    /// Channels: value first, then one per direction.
+    /// Channels: value first, then one per direction, then one per pair.
     pub fn channels(&self) -> usize {
-        1 + self.dirs.len()
+        1 + self.dirs.len() + self.pairs.len()
+    }
+
+    /// Index of channel `c` among the set's channels (value 0, `D1(k)` at
+    /// `1 + k`, `D2` after the directions in the order of `pairs`).
+    pub fn channel_index(&self, c: Channel) -> Option<usize> {
+        match c {
+            Channel::Value => Some(0),
+            Channel::D1(k) => (k < self.dirs.len()).then_some(1 + k),
+            Channel::D2(k, m) => self
+                .pairs
+                .iter()
+                .position(|&p| p == (k, m))
+                .map(|t| 1 + self.dirs.len() + t),
+        }
     }
 
     /// Check shapes and weights against a network with `d` inputs and `m` outputs.
@@ -167,13 +223,43 @@ impl<'a> RowSet<'a> {
                 "a readout needs at least one term",
             ));
         }
-        for (c, w) in &self.readout.terms {
-            if let Channel::D1(k) = c
-                && *k >= self.dirs.len()
-            {
+        for &(k, m) in &self.pairs {
+            if k > m || m >= self.dirs.len() {
                 return Err(Error::numerical(
                     self.name,
-                    format!("readout reads direction {k} of {}", self.dirs.len()),
+                    format!("pair ({k}, {m}) of {} directions", self.dirs.len()),
+                ));
+            }
+        }
+        let sc = &self.readout.scales;
+        if !sc.is_empty() && sc.len() != self.readout.terms.len() {
+            return shape(
+                "readout scales",
+                format!("{}", self.readout.terms.len()),
+                format!("{}", sc.len()),
+            );
+        }
+        for s in sc.iter().flatten() {
+            if s.nrows() != 1 || s.ncols() != n {
+                return shape(
+                    "readout scales",
+                    format!("1 x {n}"),
+                    format!("{} x {}", s.nrows(), s.ncols()),
+                );
+            }
+            if (0..n).any(|j| !s[(0, j)].is_finite()) {
+                return Err(Error::numerical(self.name, "readout scale not finite"));
+            }
+        }
+        for (c, w) in &self.readout.terms {
+            if self.channel_index(*c).is_none() {
+                return Err(Error::numerical(
+                    self.name,
+                    format!(
+                        "readout reads {c:?}, not a channel of {} directions and pairs {:?}",
+                        self.dirs.len(),
+                        self.pairs
+                    ),
                 ));
             }
             if !w.is_finite() {

@@ -6,6 +6,7 @@ mod flops;
 mod init_and_probes;
 mod loss_formulas;
 mod pinn_rows;
+mod second_rows;
 mod state;
 mod weight_step;
 

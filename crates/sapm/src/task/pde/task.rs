@@ -2,12 +2,14 @@
 //! metrics it records and the rows the penalty engine sees.
 
 use super::loss::{PinnObjective, pinn_loss};
+use super::second_sampling::PointOp;
 use super::{PdeConfig, PinnData, Problem};
 use crate::checkpoint::fingerprint_mats;
 use crate::driver::Metrics;
 use crate::error::Result;
 use crate::net::Network;
-use crate::task::rows::{OmegaRows, Readout, RowSet};
+use crate::task::rows::{Channel, OmegaRows, Readout, RowSet};
+use faer::{Mat, MatRef};
 
 /// A PDE problem, its settings and its points.
 #[derive(Debug, Clone)]
@@ -35,28 +37,55 @@ impl PdeTask {
     /// The row sets of the penalty engine: interior points with a value
     /// channel and the operator's derivative channels, read out as the
     /// operator against `f`, weight `alpha`, `Omega^2` rows; boundary points
-    /// with a value channel read out against `g`, weight `beta_bc`.
+    /// with a value channel read out against `g`, weight `beta_bc`. A
+    /// second-order problem's sets carry its [`PointOp`]s: the coordinate
+    /// directions and pairs the operator reads, read out with the
+    /// operator's (possibly per-point) coefficients.
     pub fn row_sets(&self) -> Vec<RowSet<'_>> {
         let d = &self.data;
+        let omega = OmegaRows {
+            floor: self.cfg.omega_floor,
+            deriv: self.cfg.omega_deriv,
+        };
+        if let Some(rows) = &d.second {
+            return vec![
+                second_set(
+                    "interior",
+                    &d.e_int,
+                    &rows.interior,
+                    &d.f_int,
+                    self.cfg.alpha,
+                    omega,
+                ),
+                second_set(
+                    "boundary",
+                    &d.e_bc,
+                    &rows.boundary,
+                    &d.g_bc,
+                    self.cfg.beta_bc,
+                    omega,
+                ),
+            ];
+        }
         vec![
             RowSet {
                 name: "interior",
                 x: d.e_int.as_ref(),
                 dirs: vec![d.v_int.as_ref()],
+                pairs: Vec::new(),
                 readout: Readout {
                     terms: self.problem.op.readout_terms(),
+                    scales: Vec::new(),
                     target: d.f_int.as_ref(),
                 },
                 weight: self.cfg.alpha,
-                omega_rows: Some(OmegaRows {
-                    floor: self.cfg.omega_floor,
-                    deriv: self.cfg.omega_deriv,
-                }),
+                omega_rows: Some(omega),
             },
             RowSet {
                 name: "boundary",
                 x: d.e_bc.as_ref(),
                 dirs: Vec::new(),
+                pairs: Vec::new(),
                 readout: Readout::value(d.g_bc.as_ref()),
                 weight: self.cfg.beta_bc,
                 omega_rows: None,
@@ -80,6 +109,70 @@ impl PdeTask {
             mats.push(u.as_ref());
         }
         fingerprint_mats(mats)
+    }
+}
+
+/// A second-order row set: points `x`, the operator `op` against `target`
+/// with weight `weight`, `Omega^2` rows when it has derivative channels.
+fn second_set<'a>(
+    name: &'static str,
+    x: &'a Mat<f64>,
+    op: &'a PointOp,
+    target: &'a Mat<f64>,
+    weight: f64,
+    omega: OmegaRows,
+) -> RowSet<'a> {
+    RowSet {
+        name,
+        x: x.as_ref(),
+        dirs: op.dirs.iter().map(|v| v.as_ref()).collect(),
+        pairs: op.pairs.clone(),
+        readout: point_readout(op, target.as_ref()),
+        weight,
+        omega_rows: (!op.dirs.is_empty()).then_some(omega),
+    }
+}
+
+/// The readout of a second-order row set: `cu u + sum_k cd_k d_k + sum_km
+/// ch_km e_km` against `target`; a coefficient equal at every point is a
+/// constant (no per-point factor), so constant-coefficient operators read
+/// out as cheaply as first-order ones.
+fn point_readout<'a>(op: &'a PointOp, target: MatRef<'a, f64>) -> Readout<'a> {
+    let mut terms = Vec::new();
+    let mut scales = Vec::new();
+    let mut add = |c: Channel, m: &'a Mat<f64>| {
+        let first = if m.ncols() > 0 { m[(0, 0)] } else { 0.0 };
+        if (0..m.ncols()).all(|j| m[(0, j)] == first) {
+            if first != 0.0 {
+                terms.push((c, first));
+                scales.push(None);
+            }
+        } else {
+            terms.push((c, 1.0));
+            scales.push(Some(m.as_ref()));
+        }
+    };
+    if let Some(cu) = &op.cu {
+        add(Channel::Value, cu);
+    }
+    for (k, cd) in op.cd.iter().enumerate() {
+        add(Channel::D1(k), cd);
+    }
+    for (&(k, m), ch) in op.pairs.iter().zip(&op.ch) {
+        add(Channel::D2(k, m), ch);
+    }
+    if terms.is_empty() {
+        // Every coefficient zero: the rows read `0 u`.
+        terms.push((Channel::Value, 0.0));
+        scales.push(None);
+    }
+    if scales.iter().all(Option::is_none) {
+        scales.clear();
+    }
+    Readout {
+        terms,
+        scales,
+        target,
     }
 }
 
