@@ -173,10 +173,7 @@ pub(super) fn check_second_order(cfg: &TrainConfig, p: &PdeConfig) -> Result<()>
     if !p.is_second_order() {
         return Ok(());
     }
-    if matches!(
-        cfg.method,
-        Method::Pm | Method::Sapm | Method::SapmGn | Method::Elm | Method::Varpro
-    ) {
+    if matches!(cfg.method, Method::Pm | Method::Sapm | Method::SapmGn) {
         return Err(second_order_refusal(cfg.method));
     }
     crate::net::second::require_second_derivative(cfg.network.activation)?;
@@ -198,15 +195,12 @@ pub fn second_order_refusal(method: Method) -> Error {
         Method::Pm | Method::Sapm | Method::SapmGn => {
             "its second-derivative auxiliaries are not built yet (phase 2 of issue 12)"
         }
-        Method::Varpro => {
-            "its Jacobian of the second-order rows is not built yet (phase 2 of issue 12)"
-        }
         _ => "it fits regression data only",
     };
     Error::config(
         "method",
         format!(
-            "{method} is not available for second-order PDEs: {why}; use ls-adam, ls-lbfgs, ls-adam-lbfgs or lm"
+            "{method} is not available for second-order PDEs: {why}; use ls-adam, ls-lbfgs, ls-adam-lbfgs, lm, varpro or elm"
         ),
     )
 }
