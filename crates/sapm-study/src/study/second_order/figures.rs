@@ -18,7 +18,7 @@ pub(super) fn refusals(refused: &[(&str, String, String)]) -> String {
         return String::new();
     }
     let mut s = String::from(
-        "## Methods left out\n\nThe library refuses these methods on these problems (its config check, before any training), so the study skipped them; they join as soon as the library accepts them:\n\n",
+        "\n## Methods left out\n\nThe library refuses these methods on these problems (its config check, before any training), so the study skipped them; they join as soon as the library accepts them:\n\n",
     );
     let mut methods: Vec<&str> = Vec::new();
     for r in refused {
@@ -86,7 +86,7 @@ pub(super) fn heat_maps(
             )),
             panels,
             4,
-            420,
+            480,
             340,
         );
         save(&fig, &plots.join(&stem))?;
