@@ -114,7 +114,7 @@ static INFO: StudyInfo = StudyInfo {
 /// What the plan does with one problem x method x seed.
 enum Planned {
     /// A run of this config.
-    Run((Checked, Vec<String>)),
+    Run(Box<(Checked, Vec<String>)>),
     /// The library refuses the method on this problem: its message.
     Refused(String),
 }
@@ -131,7 +131,7 @@ fn planned(p: &PlanInput, case: &Case, method: &str, seed: u64) -> Result<Planne
     // After the method's settings: time decides, not iterations.
     grid.push(format!("train.max_iterations={NO_ITERATION_LIMIT}"));
     match p.config(&base, &[], &grid, seed) {
-        Ok(c) => Ok(Planned::Run(c)),
+        Ok(c) => Ok(Planned::Run(Box::new(c))),
         Err(Error::Sapm(sapm::Error::Config { key, reason })) if key == "method" => {
             Ok(Planned::Refused(reason))
         }
@@ -191,7 +191,7 @@ impl Study for SecondOrder {
                     let two_d = cfg.0.pde.as_ref().map(|d| d.problem()).transpose()?;
                     let keep = seed == p.first_seed && two_d.is_some_and(|q| q.dim() == 2);
                     let id = format!("{}-{m}-s{seed}", c.key);
-                    specs.push(RunSpec::new(id, m, c.key, cfg).models(keep, keep));
+                    specs.push(RunSpec::new(id, m, c.key, *cfg).models(keep, keep));
                 }
             }
         }
