@@ -77,9 +77,9 @@ enum Cmd {
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         max_memory: Option<u64>,
     },
-    /// Run a study (many runs, results.csv, plots, report.md): consistency, depth, ablation, transport, derivatives, optimizers.
+    /// Run a study (many runs, results.csv, plots, report.md): consistency, depth, ablation, transport, derivatives, optimizers, second-order.
     Study {
-        /// Study name: consistency, depth, ablation, transport (PINN table over beta), derivatives (PINN derivative auxiliaries) or optimizers (every method at equal CPU time, issue 16).
+        /// Study name: consistency, depth, ablation, transport (PINN table over beta), derivatives (PINN derivative auxiliaries), optimizers (every method at equal CPU time, issue 16) or second-order (every method on the second-order PDEs at equal CPU time, issue 12).
         name: String,
         /// Output folder (created if missing; files in it are replaced).
         #[arg(long)]

@@ -7,7 +7,7 @@
 //! computed from the results. `sapm study NAME` and `sapm plot RUN_DIR` are
 //! thin wrappers over this crate.
 //!
-//! Five studies run (see `docs/studies.md`):
+//! Seven studies run (see `docs/studies.md`):
 //! - `consistency`: SAPM's auxiliary loss and the true MSE over the
 //!   iterations, next to PM's;
 //! - `depth`: every method at several depths at equal wall time, with random
@@ -15,7 +15,11 @@
 //! - `ablation`: SAPM's knobs changed one at a time around the defaults;
 //! - `transport`: PINN accuracy (rel L2) over the transport speed beta;
 //! - `derivatives`: how well the PM/SAPM-PINN derivative auxiliaries track
-//!   the network's true input derivatives.
+//!   the network's true input derivatives;
+//! - `optimizers`: every method at equal CPU time on regression and PINN
+//!   problems;
+//! - `second-order`: every method at equal CPU time on the second-order
+//!   PDEs.
 //!
 //! ```no_run
 //! use sapm_study::study::{run_study, StudyOptions};

@@ -435,3 +435,43 @@ fn optimizers_study_end_to_end() {
         assert_eq!(r.extra("rel_l2").unwrap().is_finite(), pinn, "{}", r.run);
     }
 }
+
+/// The second-order study on two problems (1-D and 2-D) and four methods,
+/// one of them refused by the library today (pm): the accepted ones run,
+/// the report has a table per problem, the error-against-time plot, the
+/// 2-D error maps, and names the refused method with the library's reason.
+#[test]
+fn second_order_study_end_to_end() {
+    let opts = StudyOptions {
+        seeds: Some(1),
+        seconds: Some(0.05),
+        sets: [
+            "network.width=4",
+            "pde.n_interior=40",
+            "pde.n_boundary=12",
+            "pde.n_test=11",
+            "study.problems=[\"poisson1d\", \"poisson2d\"]",
+            "study.methods=[\"ls-adam\", \"elm\", \"varpro\", \"pm\"]",
+        ]
+        .map(String::from)
+        .to_vec(),
+        jobs: 2,
+        threads_per_run: 1,
+        command: "sapm study (test)".into(),
+        ..Default::default()
+    };
+    let (specs, _) = sapm_study::study::plan("second-order", &opts).unwrap();
+    let pm_runs = specs.iter().any(|s| s.label == "pm");
+    let runs = if pm_runs { 8 } else { 6 };
+    let plots = ["error_time", "error_map_poisson2d"];
+    let report = check("second-order", &opts, &plots, runs);
+    for s in ["## poisson1d", "## poisson2d", "| varpro |", "| elm |"] {
+        assert!(report.contains(s), "{s}: {report}");
+    }
+    // Skipped, with the library's reason, while the library refuses it.
+    assert_eq!(
+        report.contains("**pm** on poisson1d, poisson2d"),
+        !pm_runs,
+        "{report}"
+    );
+}

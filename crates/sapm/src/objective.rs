@@ -37,4 +37,18 @@ pub trait LeastSquares: Objective {
     fn residuals_into(&mut self, net: &Network, r: &mut [f64]) -> f64;
     /// Rows `rows` of the Jacobian into `jac` (`rows.len() x P`).
     fn jacobian_rows_into(&mut self, net: &Network, rows: Range<usize>, jac: MatMut<'_, f64>);
+    /// Rows `rows` of the Jacobian's output-layer columns (the last
+    /// `m_L (m_{L-1} + 1)` parameters) into `dst`, if the task has a cheaper
+    /// way than full rows (a forward pass: the residual is affine in the
+    /// output layer, so these columns are the design VarPro and ELM solve
+    /// with). `false`: not provided, the caller extracts them from
+    /// [`LeastSquares::jacobian_rows_into`].
+    fn output_columns_into(
+        &mut self,
+        _net: &Network,
+        _rows: Range<usize>,
+        _dst: MatMut<'_, f64>,
+    ) -> bool {
+        false
+    }
 }

@@ -14,7 +14,7 @@
 //! bound), `pipeline` ([`run_study`], [`rereport`]), `study_json` and
 //! `report_md` (the two files every study writes besides the tables); the
 //! studies `consistency`, `depth`, `ablation`, `transport`, `derivatives` and
-//! `optimizers`;
+//! `optimizers`, `second_order`;
 //! `regression` and `pinn` (what the regression and the PINN studies share).
 
 mod ablation;
@@ -28,6 +28,7 @@ mod pipeline;
 mod plan;
 mod regression;
 mod report_md;
+mod second_order;
 mod study_json;
 mod transport;
 
@@ -40,6 +41,7 @@ pub use options::{FIRST_SEED, OptionDoc, Params, StudyOptions};
 pub use pinn::{FAIL_THRESHOLD, PINN_COLUMNS};
 pub use pipeline::{StudyOutput, rereport, run_study};
 pub use plan::{Budget, PlanInput, PlanSummary, plan, plan_input};
+pub use second_order::SecondOrder;
 pub use transport::{PinnCell, Transport, pinn_cells, ratio_to_baseline};
 
 use crate::error::{Error, Result};
@@ -124,6 +126,7 @@ pub fn available() -> Vec<Box<dyn Study>> {
         Box::new(Transport),
         Box::new(Derivatives),
         Box::new(Optimizers),
+        Box::new(SecondOrder),
     ]
 }
 

@@ -465,10 +465,10 @@ impl TrainConfig {
         if let Some(p) = &self.pde {
             p.validate()?;
             check_second_order(self, p)?;
-            if self.method == Method::Elm {
+            if self.method == Method::Elm && !p.is_second_order() {
                 return Err(Error::config(
                     "method",
-                    "elm is not available for PDE problems ([pde] section)",
+                    "elm is not available for first-order PDE problems ([pde] section; it runs on second-order ones)",
                 ));
             }
             if self.method == Method::SapmGn {

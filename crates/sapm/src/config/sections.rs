@@ -173,7 +173,7 @@ pub(super) fn check_second_order(cfg: &TrainConfig, p: &PdeConfig) -> Result<()>
     if !p.is_second_order() {
         return Ok(());
     }
-    if matches!(cfg.method, Method::SapmGn | Method::Elm | Method::Varpro) {
+    if matches!(cfg.method, Method::SapmGn) {
         return Err(second_order_refusal(cfg.method));
     }
     crate::net::second::require_second_derivative(cfg.network.activation)?;
@@ -195,15 +195,12 @@ pub fn second_order_refusal(method: Method) -> Error {
         Method::SapmGn => {
             "its Gauss-Newton step is built for regression data only (as for first-order PDEs)"
         }
-        Method::Varpro => {
-            "its Jacobian of the second-order rows is not built yet (phase 2 of issue 12)"
-        }
         _ => "it fits regression data only",
     };
     Error::config(
         "method",
         format!(
-            "{method} is not available for second-order PDEs: {why}; use pm, sapm, ls-adam, ls-lbfgs, ls-adam-lbfgs or lm"
+            "{method} is not available for second-order PDEs: {why}; use ls-adam, ls-lbfgs, ls-adam-lbfgs, lm, varpro, elm, pm or sapm"
         ),
     )
 }

@@ -48,8 +48,7 @@ pub fn build_trainer_on<'a>(
     }
     let obj = || task.objective_on(net, reducer);
     let adam = || -> Box<dyn Trainer + 'a> { Box::new(Adam::new(obj(), cfg.adam)) };
-    if task.is_second_order() && matches!(cfg.method, Method::SapmGn | Method::Elm | Method::Varpro)
-    {
+    if task.is_second_order() && matches!(cfg.method, Method::SapmGn) {
         return Err(crate::config::second_order_refusal(cfg.method));
     }
     Ok(match cfg.method {
@@ -70,15 +69,17 @@ pub fn build_trainer_on<'a>(
                 (Box::new(Lbfgs::new(obj(), cfg.lbfgs)), 0),
             ],
         )),
-        Method::Elm => {
-            let Some((x, y)) = task.regression_data() else {
+        Method::Elm => match (task.regression_data(), task.least_squares(net)) {
+            (Some((x, y)), _) => Box::new(Elm::new(x, y, cfg.elm.ridge, cfg.elm.solver)),
+            // Second-order rows: the output layer by least squares on them.
+            (None, Residual::Rows(r)) => Box::new(Elm::rows(r, cfg.elm.ridge, cfg.elm.solver)),
+            (None, Residual::Factored(_)) => {
                 return Err(Error::config(
                     "method",
-                    "elm is not available for PDE problems ([pde] section)",
+                    "elm is not available for first-order PDE problems ([pde] section; it runs on second-order ones)",
                 ));
-            };
-            Box::new(Elm::new(x, y, cfg.elm.ridge, cfg.elm.solver))
-        }
+            }
+        },
         Method::Lm => Box::new(
             match task.least_squares(net) {
                 Residual::Factored(k) => Lm::plain(k, cfg.lm),
@@ -88,7 +89,7 @@ pub fn build_trainer_on<'a>(
         ),
         Method::Varpro => match task.least_squares(net) {
             Residual::Factored(k) => Box::new(Lm::varpro(k, net, cfg.lm)),
-            Residual::Rows(_) => return Err(crate::config::second_order_refusal(cfg.method)),
+            Residual::Rows(r) => Box::new(Lm::varpro_rows(r, net, cfg.lm)),
         },
         Method::SapmGn => {
             let Some((x, y)) = task.regression_data() else {

@@ -99,8 +99,8 @@ impl<'a> Task<'a> {
         }
     }
 
-    /// Whether the task is a second-order PDE (which the penalty methods,
-    /// ELM and VarPro do not run yet).
+    /// Whether the task is a second-order PDE (which the penalty methods and
+    /// ELM do not run yet).
     pub fn is_second_order(&self) -> bool {
         matches!(self, Task::Pde(p) if p.data.second.is_some())
     }

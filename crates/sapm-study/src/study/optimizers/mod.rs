@@ -14,7 +14,7 @@
 //! Files: this one (problems, methods, plan, execution), `table` (the
 //! per-problem tables, error-against-time plots and sentences).
 
-mod table;
+pub(super) mod table;
 
 use super::pinn::{FAIL_THRESHOLD, execute_pinn, method_sets, problem_sets};
 use super::regression::method_grid;
@@ -132,7 +132,7 @@ pub const COLUMNS: [&str; 10] = [
 ];
 
 /// A guard against a run without a time limit: time decides.
-const NO_ITERATION_LIMIT: usize = 1_000_000_000;
+pub(super) const NO_ITERATION_LIMIT: usize = 1_000_000_000;
 
 static INFO: StudyInfo = StudyInfo {
     name: "optimizers",
@@ -171,10 +171,11 @@ fn regression_sets(label: &str) -> Vec<String> {
     }
 }
 
-/// `key=value` overrides of method `label` on a PINN with `windows` windows.
-fn pinn_sets(label: &str, windows: usize) -> Result<Vec<String>> {
+/// `key=value` overrides of method `label` on a PINN with `windows` windows
+/// (the second-order study's too).
+pub(super) fn pinn_sets(label: &str, windows: usize) -> Result<Vec<String>> {
     let mut v = match label {
-        "ls-lbfgs" | "lm" => vec![format!("method={label}")],
+        "ls-lbfgs" | "lm" | "varpro" | "elm" | "sapm-gn" => vec![format!("method={label}")],
         // examples/pde-*.toml (their budget is replaced by the time limit).
         _ => method_sets(label, 1500)?,
     };
@@ -193,7 +194,7 @@ fn pinn_sets(label: &str, windows: usize) -> Result<Vec<String>> {
 
 /// How often a method records its history: often enough for the
 /// time-to-reach columns, rarely enough not to slow the fast methods.
-fn record_every(label: &str) -> usize {
+pub(super) fn record_every(label: &str) -> usize {
     match label {
         "lm" | "varpro" | "sapm-gn" => 5,
         "pm" | "sapm" | "sapm-warm" => 10,
@@ -304,7 +305,7 @@ impl Study for Optimizers {
 /// constant predictor's MSE), and the CPU seconds until the test error
 /// (test MSE or rel L2) first fell to each of [`THRESHOLDS`] (inf: never;
 /// NaN for marching, whose history holds per-window errors).
-fn extras(out: &RunOutput, windows: usize) -> Vec<(String, f64)> {
+pub(super) fn extras(out: &RunOutput, windows: usize) -> Vec<(String, f64)> {
     let json: Option<serde_json::Value> = out
         .summary_json
         .as_deref()

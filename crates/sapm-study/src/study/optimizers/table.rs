@@ -75,9 +75,9 @@ impl Cell<'_> {
     }
 }
 
-/// The cells of problem `key`, in [`METHODS`] order.
-pub fn cells<'a>(runs: &'a [RunOutcome], key: &str) -> Vec<Cell<'a>> {
-    METHODS
+/// The cells of problem `key`, in `methods` order.
+pub fn cells<'a>(runs: &'a [RunOutcome], key: &str, methods: &[&'static str]) -> Vec<Cell<'a>> {
+    methods
         .iter()
         .filter_map(|&label| {
             let rs: Vec<&RunOutcome> = runs
@@ -136,8 +136,9 @@ fn problem_table(cells: &[Cell<'_>], pinn: bool) -> String {
     table(&header, &rows)
 }
 
-/// Error against CPU time of each method's median run on one problem.
-fn time_chart(title: &str, cells: &[Cell<'_>], pinn: bool) -> LineChart {
+/// Error against CPU time of each method's median run on one problem
+/// (colours by position in `methods`).
+fn time_chart(title: &str, cells: &[Cell<'_>], pinn: bool, methods: &[&str]) -> LineChart {
     let metric = if pinn { "rel_l2" } else { "test_mse" };
     let mut c = LineChart::new(
         title,
@@ -154,7 +155,7 @@ fn time_chart(title: &str, cells: &[Cell<'_>], pinn: bool) -> LineChart {
             .iter()
             .filter_map(|h| Some((h.seconds, *h.values.get(k)?)))
             .collect();
-        let color = METHODS.iter().position(|m| *m == cell.label).unwrap_or(0);
+        let color = methods.iter().position(|m| *m == cell.label).unwrap_or(0);
         c = c.with(Series::line(cell.label, pts, color));
     }
     c
@@ -206,7 +207,6 @@ fn sentence(key: &str, cells: &[Cell<'_>], pinn: bool) -> Option<String> {
 
 /// The report body (see the module docs).
 pub fn report(input: &ReportInput<'_>) -> Result<ReportBody> {
-    let runs = input.runs;
     let mut body = ReportBody::default();
     body.budget_notes.push(format!(
         "equal CPU time per problem kind (`train.clock = \"cpu\"`): every regression run trains for --seconds = {} s, every PINN run for `study.pinn_seconds` = {} s (a time-marching run: that over its windows); no iteration limit; methods with the examples' settings",
@@ -214,28 +214,49 @@ pub fn report(input: &ReportInput<'_>) -> Result<ReportBody> {
         g(input.plan.params.f64("pinn_seconds", 30.0, 1e-3, 1e7)?),
     ));
     body.budget_notes.push("regression: width 20, tanh, sin_x2 / sincos_x2 100 random training points and a 1000-point test grid on [-3, 3], franke 400 random points and a 50 x 50 grid; PINN: width 20, tanh, L = 4, 1000 interior + 200 boundary points (marching: 500 + 100 per window, K = 10), 101 x 101 test grid".into());
-    body.definitions = vec![
+    body.definitions = definitions();
+    let cases: Vec<(&str, bool)> = CASES
+        .iter()
+        .map(|c| (c.key, matches!(c.kind, Kind::Pinn(..))))
+        .collect();
+    problem_sections(input, &cases, &METHODS, &mut body)?;
+    Ok(body)
+}
+
+/// The *Definitions* of the report (the second-order study's too).
+pub fn definitions() -> Vec<String> {
+    vec![
         "**test MSE / rel L2**: the final model's mean squared error on the regression test set (mean over outputs), or `|u - u_exact|_2 / |u_exact|_2` on the PINN test grid; `median [min, max]` over seeds, NaN counted as +inf. **f32**: the same for the model evaluated in single precision (median). **|W_L|²**: output-layer weights, squared Frobenius norm (median).".into(),
         "**fragile**: the model's test MSE in f32 above twice the f64 one (on a PINN: the MSE against the exact solution on the test grid), the sign of cancellation between large weights.".into(),
         "**max error between / spike ratio**: the largest `|u - y|` on the test points inside the training inputs' bounding box (the gaps between training points; extrapolation beyond the outermost points is left out, it is in results.csv as `max_err_test`), and its ratio to the largest `|u - y|` at the training points (PINN: `|u - u_exact|` on the test grid and at the interior collocation points): a fit that spikes between its training points (the paper's \"bad regularization\") has a large ratio, and so does a fit whose training error is near zero; read the ratio with the error beside it (medians over seeds).".into(),
         "**s to 1e-k**: CPU seconds until the test MSE (regression) or rel L2 (PINN) first fell to 1e-k at a recorded iteration, median over seeds with `(reached/runs)`; `never` if the median run did not; `-` for time marching, whose history holds per-window errors.".into(),
         format!("**failed**: regression: final train MSE above the constant predictor's, or an error; PINN: rel L2 >= 0.5 or not a number. **ratio**: median error over the median error of {BASELINE} on the same problem (< 1: more accurate)."),
-    ];
+    ]
+}
+
+/// Per problem `(key, is a PINN)` of `cases`: its sentence, its table of the
+/// `methods` (in that order) and its panel of the error-against-time figure
+/// `plots/error_time`, into `body`.
+pub fn problem_sections(
+    input: &ReportInput<'_>,
+    cases: &[(&str, bool)],
+    methods: &[&'static str],
+    body: &mut ReportBody,
+) -> Result<()> {
     let mut panels = Vec::new();
-    for case in CASES {
-        let cs = cells(runs, case.key);
+    for &(key, pinn) in cases {
+        let cs = cells(input.runs, key, methods);
         if cs.is_empty() {
             continue;
         }
-        let pinn = matches!(case.kind, Kind::Pinn(..));
-        if let Some(s) = sentence(case.key, &cs, pinn) {
+        if let Some(s) = sentence(key, &cs, pinn) {
             body.glance.push(s);
         }
         let s = &mut body.sections;
-        s.push_str(&format!("## {}\n\n", case.key));
+        s.push_str(&format!("## {key}\n\n"));
         s.push_str(&problem_table(&cs, pinn));
         s.push('\n');
-        panels.push(Panel::Line(time_chart(case.key, &cs, pinn)));
+        panels.push(Panel::Line(time_chart(key, &cs, pinn, methods)));
     }
     if !panels.is_empty() {
         let fig = Figure::grid(
@@ -251,5 +272,5 @@ pub fn report(input: &ReportInput<'_>) -> Result<ReportBody> {
             .push_str(&image("error against time", "error_time"));
         body.sections.push_str("\nOne panel per problem; each line is the recorded history of the run with the median final error of its method (log axes; iteration 0 at 0 s is off the axis).\n");
     }
-    Ok(body)
+    Ok(())
 }

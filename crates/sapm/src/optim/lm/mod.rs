@@ -283,6 +283,13 @@ impl<'a> Lm<'a> {
         Lm::new("varpro", Box::new(model), cfg)
     }
 
+    /// VarPro on any residual objective affine in the output layer
+    /// (Jacobian rows only: second-order PINNs).
+    pub fn varpro_rows(ls: Box<dyn LeastSquares + 'a>, net: &Network, cfg: LmConfig) -> Self {
+        let model = VarPro::new(Residuals::Rows(ls), net, cfg.varpro_ridge);
+        Lm::new("varpro", Box::new(model), cfg)
+    }
+
     /// Whether the dual (`M x M`) system is solved; `None` before start.
     pub fn is_dual(&self) -> Option<bool> {
         self.work.as_ref().map(|w| w.normal.is_dual())

@@ -12,6 +12,7 @@
 use super::model::{LmModel, Residuals};
 use crate::error::{Error, Result};
 use crate::net::Network;
+use crate::objective::LeastSquares;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::householder;
 use faer::linalg::qr::no_pivoting::factor as qr_factor;
@@ -55,6 +56,62 @@ pub fn thin_qr(a: MatRef<'_, f64>) -> (Mat<f64>, Mat<f64>) {
         )),
     );
     (q, r)
+}
+
+/// Columns `cols` of the Jacobian rows `rows` of `ls` into `dst`, through a
+/// scratch of at most [`SUB_ROWS`] full rows.
+fn jacobian_cols(
+    ls: &mut dyn LeastSquares,
+    net: &Network,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    mut dst: MatMut<'_, f64>,
+) {
+    let p = net.num_params();
+    let sub = SUB_ROWS.min(rows.len()).max(1);
+    let mut full = Mat::<f64>::zeros(sub, p);
+    let mut s = rows.start;
+    while s < rows.end {
+        let len = sub.min(rows.end - s);
+        ls.jacobian_rows_into(net, s..s + len, full.as_mut().subrows_mut(0, len));
+        dst.as_mut()
+            .subrows_mut(s - rows.start, len)
+            .copy_from(full.as_ref().submatrix(0, cols.start, len, cols.len()));
+        s += len;
+    }
+}
+
+/// The Jacobian's output-layer columns `A` (`M x k`), from the task's
+/// forward-only path when it has one.
+fn output_design(ls: &mut dyn LeastSquares, net: &Network) -> Mat<f64> {
+    let m = ls.residual_count();
+    let p = net.num_params();
+    let k = VarPro::output_params(net);
+    let mut a = Mat::<f64>::zeros(m, k);
+    if !ls.output_columns_into(net, 0..m, a.as_mut()) {
+        jacobian_cols(ls, net, 0..m, p - k..p, a.as_mut());
+    }
+    a
+}
+
+/// The output layer's least-squares problem at `net`'s hidden layers: the
+/// design `A` (`M x k`, the Jacobian's output-layer columns, which do not
+/// depend on the output layer) and the targets `b` with `r = A theta_L - b`.
+/// Valid for any residual affine in the output layer; VarPro and ELM on PDE
+/// rows solve it.
+pub fn output_system(ls: &mut dyn LeastSquares, net: &Network) -> (Mat<f64>, Vec<f64>) {
+    let m = ls.residual_count();
+    let p = net.num_params();
+    let k = VarPro::output_params(net);
+    let a = output_design(ls, net);
+    let mut r = vec![0.0; m];
+    ls.residuals_into(net, &mut r);
+    let mut b = vec![0.0; m];
+    super::dense::gemv(a.as_ref(), &net.params()[p - k..], &mut b);
+    for (bi, ri) in b.iter_mut().zip(&r) {
+        *bi -= ri;
+    }
+    (a, b)
 }
 
 /// LM on the hidden parameters, the output layer solved at every point.
@@ -119,40 +176,9 @@ impl<'a> VarPro<'a> {
         Ok(())
     }
 
-    /// Columns `cols` of the Jacobian rows `rows` into `dst`, through a
-    /// scratch of at most [`SUB_ROWS`] full rows.
-    fn jacobian_cols(
-        &mut self,
-        net: &Network,
-        rows: Range<usize>,
-        cols: Range<usize>,
-        mut dst: MatMut<'_, f64>,
-    ) {
-        let p = net.num_params();
-        let sub = SUB_ROWS.min(rows.len()).max(1);
-        let mut full = Mat::<f64>::zeros(sub, p);
-        let mut s = rows.start;
-        while s < rows.end {
-            let len = sub.min(rows.end - s);
-            self.ls
-                .ls()
-                .jacobian_rows_into(net, s..s + len, full.as_mut().subrows_mut(0, len));
-            dst.as_mut()
-                .subrows_mut(s - rows.start, len)
-                .copy_from(full.as_ref().submatrix(0, cols.start, len, cols.len()));
-            s += len;
-        }
-    }
-
-    /// The output layer's design matrix `A` (`M x k`): it does not depend
-    /// on the output layer itself.
+    /// The output layer's design matrix `A` (`M x k`).
     fn design(&mut self, net: &Network) -> Mat<f64> {
-        let m = self.ls.residual_count();
-        let p = net.num_params();
-        let k = Self::output_params(net);
-        let mut a = Mat::<f64>::zeros(m, k);
-        self.jacobian_cols(net, 0..m, p - k..p, a.as_mut());
-        a
+        output_design(self.ls.ls(), net)
     }
 
     /// `[A; sqrt(mu) I]`: the design of the ridged output-layer problem.
@@ -178,16 +204,10 @@ impl<'a> VarPro<'a> {
         let p = net.num_params();
         let k = Self::output_params(net);
         let ph = p - k;
-        let mut r = vec![0.0; m];
-        self.ls.ls().residuals_into(net, &mut r);
-        let a = self.design(net);
-        // Targets: r = A theta_L - b, so b = A theta_L - r (and 0 for the ridge rows).
+        let (a, mut b) = output_system(self.ls.ls(), net);
+        // The ridge rows' targets are 0.
+        b.resize(m + k, 0.0);
         let mut theta = net.params();
-        let mut b = vec![0.0; m + k];
-        super::dense::gemv(a.as_ref(), &theta[ph..], &mut b[..m]);
-        for (bi, ri) in b.iter_mut().zip(&r) {
-            *bi -= ri;
-        }
         let (q, rf) = thin_qr(self.augmented(a.as_ref()).as_ref());
         let mut t = vec![0.0; k];
         super::dense::gemv(q.transpose(), &b, &mut t);
@@ -278,7 +298,13 @@ impl LmModel for VarPro<'_> {
         let m = self.ls.residual_count();
         let task = rows.start.min(m)..rows.end.min(m);
         let n = task.len();
-        self.jacobian_cols(net, task, 0..ph, jac.as_mut().subrows_mut(0, n));
+        jacobian_cols(
+            self.ls.ls(),
+            net,
+            task,
+            0..ph,
+            jac.as_mut().subrows_mut(0, n),
+        );
         jac.subrows_mut(n, rows.len() - n).fill(0.0);
     }
     fn projector(&self) -> Option<MatRef<'_, f64>> {

@@ -344,18 +344,65 @@ impl LeastSquares for SecondObjective<'_> {
     }
 
     fn jacobian_rows_into(&mut self, net: &Network, rows: Range<usize>, jac: MatMut<'_, f64>) {
+        assert_eq!(jac.ncols(), net.num_params(), "Jacobian columns");
+        self.fill_blocks(net, rows, jac, |set, cols, c, mut dst| {
+            let w = vec![set.scale; cols.len()];
+            set.backward(net, c, cols, &w, &mut |off, terms| {
+                write_terms(dst.rb_mut(), off, terms);
+            });
+        });
+    }
+
+    /// The output-layer columns from the forward pass alone: the rows are
+    /// linear in `u` and `u = W_L p_L`, so the row restricted to the output
+    /// layer is `scale (cu p_L + sum_k cd_k q_{L,k} + sum_km ch_km h_{L,km})`
+    /// (the last layer's terms of [`OpSet::backward`]).
+    fn output_columns_into(
+        &mut self,
+        net: &Network,
+        rows: Range<usize>,
+        dst: MatMut<'_, f64>,
+    ) -> bool {
+        let l = net.depth() - 1;
+        assert_eq!(net.widths()[l + 1], 1, "one output");
+        assert_eq!(dst.ncols(), net.widths()[l] + 1, "output-layer columns");
+        self.fill_blocks(net, rows, dst, |set, cols, c, mut dst| {
+            let op = set.op;
+            for (n, j) in cols.clone().enumerate() {
+                for i in 0..dst.ncols() {
+                    let mut v = op.cu.as_ref().map_or(0.0, |cu| cu[(0, j)] * c.p[l][(i, n)]);
+                    for (cd, q) in op.cd.iter().zip(&c.q[l]) {
+                        v += cd[(0, j)] * q[(i, n)];
+                    }
+                    for (ch, h) in op.ch.iter().zip(&c.h[l]) {
+                        v += ch[(0, j)] * h[(i, n)];
+                    }
+                    dst[(n, i)] = set.scale * v;
+                }
+            }
+        });
+        true
+    }
+}
+
+impl SecondObjective<'_> {
+    /// Rows `rows` of a per-row quantity into `dst`, block by block in
+    /// parallel: `compute(set, samples, forward cache, block rows)`.
+    fn fill_blocks<F>(&self, net: &Network, rows: Range<usize>, dst: MatMut<'_, f64>, compute: F)
+    where
+        F: Fn(OpSet<'_>, &Range<usize>, &SecondCache, MatMut<'_, f64>) + Sync + Send,
+    {
         assert!(
             rows.end <= self.residual_count(),
             "Jacobian rows out of range"
         );
-        assert_eq!(jac.ncols(), net.num_params(), "Jacobian columns");
         let sets = self.sets();
         let ni = sets[0].n();
         let mut blocks = row_blocks(ni, 1, 0);
         let n_int = blocks.len();
         blocks.extend(row_blocks(sets[1].n(), 1, ni));
         let blocks_ref = &blocks;
-        fill_rows(blocks_ref, rows, jac, |b, mut dst| {
+        fill_rows(blocks_ref, rows, dst, |b, dst| {
             let (set, start) = if b < n_int {
                 (sets[0], 0)
             } else {
@@ -363,10 +410,7 @@ impl LeastSquares for SecondObjective<'_> {
             };
             let cols = blocks_ref[b].start - start..blocks_ref[b].end - start;
             let c = set.forward(net, &cols);
-            let w = vec![set.scale; cols.len()];
-            set.backward(net, &c, &cols, &w, &mut |off, terms| {
-                write_terms(dst.rb_mut(), off, terms);
-            });
+            compute(set, &cols, &c, dst);
         });
     }
 }

@@ -156,3 +156,30 @@ fn rows_of_a_constant_network_are_the_zeroth_order_terms() {
         }
     }
 }
+
+/// The output-layer columns from the forward pass alone (what VarPro and
+/// ELM solve with) are the last columns of the full Jacobian, for any rows.
+#[test]
+fn output_columns_are_the_jacobians_last_columns() {
+    for p in problems() {
+        let d = data(&p, 70, 9);
+        for act in [Activation::Tanh, Activation::Sin] {
+            let net = NetworkSpec::new(vec![p.dim(), 4, 3, 1])
+                .with_activation(act)
+                .build(7)
+                .unwrap();
+            let mut obj = SecondObjective::new(&d, 0.7, 1.3).unwrap();
+            let (m, np) = (obj.residual_count(), net.num_params());
+            let k = 3 + 1;
+            let mut jac = Mat::zeros(m, np);
+            obj.jacobian_rows_into(&net, 0..m, jac.as_mut());
+            for rows in [0..m, 5..66, 60..m] {
+                let mut a = Mat::zeros(rows.len(), k);
+                assert!(obj.output_columns_into(&net, rows.clone(), a.as_mut()));
+                let want = jac.as_ref().submatrix(rows.start, np - k, rows.len(), k);
+                let worst = worst_rel(a.as_ref(), want, 1e-12);
+                assert!(worst < 1e-12, "{} {act} {rows:?}: {worst:e}", p.name);
+            }
+        }
+    }
+}
