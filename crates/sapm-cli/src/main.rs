@@ -192,6 +192,12 @@ fn main() -> ExitCode {
     install_panic_hook();
     let cli = Cli::parse();
     let res = match cli.cmd {
+        // A process started by an MPI launcher is one rank of a data-parallel run.
+        #[cfg(feature = "mpi")]
+        Cmd::Train(args) if train_mpi::launched_by_mpi() => {
+            signals::install();
+            train_mpi::train(args)
+        }
         Cmd::Train(args) => {
             signals::install();
             train_cmd::train(args)

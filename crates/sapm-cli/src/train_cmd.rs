@@ -50,10 +50,6 @@ pub struct TrainArgs {
 }
 
 pub fn train(a: TrainArgs) -> Result<ExitCode> {
-    #[cfg(feature = "mpi")]
-    if crate::train_mpi::launched_by_mpi() {
-        return crate::train_mpi::train(a);
-    }
     let t0 = Instant::now();
     signals::set_phase(Phase::Setup);
     let Some(out) = a.out.as_deref().or(a.resume.as_deref()) else {

@@ -31,13 +31,13 @@ mod task;
 pub mod window;
 
 pub use boundary::{BcKind, BoundaryPiece, Face, Side};
+pub use config::RefineConfig;
 pub use config::{DEFAULT_MAX_TEST_POINTS, MAX_TEST_POINTS, PROBLEMS, PdeConfig, Sampling};
 pub use domain::{Domain, Part, Shape};
 pub use domain_config::{DomainConfig, SHAPES};
 pub use expr::Expr;
 pub use operator::{MatrixFn, Operator, SecondOrder};
 pub use problem::{Problem, ScalarFn, VectorFn};
-pub use refine::RefineConfig;
 pub use sampling::PinnData;
 pub use second_spec::{BcConfig, BcKindConfig};
 pub use task::{PdeTask, PinnMetrics, rel_l2};

@@ -442,6 +442,14 @@ fn check_domain_pieces(p: &Problem, dom: &Domain, second_in: &[bool]) -> Result<
     Ok(())
 }
 
+/// The error for a domain too small a part of its bounding box to sample.
+pub(super) fn too_small(p: &Problem, what: &str) -> Error {
+    Error::Problem(format!(
+        "{}: too few {what} points landed in the domain; it fills too small a part of its bounding box {:?}..{:?}",
+        p.name, p.lo, p.hi
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

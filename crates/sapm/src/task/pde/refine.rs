@@ -5,7 +5,7 @@
 //! the `[train]` budget, its task rebuilt from the seed and the previous
 //! stage's network, so a resumed run is the same bit for bit.
 
-use super::config::{PdeConfig, Sampling};
+use super::config::{PdeConfig, RefineConfig, Sampling};
 use super::problem::Problem;
 use super::sampling::{PinnData, eval_at, interior_points};
 use super::second_loss::SecondObjective;
@@ -17,61 +17,6 @@ use crate::objective::LeastSquares;
 use faer::Mat;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
-
-/// `pde.refine = { rounds = R, add = n, candidates = m }`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefineConfig {
-    /// Refinement rounds (stages after the first), each with the `[train]` budget.
-    pub rounds: usize,
-    /// Interior points added per round.
-    pub add: usize,
-    /// Fresh candidate points per round, the `add` of largest residual kept.
-    pub candidates: usize,
-}
-
-/// Most rounds and candidates.
-const MAX_ROUNDS: usize = 100;
-const MAX_CANDIDATES: usize = 1 << 20;
-
-impl RefineConfig {
-    /// Check the counts and that `pde` can be refined.
-    pub(crate) fn check(&self, pde: &PdeConfig) -> Result<()> {
-        let key = |leaf: &str| format!("pde.refine.{leaf}");
-        if !(1..=MAX_ROUNDS).contains(&self.rounds) {
-            return Err(Error::config(
-                key("rounds"),
-                format!("must be in 1..={MAX_ROUNDS}, got {}", self.rounds),
-            ));
-        }
-        if self.add == 0 {
-            return Err(Error::config(key("add"), "must be >= 1, got 0"));
-        }
-        if !(self.add..=MAX_CANDIDATES).contains(&self.candidates) {
-            return Err(Error::config(
-                key("candidates"),
-                format!(
-                    "must be in add..={MAX_CANDIDATES} ({}..), got {}",
-                    self.add, self.candidates
-                ),
-            ));
-        }
-        if !pde.is_second_order() {
-            return Err(Error::config(
-                "pde.refine",
-                "adaptive refinement is for second-order problems",
-            ));
-        }
-        if !pde.curriculum.is_empty() || pde.time_windows > 1 {
-            return Err(Error::config(
-                "pde.refine",
-                "adaptive refinement cannot be combined with pde.curriculum or pde.time_windows",
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// `data` with the interior points `pts` (rows, `f` and exact values
 /// recomputed), the boundary unchanged.

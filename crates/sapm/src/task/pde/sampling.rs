@@ -3,7 +3,7 @@
 use super::config::{PdeConfig, Sampling};
 use super::designs;
 use super::grid::{per_dim, tensor_grid};
-use super::problem::{Problem, ScalarFn};
+use super::problem::{Problem, ScalarFn, too_small};
 use super::second_sampling::{SecondRows, sample_second};
 use crate::error::{Error, Result};
 use faer::Mat;
@@ -219,14 +219,6 @@ pub(super) fn interior_points(
         })
         .ok_or_else(|| too_small(p, "interior")),
     }
-}
-
-/// The error for a domain too small a part of its bounding box to sample.
-pub(super) fn too_small(p: &Problem, what: &str) -> Error {
-    Error::Problem(format!(
-        "{}: too few {what} points landed in the domain; it fills too small a part of its bounding box {:?}..{:?}",
-        p.name, p.lo, p.hi
-    ))
 }
 
 /// The test grid (faces included), without the points outside a non-box

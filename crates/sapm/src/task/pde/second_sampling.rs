@@ -148,7 +148,7 @@ fn side_points(
         }
         at(claimed[j], &u[1..])
     })
-    .ok_or_else(|| super::sampling::too_small(p, "boundary"))
+    .ok_or_else(|| super::problem::too_small(p, "boundary"))
 }
 
 /// Boundary points of the box faces that carry pieces, with the piece index
