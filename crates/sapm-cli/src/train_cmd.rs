@@ -69,20 +69,7 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let cfg = match (&reader, &a.config) {
-        (Some(r), _) => checkpoint_config(r, &a.set)?,
-        (None, Some(p)) => TrainConfig::load(p, &a.set)?,
-        (None, None) => TrainConfig::from_toml_str("", &a.set, None)?,
-    };
-    // --threads changes no result (results do not depend on the thread count).
-    let cfg = match a.threads {
-        Some(t) => {
-            let mut c = cfg.into_inner();
-            c.threads = t;
-            c.check()?
-        }
-        None => cfg,
-    };
+    let cfg = load_config(&a, reader.as_ref())?;
     // Everything that can be wrong with the spec or the data is found
     // before the output folder exists.
     let threads = if cfg.threads == 0 {
@@ -181,6 +168,25 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
         outdir.abandon();
     }
     res
+}
+
+/// The run's config: from the resumed checkpoint, else `--config`, else
+/// the defaults; `--set` overrides and `--threads` on top.
+pub fn load_config(a: &TrainArgs, reader: Option<&StateReader>) -> Result<Checked> {
+    let cfg = match (reader, &a.config) {
+        (Some(r), _) => checkpoint_config(r, &a.set)?,
+        (None, Some(p)) => TrainConfig::load(p, &a.set)?,
+        (None, None) => TrainConfig::from_toml_str("", &a.set, None)?,
+    };
+    // --threads changes no result (results do not depend on the thread count).
+    Ok(match a.threads {
+        Some(t) => {
+            let mut c = cfg.into_inner();
+            c.threads = t;
+            c.check()?
+        }
+        None => cfg,
+    })
 }
 
 /// Status and iterations of the finished run in `dir` (its summary.json),

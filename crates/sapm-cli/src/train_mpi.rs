@@ -5,14 +5,12 @@
 //! rank is left waiting in a collective; a rank that dies is detected by
 //! mpirun, which ends the others (docs/distributed.md).
 
-use crate::train_cmd::{Phases, TrainArgs, report, write_run};
+use crate::train_cmd::{Phases, TrainArgs, load_config, report, write_run};
 use anyhow::{Result, bail};
 use sapm::checkpoint::StateReader;
-use sapm::config::TrainConfig;
 use sapm::driver::{NoObserver, Status};
 use sapm::fit::{
-    CheckpointFile, check_rank_checkpoints, checkpoint_config, fit_distributed_checkpointed,
-    rank_file_name,
+    CheckpointFile, check_rank_checkpoints, fit_distributed_checkpointed, rank_file_name,
 };
 use sapm::linalg::SharedReducer;
 use sapm::linalg::mpi::MpiSession;
@@ -63,19 +61,7 @@ fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
         Some(dir) => Some(open_rank_checkpoint(dir, &own_file, size)?),
         None => None,
     };
-    let cfg = match (&reader, &a.config) {
-        (Some(r), _) => checkpoint_config(r, &a.set)?,
-        (None, Some(p)) => TrainConfig::load(p, &a.set)?,
-        (None, None) => TrainConfig::from_toml_str("", &a.set, None)?,
-    };
-    let cfg = match a.threads {
-        Some(t) => {
-            let mut c = cfg.into_inner();
-            c.threads = t;
-            c.check()?
-        }
-        None => cfg,
-    };
+    let cfg = load_config(a, reader.as_ref())?;
     sapm::fit::build::check_distributed(&cfg)?;
     let data = cfg.data.load(cfg.seed)?;
     // Rank 0 owns the output folder; it is locked before training starts.

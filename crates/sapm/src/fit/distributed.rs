@@ -181,7 +181,9 @@ mod tests {
         }
     }
 
-    fn params_on(k: usize, cfg: &Checked, data: &Split) -> Vec<Vec<f64>> {
+    /// `f(rank, reducer)` on `k` threads standing in for `k` processes,
+    /// each with a one-thread pool; the results in rank order.
+    fn on_threads<T: Send>(k: usize, f: impl Fn(usize, SharedReducer) -> T + Sync) -> Vec<T> {
         let shared = Arc::new((Mutex::new(vec![Vec::new(); k]), Barrier::new(k)));
         std::thread::scope(|s| {
             let hs: Vec<_> = (0..k)
@@ -191,20 +193,24 @@ mod tests {
                         size: k,
                         shared: shared.clone(),
                     });
+                    let f = &f;
                     s.spawn(move || {
                         let pool = rayon::ThreadPoolBuilder::new()
                             .num_threads(1)
                             .build()
                             .unwrap();
-                        pool.install(|| fit_distributed(cfg, data, r, &mut NoObserver))
-                            .unwrap()
-                            .model
-                            .net
-                            .params()
+                        pool.install(|| f(rank, r))
                     })
                 })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    fn params_on(k: usize, cfg: &Checked, data: &Split) -> Vec<Vec<f64>> {
+        on_threads(k, |_, r| {
+            let f = fit_distributed(cfg, data, r, &mut NoObserver).unwrap();
+            f.model.net.params()
         })
     }
 
@@ -217,38 +223,25 @@ mod tests {
         dir: &std::path::Path,
         resume: bool,
     ) -> Vec<Result<Vec<f64>>> {
-        let shared = Arc::new((Mutex::new(vec![Vec::new(); k]), Barrier::new(k)));
-        std::thread::scope(|s| {
-            let hs: Vec<_> = (0..k)
-                .map(|rank| {
-                    let r: SharedReducer = Arc::new(Threads {
-                        rank,
-                        size: k,
-                        shared: shared.clone(),
-                    });
-                    s.spawn(move || {
-                        let path = dir.join(rank_file_name(rank, k));
-                        let mut ck = CheckpointFile::new(&path, cfg);
-                        let mut reader = if resume {
-                            let rd = StateReader::open(&path)?;
-                            check_rank_checkpoints(&rd, &r)?;
-                            Some(rd)
-                        } else {
-                            None
-                        };
-                        let f = fit_distributed_checkpointed(
-                            cfg,
-                            data,
-                            r,
-                            &mut NoObserver,
-                            Some(&mut ck),
-                            reader.as_mut(),
-                        )?;
-                        Ok(f.model.net.params())
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        on_threads(k, |rank, r| {
+            let path = dir.join(rank_file_name(rank, k));
+            let mut ck = CheckpointFile::new(&path, cfg);
+            let mut reader = if resume {
+                let rd = StateReader::open(&path)?;
+                check_rank_checkpoints(&rd, &r)?;
+                Some(rd)
+            } else {
+                None
+            };
+            let f = fit_distributed_checkpointed(
+                cfg,
+                data,
+                r,
+                &mut NoObserver,
+                Some(&mut ck),
+                reader.as_mut(),
+            )?;
+            Ok(f.model.net.params())
         })
     }
 
