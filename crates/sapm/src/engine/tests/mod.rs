@@ -23,6 +23,30 @@ use faer::Mat;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// What three SAPM steps on `sets` with `threads` worker threads leave: the
+/// weights, the bits of `J` and every auxiliary (equal on any thread count).
+pub(super) type ThreeSteps = (Vec<f64>, u64, Vec<Vec<Vec<Mat<f64>>>>);
+
+pub(super) fn three_steps(threads: usize, net0: &Network, sets: Vec<RowSet<'_>>) -> ThreeSteps {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| {
+            let mut net = net0.clone();
+            let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets, 0);
+            t.start(&net).unwrap();
+            for _ in 0..3 {
+                t.step(&mut net).unwrap();
+            }
+            (
+                net.params(),
+                t.aux_loss().unwrap().to_bits(),
+                t.channel_aux().unwrap(),
+            )
+        })
+}
+
 pub(super) fn pinn(seed: u64) -> (Network, PdeTask, PdeConfig) {
     let cfg = PdeConfig {
         n_interior: 31,

@@ -276,30 +276,7 @@ fn every_option_works_on_pinn_rows() {
 #[test]
 fn pinn_rows_give_the_same_bits_on_any_thread_count() {
     let (net0, data, _) = pinn(17);
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| {
-                let mut net = net0.clone();
-                let mut t = PenaltyTrainer::with_sets(
-                    small_blocks(),
-                    Weighting::SelfAdaptive,
-                    data.row_sets(),
-                    0,
-                );
-                t.start(&net).unwrap();
-                for _ in 0..3 {
-                    t.step(&mut net).unwrap();
-                }
-                (
-                    net.params(),
-                    t.aux_loss().unwrap().to_bits(),
-                    t.channel_aux().unwrap(),
-                )
-            })
-    };
+    let run = |threads: usize| three_steps(threads, &net0, data.row_sets());
     assert_eq!(run(1), run(2));
 }
 

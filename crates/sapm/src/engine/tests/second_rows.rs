@@ -252,29 +252,6 @@ fn sapm_iterations_do_not_increase_j_on_second_order_rows() {
 #[test]
 fn second_order_rows_give_the_same_bits_on_any_thread_count() {
     let (net0, task) = second_cases(17).swap_remove(2);
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| {
-                let mut net = net0.clone();
-                let mut t = PenaltyTrainer::with_sets(
-                    small_blocks(),
-                    Weighting::SelfAdaptive,
-                    task.row_sets(),
-                    0,
-                );
-                t.start(&net).unwrap();
-                for _ in 0..3 {
-                    t.step(&mut net).unwrap();
-                }
-                (
-                    net.params(),
-                    t.aux_loss().unwrap().to_bits(),
-                    t.channel_aux().unwrap(),
-                )
-            })
-    };
+    let run = |threads: usize| three_steps(threads, &net0, task.row_sets());
     assert_eq!(run(1), run(2));
 }
