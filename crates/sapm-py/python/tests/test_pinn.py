@@ -89,7 +89,7 @@ def test_bad_problems_and_options():
         sapm.pinn.solve("steady1d", pde__n_interiour=5)
     with pytest.raises(ValueError, match="option pde__beta:.*no transport speed"):
         sapm.pinn.solve("steady1d", pde__beta=3.0)
-    with pytest.raises(ValueError, match="elm is not available for PDE"):
+    with pytest.raises(ValueError, match="elm is not available for first-order PDE"):
         sapm.pinn.solve("steady1d", method="elm")
     with pytest.raises(ValueError, match="no \\[pde\\] section"):
         sapm.pinn.solve({"method": "lm"})
