@@ -233,6 +233,9 @@ pub fn run_with(
         resume,
     } = opts;
     let mut names = metrics.names();
+    // The task's metrics come first; the trainer's probes (diagnostics such
+    // as the derivative gap, NaN while a phase without them runs) follow.
+    let n_metrics = names.len();
     names.extend(trainer.probe_names());
     observer.on_start(&names, rules);
     let record_every = record_every.max(1);
@@ -444,10 +447,13 @@ pub fn run_with(
         observer.on_record(&rec);
         history.push(rec);
     }
-    // Divergence may also show only in the recorded metrics.
+    // Divergence may also show only in the recorded metrics (not in the
+    // probes: a warm start's first phase has no derivative gap).
     if status != Status::Diverged
         && let Some(r) = history.last()
-        && let Some(k) = r.values.iter().position(|v| !v.is_finite())
+        && let Some(k) = r.values[..n_metrics.min(r.values.len())]
+            .iter()
+            .position(|v| !v.is_finite())
     {
         status = Status::Diverged;
         message = format!(

@@ -139,3 +139,70 @@ fn a_non_finite_bias_is_named_as_a_bias() {
         Some("bias b_1 (layer 1) became inf")
     );
 }
+
+/// A trainer whose probe is not available yet (NaN, as the derivative gap
+/// during a warm start's Adam phase).
+struct NoProbeYet;
+impl Trainer for NoProbeYet {
+    fn name(&self) -> &str {
+        "no-probe-yet"
+    }
+    fn start(&mut self, _net: &Network) -> Result<()> {
+        Ok(())
+    }
+    fn step(&mut self, _net: &mut Network) -> Result<StepOutcome> {
+        Ok(StepOutcome {
+            objective: 1.0,
+            converged: false,
+            lagged: false,
+            new_phase: false,
+        })
+    }
+    fn probe_names(&self) -> Vec<String> {
+        vec!["derivative_gap".into()]
+    }
+    fn probes(&mut self, _net: &Network) -> Vec<f64> {
+        vec![f64::NAN]
+    }
+    fn save_state<'s>(&'s self, _w: &mut StateWriter<'s>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A NaN metric of the task ends the run as diverged; a NaN probe of the
+/// trainer (a diagnostic not available in the running phase) does not.
+#[test]
+fn a_nan_metric_diverges_a_nan_probe_does_not() {
+    struct NanMetric;
+    impl Metrics for NanMetric {
+        fn names(&self) -> Vec<String> {
+            vec!["m".into()]
+        }
+        fn eval(&self, _net: &Network) -> Vec<f64> {
+            vec![f64::NAN]
+        }
+    }
+    let rules = StopRules {
+        max_iterations: 4,
+        ..StopRules::default()
+    };
+    let run = |metrics: &dyn Metrics| {
+        let mut net = crate::net::NetworkSpec::new(vec![1, 2, 1])
+            .build(0)
+            .unwrap();
+        run_with(
+            &mut NoProbeYet,
+            &mut net,
+            metrics,
+            &rules,
+            1,
+            &mut NoObserver,
+            RunOptions::default(),
+        )
+        .unwrap()
+    };
+    let res = run(&One);
+    assert_eq!(res.status, Status::MaxIterations, "{}", res.message);
+    assert!(res.history.last().unwrap().values[1].is_nan());
+    assert_diverged(&run(&NanMetric), &["metric m is NaN at iteration 4"]);
+}
