@@ -47,6 +47,33 @@ pub(super) fn three_steps(threads: usize, net0: &Network, sets: Vec<RowSet<'_>>)
         })
 }
 
+/// Block optimality of layer `l`'s weight step: no random perturbation of
+/// `W~_l` (size 1e-4, `trials` of them, seeded by `l`) lowers `j` below its
+/// value `after` at `net`.
+pub(super) fn assert_block_minimum(
+    net: &Network,
+    l: usize,
+    trials: usize,
+    after: f64,
+    what: &str,
+    j: impl Fn(&Network) -> f64,
+) {
+    let p0 = net.layer(l).to_owned();
+    let mut rng = ChaCha8Rng::seed_from_u64(l as u64);
+    for _ in 0..trials {
+        let mut n2 = net.clone();
+        let d = Mat::from_fn(p0.nrows(), p0.ncols(), |_, _| {
+            1e-4 * rng.random_range(-1.0..1.0)
+        });
+        n2.layer_mut(l).copy_from(&(&p0 + &d));
+        let jv = j(&n2);
+        assert!(
+            jv >= after * (1.0 - 1e-10),
+            "{what} layer {l}: {jv} < {after}"
+        );
+    }
+}
+
 pub(super) fn pinn(seed: u64) -> (Network, PdeTask, PdeConfig) {
     let cfg = PdeConfig {
         n_interior: 31,

@@ -98,20 +98,9 @@ fn weight_steps_are_block_minimisers_on_pinn_rows() {
                     "layer {l}: {after} > {before}"
                 );
                 // Block optimality: no perturbation of W~_l lowers J.
-                let p0 = net.layer(l).to_owned();
-                let mut rng = ChaCha8Rng::seed_from_u64(l as u64);
-                for _ in 0..20 {
-                    let mut n2 = net.clone();
-                    let d = Mat::from_fn(p0.nrows(), p0.ncols(), |_, _| {
-                        1e-4 * rng.random_range(-1.0..1.0)
-                    });
-                    n2.layer_mut(l).copy_from(&(&p0 + &d));
-                    let j = rows_objective(&n2, &sets, &aux, w, &o2);
-                    assert!(
-                        j >= after * (1.0 - 1e-10),
-                        "{solver:?} {w:?} layer {l}: {j} < {after}"
-                    );
-                }
+                assert_block_minimum(&net, l, 20, after, &format!("{solver:?} {w:?}"), |n| {
+                    rows_objective(n, &sets, &aux, w, &o2)
+                });
             }
         }
     }

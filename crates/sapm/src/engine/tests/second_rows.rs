@@ -203,20 +203,9 @@ fn weight_steps_are_block_minimisers_on_second_order_rows() {
         for l in (0..net.depth()).rev() {
             t.weight_step_alone(&mut net, l).unwrap();
             let after = rows_objective(&net, &sets, &aux, w, &o2);
-            let p0 = net.layer(l).to_owned();
-            let mut rng = ChaCha8Rng::seed_from_u64(l as u64);
-            for _ in 0..10 {
-                let mut n2 = net.clone();
-                let d = Mat::from_fn(p0.nrows(), p0.ncols(), |_, _| {
-                    1e-4 * rng.random_range(-1.0..1.0)
-                });
-                n2.layer_mut(l).copy_from(&(&p0 + &d));
-                let j = rows_objective(&n2, &sets, &aux, w, &o2);
-                assert!(
-                    j >= after * (1.0 - 1e-10),
-                    "{name} layer {l}: {j} < {after}"
-                );
-            }
+            assert_block_minimum(&net, l, 10, after, &name, |n| {
+                rows_objective(n, &sets, &aux, w, &o2)
+            });
         }
     }
 }
