@@ -191,6 +191,23 @@ impl Params {
             .collect()
     }
 
+    /// The items of `all` whose `key` the list `study.{name}` names (all by
+    /// default), in `all`'s order.
+    pub fn chosen<T: Copy>(
+        &self,
+        name: &str,
+        all: &[T],
+        key: impl Fn(&T) -> &str,
+    ) -> Result<Vec<T>> {
+        let keys: Vec<&str> = all.iter().map(&key).collect();
+        let chosen = self.name_list(name, &keys, &keys)?;
+        Ok(all
+            .iter()
+            .filter(|c| chosen.iter().any(|k| k == key(c)))
+            .copied()
+            .collect())
+    }
+
     /// A non-empty list of names, each one of `known` (a bare word is a one-element list).
     pub fn name_list(&self, key: &str, default: &[&str], known: &[&str]) -> Result<Vec<String>> {
         let bad = |why: String| Error::option(format!("study.{key}"), why);

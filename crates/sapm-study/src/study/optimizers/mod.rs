@@ -205,13 +205,7 @@ pub(super) fn record_every(label: &str) -> usize {
 
 /// The problems and methods of a plan.
 fn selection(p: &PlanInput) -> Result<(Vec<Case>, Vec<String>)> {
-    let keys: Vec<&str> = CASES.iter().map(|c| c.key).collect();
-    let chosen = p.params.name_list("problems", &keys, &keys)?;
-    let cases = CASES
-        .iter()
-        .filter(|c| chosen.iter().any(|k| k == c.key))
-        .copied()
-        .collect();
+    let cases = p.params.chosen("problems", &CASES, |c| c.key)?;
     let methods = p.params.name_list("methods", &METHODS, &METHODS)?;
     Ok((cases, methods))
 }
