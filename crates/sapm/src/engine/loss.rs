@@ -62,10 +62,8 @@ impl Weighting {
     }
 }
 
-/// The consistency constant `L max(1, K^(2(L-1)))` of the bound `J_LS <= c J_SAPM`.
-pub fn consistency_constant(depth: usize, lipschitz: f64) -> f64 {
-    depth as f64 * lipschitz.powi(2 * (depth as i32 - 1)).max(1.0)
-}
+/// The consistency constants live with the derivative rows' bound.
+pub use super::consistency::consistency_constant;
 
 /// Auxiliary variables `A_l` (`m_l x N`) for the hidden layers `l = 0..L-2`.
 #[derive(Debug, Clone, PartialEq)]
@@ -317,7 +315,7 @@ pub fn rows_objective(
 }
 
 /// `[x; 1]`, `[v_k; 0]` and (second-derivative channels) `[0; 0]` of a set.
-fn channel_inputs0(set: &RowSet<'_>) -> Vec<Mat<f64>> {
+pub(crate) fn channel_inputs0(set: &RowSet<'_>) -> Vec<Mat<f64>> {
     let (d, n) = (set.x.nrows(), set.n());
     let mut p = vec![Mat::from_fn(d + 1, n, |i, j| {
         if i < d { set.x[(i, j)] } else { 1.0 }
@@ -337,7 +335,7 @@ fn channel_inputs0(set: &RowSet<'_>) -> Vec<Mat<f64>> {
 
 /// `[s(a); 1]`, `[s'(a) d_k; 0]` and `[s''(a) d_k d_m + s'(a) e_km; 0]` from
 /// the values and derivatives `z[c]` of `set`'s channels.
-fn next_inputs(net: &Network, set: &RowSet<'_>, z: &[Mat<f64>]) -> Vec<Mat<f64>> {
+pub(crate) fn next_inputs(net: &Network, set: &RowSet<'_>, z: &[Mat<f64>]) -> Vec<Mat<f64>> {
     let act = net.activation();
     let (m, n) = (z[0].nrows(), z[0].ncols());
     let nd = set.dirs.len();

@@ -3,6 +3,7 @@
 //! auxiliary steps and the trainer.
 
 mod config;
+pub mod consistency;
 mod inspect;
 mod layer_data;
 mod layout;

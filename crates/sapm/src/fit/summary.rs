@@ -4,6 +4,7 @@
 use crate::config::{Checked, Method, TrainConfig};
 use crate::data::{Dataset, Split};
 use crate::driver::{RunResult, Status};
+use crate::engine::consistency::rows_bound;
 use crate::engine::loss::{Weighting, consistency_constant};
 use crate::error::Result;
 use crate::linalg::condition_number;
@@ -33,7 +34,9 @@ pub struct Diagnostics {
     pub fragile: bool,
     /// For PM/SAPM: `J_LS / J_aux` at the end (SAPM's bound: <= `consistency_bound`).
     pub ls_over_aux: Option<f64>,
-    /// `L max(1, K^(2(L-1)))`.
+    /// Regression: `L max(1, K^(2(L-1)))`. PDE rows (PM/SAPM): the bound
+    /// `(c1 + c2 sqrt(J))^2` on `ls_over_aux` of `engine::consistency::rows_bound`
+    /// at the final weights and `J`.
     pub consistency_bound: f64,
     /// MSE (mean over samples and outputs) of the best constant predictor on
     /// the training set (failure threshold).
@@ -344,8 +347,17 @@ pub(crate) fn summarize(
             summary.pde_loss = Some(loss.pde);
             summary.bc_loss = Some(loss.bc);
             let mut d = diagnostics(net, &split, aux_loss.map(|_| f64::NAN), None);
-            // J_LS / J_aux has no meaning here; report the PINN loss over J instead.
+            // J_LS / J_aux has no meaning here; report the PINN loss over J instead,
+            // and the derivative rows' bound on that ratio at the final weights.
             d.ls_over_aux = aux_loss.map(|a| loss.total / a);
+            let w = match cfg.method {
+                Method::Pm => Some(Weighting::Constant(cfg.pm.beta)),
+                Method::Sapm => Some(Weighting::SelfAdaptive),
+                _ => None,
+            };
+            if let (Some(w), Some(a)) = (w, aux_loss) {
+                d.consistency_bound = rows_bound(net, &p.row_sets(), w).ratio_bound(a);
+            }
             // Interior points hold value and derivative auxiliaries.
             d.aux_bytes_per_sample *= 2;
             summary.diagnostics = d;

@@ -181,6 +181,21 @@ impl Activation {
         }
     }
 
+    /// `[sup |sigma'|, sup |sigma''|, sup |sigma'''|]` over the real line (the
+    /// second-order consistency bound, `engine::consistency`); ReLU has no
+    /// second derivative (infinite).
+    pub fn derivative_sups(self) -> [f64; 3] {
+        // sigma'' and sigma''' of sigmoid/softplus: s(1 - s)(1 - 2s) peaks at 1/(6 sqrt 3).
+        let r3 = 3f64.sqrt();
+        match self {
+            Activation::Tanh => [1.0, 4.0 / (3.0 * r3), 2.0],
+            Activation::Sin => [1.0, 1.0, 1.0],
+            Activation::Sigmoid => [0.25, 1.0 / (6.0 * r3), 0.125],
+            Activation::Softplus => [1.0, 0.25, 1.0 / (6.0 * r3)],
+            Activation::Relu => [1.0, f64::INFINITY, f64::INFINITY],
+        }
+    }
+
     /// Lipschitz constant `K` of `sigma` (the consistency bound uses `K^(2(L-1))`).
     pub fn lipschitz(self) -> f64 {
         match self {
@@ -327,6 +342,26 @@ mod tests {
     fn fd(f: impl Fn(f64) -> f64, z: f64) -> f64 {
         let h = 1e-5;
         (f(z + h) - f(z - h)) / (2.0 * h)
+    }
+
+    /// The sups of `derivative_sups` bound `sigma'`, `sigma''`, `sigma'''` on a
+    /// fine grid and are attained there to 1e-6 (so they are not loose).
+    #[test]
+    fn derivative_sups_are_the_sups() {
+        for act in Activation::smooth() {
+            let sups = act.derivative_sups();
+            let mut got = [0.0f64; 3];
+            for i in 0..=400_000 {
+                let z = -20.0 + 40.0 * i as f64 / 400_000.0;
+                for (g, v) in got.iter_mut().zip([act.deriv(z), act.deriv2(z), act.deriv3(z)]) {
+                    *g = g.max(v.abs());
+                }
+            }
+            for k in 0..3 {
+                assert!(got[k] <= sups[k] * (1.0 + 1e-12), "{act} order {}: {} > {}", k + 1, got[k], sups[k]);
+                assert!(got[k] >= sups[k] * (1.0 - 1e-6), "{act} order {}: {} < {}", k + 1, got[k], sups[k]);
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! regression and on the row sets of a first-order PINN.
 
 mod armijo;
+mod consistency_rows;
 mod flops;
 mod init_and_probes;
 mod loss_formulas;

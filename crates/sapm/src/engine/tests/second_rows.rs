@@ -37,7 +37,7 @@ fn second_cases(seed: u64) -> Vec<(Network, PdeTask)> {
 
 /// `Omega^2_{l,n} = floor + deriv sum_{j >= l} (sum_k |d_{j,k}|^2 + sum_km
 /// (|d_{j,k}| |d_{j,m}| + |e_{j,km}|)^2)` of set `s`, written out.
-fn omega_reference2(
+pub(super) fn omega_reference2(
     aux: &SetAux,
     set: &RowSet<'_>,
     s: usize,
