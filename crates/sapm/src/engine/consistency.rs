@@ -107,7 +107,11 @@ fn mul(a: f64, b: f64) -> f64 {
 
 /// `1 / sqrt(x)` (infinite at 0).
 fn inv_sqrt(x: f64) -> f64 {
-    if x > 0.0 { 1.0 / x.sqrt() } else { f64::INFINITY }
+    if x > 0.0 {
+        1.0 / x.sqrt()
+    } else {
+        f64::INFINITY
+    }
 }
 
 /// Per-point constants `(c1, c2)` of `|rho_n| <= c1 sqrt(j_n) + c2 j_n` for a

@@ -353,13 +353,28 @@ mod tests {
             let mut got = [0.0f64; 3];
             for i in 0..=400_000 {
                 let z = -20.0 + 40.0 * i as f64 / 400_000.0;
-                for (g, v) in got.iter_mut().zip([act.deriv(z), act.deriv2(z), act.deriv3(z)]) {
+                for (g, v) in got
+                    .iter_mut()
+                    .zip([act.deriv(z), act.deriv2(z), act.deriv3(z)])
+                {
                     *g = g.max(v.abs());
                 }
             }
             for k in 0..3 {
-                assert!(got[k] <= sups[k] * (1.0 + 1e-12), "{act} order {}: {} > {}", k + 1, got[k], sups[k]);
-                assert!(got[k] >= sups[k] * (1.0 - 1e-6), "{act} order {}: {} < {}", k + 1, got[k], sups[k]);
+                assert!(
+                    got[k] <= sups[k] * (1.0 + 1e-12),
+                    "{act} order {}: {} > {}",
+                    k + 1,
+                    got[k],
+                    sups[k]
+                );
+                assert!(
+                    got[k] >= sups[k] * (1.0 - 1e-6),
+                    "{act} order {}: {} < {}",
+                    k + 1,
+                    got[k],
+                    sups[k]
+                );
             }
         }
     }

@@ -33,7 +33,12 @@ impl Owned {
             dirs: s.dirs.iter().map(|v| v.to_owned()).collect(),
             pairs: s.pairs.clone(),
             terms: s.readout.terms.clone(),
-            scales: s.readout.scales.iter().map(|m| m.map(|m| m.to_owned())).collect(),
+            scales: s
+                .readout
+                .scales
+                .iter()
+                .map(|m| m.map(|m| m.to_owned()))
+                .collect(),
             target: s.readout.target.to_owned(),
             weight: s.weight,
             omega: s.omega_rows,
@@ -48,7 +53,11 @@ impl Owned {
             pairs: self.pairs.clone(),
             readout: Readout {
                 terms: self.terms.clone(),
-                scales: self.scales.iter().map(|m| m.as_ref().map(|m| m.as_ref())).collect(),
+                scales: self
+                    .scales
+                    .iter()
+                    .map(|m| m.as_ref().map(|m| m.as_ref()))
+                    .collect(),
                 target: self.target.as_ref(),
             },
             weight: self.weight,
@@ -300,7 +309,14 @@ proptest! {
 
 /// Add `t r` to the first-derivative auxiliaries of point `n0` at hidden
 /// layer `l` of every set with second-derivative channels (`r` seeded).
-fn push_first_derivatives(aux: &mut SetAux, sets: &[RowSet<'_>], l: usize, n0: usize, t: f64, seed: u64) {
+fn push_first_derivatives(
+    aux: &mut SetAux,
+    sets: &[RowSet<'_>],
+    l: usize,
+    n0: usize,
+    t: f64,
+    seed: u64,
+) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for (s, set) in sets.iter().enumerate().filter(|(_, s)| !s.pairs.is_empty()) {
         for k in 0..set.dirs.len() {
@@ -359,7 +375,11 @@ proptest! {
 fn second_order_bound_is_nearly_attained() {
     let mut worst = 0.0f64;
     for seed in 0..100u64 {
-        let act = if seed % 2 == 0 { Activation::Sin } else { Activation::Tanh };
+        let act = if seed % 2 == 0 {
+            Activation::Sin
+        } else {
+            Activation::Tanh
+        };
         let depth = 2 + (seed as usize / 4) % 3;
         let width = 1 + (seed as usize / 12) % 5;
         let mut owned = case((seed % 4) as usize, seed);
@@ -378,5 +398,8 @@ fn second_order_bound_is_nearly_attained() {
             worst = worst.max(ls / b.ls_bound(j));
         }
     }
-    assert!(worst > 0.5 && worst <= 1.0 + 1e-9, "largest J_LS / bound {worst}");
+    assert!(
+        worst > 0.5 && worst <= 1.0 + 1e-9,
+        "largest J_LS / bound {worst}"
+    );
 }
