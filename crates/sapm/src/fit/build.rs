@@ -80,13 +80,17 @@ pub fn build_trainer_on<'a>(
                 ));
             }
         },
-        Method::Lm => Box::new(
-            match task.least_squares(net) {
+        Method::Lm => {
+            let lm = match task.least_squares(net) {
                 Residual::Factored(k) => Lm::plain(k, cfg.lm),
                 Residual::Rows(r) => Lm::plain_rows(r, cfg.lm),
-            }
-            .distributed(reducer.clone()),
-        ),
+            };
+            // A PINN shard's residuals divide by the counts of every process.
+            Box::new(match task {
+                Task::Pde(_) => lm.distributed_scaled(reducer.clone()),
+                Task::Regression(..) => lm.distributed(reducer.clone()),
+            })
+        }
         Method::Varpro => match task.least_squares(net) {
             Residual::Factored(k) => Box::new(Lm::varpro(k, net, cfg.lm)),
             Residual::Rows(r) => Box::new(Lm::varpro_rows(r, net, cfg.lm)),
@@ -129,7 +133,7 @@ pub fn build_trainer_on<'a>(
 }
 
 /// Refuse, by name, what a multi-process run cannot do yet: methods outside
-/// [`DISTRIBUTED_METHODS`], PDE tasks, random auxiliary initialisation
+/// [`DISTRIBUTED_METHODS`], PDE refinement and time marching, random auxiliary initialisation
 /// (drawn per local point) and wall-clock limits (ranks would stop at
 /// different iterations and wait for each other forever).
 pub fn check_distributed(cfg: &Checked) -> Result<()> {
@@ -144,11 +148,19 @@ pub fn check_distributed(cfg: &Checked) -> Result<()> {
             ),
         ));
     }
-    if cfg.pde.is_some() {
-        return Err(Error::config(
-            "pde",
-            "PDE problems do not run on several processes yet (regression only)",
-        ));
+    if let Some(pde) = &cfg.pde {
+        if pde.refine.is_some() {
+            return Err(Error::config(
+                "pde.refine",
+                "residual-based refinement does not run on several processes yet (its new points are chosen from every process's residuals)",
+            ));
+        }
+        if pde.time_windows > 1 {
+            return Err(Error::config(
+                "pde.time_windows",
+                "time marching does not run on several processes yet (1 window)",
+            ));
+        }
     }
     let aux = match cfg.method {
         Method::Pm => Some(cfg.pm.aux_init),
