@@ -23,7 +23,7 @@ pub fn build_trainer<'a>(
 }
 
 /// Methods that run on several processes, each on its shard of the samples.
-pub const DISTRIBUTED_METHODS: [Method; 7] = [
+pub const DISTRIBUTED_METHODS: [Method; 8] = [
     Method::LsGd,
     Method::LsAdam,
     Method::LsLbfgs,
@@ -31,6 +31,7 @@ pub const DISTRIBUTED_METHODS: [Method; 7] = [
     Method::Pm,
     Method::Sapm,
     Method::Lm,
+    Method::Elm,
 ];
 
 /// [`build_trainer`] for one process of a multi-process run: `task` holds
@@ -70,9 +71,13 @@ pub fn build_trainer_on<'a>(
             ],
         )),
         Method::Elm => match (task.regression_data(), task.least_squares(net)) {
-            (Some((x, y)), _) => Box::new(Elm::new(x, y, cfg.elm.ridge, cfg.elm.solver)),
+            (Some((x, y)), _) => {
+                Box::new(Elm::new(x, y, cfg.elm.ridge, cfg.elm.solver).distributed(reducer.clone()))
+            }
             // Second-order rows: the output layer by least squares on them.
-            (None, Residual::Rows(r)) => Box::new(Elm::rows(r, cfg.elm.ridge, cfg.elm.solver)),
+            (None, Residual::Rows(r)) => {
+                Box::new(Elm::rows(r, cfg.elm.ridge, cfg.elm.solver).distributed(reducer.clone()))
+            }
             (None, Residual::Factored(_)) => {
                 return Err(Error::config(
                     "method",
@@ -139,10 +144,17 @@ pub fn build_trainer_on<'a>(
 pub fn check_distributed(cfg: &Checked) -> Result<()> {
     if !DISTRIBUTED_METHODS.contains(&cfg.method) {
         let names: Vec<&str> = DISTRIBUTED_METHODS.iter().map(|m| m.name()).collect();
+        let why = match cfg.method {
+            // docs/distributed.md says more.
+            Method::Varpro => {
+                ": its output-layer solve and projected Jacobian need an orthonormal basis of the whole output-layer design, not done over processes;"
+            }
+            _ => "",
+        };
         return Err(Error::config(
             "method",
             format!(
-                "{} does not run on several processes yet (distributed: {})",
+                "{} does not run on several processes yet{why} (distributed: {})",
                 cfg.method.name(),
                 names.join(", ")
             ),

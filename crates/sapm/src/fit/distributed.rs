@@ -270,6 +270,10 @@ mod tests {
             format!("[{method}]\nsolver = \"cholesky\"\n{extra}")
         } else if method == "lm" {
             format!("[lm]\n{extra}")
+        } else if method == "elm" {
+            // `extra`: another solver (the yardstick).
+            let solver = if extra.is_empty() { "cholesky" } else { extra };
+            format!("[elm]\nsolver = \"{solver}\"\n")
         } else {
             String::new()
         };
@@ -284,7 +288,9 @@ mod tests {
     }
 
     /// Same weights on 1, 2 and 3 processes, and the same bits on every
-    /// process: to 1e-10 relative for the gradient methods and LM; PM/SAPM's
+    /// process: to 1e-10 relative for the gradient methods and LM; ELM's
+    /// normal equations (cond ~ 1e10 here, no ridge) must stay within 10x of
+    /// one process solving by QR instead of Cholesky; PM/SAPM's
     /// Cholesky weight steps amplify round-off (cond ~ 1e8 here), so one
     /// process with another block size (another summation order) already
     /// moves the weights ~2e-8: K processes must stay within 10x of that.
@@ -298,6 +304,7 @@ mod tests {
             "pm",
             "sapm",
             "lm",
+            "elm",
         ] {
             let cfg = config(method, "");
             let data = cfg.data.load(cfg.seed).unwrap();
@@ -306,6 +313,11 @@ mod tests {
                 let other = config(method, "block = 64\n");
                 let reblocked = params_on(1, &other, &data);
                 10.0 * rel(&reblocked[0], &one[0]).max(1e-11)
+            } else if method == "elm" {
+                // The normal equations square the design's condition
+                // number: one process solving by QR instead is the yardstick.
+                let qr = params_on(1, &config(method, "qr"), &data);
+                10.0 * rel(&qr[0], &one[0]).max(1e-11)
             } else {
                 1e-10
             };
@@ -359,7 +371,12 @@ mod tests {
     fn unsupported_methods_are_refused_by_name() {
         let cfg = TrainConfig::from_toml_str("method = \"varpro\"", &[], None).unwrap();
         let e = check_distributed(&cfg).unwrap_err().to_string();
-        assert!(e.contains("varpro") && e.contains("sapm, lm"), "{e}");
+        assert!(
+            e.contains("varpro does not run on several processes yet: ")
+                && e.contains("orthonormal basis")
+                && e.contains("sapm, lm, elm"),
+            "{e}"
+        );
         let cfg = TrainConfig::from_toml_str("method = \"lm\"\n[lm]\nsolve = \"dual\"", &[], None)
             .unwrap();
         let e = check_distributed(&cfg).unwrap_err().to_string();

@@ -66,6 +66,11 @@ mod tests {
     fn config(method: &str, problem: &str, extra: &str) -> Checked {
         let section = match method {
             "pm" | "sapm" => format!("[{method}]\nsolver = \"cholesky\"\n{extra}"),
+            // `extra`: another solver (the yardstick).
+            "elm" => format!(
+                "[elm]\nsolver = \"{}\"\n",
+                if extra.is_empty() { "cholesky" } else { extra }
+            ),
             // Switch to L-BFGS inside the budget.
             "ls-adam-lbfgs" => "[adam_lbfgs]\nadam_steps = 6\n".into(),
             _ => String::new(),
@@ -88,7 +93,9 @@ mod tests {
     /// for a first-order (transport1d) and a second-order (heat1d) PINN: to
     /// 1e-10 relative, except PM/SAPM, whose Cholesky weight steps amplify
     /// round-off: K processes must stay within 10x of one process with
-    /// another block size (another summation order).
+    /// another block size (another summation order); and ELM, whose normal
+    /// equations square the design's condition number: within 10x of one
+    /// process solving by QR.
     #[test]
     fn pinn_on_one_two_and_three_shards_gives_the_same_weights() {
         for problem in ["transport1d", "heat1d"] {
@@ -100,12 +107,19 @@ mod tests {
                 "pm",
                 "sapm",
                 "lm",
+                "elm",
             ] {
+                if (problem, method) == ("transport1d", "elm") {
+                    continue; // elm runs on second-order PDEs only
+                }
                 let cfg = config(method, problem, "");
                 let one = params_on(1, &cfg);
                 let tol = if method == "pm" || method == "sapm" {
                     let other = config(method, problem, "block = 16\n");
                     10.0 * rel(&params_on(1, &other)[0], &one[0]).max(1e-11)
+                } else if method == "elm" {
+                    let qr = config(method, problem, "qr");
+                    10.0 * rel(&params_on(1, &qr)[0], &one[0]).max(1e-11)
                 } else {
                     1e-10
                 };
