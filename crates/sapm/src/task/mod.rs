@@ -75,10 +75,10 @@ impl<'a> Task<'a> {
     /// process, so its loss is this process's share).
     pub fn objective_on(&self, net: &Network, reducer: &SharedReducer) -> Box<dyn Objective + '_> {
         match self {
-            Task::Regression(s, _) if reducer.size() > 1 => Box::new(
+            Task::Regression(s, _) if reducer.size() > 1 => {
                 LsObjective::new(net, s.train.x.as_ref(), s.train.y.as_ref())
-                    .sharded(net, reducer.clone()),
-            ),
+                    .sharded(net, reducer.clone())
+            }
             Task::Pde(_) if reducer.size() > 1 => Box::new(ShardedObjective::new(
                 self.objective(net),
                 reducer.clone(),
