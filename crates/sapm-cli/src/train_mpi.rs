@@ -1,5 +1,5 @@
 //! `mpirun -n K sapm train --config F --out DIR` (feature `mpi`): one
-//! process per rank, each training on its shard of the samples
+//! process per rank, each training on its shard of the samples or PINN points
 //! (`sapm::fit::distributed`); rank 0 alone writes the output folder. A rank
 //! that fails prints its error and aborts the whole job (`MPI_Abort`), so no
 //! rank is left waiting in a collective; a rank that dies is detected by
@@ -63,7 +63,11 @@ fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
     };
     let cfg = load_config(a, reader.as_ref())?;
     sapm::fit::build::check_distributed(&cfg)?;
-    let data = cfg.data.load(cfg.seed)?;
+    // PINN runs sample their points from `[pde]` on every rank.
+    let data = match cfg.pde {
+        None => Some(cfg.data.load(cfg.seed)?),
+        Some(_) => None,
+    };
     // Rank 0 owns the output folder; it is locked before training starts.
     let outdir = if rank == 0 {
         Some(OutDir::open(out)?)
@@ -81,7 +85,7 @@ fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
     let fitted = pool.install(|| {
         fit_distributed_checkpointed(
             &cfg,
-            &data,
+            data.as_ref(),
             reducer,
             &mut NoObserver,
             Some(&mut ckpt),

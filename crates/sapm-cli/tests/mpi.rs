@@ -198,3 +198,37 @@ fn a_two_rank_checkpoint_resumes_on_two_ranks_only() {
         assert!(err.contains("mpirun -n 2"), "{err}");
     }
 }
+
+/// A second-order PINN (heat1d, LM) on 2 ranks gives the weights of a plain
+/// single-process run to 1e-10 relative; rank 0 writes the output.
+/// Refinement is refused by name.
+#[test]
+fn a_pinn_on_two_ranks_gives_the_single_process_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("heat.toml");
+    let text = "method = \"lm\"\nseed = 3\n[network]\ndepth = 3\nwidth = 6\n[train]\nmax_iterations = 10\nrecord_every = 5\n[pde]\nproblem = \"heat1d\"\nn_interior = 60\nn_boundary = 20\nn_test = 11\n";
+    std::fs::write(&cfg, text).unwrap();
+    let one = dir.path().join("one");
+    let o = common::command(["train", "--quiet", "--threads", "1", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&one)
+        .output()
+        .unwrap();
+    ok(&o, "single process");
+    let two = dir.path().join("two");
+    ok(&mpirun(2, &cfg, &two, &[]), "heat1d on 2 ranks");
+    let e = rel(&weights(&two), &weights(&one));
+    assert!(e < 1e-10, "2 ranks differ from 1 process by {e:e}");
+    assert!(two.join("summary.json").exists() && two.join("history.csv").exists());
+    let refine = dir.path().join("refine.toml");
+    let more = "[pde.refine]\nrounds = 1\ncandidates = 100\nadd = 10\n";
+    std::fs::write(&refine, format!("{text}{more}")).unwrap();
+    let o = mpirun(2, &refine, &dir.path().join("r"), &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("pde.refine") && err.contains("several processes"),
+        "{err}"
+    );
+}

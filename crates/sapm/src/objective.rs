@@ -52,3 +52,49 @@ pub trait LeastSquares: Objective {
         false
     }
 }
+
+/// An objective over every process's shard: `inner` is this process's share
+/// of the loss (its means divide by the counts of all processes), and the
+/// value and gradient are summed over the processes of `reducer`, the
+/// gradient and the value in one collective.
+pub struct ShardedObjective<'a> {
+    inner: Box<dyn Objective + 'a>,
+    reducer: crate::linalg::SharedReducer,
+    buf: Vec<f64>,
+}
+
+impl<'a> ShardedObjective<'a> {
+    /// `inner` summed over `reducer`'s processes (`p` parameters).
+    pub fn new(
+        inner: Box<dyn Objective + 'a>,
+        reducer: crate::linalg::SharedReducer,
+        p: usize,
+    ) -> Self {
+        ShardedObjective {
+            inner,
+            reducer,
+            buf: vec![0.0; p + 1],
+        }
+    }
+}
+
+impl Objective for ShardedObjective<'_> {
+    fn value(&mut self, net: &Network) -> f64 {
+        let mut v = [self.inner.value(net)];
+        crate::linalg::reduce_or_nan(self.reducer.as_ref(), &mut v);
+        v[0]
+    }
+    fn value_grad(&mut self, net: &Network, grad: &mut [f64]) -> f64 {
+        let f = self.inner.value_grad(net, grad);
+        let p = grad.len();
+        self.buf.resize(p + 1, 0.0);
+        self.buf[..p].copy_from_slice(grad);
+        self.buf[p] = f;
+        crate::linalg::reduce_or_nan(self.reducer.as_ref(), &mut self.buf);
+        grad.copy_from_slice(&self.buf[..p]);
+        self.buf[p]
+    }
+    fn set_step(&mut self, step: u64) {
+        self.inner.set_step(step);
+    }
+}

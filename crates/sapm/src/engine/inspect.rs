@@ -187,7 +187,8 @@ impl PenaltyTrainer<'_> {
 
     /// `|d - dz|_F / |dz|_F` over every derivative auxiliary: how close the
     /// derivative auxiliaries are to the network's true input derivatives
-    /// (`None` without derivative channels or before `start`).
+    /// (`None` without derivative channels or before `start`), over every
+    /// process's points.
     pub fn derivative_gap(&mut self, net: &Network) -> Option<f64> {
         let st = self.st.as_mut()?;
         let (mut num, mut den) = (0.0, 0.0);
@@ -200,6 +201,12 @@ impl PenaltyTrainer<'_> {
                 den += b;
             }
         }
+        // Every process's shard (the same sets, so the same `any`, on all).
+        let mut sums = [num, den];
+        if any {
+            crate::linalg::reduce_or_nan(st.reducer.as_ref(), &mut sums);
+        }
+        let [num, den] = sums;
         any.then(|| {
             if den > 0.0 {
                 (num / den).sqrt()

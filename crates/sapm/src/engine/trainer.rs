@@ -42,7 +42,7 @@ use crate::linalg::{LayerSolveWs, SharedReducer, SolveMethod, local_reducer};
 use crate::net::Network;
 use crate::optim::{StepOutcome, Trainer, TrainerStats};
 use crate::perf::PenaltyFlops;
-use crate::task::rows::RowSet;
+use crate::task::rows::{Channel, RowSet};
 use faer::{Mat, MatRef};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -183,6 +183,34 @@ impl<'a> PenaltyTrainer<'a> {
     }
 }
 
+impl PenaltyTrainer<'_> {
+    /// Every set's largest `|value coefficient|` over the points of all
+    /// processes (a curvature bound of the auxiliary steps, which must be
+    /// the same on every process): a max through the sum reducer, each
+    /// process filling its own slots.
+    fn value_coefs(&self) -> Result<Vec<f64>> {
+        let local: Vec<f64> = self
+            .sets
+            .iter()
+            .map(|s| s.readout.coef_max(Channel::Value))
+            .collect();
+        let (rank, size) = (self.reducer.rank(), self.reducer.size());
+        if size == 1 {
+            return Ok(local);
+        }
+        let mut all = vec![0.0; local.len() * size];
+        all[rank * local.len()..(rank + 1) * local.len()].copy_from_slice(&local);
+        self.reducer.all_reduce_sum(&mut all)?;
+        Ok((0..local.len())
+            .map(|s| {
+                (0..size)
+                    .map(|r| all[r * local.len() + s])
+                    .fold(0.0, f64::max)
+            })
+            .collect())
+    }
+}
+
 impl Trainer for PenaltyTrainer<'_> {
     fn name(&self) -> &str {
         match self.weighting {
@@ -213,12 +241,15 @@ impl Trainer for PenaltyTrainer<'_> {
         // Points of every set over all processes: the means' divisors.
         let mut totals: Vec<f64> = self.sets.iter().map(|s| s.n() as f64).collect();
         self.reducer.all_reduce_sum(&mut totals)?;
+        let value_coefs = self.value_coefs()?;
         let sets = self
             .sets
             .iter()
             .zip(&totals)
-            .map(|(set, &total)| {
-                let info = SetInfo::new(set, first, total, totals[0]);
+            .zip(value_coefs)
+            .map(|((set, &total), value_coef)| {
+                let mut info = SetInfo::new(set, first, total, totals[0]);
+                info.value_coef = value_coef;
                 let mut passes = SetPasses::new(net, set, info, self.cfg.block, mode);
                 let h = passes.shape.hidden_rows;
                 let n = set.n();

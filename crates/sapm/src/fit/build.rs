@@ -23,7 +23,7 @@ pub fn build_trainer<'a>(
 }
 
 /// Methods that run on several processes, each on its shard of the samples.
-pub const DISTRIBUTED_METHODS: [Method; 7] = [
+pub const DISTRIBUTED_METHODS: [Method; 8] = [
     Method::LsGd,
     Method::LsAdam,
     Method::LsLbfgs,
@@ -31,6 +31,7 @@ pub const DISTRIBUTED_METHODS: [Method; 7] = [
     Method::Pm,
     Method::Sapm,
     Method::Lm,
+    Method::Elm,
 ];
 
 /// [`build_trainer`] for one process of a multi-process run: `task` holds
@@ -70,9 +71,13 @@ pub fn build_trainer_on<'a>(
             ],
         )),
         Method::Elm => match (task.regression_data(), task.least_squares(net)) {
-            (Some((x, y)), _) => Box::new(Elm::new(x, y, cfg.elm.ridge, cfg.elm.solver)),
+            (Some((x, y)), _) => {
+                Box::new(Elm::new(x, y, cfg.elm.ridge, cfg.elm.solver).distributed(reducer.clone()))
+            }
             // Second-order rows: the output layer by least squares on them.
-            (None, Residual::Rows(r)) => Box::new(Elm::rows(r, cfg.elm.ridge, cfg.elm.solver)),
+            (None, Residual::Rows(r)) => {
+                Box::new(Elm::rows(r, cfg.elm.ridge, cfg.elm.solver).distributed(reducer.clone()))
+            }
             (None, Residual::Factored(_)) => {
                 return Err(Error::config(
                     "method",
@@ -80,13 +85,17 @@ pub fn build_trainer_on<'a>(
                 ));
             }
         },
-        Method::Lm => Box::new(
-            match task.least_squares(net) {
+        Method::Lm => {
+            let lm = match task.least_squares(net) {
                 Residual::Factored(k) => Lm::plain(k, cfg.lm),
                 Residual::Rows(r) => Lm::plain_rows(r, cfg.lm),
-            }
-            .distributed(reducer.clone()),
-        ),
+            };
+            // A PINN shard's residuals divide by the counts of every process.
+            Box::new(match task {
+                Task::Pde(_) => lm.distributed_scaled(reducer.clone()),
+                Task::Regression(..) => lm.distributed(reducer.clone()),
+            })
+        }
         Method::Varpro => match task.least_squares(net) {
             Residual::Factored(k) => Box::new(Lm::varpro(k, net, cfg.lm)),
             Residual::Rows(r) => Box::new(Lm::varpro_rows(r, net, cfg.lm)),
@@ -129,26 +138,41 @@ pub fn build_trainer_on<'a>(
 }
 
 /// Refuse, by name, what a multi-process run cannot do yet: methods outside
-/// [`DISTRIBUTED_METHODS`], PDE tasks, random auxiliary initialisation
+/// [`DISTRIBUTED_METHODS`], PDE refinement and time marching, random auxiliary initialisation
 /// (drawn per local point) and wall-clock limits (ranks would stop at
 /// different iterations and wait for each other forever).
 pub fn check_distributed(cfg: &Checked) -> Result<()> {
     if !DISTRIBUTED_METHODS.contains(&cfg.method) {
         let names: Vec<&str> = DISTRIBUTED_METHODS.iter().map(|m| m.name()).collect();
+        let why = match cfg.method {
+            // docs/distributed.md says more.
+            Method::Varpro => {
+                ": its output-layer solve and projected Jacobian need an orthonormal basis of the whole output-layer design, not done over processes;"
+            }
+            _ => "",
+        };
         return Err(Error::config(
             "method",
             format!(
-                "{} does not run on several processes yet (distributed: {})",
+                "{} does not run on several processes yet{why} (distributed: {})",
                 cfg.method.name(),
                 names.join(", ")
             ),
         ));
     }
-    if cfg.pde.is_some() {
-        return Err(Error::config(
-            "pde",
-            "PDE problems do not run on several processes yet (regression only)",
-        ));
+    if let Some(pde) = &cfg.pde {
+        if pde.refine.is_some() {
+            return Err(Error::config(
+                "pde.refine",
+                "residual-based refinement does not run on several processes yet (its new points are chosen from every process's residuals)",
+            ));
+        }
+        if pde.time_windows > 1 {
+            return Err(Error::config(
+                "pde.time_windows",
+                "time marching does not run on several processes yet (1 window)",
+            ));
+        }
     }
     let aux = match cfg.method {
         Method::Pm => Some(cfg.pm.aux_init),

@@ -12,6 +12,7 @@
 
 use super::build::check_distributed;
 use super::checkpoint_file::CheckpointFile;
+use super::distributed_pde::fit_pde_shard;
 use super::schedule::{Plan, StageOut, run_stages};
 use super::{Fitted, check_split, join, scale_split};
 use crate::checkpoint::StateReader;
@@ -36,14 +37,16 @@ pub fn shard_rows(d: &Dataset, range: std::ops::Range<usize>) -> Dataset {
 
 /// Train as `cfg` says on this process's shard of `data.train`, with
 /// `reducer` joining the processes. Needs a method that runs distributed
-/// (see [`check_distributed`]) and at least one sample per process.
+/// (see [`check_distributed`]) and at least one sample per process. A
+/// config with a `[pde]` section trains a PINN on this process's shard of
+/// its points and ignores `data`.
 pub fn fit_distributed(
     cfg: &Checked,
     data: &Split,
     reducer: SharedReducer,
     observer: &mut dyn Observer,
 ) -> Result<Fitted> {
-    fit_distributed_checkpointed(cfg, data, reducer, observer, None, None)
+    fit_distributed_checkpointed(cfg, Some(data), reducer, observer, None, None)
 }
 
 /// The checkpoint file of process `rank` of `size`: every process writes
@@ -78,10 +81,11 @@ pub fn check_rank_checkpoints(reader: &StateReader, reducer: &SharedReducer) -> 
 /// (every `train.checkpoint_every` iterations exactly: `checkpoint_seconds`
 /// is not used, it would let the processes disagree) and resuming from
 /// `resume`, this process's file of a run on as many processes (check it
-/// with [`check_rank_checkpoints`] first).
+/// with [`check_rank_checkpoints`] first). `data` is the regression split
+/// (`None`: loaded from `[data]`); PINN runs take their points from `[pde]`.
 pub fn fit_distributed_checkpointed(
     cfg: &Checked,
-    data: &Split,
+    data: Option<&Split>,
     reducer: SharedReducer,
     observer: &mut dyn Observer,
     checkpoint: Option<&mut CheckpointFile>,
@@ -89,6 +93,21 @@ pub fn fit_distributed_checkpointed(
 ) -> Result<Fitted> {
     faer::set_global_parallelism(faer::Par::Seq);
     check_distributed(cfg)?;
+    let mut checkpoint = checkpoint;
+    if let Some(c) = checkpoint.as_deref_mut() {
+        c.min_seconds = 0.0;
+    }
+    if cfg.pde.is_some() {
+        return fit_pde_shard(cfg, reducer, observer, checkpoint, resume);
+    }
+    let loaded;
+    let data = match data {
+        Some(d) => d,
+        None => {
+            loaded = cfg.data.load(cfg.seed)?;
+            &loaded
+        }
+    };
     check_split(data)?;
     let (rank, size) = (reducer.rank(), reducer.size());
     let n = data.train.len();
@@ -118,10 +137,6 @@ pub fn fit_distributed_checkpointed(
         task: &build,
         reducer,
     };
-    let mut checkpoint = checkpoint;
-    if let Some(c) = checkpoint.as_deref_mut() {
-        c.min_seconds = 0.0;
-    }
     let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;
     // Rank 0's summary (diagnostics, sizes) on the whole data, as one process
     // has it; the other ranks' summaries are not written, so they stay on
@@ -145,67 +160,7 @@ mod tests {
     use super::*;
     use crate::config::TrainConfig;
     use crate::driver::NoObserver;
-    use crate::linalg::Reducer;
-    use std::sync::{Arc, Barrier, Mutex};
-
-    /// `K` threads standing in for `K` processes: every reduction waits for
-    /// all, then each gets the sum in rank order (as the MPI backend).
-    struct Threads {
-        rank: usize,
-        size: usize,
-        shared: Arc<(Mutex<Vec<Vec<f64>>>, Barrier)>,
-    }
-
-    impl Reducer for Threads {
-        fn all_reduce_sum(&self, buf: &mut [f64]) -> Result<()> {
-            let (parts, barrier) = &*self.shared;
-            parts.lock().unwrap()[self.rank] = buf.to_vec();
-            barrier.wait();
-            {
-                let p = parts.lock().unwrap();
-                buf.copy_from_slice(&p[0]);
-                for part in &p[1..] {
-                    for (b, v) in buf.iter_mut().zip(part) {
-                        *b += v;
-                    }
-                }
-            }
-            barrier.wait();
-            Ok(())
-        }
-        fn rank(&self) -> usize {
-            self.rank
-        }
-        fn size(&self) -> usize {
-            self.size
-        }
-    }
-
-    /// `f(rank, reducer)` on `k` threads standing in for `k` processes,
-    /// each with a one-thread pool; the results in rank order.
-    fn on_threads<T: Send>(k: usize, f: impl Fn(usize, SharedReducer) -> T + Sync) -> Vec<T> {
-        let shared = Arc::new((Mutex::new(vec![Vec::new(); k]), Barrier::new(k)));
-        std::thread::scope(|s| {
-            let hs: Vec<_> = (0..k)
-                .map(|rank| {
-                    let r: SharedReducer = Arc::new(Threads {
-                        rank,
-                        size: k,
-                        shared: shared.clone(),
-                    });
-                    let f = &f;
-                    s.spawn(move || {
-                        let pool = rayon::ThreadPoolBuilder::new()
-                            .num_threads(1)
-                            .build()
-                            .unwrap();
-                        pool.install(|| f(rank, r))
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
-        })
-    }
+    use crate::fit::distributed_harness::{on_threads, rel};
 
     fn params_on(k: usize, cfg: &Checked, data: &Split) -> Vec<Vec<f64>> {
         on_threads(k, |_, r| {
@@ -235,7 +190,7 @@ mod tests {
             };
             let f = fit_distributed_checkpointed(
                 cfg,
-                data,
+                Some(data),
                 r,
                 &mut NoObserver,
                 Some(&mut ck),
@@ -309,18 +264,16 @@ mod tests {
         }
     }
 
-    fn rel(a: &[f64], b: &[f64]) -> f64 {
-        let d: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
-        let n: f64 = b.iter().map(|y| y * y).sum();
-        (d / n).sqrt()
-    }
-
     fn config(method: &str, extra: &str) -> Checked {
         // The QR path is single-process only: compare like with like.
         let solver = if method == "pm" || method == "sapm" {
             format!("[{method}]\nsolver = \"cholesky\"\n{extra}")
         } else if method == "lm" {
             format!("[lm]\n{extra}")
+        } else if method == "elm" {
+            // `extra`: another solver (the yardstick).
+            let solver = if extra.is_empty() { "cholesky" } else { extra };
+            format!("[elm]\nsolver = \"{solver}\"\n")
         } else {
             String::new()
         };
@@ -335,7 +288,9 @@ mod tests {
     }
 
     /// Same weights on 1, 2 and 3 processes, and the same bits on every
-    /// process: to 1e-10 relative for the gradient methods; PM/SAPM's
+    /// process: to 1e-10 relative for the gradient methods and LM; ELM's
+    /// normal equations (cond ~ 1e10 here, no ridge) must stay within 10x of
+    /// one process solving by QR instead of Cholesky; PM/SAPM's
     /// Cholesky weight steps amplify round-off (cond ~ 1e8 here), so one
     /// process with another block size (another summation order) already
     /// moves the weights ~2e-8: K processes must stay within 10x of that.
@@ -349,6 +304,7 @@ mod tests {
             "pm",
             "sapm",
             "lm",
+            "elm",
         ] {
             let cfg = config(method, "");
             let data = cfg.data.load(cfg.seed).unwrap();
@@ -357,11 +313,20 @@ mod tests {
                 let other = config(method, "block = 64\n");
                 let reblocked = params_on(1, &other, &data);
                 10.0 * rel(&reblocked[0], &one[0]).max(1e-11)
+            } else if method == "elm" {
+                // The normal equations square the design's condition
+                // number: one process solving by QR instead is the yardstick.
+                let qr = params_on(1, &config(method, "qr"), &data);
+                10.0 * rel(&qr[0], &one[0]).max(1e-11)
             } else {
                 1e-10
             };
             for k in [2, 3] {
                 let many = params_on(k, &cfg, &data);
+                eprintln!(
+                    "{method}: {k} shards vs 1: {:.1e} (tolerance {tol:.1e})",
+                    rel(&many[0], &one[0])
+                );
                 for p in &many {
                     assert_eq!(p, &many[0], "{method}: processes disagree");
                     let e = rel(p, &one[0]);
@@ -406,7 +371,12 @@ mod tests {
     fn unsupported_methods_are_refused_by_name() {
         let cfg = TrainConfig::from_toml_str("method = \"varpro\"", &[], None).unwrap();
         let e = check_distributed(&cfg).unwrap_err().to_string();
-        assert!(e.contains("varpro") && e.contains("sapm, lm"), "{e}");
+        assert!(
+            e.contains("varpro does not run on several processes yet: ")
+                && e.contains("orthonormal basis")
+                && e.contains("sapm, lm, elm"),
+            "{e}"
+        );
         let cfg = TrainConfig::from_toml_str("method = \"lm\"\n[lm]\nsolve = \"dual\"", &[], None)
             .unwrap();
         let e = check_distributed(&cfg).unwrap_err().to_string();

@@ -11,6 +11,9 @@
 pub mod build;
 mod checkpoint_file;
 pub mod distributed;
+#[cfg(test)]
+mod distributed_harness;
+mod distributed_pde;
 pub mod march;
 mod schedule;
 pub mod summary;
@@ -148,16 +151,7 @@ pub fn fit_checkpointed(
         )?;
         return marched.into_fitted(cfg);
     }
-    // Curriculum stages (if any), then the target problem, on one network.
-    let stages: Vec<PdeConfig> = pde
-        .curriculum
-        .iter()
-        .map(|&b| PdeConfig {
-            beta: b,
-            ..pde.clone()
-        })
-        .chain(std::iter::once(pde.clone()))
-        .collect();
+    let stages = pde_stages(pde);
     // Refinement rounds follow as stages built from the previous stage.
     let base = stages.len();
     let rounds = pde.refine.map_or(0, |r| r.rounds);
@@ -185,6 +179,19 @@ pub fn fit_checkpointed(
     };
     let done = run_stages(cfg, &plan, observer, checkpoint, resume)?;
     join(cfg, done)
+}
+
+/// The problems a PINN run trains on, in turn, on one network: the
+/// curriculum stages (if any), then the target problem.
+fn pde_stages(pde: &PdeConfig) -> Vec<PdeConfig> {
+    pde.curriculum
+        .iter()
+        .map(|&b| PdeConfig {
+            beta: b,
+            ..pde.clone()
+        })
+        .chain(std::iter::once(pde.clone()))
+        .collect()
 }
 
 /// One [`Fitted`] from the stages of a carried schedule: the last stage's

@@ -6,7 +6,10 @@ use super::lm::varpro::output_system;
 use super::{StepOutcome, Trainer, TrainerStats};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::Result;
-use crate::linalg::{LayerSystem, LocalReducer, Regularization, SolveMethod, solve_layer};
+use crate::linalg::{
+    LayerSystem, LocalReducer, Regularization, SharedReducer, SolveInfo, SolveMethod,
+    local_reducer, reduce_or_nan, solve_layer, solve_normal,
+};
 use crate::net::{ForwardCache, Network};
 use crate::objective::LeastSquares;
 use faer::{Mat, MatRef};
@@ -28,6 +31,8 @@ pub struct Elm<'a> {
     solver: SolveMethod,
     done: bool,
     stats: TrainerStats,
+    /// Multi-process runs: the source holds this process's shard.
+    reducer: SharedReducer,
 }
 
 impl<'a> Elm<'a> {
@@ -49,7 +54,48 @@ impl<'a> Elm<'a> {
             solver,
             done: false,
             stats: TrainerStats::default(),
+            reducer: local_reducer(),
         }
+    }
+
+    /// Data-parallel ELM: the source holds this process's shard, and the
+    /// output layer solves the normal equations `P P^T`, `P T^T` summed over
+    /// the processes of `reducer` (one collective).
+    pub fn distributed(mut self, reducer: SharedReducer) -> Self {
+        self.reducer = reducer;
+        self
+    }
+
+    /// `[W_L, b_L]` (`m x k`) of `sys`: one process solves as configured;
+    /// several sum the normal equations once and take the ridge's scale
+    /// from the summed Gram matrix's trace.
+    fn solve(&self, sys: &LayerSystem<'_>) -> Result<(Mat<f64>, SolveInfo)> {
+        let k = sys.k() as f64;
+        if self.reducer.size() == 1 {
+            let reg = Regularization {
+                lambda: self.ridge * sys.gram_trace() / k,
+                ..Default::default()
+            };
+            return solve_layer(
+                sys,
+                &reg,
+                self.solver,
+                crate::linalg::DEFAULT_BLOCK,
+                &LocalReducer,
+            );
+        }
+        let (g, r) = sys.normal_equations(crate::linalg::DEFAULT_BLOCK, self.reducer.as_ref())?;
+        let trace: f64 = (0..g.nrows()).map(|i| g[(i, i)]).sum();
+        let reg = Regularization {
+            lambda: self.ridge * trace / k,
+            ..Default::default()
+        };
+        let (x, fallback) = solve_normal(g.as_ref(), r.as_ref(), &reg)?;
+        let info = SolveInfo {
+            method: SolveMethod::Cholesky,
+            fallback,
+        };
+        Ok((x.transpose().to_owned(), info))
     }
 }
 
@@ -79,23 +125,25 @@ impl Trainer for Elm<'_> {
             }
         };
         let sys = LayerSystem::single(p.as_ref(), t.as_ref());
-        let reg = Regularization {
-            lambda: self.ridge * sys.gram_trace() / sys.k() as f64,
-            ..Default::default()
-        };
-        let (w, info) = solve_layer(
-            &sys,
-            &reg,
-            self.solver,
-            crate::linalg::DEFAULT_BLOCK,
-            &LocalReducer,
-        )?;
+        let (w, info) = self.solve(&sys)?;
         self.stats.solves += 1;
         self.stats.solve_fallbacks += info.fallback as usize;
         net.layer_mut(last).copy_from(&w);
+        let reducer = self.reducer.as_ref();
         let objective = match &mut self.source {
+            Source::Regression(x, y) if reducer.size() > 1 => {
+                let sum = crate::task::regression::sq_error_sum(net, *x, *y, None);
+                let mut v = [sum, x.ncols() as f64];
+                reduce_or_nan(reducer, &mut v);
+                v[0] / v[1]
+            }
             Source::Regression(x, y) => crate::task::regression::mse(net, *x, *y),
-            Source::Rows(ls) => ls.value(net),
+            // A PINN shard's loss is its share of the whole one.
+            Source::Rows(ls) => {
+                let mut v = [ls.value(net)];
+                reduce_or_nan(reducer, &mut v);
+                v[0]
+            }
         };
         self.done = true;
         Ok(StepOutcome {

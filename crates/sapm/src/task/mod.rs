@@ -14,7 +14,7 @@ use crate::data::Split;
 use crate::driver::Metrics;
 use crate::linalg::{SharedReducer, reduce_or_nan};
 use crate::net::Network;
-use crate::objective::{LeastSquares, Objective};
+use crate::objective::{LeastSquares, Objective, ShardedObjective};
 use crate::scale::Scaling;
 use faer::MatRef;
 use khatri_rao::KhatriRao;
@@ -71,14 +71,19 @@ impl<'a> Task<'a> {
     }
 
     /// [`Task::objective`] over the samples of every process, this task
-    /// holding one shard (regression only: PDE tasks are not sharded yet;
-    /// `fit::distributed` refuses them).
+    /// holding one shard (a PDE task's points know the counts of every
+    /// process, so its loss is this process's share).
     pub fn objective_on(&self, net: &Network, reducer: &SharedReducer) -> Box<dyn Objective + '_> {
         match self {
-            Task::Regression(s, _) if reducer.size() > 1 => Box::new(
+            Task::Regression(s, _) if reducer.size() > 1 => {
                 LsObjective::new(net, s.train.x.as_ref(), s.train.y.as_ref())
-                    .sharded(net, reducer.clone()),
-            ),
+                    .sharded(net, reducer.clone())
+            }
+            Task::Pde(_) if reducer.size() > 1 => Box::new(ShardedObjective::new(
+                self.objective(net),
+                reducer.clone(),
+                net.num_params(),
+            )),
             _ => self.objective(net),
         }
     }
@@ -128,8 +133,9 @@ impl<'a> Task<'a> {
         self.metrics_on(None)
     }
 
-    /// [`Task::metrics`]; with a multi-process `reducer`, the train MSE is
-    /// over every process's shard (the test set is whole on every process).
+    /// [`Task::metrics`]; with a multi-process `reducer`, the train MSE (the
+    /// PINN losses) is over every process's shard (the test set is whole on
+    /// every process).
     pub fn metrics_on(&self, reducer: Option<&SharedReducer>) -> Box<dyn Metrics + '_> {
         match self {
             Task::Regression(s, sc) => Box::new(RegressionMetrics {
@@ -141,6 +147,7 @@ impl<'a> Task<'a> {
                 data: &p.data,
                 alpha: p.cfg.alpha,
                 beta_bc: p.cfg.beta_bc,
+                shard: reducer.filter(|r| r.size() > 1).cloned(),
             }),
         }
     }

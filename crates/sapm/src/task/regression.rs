@@ -9,7 +9,7 @@
 use crate::linalg::{DEFAULT_BLOCK, PerThread, SampleBlocks, SharedReducer, reduce_or_nan};
 use crate::net::activation::Activation;
 use crate::net::{ForwardCache, Network, col, col_mut};
-use crate::objective::Objective;
+use crate::objective::{Objective, ShardedObjective};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 /// `J_LS` of `net` on inputs `x` (`d x N`) and targets `y` (`m x N`).
@@ -346,8 +346,6 @@ pub struct LsObjective<'a> {
     pub(crate) x: MatRef<'a, f64>,
     pub(crate) y: MatRef<'a, f64>,
     grad: LsGrad,
-    /// Multi-process runs: the reducer and a `P + 1` buffer (gradient, loss).
-    shard: Option<(SharedReducer, Vec<f64>)>,
 }
 
 impl<'a> LsObjective<'a> {
@@ -357,46 +355,36 @@ impl<'a> LsObjective<'a> {
             x,
             y,
             grad: LsGrad::new(net, x.ncols(), DEFAULT_BLOCK),
-            shard: None,
         }
     }
 
     /// `J_LS` over the samples of every process, `(x, y)` being this
-    /// process's shard: sums go through `reducer` (one collective to learn
-    /// the total count now, one per value or gradient). A single-process
-    /// reducer changes nothing.
-    pub fn sharded(mut self, net: &Network, reducer: SharedReducer) -> Self {
-        if reducer.size() > 1 {
-            let mut n = [self.x.ncols() as f64];
-            reduce_or_nan(reducer.as_ref(), &mut n);
-            let grad = std::mem::replace(&mut self.grad, LsGrad::new(net, 0, DEFAULT_BLOCK));
-            self.grad = grad.with_total(n[0] as usize);
-            self.shard = Some((reducer, vec![0.0; net.num_params() + 1]));
+    /// process's shard: the mean divides by the count of every process (one
+    /// collective now) and the value and gradient are summed through
+    /// `reducer` ([`ShardedObjective`]). A single-process reducer changes
+    /// nothing.
+    pub fn sharded(mut self, net: &Network, reducer: SharedReducer) -> Box<dyn Objective + 'a> {
+        if reducer.size() == 1 {
+            return Box::new(self);
         }
-        self
+        let mut n = [self.x.ncols() as f64];
+        reduce_or_nan(reducer.as_ref(), &mut n);
+        let grad = std::mem::replace(&mut self.grad, LsGrad::new(net, 0, DEFAULT_BLOCK));
+        self.grad = grad.with_total(n[0] as usize);
+        Box::new(ShardedObjective::new(
+            Box::new(self),
+            reducer,
+            net.num_params(),
+        ))
     }
 }
 
 impl Objective for LsObjective<'_> {
     fn value(&mut self, net: &Network) -> f64 {
-        let mut v = [self.grad.loss(net, self.x, self.y)];
-        if let Some((r, _)) = &self.shard {
-            reduce_or_nan(r.as_ref(), &mut v);
-        }
-        v[0]
+        self.grad.loss(net, self.x, self.y)
     }
     fn value_grad(&mut self, net: &Network, grad: &mut [f64]) -> f64 {
-        let f = self.grad.loss_grad(net, self.x, self.y, grad);
-        let Some((r, buf)) = &mut self.shard else {
-            return f;
-        };
-        // One collective for the gradient and the loss together.
-        let p = grad.len();
-        buf[..p].copy_from_slice(grad);
-        buf[p] = f;
-        reduce_or_nan(r.as_ref(), buf);
-        grad.copy_from_slice(&buf[..p]);
-        buf[p]
+        self.grad.loss_grad(net, self.x, self.y, grad)
     }
 }
 

@@ -235,6 +235,9 @@ pub struct Lm<'a> {
     pub(crate) seconds_trials: f64,
     /// Multi-process runs: every sum over residuals goes through it.
     reducer: Option<SharedReducer>,
+    /// Multi-process runs whose residuals are already scaled by the counts
+    /// of every process (PINN shards): their sums need no weight.
+    globally_scaled: bool,
 }
 
 impl<'a> Lm<'a> {
@@ -251,6 +254,7 @@ impl<'a> Lm<'a> {
             work: None,
             seconds_trials: 0.0,
             reducer: None,
+            globally_scaled: false,
         }
     }
 
@@ -263,6 +267,15 @@ impl<'a> Lm<'a> {
         if reducer.size() > 1 {
             self.reducer = Some(reducer);
         }
+        self
+    }
+
+    /// [`Lm::distributed`] for residuals that are already scaled by the
+    /// counts of every process (a PINN shard divides by the whole interior
+    /// and boundary counts), so the processes' sums are added unweighted.
+    pub fn distributed_scaled(mut self, reducer: SharedReducer) -> Self {
+        self = self.distributed(reducer);
+        self.globally_scaled = true;
         self
     }
 
@@ -312,8 +325,9 @@ impl<'a> Lm<'a> {
         self.lambda
     }
 
-    /// This process's share `M_local / M` of the residuals (one collective);
-    /// refuses the dual form and forces the primal one.
+    /// This process's share `M_local / M` of the residuals (one collective;
+    /// 1 for globally scaled residuals); refuses the dual form and forces
+    /// the primal one.
     fn shard_weight(&mut self, m: usize) -> Result<f64> {
         let Some(r) = &self.reducer else {
             return Ok(1.0);
@@ -332,6 +346,9 @@ impl<'a> Lm<'a> {
                 ));
             }
             LmSolve::Auto | LmSolve::Primal => self.cfg.solve = LmSolve::Primal,
+        }
+        if self.globally_scaled {
+            return Ok(1.0);
         }
         let mut total = [m as f64];
         reduce_or_nan(r.as_ref(), &mut total);

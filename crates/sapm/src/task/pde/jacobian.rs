@@ -105,8 +105,8 @@ impl PinnObjective<'_> {
     pub(crate) fn scales(&self) -> (f64, f64) {
         let d = self.data;
         (
-            (self.alpha / d.n_interior().max(1) as f64).sqrt(),
-            (self.beta_bc / d.n_boundary().max(1) as f64).sqrt(),
+            (self.alpha / d.n_interior_total().max(1) as f64).sqrt(),
+            (self.beta_bc / d.n_boundary_total().max(1) as f64).sqrt(),
         )
     }
 

@@ -12,17 +12,28 @@ use crate::net::derivs::{DirCache, derivs, dir_forward_into};
 use crate::net::{Network, matmul_into};
 use crate::objective::Objective;
 use crate::task::pde::PinnData;
-use crate::task::regression::{LsGrad, mse};
+use crate::task::regression::{LsGrad, sq_error_sum};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 /// `mean_n |grad u(x_n) . v_n - f_n|^2`.
 pub fn pde_mse(net: &Network, x: MatRef<'_, f64>, v: MatRef<'_, f64>, f: MatRef<'_, f64>) -> f64 {
-    let n = x.ncols();
-    if n == 0 {
-        return 0.0;
-    }
-    let blocks = SampleBlocks::new(n, DEFAULT_BLOCK);
+    mean_of(pde_sq_sum(net, x, v, f), x.ncols())
+}
+
+/// `sum / n`, 0 without points.
+fn mean_of(sum: f64, n: usize) -> f64 {
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
+/// `sum_n |grad u(x_n) . v_n - f_n|^2`, per block in block order.
+pub fn pde_sq_sum(
+    net: &Network,
+    x: MatRef<'_, f64>,
+    v: MatRef<'_, f64>,
+    f: MatRef<'_, f64>,
+) -> f64 {
+    let blocks = SampleBlocks::new(x.ncols(), DEFAULT_BLOCK);
     blocks.sum(|r| {
         let mut c = DirCache::new(net.widths(), r.len());
         dir_forward_into(
@@ -35,7 +46,7 @@ pub fn pde_mse(net: &Network, x: MatRef<'_, f64>, v: MatRef<'_, f64>, f: MatRef<
             c.dz[net.depth() - 1].as_ref(),
             f.subcols(r.start, r.len()),
         )
-    }) / n as f64
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +65,8 @@ pub struct DirGrad {
     blocks: SampleBlocks,
     ws: Vec<BlockWs>,
     n: usize,
+    /// The mean's divisor: `n`, or the points of every process's shard.
+    total: usize,
 }
 
 impl DirGrad {
@@ -72,7 +85,18 @@ impl DirGrad {
                 loss: 0.0,
             })
             .collect();
-        DirGrad { blocks, ws, n }
+        DirGrad {
+            blocks,
+            ws,
+            n,
+            total: n,
+        }
+    }
+
+    /// Divide by `total` points (all processes' shards) instead of this shard's.
+    pub fn with_total(mut self, total: usize) -> Self {
+        self.total = total;
+        self
     }
 
     /// `mean |grad u . v - f|^2` and its parameter gradient (written into `grad`).
@@ -85,7 +109,7 @@ impl DirGrad {
         grad: &mut [f64],
     ) -> f64 {
         assert_eq!(x.ncols(), self.n, "sample count changed");
-        let scale = 2.0 / self.n.max(1) as f64;
+        let scale = 2.0 / self.total.max(1) as f64;
         let ranges = self.blocks.ranges();
         let work = |(r, ws): (&std::ops::Range<usize>, &mut BlockWs)| {
             block_grad(
@@ -110,7 +134,7 @@ impl DirGrad {
                 *g += b;
             }
         }
-        loss / self.n.max(1) as f64
+        loss / self.total.max(1) as f64
     }
 }
 
@@ -209,24 +233,39 @@ pub struct PinnLoss {
 }
 
 /// `alpha mean_n |c . grad u - f|^2 + beta_bc mean_m |u - g|^2` (for
-/// second-order data, the loss of `second_loss.rs`).
+/// second-order data, the loss of `second_loss.rs`). On a shard of the
+/// points the means divide by the counts over every process: the parts are
+/// this process's shares, whose sums over processes are the whole loss.
 pub fn pinn_loss(net: &Network, data: &PinnData, alpha: f64, beta_bc: f64) -> PinnLoss {
     let (pde, bc) = match super::second_loss::second_loss_parts(net, data, alpha, beta_bc) {
         Some(parts) => parts,
         None => (
-            pde_mse(
-                net,
-                data.e_int.as_ref(),
-                data.v_int.as_ref(),
-                data.f_int.as_ref(),
+            mean_of(
+                pde_sq_sum(
+                    net,
+                    data.e_int.as_ref(),
+                    data.v_int.as_ref(),
+                    data.f_int.as_ref(),
+                ),
+                data.n_interior_total(),
             ),
-            mse(net, data.e_bc.as_ref(), data.g_bc.as_ref()),
+            mean_of(
+                sq_error_sum(net, data.e_bc.as_ref(), data.g_bc.as_ref(), None),
+                data.n_boundary_total(),
+            ),
         ),
     };
-    PinnLoss {
-        total: alpha * pde + beta_bc * bc,
-        pde,
-        bc,
+    PinnLoss::of(pde, bc, alpha, beta_bc)
+}
+
+impl PinnLoss {
+    /// The loss of its two parts.
+    pub fn of(pde: f64, bc: f64, alpha: f64, beta_bc: f64) -> Self {
+        PinnLoss {
+            total: alpha * pde + beta_bc * bc,
+            pde,
+            bc,
+        }
     }
 }
 
@@ -247,8 +286,10 @@ impl<'a> PinnObjective<'a> {
             data,
             alpha,
             beta_bc,
-            dir: DirGrad::new(net, data.n_interior(), DEFAULT_BLOCK),
-            bc: LsGrad::new(net, data.n_boundary(), DEFAULT_BLOCK),
+            dir: DirGrad::new(net, data.n_interior(), DEFAULT_BLOCK)
+                .with_total(data.n_interior_total()),
+            bc: LsGrad::new(net, data.n_boundary(), DEFAULT_BLOCK)
+                .with_total(data.n_boundary_total()),
             tmp: vec![0.0; net.num_params()],
         }
     }

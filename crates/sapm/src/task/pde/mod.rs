@@ -27,6 +27,7 @@ mod second_builtins;
 pub mod second_loss;
 pub mod second_sampling;
 mod second_spec;
+mod shard;
 mod task;
 pub mod window;
 

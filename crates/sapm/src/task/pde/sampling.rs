@@ -38,6 +38,9 @@ pub struct PinnData {
     /// The rows of a second-order problem (`None` for first order, whose
     /// rows are `v_int` against `f_int` and values against `g_bc`).
     pub second: Option<Box<SecondRows>>,
+    /// Interior and boundary points over every process when this holds one
+    /// process's shard (the means' divisors); `None`: it holds them all.
+    pub totals: Option<(usize, usize)>,
 }
 
 impl PinnData {
@@ -111,6 +114,7 @@ impl PinnData {
             e_test: embed_only(&test),
             x_test: to_mat(&test),
             second: None,
+            totals: None,
         })
     }
 
@@ -121,6 +125,14 @@ impl PinnData {
     /// Number of boundary points.
     pub fn n_boundary(&self) -> usize {
         self.e_bc.ncols()
+    }
+    /// Interior points over every process (the PDE mean's divisor).
+    pub fn n_interior_total(&self) -> usize {
+        self.totals.map_or(self.n_interior(), |t| t.0)
+    }
+    /// Boundary points over every process (the boundary mean's divisor).
+    pub fn n_boundary_total(&self) -> usize {
+        self.totals.map_or(self.n_boundary(), |t| t.1)
     }
 }
 
@@ -155,6 +167,7 @@ fn second_order(
         x_test: to_mat(&test),
         e_test: to_mat(&test),
         second: Some(Box::new(s.rows)),
+        totals: None,
     })
 }
 

@@ -211,13 +211,13 @@ impl<'a> SecondObjective<'a> {
                 x: d.e_int.as_ref(),
                 op: &self.rows.interior,
                 target: d.f_int.as_ref(),
-                scale: sc(self.alpha, d.n_interior()),
+                scale: sc(self.alpha, d.n_interior_total()),
             },
             OpSet {
                 x: d.e_bc.as_ref(),
                 op: &self.rows.boundary,
                 target: d.g_bc.as_ref(),
-                scale: sc(self.beta_bc, d.n_boundary()),
+                scale: sc(self.beta_bc, d.n_boundary_total()),
             },
         ]
     }
@@ -234,7 +234,8 @@ impl<'a> SecondObjective<'a> {
             .collect()
     }
 
-    /// `mean |L u - f|^2` and `mean |B u - g|^2`.
+    /// `mean |L u - f|^2` and `mean |B u - g|^2` (on a shard, this
+    /// process's shares: the means divide by the counts of every process).
     pub fn parts(&self, net: &Network) -> (f64, f64) {
         let sets = self.sets();
         let sums: Vec<(usize, f64)> = self
@@ -249,9 +250,10 @@ impl<'a> SecondObjective<'a> {
         for (s, v) in sums {
             out[s] += v;
         }
+        let d = self.data;
         (
-            out[0] / sets[0].n().max(1) as f64,
-            out[1] / sets[1].n().max(1) as f64,
+            out[0] / d.n_interior_total().max(1) as f64,
+            out[1] / d.n_boundary_total().max(1) as f64,
         )
     }
 }

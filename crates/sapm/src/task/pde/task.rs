@@ -1,12 +1,13 @@
 //! A PDE problem with its sampled points: what the pipeline trains on, the
 //! metrics it records and the rows the penalty engine sees.
 
-use super::loss::{PinnObjective, pinn_loss};
+use super::loss::{PinnLoss, PinnObjective, pinn_loss};
 use super::second_sampling::PointOp;
 use super::{PdeConfig, PinnData, Problem};
 use crate::checkpoint::fingerprint_mats;
 use crate::driver::Metrics;
 use crate::error::Result;
+use crate::linalg::{SharedReducer, reduce_or_nan};
 use crate::net::Network;
 use crate::task::rows::{Channel, OmegaRows, Readout, RowSet};
 use faer::{Mat, MatRef};
@@ -202,6 +203,8 @@ pub struct PinnMetrics<'a> {
     pub alpha: f64,
     /// Boundary weight.
     pub beta_bc: f64,
+    /// Multi-process runs: `data` is this process's shard.
+    pub shard: Option<SharedReducer>,
 }
 
 impl Metrics for PinnMetrics<'_> {
@@ -211,7 +214,12 @@ impl Metrics for PinnMetrics<'_> {
             .to_vec()
     }
     fn eval(&self, net: &Network) -> Vec<f64> {
-        let l = pinn_loss(net, self.data, self.alpha, self.beta_bc);
+        let mut l = pinn_loss(net, self.data, self.alpha, self.beta_bc);
+        if let Some(r) = &self.shard {
+            let mut parts = [l.pde, l.bc];
+            reduce_or_nan(r.as_ref(), &mut parts);
+            l = PinnLoss::of(parts[0], parts[1], self.alpha, self.beta_bc);
+        }
         vec![l.total, l.pde, l.bc, rel_l2(net, self.data, false)]
     }
 }
