@@ -3,6 +3,7 @@
 
 mod armijo;
 mod consistency_rows;
+mod direction;
 mod flops;
 mod init_and_probes;
 mod loss_formulas;

@@ -1,0 +1,177 @@
+//! The per-point scaling of the auxiliary step on sets with derivative
+//! channels (`channel_direction_into`): the scaled direction is the raw
+//! gradient times the inverse of the documented curvature bound of each
+//! point's sub-problem, one bound for the values, one for the first
+//! derivatives and one for the second derivatives.
+
+use super::*;
+use crate::engine::layout::{ChannelLayer, ChannelScalars, Onext, channel_direction_into};
+
+/// A block of `nb` points, `m` units, `nd` first-derivative channels and the
+/// second-derivative `pairs`, filled with draws of `U(-amp, amp)`.
+struct Block {
+    m: usize,
+    nb: usize,
+    nd: usize,
+    pairs: Vec<(usize, usize)>,
+    aux: Vec<f64>,
+    s: Mat<f64>,
+    res: Vec<Mat<f64>>,
+    o: Vec<f64>,
+    dl: Vec<f64>,
+}
+
+impl Block {
+    fn new(seed: u64, nd: usize, pairs: Vec<(usize, usize)>, amp: f64) -> Block {
+        let (m, nb) = (3, 4);
+        let chans = 1 + nd + pairs.len();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut draw =
+            |n: usize| -> Vec<f64> { (0..n).map(|_| rng.random_range(-amp..amp)).collect() };
+        let aux = draw(chans * m * nb);
+        let dl = draw(chans * m * nb);
+        let res: Vec<Mat<f64>> = (0..chans)
+            .map(|_| {
+                let v = draw(m * nb);
+                Mat::from_fn(m, nb, |i, j| v[j * m + i])
+            })
+            .collect();
+        let o: Vec<f64> = draw(nb).iter().map(|v| 0.5 + v.abs()).collect();
+        let s = Mat::from_fn(m, nb, |i, j| Activation::Tanh.eval(aux[j * m + i]));
+        Block {
+            m,
+            nb,
+            nd,
+            pairs,
+            aux,
+            s,
+            res,
+            o,
+            dl,
+        }
+    }
+
+    fn chans(&self) -> usize {
+        1 + self.nd + self.pairs.len()
+    }
+
+    fn aux(&self, c: usize, i: usize, j: usize) -> f64 {
+        self.aux[c * self.m * self.nb + j * self.m + i]
+    }
+
+    /// The direction and `(|g|^2, slope)` with the scaling on or off.
+    fn direction(&self, sc: &ChannelScalars, onext: f64) -> (Vec<f64>, (f64, f64)) {
+        let lay = ChannelLayer {
+            nb: self.nb,
+            m: self.m,
+            chans: self.chans(),
+            pairs: &self.pairs,
+            aux: &self.aux,
+            s: self.s.as_ref(),
+            res: &self.res,
+            o: Some(&self.o),
+            onext: Onext::Const(onext),
+        };
+        let mut dl = self.dl.clone();
+        let out = channel_direction_into(Activation::Tanh, &lay, sc, &mut dl);
+        (dl, out)
+    }
+}
+
+fn scalars(unit: bool) -> ChannelScalars {
+    ChannelScalars {
+        omega_l: 0.8,
+        omega_next: 1.7,
+        norm_next: 2.3,
+        k2: 1.0,
+        scale: 0.6,
+        unit,
+    }
+}
+
+/// With `unit` the direction is the raw gradient; without it, point `j`'s
+/// value slots are scaled by `1 / (scale (omega_l Omega_j^2 + omega_{l+1}
+/// |W_{l+1}|^2 (K^2 Omega_next + dmax_j + hmax_j)))`, its first-derivative
+/// slots by `1 / (scale (omega_l + omega_{l+1} |W_{l+1}|^2 K^2 (1 + 4 dmax_j)))`
+/// when the set has second-derivative channels (else as the second-derivative
+/// slots), and its second-derivative slots by `1 / (scale (omega_l +
+/// omega_{l+1} |W_{l+1}|^2 K^2))`, where `dmax_j = max_i sum_k d_ik^2` and
+/// `hmax_j = max_i sum_km (|d_ik d_im| + |e_ikm|)^2`. The slope is
+/// `sum scaled_g g`, `|g|^2` is unchanged. Amplitudes 0.3 and 2 put `4 dmax`
+/// below and above 1.
+#[test]
+fn scaled_direction_is_the_gradient_over_the_curvature_bound() {
+    let onext = 1.3;
+    let cases = [
+        (2, vec![(0, 0), (0, 1), (1, 1)]),
+        (1, vec![(0, 0)]),
+        (2, vec![]),
+        (3, vec![(0, 2)]),
+    ];
+    for (seed, (nd, pairs)) in cases.into_iter().enumerate() {
+        for amp in [0.3, 2.0] {
+            let b = Block::new(seed as u64, nd, pairs.clone(), amp);
+            let (raw, (gsq_raw, slope_raw)) = b.direction(&scalars(true), onext);
+            let sc = scalars(false);
+            let (got, (gsq, slope)) = b.direction(&sc, onext);
+            let next = sc.omega_next * sc.norm_next;
+            let second = !b.pairs.is_empty();
+            let (m, nb) = (b.m, b.nb);
+            let mut want_slope = 0.0;
+            for j in 0..nb {
+                let (mut dmax, mut hmax): (f64, f64) = (0.0, 0.0);
+                for i in 0..m {
+                    let d2: f64 = (1..=nd).map(|c| b.aux(c, i, j).powi(2)).sum();
+                    let h2: f64 = b
+                        .pairs
+                        .iter()
+                        .enumerate()
+                        .map(|(t, &(k, q))| {
+                            let v = (b.aux(1 + k, i, j) * b.aux(1 + q, i, j)).abs()
+                                + b.aux(1 + nd + t, i, j).abs();
+                            v * v
+                        })
+                        .sum();
+                    dmax = dmax.max(d2);
+                    hmax = hmax.max(h2);
+                }
+                let s_val =
+                    1.0 / (sc.scale * (sc.omega_l * b.o[j] + next * (sc.k2 * onext + dmax + hmax)));
+                let s_second = 1.0 / (sc.scale * (sc.omega_l + next * sc.k2));
+                let s_first = if second {
+                    1.0 / (sc.scale * (sc.omega_l + next * sc.k2 * (1.0 + 4.0 * dmax)))
+                } else {
+                    s_second
+                };
+                for c in 0..b.chans() {
+                    let want_scale = match c {
+                        0 => s_val,
+                        c if c <= nd => s_first,
+                        _ => s_second,
+                    };
+                    for i in 0..m {
+                        let at = c * m * nb + j * m + i;
+                        let want = want_scale * raw[at];
+                        assert!(
+                            (got[at] - want).abs() <= 1e-13 * want.abs().max(1e-300),
+                            "nd {nd} pairs {:?} amp {amp}: channel {c} point {j} unit {i}: {} vs {want}",
+                            b.pairs,
+                            got[at]
+                        );
+                        want_slope += want_scale * raw[at] * raw[at];
+                    }
+                }
+            }
+            assert_eq!(
+                gsq.to_bits(),
+                gsq_raw.to_bits(),
+                "|g|^2 does not depend on the scaling"
+            );
+            assert!(slope_raw > 0.0 && (slope_raw - gsq_raw).abs() <= 1e-12 * gsq_raw);
+            assert!(
+                (slope - want_slope).abs() <= 1e-12 * want_slope,
+                "slope {slope} vs {want_slope}"
+            );
+        }
+    }
+}
