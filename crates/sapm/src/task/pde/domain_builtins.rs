@@ -4,6 +4,7 @@
 
 use super::boundary::BoundaryPiece;
 use super::domain::{Domain, Part, Shape};
+use super::unit_map::PdeScale;
 use super::operator::{Operator, ScalarFn, SecondOrder};
 use super::problem::Problem;
 use std::f64::consts::PI;
@@ -67,6 +68,7 @@ fn on_domain(
         pieces,
         domain: Some(domain),
         exact: Some(exact),
+        scale: PdeScale::None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! with Dirichlet, Neumann and Robin faces.
 
 use super::boundary::{BoundaryPiece, Face};
+use super::unit_map::PdeScale;
 use super::operator::{Operator, ScalarFn, SecondOrder};
 use super::problem::Problem;
 use std::f64::consts::PI;
@@ -63,6 +64,7 @@ fn unit_box(
         pieces,
         domain: None,
         exact: Some(exact),
+        scale: PdeScale::None,
     }
 }
 

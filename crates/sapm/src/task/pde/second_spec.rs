@@ -26,6 +26,7 @@
 use super::boundary::{BoundaryPiece, Face};
 use super::domain::Domain;
 use super::expr::Expr;
+use super::unit_map::PdeScale;
 use super::operator::{Operator, ScalarFn, SecondOrder};
 use super::problem::Problem;
 use crate::error::{Error, Result};
@@ -279,5 +280,6 @@ pub(crate) fn custom_second(
         domain: cfg.domain,
         exact: exact.map(scalar),
         vars,
+        scale: PdeScale::None,
     })
 }
