@@ -17,7 +17,11 @@ use runs::{checked, refused};
 /// written in the physical units: `20 u_T + 50 u_X = 0`.
 fn transport(big: bool) -> String {
     let (hi, c, u) = if big {
-        ("[50.0, 20.0]", "[\"50\", \"20\"]", "sin(2*pi*(x/50 - t/20))")
+        (
+            "[50.0, 20.0]",
+            "[\"50\", \"20\"]",
+            "sin(2*pi*(x/50 - t/20))",
+        )
     } else {
         ("[1.0, 1.0]", "[\"1\", \"1\"]", "sin(2*pi*(x - t))")
     };
@@ -58,7 +62,9 @@ fn a_large_shifted_box_trains_with_the_map_as_the_unit_box_does() {
     let u = mean_rel(&transport(false), &[]);
     let b = mean_rel(&transport(true), &[]);
     let r = mean_rel(&transport(true), &["pde.scale=none"]);
-    eprintln!("rel L2 (geometric mean, seeds 0-2): unit box {u:.3e}, [0, 50] x [0, 20] mapped {b:.3e}, unmapped {r:.3e}");
+    eprintln!(
+        "rel L2 (geometric mean, seeds 0-2): unit box {u:.3e}, [0, 50] x [0, 20] mapped {b:.3e}, unmapped {r:.3e}"
+    );
     assert!(u < 3e-3, "the unit box trains: {u:e}");
     assert!(b < 4.0 * u && u < 4.0 * b, "unit {u:e}, large box {b:e}");
     assert!(r > 30.0 * b, "unmapped {r:e} vs mapped {b:e}");
@@ -94,10 +100,18 @@ fn a_mapped_model_round_trips_and_predicts_at_physical_points() {
     assert_eq!(physical, back.net.predict(e_test.as_ref()).unwrap());
     let u = u_test.unwrap();
     let rel = ((&physical - &u).squared_norm_l2() / u.squared_norm_l2()).sqrt();
-    assert!((rel - f.summary.rel_l2.unwrap()).abs() <= 1e-12 * rel, "{rel} vs {}", f.summary.rel_l2.unwrap());
+    assert!(
+        (rel - f.summary.rel_l2.unwrap()).abs() <= 1e-12 * rel,
+        "{rel} vs {}",
+        f.summary.rel_l2.unwrap()
+    );
     // Without the map the same weights give other values.
-    let plain = Model::new(back.net.clone(), back.input_names.clone(), back.output_names.clone())
-        .unwrap();
+    let plain = Model::new(
+        back.net.clone(),
+        back.input_names.clone(),
+        back.output_names.clone(),
+    )
+    .unwrap();
     assert_ne!(plain.predict(x_test.as_ref()).unwrap(), physical);
 }
 
@@ -106,7 +120,11 @@ fn a_mapped_model_round_trips_and_predicts_at_physical_points() {
 fn time_windows_map_each_window() {
     let f = fit(
         &transport(true),
-        &["method=ls-adam", "train.max_iterations=5", "pde.time_windows=2"],
+        &[
+            "method=ls-adam",
+            "train.max_iterations=5",
+            "pde.time_windows=2",
+        ],
     );
     assert!(rel(&f).is_finite());
     assert_eq!(f.windows.len(), 2);
@@ -120,7 +138,10 @@ fn time_windows_map_each_window() {
 #[test]
 fn the_key_is_validated_and_defaults_by_problem() {
     let e = refused(&transport(true), &["pde.scale=\"minmax\""]);
-    assert!(e.contains("scale") && e.contains("`unit`") && e.contains("`none`"), "{e}");
+    assert!(
+        e.contains("scale") && e.contains("`unit`") && e.contains("`none`"),
+        "{e}"
+    );
     let e = refused("[pde]\nproblem = \"poisson2d\"\nscale = 3\n", &[]);
     assert!(e.contains("scale"), "{e}");
     // Built-ins keep physical coordinates unless asked.

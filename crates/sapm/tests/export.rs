@@ -181,7 +181,12 @@ fn a_mapped_pinn_exports_its_domain_map() {
     let u = m.predict(x.as_ref()).unwrap();
     for j in 0..4 {
         let want = forward(&ts, f64::tanh, &[x[(0, j)], x[(1, j)]]);
-        assert!((want[0] - u[(0, j)]).abs() <= 1e-12, "{} vs {}", want[0], u[(0, j)]);
+        assert!(
+            (want[0] - u[(0, j)]).abs() <= 1e-12,
+            "{} vs {}",
+            want[0],
+            u[(0, j)]
+        );
     }
     let bytes = export_bytes(&m, ExportFormat::Safetensors).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();

@@ -6,8 +6,8 @@
 use super::boundary::{BoundaryPiece, Face, Side};
 use super::domain::Domain;
 use super::operator::Operator;
-use super::unit_map::PdeScale;
 pub use super::operator::{ScalarFn, VectorFn};
+use super::unit_map::PdeScale;
 use crate::error::{Error, Result};
 use std::f64::consts::PI;
 use std::sync::Arc;

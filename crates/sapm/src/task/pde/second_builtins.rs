@@ -4,9 +4,9 @@
 //! with Dirichlet, Neumann and Robin faces.
 
 use super::boundary::{BoundaryPiece, Face};
-use super::unit_map::PdeScale;
 use super::operator::{Operator, ScalarFn, SecondOrder};
 use super::problem::Problem;
+use super::unit_map::PdeScale;
 use std::f64::consts::PI;
 use std::sync::Arc;
 

@@ -26,9 +26,9 @@
 use super::boundary::{BoundaryPiece, Face};
 use super::domain::Domain;
 use super::expr::Expr;
-use super::unit_map::PdeScale;
 use super::operator::{Operator, ScalarFn, SecondOrder};
 use super::problem::Problem;
+use super::unit_map::PdeScale;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

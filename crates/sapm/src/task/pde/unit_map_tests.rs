@@ -53,9 +53,10 @@ fn fd(u: &dyn Fn(&[f64]) -> f64, x: &[f64], s1: &[f64], s2: &[f64]) -> (Vec<f64>
     for i in 0..d {
         for j in 0..d {
             let (a, b) = (s2[i], s2[j]);
-            h[i * d + j] = (at(&[(i, a), (j, b)]) - at(&[(i, a), (j, -b)]) - at(&[(i, -a), (j, b)])
-                + at(&[(i, -a), (j, -b)]))
-                / (4.0 * a * b);
+            h[i * d + j] =
+                (at(&[(i, a), (j, b)]) - at(&[(i, a), (j, -b)]) - at(&[(i, -a), (j, b)])
+                    + at(&[(i, -a), (j, -b)]))
+                    / (4.0 * a * b);
         }
     }
     (g, h)
@@ -106,7 +107,11 @@ n_interior = 40
 n_boundary = 10"#,
     );
     let p = &t.problem;
-    assert_eq!(p.scale, PdeScale::Unit, "custom problems default to the map");
+    assert_eq!(
+        p.scale,
+        PdeScale::Unit,
+        "custom problems default to the map"
+    );
     let net = NetworkSpec::new(vec![3, 8, 8, 1]).build(3).unwrap();
     let u = composed(p, &net);
     let (ri, rb) = residuals(&t, &net);
@@ -188,7 +193,13 @@ parts = [
             (s.r)(&x) * u(&x),
         ];
         let size: f64 = terms.iter().map(|v| v.abs()).sum::<f64>() + 1e-3;
-        close("interior", ri[j], terms.iter().sum::<f64>() - (p.f)(&x), size, 1e-5);
+        close(
+            "interior",
+            ri[j],
+            terms.iter().sum::<f64>() - (p.f)(&x),
+            size,
+            1e-5,
+        );
     }
     let (mut neumann, mut hole) = (0, 0);
     for j in 0..t.data.n_boundary() {
@@ -206,12 +217,19 @@ parts = [
             neumann += 1;
             dn([1.0, 0.0]) - 0.5
         } else {
-            let n = if x[1] == -4.0 { [0.0, -1.0] } else { [0.0, 1.0] };
+            let n = if x[1] == -4.0 {
+                [0.0, -1.0]
+            } else {
+                [0.0, 1.0]
+            };
             2.0 * u(&x) + dn(n)
         };
         close("boundary", rb[j], want, 1.0 + g[0].abs() + g[1].abs(), 1e-6);
     }
-    assert!(neumann > 0 && hole > 0, "{neumann} Neumann, {hole} hole points");
+    assert!(
+        neumann > 0 && hole > 0,
+        "{neumann} Neumann, {hole} hole points"
+    );
 }
 
 /// The saved model's scaling is the map; `Problem::network_inputs` and
@@ -259,5 +277,8 @@ fn builtins_default_to_none_and_bad_values_are_refused() {
     let e = toml::from_str::<PdeConfig>("scale = \"minmax\"")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("unknown variant `minmax`") && e.contains("`unit`"), "{e}");
+    assert!(
+        e.contains("unknown variant `minmax`") && e.contains("`unit`"),
+        "{e}"
+    );
 }
