@@ -45,7 +45,8 @@ fn predict_at(net: &Network, problem: &Problem, xs: &[Vec<f64>]) -> Result<Vec<f
     let (mut e, mut v) = (vec![0.0; m], vec![0.0; m]);
     let mut inp = Mat::<f64>::zeros(m, xs.len());
     for (j, x) in xs.iter().enumerate() {
-        problem.embed(x, &mut e, &mut v);
+        // The network's own inputs (with the domain map of `pde.scale`).
+        problem.network_input(x, &mut e, &mut v);
         for (i, ei) in e.iter().enumerate() {
             inp[(i, j)] = *ei;
         }

@@ -156,3 +156,39 @@ fn npz_holds_the_weights_bit_for_bit() {
 fn bits(v: &[f64]) -> Vec<u64> {
     v.iter().map(|x| x.to_bits()).collect()
 }
+
+/// A PINN trained with the domain map (`pde.scale = "unit"`, the default of a
+/// custom spec) on a large box: its exported tensors, run by the docs' loader,
+/// give `u` at physical points as `Model::predict` does.
+#[test]
+fn a_mapped_pinn_exports_its_domain_map() {
+    let cfg = sapm::config::TrainConfig::from_toml_str(
+        "method = \"lm\"\n[network]\ndepth = 2\nwidth = 6\nactivation = \"tanh\"\n[pde]\nproblem = \"custom\"\n\
+         vars = [\"x\", \"t\"]\nlo = [0.0, 0.0]\nhi = [50.0, 20.0]\nc = [\"50\", \"20\"]\n\
+         g = \"sin(2*pi*(x/50 - t/20))\"\nn_interior = 40\nn_boundary = 10\nn_test = 5\n",
+        &["train.max_iterations=3".into()],
+        None,
+    )
+    .unwrap();
+    let m = sapm::fit::fit_pde(&cfg, &mut sapm::driver::NoObserver)
+        .unwrap()
+        .model;
+    let ts = tensors(&m);
+    let get = |n: &str| ts.iter().find(|t| t.name == n).unwrap().values.clone();
+    assert_eq!(get("input_shift"), vec![25.0, 10.0]);
+    assert_eq!(get("input_scale"), vec![25.0, 10.0]);
+    let x = Mat::from_fn(2, 4, |i, j| [50.0, 20.0][i] * j as f64 / 3.0);
+    let u = m.predict(x.as_ref()).unwrap();
+    for j in 0..4 {
+        let want = forward(&ts, f64::tanh, &[x[(0, j)], x[(1, j)]]);
+        assert!(
+            (want[0] - u[(0, j)]).abs() <= 1e-12,
+            "{} vs {}",
+            want[0],
+            u[(0, j)]
+        );
+    }
+    let bytes = export_bytes(&m, ExportFormat::Safetensors).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(meta.metadata().clone().unwrap()["scaling"], "minmax");
+}

@@ -117,3 +117,39 @@ def test_time_marching_solution_is_piecewise():
     early = pts[pts[:, 1] < 0.5]
     last_net = sol.model.predict(np.stack([np.cos(early[:, 0]), np.sin(early[:, 0]), early[:, 1]], axis=1))
     assert np.max(np.abs(sol(early) - last_net[:, 0])) > 1e-6
+
+
+def test_a_custom_spec_on_a_large_box_is_mapped_and_evaluated_at_physical_points():
+    # u_t + u_x = 0 moved to [0, 50] x [0, 20]; a custom spec defaults to pde.scale = "unit".
+    toml = """
+method = "lm"
+[network]
+depth = 3
+width = 10
+[pde]
+problem = "custom"
+vars = ["x", "t"]
+lo = [0.0, 0.0]
+hi = [50.0, 20.0]
+c = ["50", "20"]
+g = "sin(2*pi*(x/50 - t/20))"
+exact = "sin(2*pi*(x/50 - t/20))"
+n_interior = 200
+n_boundary = 60
+n_test = 21
+[train]
+max_iterations = 40
+"""
+    sol = sapm.pinn.solve(toml)
+    sc = sol.model.scaling()
+    assert sc["kind"] == "minmax"
+    assert list(sc["input_shift"]) == [25.0, 10.0] and list(sc["input_scale"]) == [25.0, 10.0]
+    pts = sol.grid(21)
+    u = sol(pts)
+    np.testing.assert_array_equal(u, np.asarray(sol.model.predict(pts)).ravel())
+    exact = sol.exact(pts)
+    err = np.linalg.norm(u - exact) / np.linalg.norm(exact)
+    assert err == pytest.approx(sol.rel_l2, rel=1e-6)
+    assert err < 0.2, err
+    unmapped = sapm.pinn.solve(toml, pde__scale="none")
+    assert unmapped.model.scaling() is None

@@ -182,6 +182,7 @@ pub(crate) fn march_checkpointed(
     for (k, s) in stages.into_iter().enumerate() {
         let summary = summarize(cfg, &s.task, &s.net, &s.res)?;
         let (names, outs) = s.task.names();
+        let scaling = s.task.model_scaling();
         let Task::Pde(p) = s.task else {
             unreachable!("time windows are PDE tasks")
         };
@@ -190,7 +191,7 @@ pub(crate) fn march_checkpointed(
             t_hi: edges[k + 1],
             problem: p.problem,
             fitted: Fitted {
-                model: Model::new(s.net, names, outs)?,
+                model: Model::new(s.net, names, outs)?.with_scaling(scaling)?,
                 summary,
                 metric_names: s.res.metric_names,
                 history: s.res.history,
@@ -268,7 +269,7 @@ impl Marched {
             for (c, &j) in idx.iter().enumerate() {
                 let xj: Vec<f64> = (0..d).map(|i| x[(i, j)]).collect();
                 w.problem
-                    .embed(&map.window(&xj)[..d], &mut ej[..de], &mut vj[..de]);
+                    .network_input(&map.window(&xj)[..d], &mut ej[..de], &mut vj[..de]);
                 for i in 0..de {
                     e[(i, c)] = ej[i];
                 }

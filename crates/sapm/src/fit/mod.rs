@@ -210,8 +210,9 @@ fn join(cfg: &Checked, stages: Vec<StageOut<'_>>) -> Result<Fitted> {
     res.stats = stats;
     let summary = summarize(cfg, &last.task, &last.net, &res)?;
     let (names, outs) = last.task.names();
+    let scaling = last.task.model_scaling();
     Ok(Fitted {
-        model: Model::new(last.net, names, outs)?,
+        model: Model::new(last.net, names, outs)?.with_scaling(scaling)?,
         summary,
         metric_names: res.metric_names,
         history: res.history,

@@ -60,6 +60,16 @@ impl<'a> Task<'a> {
         }
     }
 
+    /// The map from the data's (or the problem's) units to the network's that
+    /// the saved model carries: `data.scale`, or a PINN's domain map
+    /// (`pde.scale`, inputs only).
+    pub fn model_scaling(&self) -> Option<Scaling> {
+        match self {
+            Task::Regression(_, s) => s.cloned(),
+            Task::Pde(p) => p.problem.input_scaling(),
+        }
+    }
+
     /// The least-squares loss the gradient methods minimise (`J_LS` or the
     /// PINN loss).
     pub fn objective(&self, net: &Network) -> Box<dyn Objective + '_> {

@@ -5,6 +5,7 @@ use super::domain_config::{BuiltDomain, DomainConfig};
 use super::expr::Expr;
 use super::problem::{Problem, ScalarFn};
 use super::second_spec::{BcConfig, SecondSpec, custom_second};
+use super::unit_map::PdeScale;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub enum Sampling {
 /// | `periodic` | all false | custom: periodic coordinates |
 /// | `c`, `f`, `g`, `exact` | | custom: expressions (`c` has d entries, optional for order 2; `g` for order 1 only; `exact` optional) |
 /// | `n_interior`, `n_boundary` | 1000, 200 | collocation points |
+/// | `scale` | `unit` for `custom`, `none` for the built-ins | `unit`: the network sees the bounding box mapped to `[-1, 1]^d` (chain rule applied to every row; the model carries the map), `none`: physical coordinates |
 /// | `sampling` | `random` | `random`, `grid`, `lhs` or `sobol` (interior and boundary points) |
 /// | `n_test` | 101 | test grid points per coordinate (`rel_l2`), lowered to fit `max_test_points` |
 /// | `max_test_points` | 50,000 | most points of the test grid in all (101 x 101 fits; 3-D gets 36 per coordinate) |
@@ -112,6 +114,9 @@ pub struct PdeConfig {
     pub n_boundary: usize,
     /// Point placement.
     pub sampling: Sampling,
+    /// The domain map (`None`: the problem's default, [`PdeConfig::scale_kind`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<PdeScale>,
     /// Test grid points per coordinate (at most `max_test_points` in all).
     pub n_test: usize,
     /// Most points of the test grid: `n_test` per coordinate is lowered to
@@ -205,6 +210,7 @@ impl Default for PdeConfig {
             n_interior: 1000,
             n_boundary: 200,
             sampling: Sampling::Random,
+            scale: None,
             n_test: 101,
             max_test_points: DEFAULT_MAX_TEST_POINTS,
             alpha: 1.0,
@@ -255,6 +261,17 @@ impl PdeConfig {
     pub fn is_second_order(&self) -> bool {
         SECOND_ORDER_PROBLEMS.contains(&self.problem.as_str())
             || (self.problem == "custom" && self.order == 2)
+    }
+
+    /// The domain map in force: `pde.scale`, or by default `unit` for a
+    /// user-written (`custom`) problem and `none` for the built-ins, whose
+    /// boxes are already of unit size and whose documented figures stay.
+    pub fn scale_kind(&self) -> PdeScale {
+        self.scale.unwrap_or(if self.problem == "custom" {
+            PdeScale::Unit
+        } else {
+            PdeScale::None
+        })
     }
 
     /// Check counts and weights (the problem itself is checked by [`PdeConfig::problem`]).
@@ -397,6 +414,10 @@ impl PdeConfig {
             "poisson2d_hole_robin" => Problem::poisson2d_hole_robin(),
             _ => self.custom()?,
         };
+        let p = Problem {
+            scale: self.scale_kind(),
+            ..p
+        };
         p.validate()?;
         Ok(p)
     }
@@ -517,6 +538,7 @@ impl PdeConfig {
             pieces: Vec::new(),
             domain: None,
             exact: exact.map(|e| Arc::new(move |x: &[f64]| e.eval(x)) as ScalarFn),
+            scale: PdeScale::None,
         })
     }
 }

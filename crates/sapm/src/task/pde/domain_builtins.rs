@@ -6,6 +6,7 @@ use super::boundary::BoundaryPiece;
 use super::domain::{Domain, Part, Shape};
 use super::operator::{Operator, ScalarFn, SecondOrder};
 use super::problem::Problem;
+use super::unit_map::PdeScale;
 use std::f64::consts::PI;
 use std::sync::Arc;
 
@@ -67,6 +68,7 @@ fn on_domain(
         pieces,
         domain: Some(domain),
         exact: Some(exact),
+        scale: PdeScale::None,
     }
 }
 

@@ -29,6 +29,7 @@ pub mod second_sampling;
 mod second_spec;
 mod shard;
 mod task;
+mod unit_map;
 pub mod window;
 
 pub use boundary::{BcKind, BoundaryPiece, Face, Side};
@@ -42,3 +43,4 @@ pub use problem::{Problem, ScalarFn, VectorFn};
 pub use sampling::PinnData;
 pub use second_spec::{BcConfig, BcKindConfig};
 pub use task::{PdeTask, PinnMetrics, rel_l2};
+pub use unit_map::PdeScale;

@@ -7,6 +7,7 @@ use super::boundary::{BoundaryPiece, Face, Side};
 use super::domain::Domain;
 use super::operator::Operator;
 pub use super::operator::{ScalarFn, VectorFn};
+use super::unit_map::PdeScale;
 use crate::error::{Error, Result};
 use std::f64::consts::PI;
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub struct Problem {
     pub domain: Option<Domain>,
     /// Exact solution, for error reporting.
     pub exact: Option<ScalarFn>,
+    /// What the network sees of the box (`pde.scale`; see `unit_map.rs`).
+    pub scale: PdeScale,
 }
 
 impl std::fmt::Debug for Problem {
@@ -63,6 +66,7 @@ impl std::fmt::Debug for Problem {
             .field("lo", &self.lo)
             .field("hi", &self.hi)
             .field("periodic", &self.periodic)
+            .field("scale", &self.scale)
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +90,7 @@ impl Problem {
             pieces: Vec::new(),
             domain: None,
             exact: Some(Arc::new(move |x| (x[0] - beta * x[1]).sin())),
+            scale: PdeScale::None,
         }
     }
 
@@ -108,6 +113,7 @@ impl Problem {
             pieces: Vec::new(),
             domain: None,
             exact: Some(Arc::new(u)),
+            scale: PdeScale::None,
         }
     }
 
@@ -127,6 +133,7 @@ impl Problem {
             pieces: Vec::new(),
             domain: None,
             exact: Some(Arc::new(u)),
+            scale: PdeScale::None,
         }
     }
 

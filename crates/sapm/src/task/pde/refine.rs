@@ -37,7 +37,7 @@ fn with_interior(p: &Problem, data: &PinnData, pts: &[Vec<f64>]) -> Result<PinnD
         .as_ref()
         .map(|u| eval_at(p, "exact", u, pts))
         .transpose()?;
-    out.e_int = x.clone();
+    out.e_int = p.network_inputs(pts);
     out.x_int = x;
     out.v_int = Mat::zeros(0, pts.len());
     out.second = Some(rows);

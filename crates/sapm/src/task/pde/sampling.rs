@@ -10,7 +10,9 @@ use faer::Mat;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Sampled points of one PINN run, in network coordinates.
+/// Sampled points of one PINN run: problem coordinates (`x_*`) and network
+/// inputs and directions (`e_*`, `v_int`, the second-order rows), the latter
+/// with the domain map of `pde.scale` applied.
 #[derive(Debug, Clone)]
 pub struct PinnData {
     /// Interior points, `d x N_i` (problem coordinates).
@@ -69,7 +71,7 @@ impl PinnData {
         let mut v_int = Mat::zeros(de, interior.len());
         let (mut e, mut v) = (vec![0.0; de], vec![0.0; de]);
         for (j, x) in interior.iter().enumerate() {
-            p.embed(x, &mut e, &mut v);
+            p.network_input(x, &mut e, &mut v);
             for i in 0..de {
                 e_int[(i, j)] = e[i];
                 v_int[(i, j)] = v[i];
@@ -81,17 +83,6 @@ impl PinnData {
                 )));
             }
         }
-        let embed_only = |pts: &[Vec<f64>]| {
-            let mut m = Mat::zeros(de, pts.len());
-            let (mut e, mut v) = (vec![0.0; de], vec![0.0; de]);
-            for (j, x) in pts.iter().enumerate() {
-                p.embed(x, &mut e, &mut v);
-                for i in 0..de {
-                    m[(i, j)] = e[i];
-                }
-            }
-            m
-        };
         let eval = |what: &str, fun: &ScalarFn, pts: &[Vec<f64>]| eval_at(p, what, fun, pts);
         Ok(PinnData {
             f_int: eval("f", &p.f, &interior)?,
@@ -109,9 +100,9 @@ impl PinnData {
             x_int: to_mat(&interior),
             e_int,
             v_int,
-            e_bc: embed_only(&boundary),
+            e_bc: p.network_inputs(&boundary),
             x_bc: to_mat(&boundary),
-            e_test: embed_only(&test),
+            e_test: p.network_inputs(&test),
             x_test: to_mat(&test),
             second: None,
             totals: None,
@@ -137,7 +128,7 @@ impl PinnData {
 }
 
 /// A second-order problem's points: the rows and data come from
-/// `second_sampling`; the network inputs are the points themselves.
+/// `second_sampling`; the network inputs are the (mapped) points themselves.
 fn second_order(
     p: &Problem,
     cfg: &PdeConfig,
@@ -159,13 +150,13 @@ fn second_order(
         u_int: exact(&interior)?,
         u_test: exact(&test)?,
         x_int: to_mat(&interior),
-        e_int: to_mat(&interior),
+        e_int: p.network_inputs(&interior),
         v_int: Mat::zeros(0, interior.len()),
         x_bc: to_mat(&s.boundary),
-        e_bc: to_mat(&s.boundary),
+        e_bc: p.network_inputs(&s.boundary),
         g_bc: s.g_bc,
         x_test: to_mat(&test),
-        e_test: to_mat(&test),
+        e_test: p.network_inputs(&test),
         second: Some(Box::new(s.rows)),
         totals: None,
     })

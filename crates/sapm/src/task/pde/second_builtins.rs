@@ -6,6 +6,7 @@
 use super::boundary::{BoundaryPiece, Face};
 use super::operator::{Operator, ScalarFn, SecondOrder};
 use super::problem::Problem;
+use super::unit_map::PdeScale;
 use std::f64::consts::PI;
 use std::sync::Arc;
 
@@ -63,6 +64,7 @@ fn unit_box(
         pieces,
         domain: None,
         exact: Some(exact),
+        scale: PdeScale::None,
     }
 }
 

@@ -7,7 +7,9 @@
 //! per coordinate the operator reads, one pair per nonzero `A_ij`, `i <= j`,
 //! coefficient `A_ij + A_ji` off the diagonal); a boundary row is
 //! `alpha u + beta n . grad u` against the piece's data (the direction is
-//! the outward normal; none when every piece is Dirichlet).
+//! the outward normal; none when every piece is Dirichlet). Directions are
+//! in network coordinates: divided by the half-widths under `pde.scale =
+//! "unit"` (`unit_map.rs`), the coefficients unchanged.
 
 use super::boundary::Side;
 use super::config::{PdeConfig, Sampling};
@@ -215,10 +217,12 @@ pub(super) fn interior_rows(p: &Problem, pts: &[Vec<f64>]) -> Result<PointOp> {
     let d = p.dim();
     let n = pts.len();
     let (dirs, pairs) = p.op.second_channels();
+    // Unit directions of the problem, in network coordinates (domain map).
+    let h = p.direction_scale();
     let mut op = PointOp {
         dirs: dirs
             .iter()
-            .map(|&i| Mat::from_fn(d, n, |r, _| if r == i { 1.0 } else { 0.0 }))
+            .map(|&i| Mat::from_fn(d, n, |r, _| if r == i { 1.0 / h[i] } else { 0.0 }))
             .collect(),
         pairs: pairs.clone(),
         cu: s.has_r.then(|| Mat::zeros(1, n)),
@@ -269,6 +273,7 @@ fn boundary_rows(p: &Problem, pts: &[BoundaryPoint]) -> Result<(PointOp, Mat<f64
         op.cd.push(Mat::zeros(1, n));
     }
     let mut g = Mat::zeros(1, n);
+    let h = p.direction_scale();
     for (j, (k, x, nrm)) in pts.iter().enumerate() {
         let q = &p.pieces[*k];
         let what = |w: &str| match &p.domain {
@@ -283,8 +288,9 @@ fn boundary_rows(p: &Problem, pts: &[BoundaryPoint]) -> Result<(PointOp, Mat<f64
         }
         let beta = finite(p, &what("beta"), x, (q.beta)(x))?;
         if normal {
+            // The normal in network coordinates (domain map).
             for (i, &v) in nrm.iter().enumerate() {
-                op.dirs[0][(i, j)] = v;
+                op.dirs[0][(i, j)] = v / h[i];
             }
             op.cd[0][(0, j)] = beta;
         }

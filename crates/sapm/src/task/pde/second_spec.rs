@@ -28,6 +28,7 @@ use super::domain::Domain;
 use super::expr::Expr;
 use super::operator::{Operator, ScalarFn, SecondOrder};
 use super::problem::Problem;
+use super::unit_map::PdeScale;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -279,5 +280,6 @@ pub(crate) fn custom_second(
         domain: cfg.domain,
         exact: exact.map(scalar),
         vars,
+        scale: PdeScale::None,
     })
 }

@@ -122,7 +122,7 @@ impl TimeMap {
 fn eval_at(p: &Problem, net: &Network, x: &[f64]) -> f64 {
     let de = p.embedded_dim();
     let (mut e, mut v) = ([0.0; 6], [0.0; 6]);
-    p.embed(x, &mut e[..de], &mut v[..de]);
+    p.network_input(x, &mut e[..de], &mut v[..de]);
     match net.predict(Mat::from_fn(de, 1, |i, _| e[i]).as_ref()) {
         Ok(u) if u.nrows() == 1 => u[(0, 0)],
         _ => f64::NAN,
@@ -200,5 +200,7 @@ pub fn window_problem(
             let u = u.clone();
             Arc::new(move |x: &[f64]| u(&map.global(x)[..d])) as crate::task::pde::ScalarFn
         }),
+        // The window's own box is mapped (local time included).
+        scale: p.scale,
     })
 }
