@@ -74,3 +74,50 @@ fn one_layer_residual_is_t_minus_w_p() {
         assert!(want > 1e-3, "r_{l} should not vanish");
     }
 }
+
+/// The reference's exact auxiliaries are the engine's forward start: one
+/// `m_l x N_s` matrix per hidden layer (none for the output layer) and
+/// channel, equal to the engine's after `start` (first- and second-order
+/// row sets).
+#[test]
+fn forward_channel_aux_is_the_hidden_layers_of_the_forward_start() {
+    let (net, task, _) = pinn(4);
+    let cfg = PdeConfig {
+        n_interior: 17,
+        n_boundary: 7,
+        ..PdeConfig::default()
+    };
+    let second = PdeTask::new(Problem::poisson2d(), cfg, 4).unwrap();
+    let net2 = NetworkSpec::new(vec![2, 4, 3, 1]).build(4).unwrap();
+    for (net, sets) in [(&net, task.row_sets()), (&net2, second.row_sets())] {
+        let want = forward_channel_aux(net, &sets);
+        let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets, 0);
+        t.start(net).unwrap();
+        let got = t.channel_aux().unwrap();
+        assert_eq!(want.len(), got.len());
+        for (s, (ws, gs)) in want.iter().zip(&got).enumerate() {
+            assert_eq!(ws.len(), gs.len(), "set {s}: channels");
+            for (c, (wc, gc)) in ws.iter().zip(gs).enumerate() {
+                assert_eq!(
+                    wc.len(),
+                    net.depth() - 1,
+                    "set {s} channel {c}: hidden layers"
+                );
+                assert_eq!(gc.len(), net.depth() - 1);
+                for (l, (a, b)) in wc.iter().zip(gc).enumerate() {
+                    assert_eq!((a.nrows(), a.ncols()), (b.nrows(), b.ncols()));
+                    assert_eq!(a.nrows(), net.widths()[l + 1]);
+                    for j in 0..a.ncols() {
+                        for i in 0..a.nrows() {
+                            let (x, y) = (a[(i, j)], b[(i, j)]);
+                            assert!(
+                                (x - y).abs() <= 1e-13 * (1.0 + y.abs()),
+                                "set {s} channel {c} layer {l} ({i},{j}): {x} vs {y}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
