@@ -3,9 +3,9 @@
 
 use super::domain_config::{BuiltDomain, DomainConfig};
 use super::expr::Expr;
+use super::problem::PdeScale;
 use super::problem::{Problem, ScalarFn};
 use super::second_spec::{BcConfig, SecondSpec, custom_second};
-use super::unit_map::PdeScale;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -5,8 +5,8 @@
 use super::boundary::BoundaryPiece;
 use super::domain::{Domain, Part, Shape};
 use super::operator::{Operator, ScalarFn, SecondOrder};
+use super::problem::PdeScale;
 use super::problem::Problem;
-use super::unit_map::PdeScale;
 use std::f64::consts::PI;
 use std::sync::Arc;
 

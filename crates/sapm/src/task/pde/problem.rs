@@ -7,10 +7,30 @@ use super::boundary::{BoundaryPiece, Face, Side};
 use super::domain::Domain;
 use super::operator::Operator;
 pub use super::operator::{ScalarFn, VectorFn};
-use super::unit_map::PdeScale;
 use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
 use std::sync::Arc;
+
+/// `pde.scale`: what the network sees of the problem's box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PdeScale {
+    /// The bounding box mapped to `[-1, 1]^d` (the default of custom problems).
+    Unit,
+    /// Physical coordinates as they are (the default of the built-ins).
+    None,
+}
+
+impl PdeScale {
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            PdeScale::Unit => "unit",
+            PdeScale::None => "none",
+        }
+    }
+}
 
 /// `c(x) . grad u = f` in the box `[lo, hi]`, `u = g` on the inflow boundary
 /// `{x on a non-periodic face : c(x) . n(x) < 0}`.

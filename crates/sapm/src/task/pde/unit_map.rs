@@ -11,30 +11,9 @@
 //! left alone. The saved model carries the map as an input-only min-max
 //! [`Scaling`], so predictions are at physical points.
 
-use super::problem::Problem;
+use super::problem::{PdeScale, Problem};
 use crate::scale::{Affine, ScaleKind, Scaling};
 use faer::Mat;
-use serde::{Deserialize, Serialize};
-
-/// `pde.scale`: what the network sees of the problem's box.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PdeScale {
-    /// The bounding box mapped to `[-1, 1]^d` (the default of custom problems).
-    Unit,
-    /// Physical coordinates as they are (the default of the built-ins).
-    None,
-}
-
-impl PdeScale {
-    /// The name used in configs.
-    pub fn name(self) -> &'static str {
-        match self {
-            PdeScale::Unit => "unit",
-            PdeScale::None => "none",
-        }
-    }
-}
 
 impl Problem {
     /// The map of the network inputs (embedded coordinates, see
