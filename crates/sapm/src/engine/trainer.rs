@@ -211,21 +211,26 @@ impl PenaltyTrainer<'_> {
     }
 }
 
-impl Trainer for PenaltyTrainer<'_> {
-    fn name(&self) -> &str {
-        match self.weighting {
-            Weighting::Constant(_) => "pm",
-            Weighting::SelfAdaptive => "sapm",
-        }
-    }
-
-    fn start(&mut self, net: &Network) -> Result<()> {
+impl PenaltyTrainer<'_> {
+    /// PM/SAPM have auxiliaries only where there is a hidden layer.
+    pub fn check_network(net: &Network) -> Result<()> {
         if net.depth() < 2 {
             return Err(Error::config(
                 "network",
                 "PM/SAPM need at least one hidden layer",
             ));
         }
+        Ok(())
+    }
+}
+
+impl Trainer for PenaltyTrainer<'_> {
+    fn name(&self) -> &str {
+        self.weighting.method_name()
+    }
+
+    fn start(&mut self, net: &Network) -> Result<()> {
+        Self::check_network(net)?;
         let Some(first) = self.sets.first() else {
             return Err(Error::Data("no row sets to train on".into()));
         };

@@ -13,6 +13,47 @@ use crate::perf;
 use faer::{Mat, MatRef};
 use std::time::Instant;
 
+impl Weighting {
+    /// The method this weighting makes: `pm` or `sapm`.
+    pub fn method_name(&self) -> &'static str {
+        match self {
+            Weighting::Constant(_) => "pm",
+            Weighting::SelfAdaptive => "sapm",
+        }
+    }
+
+    /// Coupled ridge `lambda_l = sum_{k<l} R_k prod_{j>k, j!=l} n_j / omega_l`
+    /// of the exact SAPM weight step (zero for PM, frozen omega and `l = 0`).
+    pub fn coupled_lambda(
+        &self,
+        omega_mode: OmegaMode,
+        l: usize,
+        norms: &[f64],
+        r: &[f64],
+        omega_l: f64,
+    ) -> f64 {
+        if omega_mode == OmegaMode::Frozen || !matches!(self, Weighting::SelfAdaptive) || l == 0 {
+            return 0.0;
+        }
+        let mut c = 0.0;
+        for (k, rk) in r.iter().enumerate().take(l) {
+            let prod: f64 = norms
+                .iter()
+                .enumerate()
+                .skip(k + 1)
+                .filter(|&(j, _)| j != l)
+                .map(|(_, nj)| nj)
+                .product();
+            c += rk * prod;
+        }
+        if c == 0.0 {
+            0.0
+        } else {
+            c / omega_l.max(f64::MIN_POSITIVE)
+        }
+    }
+}
+
 impl PenaltyTrainer<'_> {
     /// Sum the Gram data over processes (multi-process reducers only).
     pub(super) fn reduce_gram(&mut self) -> Result<()> {
@@ -50,32 +91,6 @@ impl PenaltyTrainer<'_> {
         Ok(())
     }
 
-    /// Coupled ridge `lambda_l = sum_{k<l} R_k prod_{j>k, j!=l} n_j / omega_l`.
-    fn coupled_lambda(&self, l: usize, norms: &[f64], r: &[f64], omega_l: f64) -> f64 {
-        if self.cfg.omega_mode == OmegaMode::Frozen
-            || !matches!(self.weighting, Weighting::SelfAdaptive)
-            || l == 0
-        {
-            return 0.0;
-        }
-        let depth = norms.len();
-        let mut c = 0.0;
-        for (k, rk) in r.iter().enumerate().take(l) {
-            let mut prod = 1.0;
-            for (j, nj) in norms.iter().enumerate().take(depth).skip(k + 1) {
-                if j != l {
-                    prod *= nj;
-                }
-            }
-            c += rk * prod;
-        }
-        if c == 0.0 {
-            0.0
-        } else {
-            c / omega_l.max(f64::MIN_POSITIVE)
-        }
-    }
-
     /// Exact (coupled) or frozen-omega minimisation over `[W_l, b_l]`, from
     /// the data of the last accumulation.
     pub(super) fn weight_step(&mut self, net: &mut Network, l: usize) -> Result<()> {
@@ -87,7 +102,9 @@ impl PenaltyTrainer<'_> {
             self.weighting.omega_into(&st.norms, &mut st.omega);
         }
         let st = self.st.as_ref().expect("started");
-        let lambda_c = self.coupled_lambda(l, &st.norms, &st.r, st.omega[l]);
+        let lambda_c =
+            self.weighting
+                .coupled_lambda(self.cfg.omega_mode, l, &st.norms, &st.r, st.omega[l]);
         let st = self.st.as_mut().expect("started");
         let mode = st.mode;
         let k = net.widths()[l] + 1;

@@ -10,7 +10,7 @@ use faer::{Mat, MatRef};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sapm::engine::loss::{AuxVars, PenaltyWorkspace, Weighting};
-use sapm::engine::{AuxInit, AuxOrder, OmegaMode, PenaltyConfig, SweepOrder, capped_solve};
+use sapm::engine::{AuxInit, AuxOrder, PenaltyConfig, PenaltyTrainer, SweepOrder, capped_solve};
 use sapm::error::{Error, Result};
 use sapm::linalg::{LayerSystem, LocalReducer, Reducer, Regularization, solve_layer};
 use sapm::net::Network;
@@ -83,38 +83,17 @@ impl<'a> ReferencePenaltyTrainer<'a> {
         self.weighting.omega(&net.weight_norms_sq())
     }
 
-    /// Coupled ridge `lambda_l = sum_{k<l} R_k prod_{j>k, j!=l} n_j / omega_l`.
-    fn coupled_lambda(&self, l: usize, norms: &[f64], r: &[f64], omega_l: f64) -> f64 {
-        if self.cfg.omega_mode == OmegaMode::Frozen
-            || !matches!(self.weighting, Weighting::SelfAdaptive)
-            || l == 0
-        {
-            return 0.0;
-        }
-        let depth = norms.len();
-        let mut c = 0.0;
-        for (k, rk) in r.iter().enumerate().take(l) {
-            let mut prod = 1.0;
-            for (j, nj) in norms.iter().enumerate().take(depth).skip(k + 1) {
-                if j != l {
-                    prod *= nj;
-                }
-            }
-            c += rk * prod;
-        }
-        if c == 0.0 {
-            0.0
-        } else {
-            c / omega_l.max(f64::MIN_POSITIVE)
-        }
-    }
-
     fn weight_step(&mut self, net: &mut Network, l: usize) -> Result<()> {
         let depth = net.depth();
         let norms = net.weight_norms_sq();
         let omega = self.weighting.omega(&norms);
-        let lambda_c =
-            self.coupled_lambda(l, &norms, &self.ws.as_ref().expect("started").r, omega[l]);
+        let lambda_c = self.weighting.coupled_lambda(
+            self.cfg.omega_mode,
+            l,
+            &norms,
+            &self.ws.as_ref().expect("started").r,
+            omega[l],
+        );
         let ws = self.ws.as_mut().expect("started");
         let aux = self.aux.as_ref().expect("started");
         let target = if l + 1 < depth {
@@ -219,19 +198,11 @@ impl<'a> ReferencePenaltyTrainer<'a> {
 
 impl Trainer for ReferencePenaltyTrainer<'_> {
     fn name(&self) -> &str {
-        match self.weighting {
-            Weighting::Constant(_) => "pm",
-            Weighting::SelfAdaptive => "sapm",
-        }
+        self.weighting.method_name()
     }
 
     fn start(&mut self, net: &Network) -> Result<()> {
-        if net.depth() < 2 {
-            return Err(Error::config(
-                "network",
-                "PM/SAPM need at least one hidden layer",
-            ));
-        }
+        PenaltyTrainer::check_network(net)?;
         if self.x.ncols() == 0 {
             return Err(Error::Data("no training samples".into()));
         }

@@ -188,6 +188,47 @@ fn net(act: Activation, d: usize, depth: usize, width: usize, range: f64, seed: 
     spec.build(seed).unwrap()
 }
 
+/// One drawn case: row-set kind `c`, activation, depth, width and seed.
+#[derive(Debug, Clone)]
+struct Shape {
+    c: usize,
+    act: Activation,
+    depth: usize,
+    width: usize,
+    seed: u64,
+}
+
+fn shapes() -> impl Strategy<Value = Shape> {
+    (
+        0usize..4,
+        any::<bool>(),
+        2usize..5,
+        1usize..6,
+        0u64..1_000_000,
+    )
+        .prop_map(|(c, sin, depth, width, seed)| Shape {
+            c,
+            act: if sin {
+                Activation::Sin
+            } else {
+                Activation::Tanh
+            },
+            depth,
+            width,
+            seed,
+        })
+}
+
+impl Shape {
+    /// The case's row sets and a network with weights uniform in `+-range`.
+    fn build(&self, range: f64) -> (Vec<Owned>, Network) {
+        let owned = case(self.c, self.seed);
+        let d = owned[0].x.nrows();
+        let net = net(self.act, d, self.depth, self.width, range, self.seed);
+        (owned, net)
+    }
+}
+
 /// `Omega^2` rows of every set at the auxiliaries `aux`.
 fn omega_at(sets: &[RowSet<'_>], aux: &SetAux) -> Vec<Vec<Vec<f64>>> {
     sets.iter()
@@ -220,20 +261,14 @@ proptest! {
     /// perturbed auxiliaries (then `J` holds hidden residuals only).
     #[test]
     fn second_order_consistency_bound_holds(
-        c in 0usize..4,
-        sin in any::<bool>(),
-        depth in 2usize..5,
-        width in 1usize..6,
+        shape in shapes(),
         range in 0.3f64..3.0,
-        seed in 0u64..1_000_000,
         size_i in 0usize..4,
         fit in any::<bool>(),
         pm in any::<bool>(),
     ) {
-        let act = if sin { Activation::Sin } else { Activation::Tanh };
-        let mut owned = case(c, seed);
-        let d = owned[0].x.nrows();
-        let net = net(act, d, depth, width, range, seed);
+        let (mut owned, net) = shape.build(range);
+        let seed = shape.seed;
         let sets: Vec<RowSet<'_>> = owned.iter().map(Owned::set).collect();
         let mut aux = forward_channel_aux(&net, &sets);
         drop(sets);
@@ -257,16 +292,10 @@ proptest! {
     /// rows stays put, so for some `f` the same `(c1, c2)` fail.
     #[test]
     fn second_order_bound_fails_without_omega_on_second_derivative_rows(
-        c in 0usize..4,
-        sin in any::<bool>(),
-        depth in 2usize..5,
-        width in 1usize..6,
-        seed in 0u64..1_000_000,
+        shape in shapes(),
     ) {
-        let act = if sin { Activation::Sin } else { Activation::Tanh };
-        let mut owned = case(c, seed);
-        let d = owned[0].x.nrows();
-        let net0 = net(act, d, depth, width, 1.0, seed);
+        let (mut owned, net0) = shape.build(1.0);
+        let (depth, seed) = (shape.depth, shape.seed);
         let sets: Vec<RowSet<'_>> = owned.iter().map(Owned::set).collect();
         let mut aux = forward_channel_aux(&net0, &sets);
         let last = depth - 2;
@@ -288,7 +317,7 @@ proptest! {
             let f = 2f64.powi(e);
             let mut layers: Vec<Mat<f64>> = (0..depth).map(|l| net0.layer(l).to_owned()).collect();
             layers[depth - 1] *= faer::Scale(f);
-            let net = Network::from_layers(act, layers).unwrap();
+            let net = Network::from_layers(shape.act, layers).unwrap();
             let (ls, j) = losses(&net, &mut owned, &aux, Weighting::SelfAdaptive, true);
             let (_, j1) = losses(&net, &mut owned, &aux, Weighting::Constant(1.0), true);
             prop_assume!(ls > 1e-20 * (1.0 + j));
@@ -336,16 +365,10 @@ proptest! {
     /// and its linear part alone (`c2 = 0`) fails for some `t`.
     #[test]
     fn second_order_bound_needs_its_quadratic_term(
-        c in 0usize..4,
-        sin in any::<bool>(),
-        depth in 2usize..5,
-        width in 1usize..6,
-        seed in 0u64..1_000_000,
+        shape in shapes(),
     ) {
-        let act = if sin { Activation::Sin } else { Activation::Tanh };
-        let mut owned = case(c, seed);
-        let d = owned[0].x.nrows();
-        let net = net(act, d, depth, width, 1.0, seed);
+        let (mut owned, net) = shape.build(1.0);
+        let (depth, seed) = (shape.depth, shape.seed);
         let sets: Vec<RowSet<'_>> = owned.iter().map(Owned::set).collect();
         let exact = forward_channel_aux(&net, &sets);
         let b = rows_bound(&net, &sets, Weighting::SelfAdaptive);

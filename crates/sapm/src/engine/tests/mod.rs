@@ -110,7 +110,6 @@ pub(super) fn small_blocks() -> PenaltyConfig {
     }
 }
 
-/// `Omega^2` of every set as the trainer holds them.
 /// A trainer on `sets` started at `net`, with its auxiliaries perturbed by
 /// [`perturb`] (`seed`, `s`); returns it and those auxiliaries.
 pub(super) fn perturbed_trainer<'a>(
@@ -129,6 +128,7 @@ pub(super) fn perturbed_trainer<'a>(
     (t, aux)
 }
 
+/// `Omega^2` of every set as the trainer holds them.
 pub(super) fn omega2(t: &PenaltyTrainer<'_>) -> Vec<Vec<Vec<f64>>> {
     (0..t.sets().len())
         .map(|s| t.omega_rows(s).unwrap())
@@ -148,4 +148,33 @@ pub(super) fn omega_reference(aux: &SetAux, s: usize, floor: f64, deriv: f64) ->
         out[l] = acc.iter().map(|a| floor + deriv * a).collect();
     }
     out
+}
+
+/// `trial_objective` over several layer ranges equals `J` of the auxiliaries
+/// moved by the returned direction (SAPM, `step` 0.37).
+pub(super) fn assert_trial_objective_is_moved_j(
+    t: &mut PenaltyTrainer<'_>,
+    net: &Network,
+    aux: &SetAux,
+    label: &str,
+) {
+    let sets = t.sets().to_vec();
+    let o2 = omega2(t);
+    for range in [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2)] {
+        let step = 0.37;
+        let (j, d) = t.trial_objective(net, range, step);
+        let mut moved = aux.clone();
+        for (ms, ds) in moved.iter_mut().zip(&d) {
+            for (mc, dc) in ms.iter_mut().zip(ds) {
+                for (m, dl) in mc.iter_mut().zip(dc) {
+                    *m -= dl * faer::Scale(step);
+                }
+            }
+        }
+        let want = rows_objective(net, &sets, &moved, Weighting::SelfAdaptive, &o2);
+        assert!(
+            (j - want).abs() <= 1e-12 * want,
+            "{label} range {range:?}: trial J {j} vs {want}"
+        );
+    }
 }

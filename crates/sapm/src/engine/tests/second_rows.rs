@@ -169,25 +169,7 @@ fn trial_points_match_the_reference_on_second_order_rows() {
             22,
             0.2,
         );
-        let sets = t.sets().to_vec();
-        let o2 = omega2(&t);
-        for range in [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2)] {
-            let step = 0.37;
-            let (j, d) = t.trial_objective(&net, range, step);
-            let mut moved = aux.clone();
-            for (ms, ds) in moved.iter_mut().zip(&d) {
-                for (mc, dc) in ms.iter_mut().zip(ds) {
-                    for (m, dl) in mc.iter_mut().zip(dc) {
-                        *m -= dl * faer::Scale(step);
-                    }
-                }
-            }
-            let want = rows_objective(&net, &sets, &moved, Weighting::SelfAdaptive, &o2);
-            assert!(
-                (j - want).abs() <= 1e-12 * want,
-                "{name} range {range:?}: trial J {j} vs {want}"
-            );
-        }
+        assert_trial_objective_is_moved_j(&mut t, &net, &aux, &name);
     }
 }
 
