@@ -172,11 +172,7 @@ fn the_least_squares_methods_train_on_the_new_domains() {
             all.extend(sets.iter().map(|s| s.to_string()));
             let sets: Vec<&str> = all.iter().map(String::as_str).collect();
             let f = fit_pde(&cfg(SMALL, &sets), &mut NoObserver).unwrap();
-            let (first, last) = (f.history[0].values[3], f.summary.rel_l2.unwrap());
-            assert!(
-                last < 0.1 * first,
-                "{problem} {m}: rel L2 {first:e} -> {last:e}"
-            );
+            runs::assert_rel_l2_fell(&f, 0.1, &format!("{problem} {m}"));
         }
     }
 }
@@ -187,8 +183,7 @@ fn the_custom_plate_example_trains_with_lm() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/pde-custom-second-order.toml");
     let c = TrainConfig::load(&path, &["train.max_iterations=30".into()]).unwrap();
     let f = fit_pde(&c, &mut NoObserver).unwrap();
-    let (first, last) = (f.history[0].values[3], f.summary.rel_l2.unwrap());
-    assert!(last < 1e-2 * first, "rel L2 {first:e} -> {last:e}");
+    runs::assert_rel_l2_fell(&f, 1e-2, "plate");
 }
 
 #[test]
@@ -202,8 +197,7 @@ fn refinement_rounds_are_stages_on_more_points() {
     ];
     let f = fit_pde(&cfg(SMALL, &sets), &mut NoObserver).unwrap();
     assert_eq!(f.summary.iterations, 30);
-    let (first, last) = (f.history[0].values[3], f.summary.rel_l2.unwrap());
-    assert!(last < 0.1 * first, "rel L2 {first:e} -> {last:e}");
+    runs::assert_rel_l2_fell(&f, 0.1, "refined");
     // The same run twice: the same bits (candidates seeded, ranking stable).
     let g = fit_pde(&cfg(SMALL, &sets), &mut NoObserver).unwrap();
     assert_eq!(runs::numbers(&f), runs::numbers(&g));

@@ -93,19 +93,14 @@ fn sapm_solves_poisson1d_and_a_custom_heat_problem() {
     assert!(rel < 1e-3, "rel L2 {rel:e}");
     let c = cfg(HEAT_CUSTOM, &["method=sapm", "train.max_iterations=40"]);
     let f = fit_pde(&c, &mut NoObserver).unwrap();
-    let (first, last) = (f.history[0].values[3], f.summary.rel_l2.unwrap());
-    assert!(
-        last < 0.2 * first,
-        "custom heat: rel L2 {first:e} -> {last:e}"
-    );
+    runs::assert_rel_l2_fell(&f, 0.2, "custom heat sapm");
 }
 
 #[test]
 fn a_custom_heat_problem_with_a_neumann_face_trains_with_lm() {
     let c = cfg(HEAT_CUSTOM, &["method=lm", "train.max_iterations=15"]);
     let f = fit_pde(&c, &mut NoObserver).unwrap();
-    let (first, last) = (f.history[0].values[3], f.summary.rel_l2.unwrap());
-    assert!(last < 0.1 * first, "rel L2 {first:e} -> {last:e}");
+    runs::assert_rel_l2_fell(&f, 0.1, "custom heat lm");
     assert_eq!(f.model.input_names, ["x", "t"]);
 }
 

@@ -56,3 +56,19 @@ pub fn numbers(f: &Fitted) -> (serde_json::Value, Vec<String>, Vec<u64>) {
     let w = f.model.net.params().iter().map(|p| p.to_bits()).collect();
     (v, history(f), w)
 }
+
+/// A PDE fit's relative L2 error at iteration 0 and at the end, after
+/// asserting that it fell below `factor` times the first.
+pub fn assert_rel_l2_fell(f: &Fitted, factor: f64, label: &str) -> (f64, f64) {
+    let col = f
+        .metric_names
+        .iter()
+        .position(|m| m == "rel_l2")
+        .expect("a PDE fit records rel_l2");
+    let (first, last) = (f.history[0].values[col], f.summary.rel_l2.unwrap());
+    assert!(
+        last < factor * first,
+        "{label}: rel L2 {first:e} -> {last:e}"
+    );
+    (first, last)
+}

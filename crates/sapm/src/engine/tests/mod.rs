@@ -178,3 +178,38 @@ pub(super) fn assert_trial_objective_is_moved_j(
         );
     }
 }
+
+/// Central differences of `f` at three entries of every auxiliary block
+/// against the analytic gradient `g`; returns the `(set, channel)` of every
+/// entry checked.
+pub(super) fn assert_aux_gradient_by_fd(
+    aux: &SetAux,
+    g: &SetAux,
+    f: impl Fn(&SetAux) -> f64,
+    j0: f64,
+    label: &str,
+) -> Vec<(usize, usize)> {
+    let h = 1e-6;
+    let mut checked = Vec::new();
+    for s in 0..aux.len() {
+        for c in 0..aux[s].len() {
+            for l in 0..aux[s][c].len() {
+                let (rows, cols) = (aux[s][c][l].nrows(), aux[s][c][l].ncols());
+                for (i, j) in [(0, 0), (rows - 1, cols / 2), (rows / 2, cols - 1)] {
+                    let mut ap = aux.clone();
+                    ap[s][c][l][(i, j)] += h;
+                    let fp = f(&ap);
+                    ap[s][c][l][(i, j)] -= 2.0 * h;
+                    let fd = (fp - f(&ap)) / (2.0 * h);
+                    let an = g[s][c][l][(i, j)];
+                    assert!(
+                        (fd - an).abs() <= 1e-6 * (1.0 + an.abs()) * j0.max(1.0),
+                        "{label} set {s} channel {c} layer {l} ({i},{j}): fd {fd} vs {an}"
+                    );
+                    checked.push((s, c));
+                }
+            }
+        }
+    }
+    checked
+}

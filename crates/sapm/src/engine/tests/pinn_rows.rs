@@ -50,29 +50,8 @@ fn engine_j_omega_and_gradient_match_the_reference() {
         let got = t.aux_loss().unwrap();
         assert!((got - j0).abs() <= 1e-13 * j0, "{w:?}: {got} vs {j0}");
         let g = t.raw_gradient(&net);
-        let h = 1e-6;
-        let mut checked = 0;
-        for s in 0..aux.len() {
-            for c in 0..aux[s].len() {
-                for l in 0..aux[s][c].len() {
-                    let (rows, cols) = (aux[s][c][l].nrows(), aux[s][c][l].ncols());
-                    for (i, j) in [(0, 0), (rows - 1, cols / 2), (rows / 2, cols - 1)] {
-                        let mut ap = aux.clone();
-                        ap[s][c][l][(i, j)] += h;
-                        let fp = f(&ap);
-                        ap[s][c][l][(i, j)] -= 2.0 * h;
-                        let fd = (fp - f(&ap)) / (2.0 * h);
-                        let an = g[s][c][l][(i, j)];
-                        assert!(
-                            (fd - an).abs() <= 1e-6 * (1.0 + an.abs()) * j0.max(1.0),
-                            "{w:?} set {s} channel {c} layer {l} ({i},{j}): fd {fd} vs {an}"
-                        );
-                        checked += 1;
-                    }
-                }
-            }
-        }
-        assert_eq!(checked, 3 * 2 * 3 + 3 * 3);
+        let checked = assert_aux_gradient_by_fd(&aux, &g, f, j0, &format!("{w:?}"));
+        assert_eq!(checked.len(), 3 * 2 * 3 + 3 * 3);
     }
 }
 

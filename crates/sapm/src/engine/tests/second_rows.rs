@@ -129,29 +129,11 @@ fn engine_j_omega_and_gradient_match_the_reference_on_second_order_rows() {
                 "{name} {w:?}: {got} vs {j0}"
             );
             let g = t.raw_gradient(&net);
-            let h = 1e-6;
-            let mut second = 0;
-            for s in 0..aux.len() {
-                let nd = sets[s].dirs.len();
-                for c in 0..aux[s].len() {
-                    for l in 0..aux[s][c].len() {
-                        let (rows, cols) = (aux[s][c][l].nrows(), aux[s][c][l].ncols());
-                        for (i, j) in [(0, 0), (rows - 1, cols / 2), (rows / 2, cols - 1)] {
-                            let mut ap = aux.clone();
-                            ap[s][c][l][(i, j)] += h;
-                            let fp = f(&ap);
-                            ap[s][c][l][(i, j)] -= 2.0 * h;
-                            let fd = (fp - f(&ap)) / (2.0 * h);
-                            let an = g[s][c][l][(i, j)];
-                            assert!(
-                                (fd - an).abs() <= 1e-6 * (1.0 + an.abs()) * j0.max(1.0),
-                                "{name} {w:?} set {s} channel {c} layer {l} ({i},{j}): fd {fd} vs {an}"
-                            );
-                            second += usize::from(c > nd);
-                        }
-                    }
-                }
-            }
+            let checked = assert_aux_gradient_by_fd(&aux, &g, f, j0, &format!("{name} {w:?}"));
+            let second = checked
+                .iter()
+                .filter(|&&(s, c)| c > sets[s].dirs.len())
+                .count();
             assert!(second > 0, "{name}: no second-derivative auxiliary checked");
         }
     }
