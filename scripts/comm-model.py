@@ -4,9 +4,12 @@
 Per iteration and rank: the numbers each method sums over ranks, the
 latency-bound rounds (collectives), and the time of both against the
 compute of one rank, for K = 1 .. 1024 ranks with N_RANK samples per rank
-(weak scaling). Two reductions: the deterministic all-gather that sapm uses
-(every rank receives K copies) and a plain ring/recursive-doubling
-MPI_Allreduce (2 (K-1)/K copies, order not fixed).
+(weak scaling). Three reductions: the deterministic recursive doubling that
+sapm uses (src/linalg/reduce_tree.rs: ceil(log2 K) exchanges of the whole
+buffer, plus a fold and an unfold when K is not a power of two), the
+deterministic all-gather in rank order it used before (every rank receives
+K - 1 copies), and a plain ring MPI_Allreduce (2 (K-1)/K copies, order not
+fixed).
 
 Usage: python3 scripts/comm-model.py [--width 64] [--depth 10] [--n-rank 100000]
        [--sapm-ns 14490] [--grad-ns 5908] [--lm-ns 1.1e8]
@@ -45,11 +48,18 @@ def methods(width, depth, aux_steps=1, trials=1):
     }, p, gram
 
 
-def comm_seconds(numbers, rounds, k, alpha, beta, gather):
+def comm_seconds(numbers, rounds, k, alpha, beta, kind):
     if k == 1:
         return 0.0
     steps = math.ceil(math.log2(k))
-    copies = (k - 1) if gather else 2 * (k - 1) / k
+    if kind == "tree":
+        p = 1 << (k.bit_length() - 1)
+        steps = int(math.log2(p)) + (2 if k > p else 0)
+        copies = steps
+    elif kind == "gather":
+        copies = k - 1
+    else:
+        copies = 2 * (k - 1) / k
     return rounds * alpha * steps + copies * 8 * numbers / beta
 
 
@@ -72,8 +82,8 @@ def main():
     ks = [2, 8, 64, 256, 1024]
     for net, (alpha, beta) in NETS.items():
         print(f"\n{net}: parallel efficiency compute / (compute + communication) per "
-              "iteration, weak scaling; all-gather in rank order (sapm's reducer) | plain "
-              "MPI_Allreduce\n")
+              "iteration, weak scaling; fixed-order tree (sapm's reducer) / all-gather in "
+              "rank order (its reducer before) / plain MPI_Allreduce\n")
         print("| method | samples / rank | " + " | ".join(f"K = {k}" for k in ks) + " |")
         print("|---|---|" + "---|" * len(ks))
         for n_rank in a.n_rank:
@@ -81,9 +91,9 @@ def main():
                 comp = ns[name] * 1e-9 * n_rank
                 cells = []
                 for k in ks:
-                    g = comp / (comp + comm_seconds(num, rounds, k, alpha, beta, True))
-                    r = comp / (comp + comm_seconds(num, rounds, k, alpha, beta, False))
-                    cells.append(f"{g:.2f} / {r:.2f}")
+                    e = [comp / (comp + comm_seconds(num, rounds, k, alpha, beta, kind))
+                         for kind in ("tree", "gather", "ring")]
+                    cells.append(" / ".join(f"{v:.2f}" for v in e))
                 print(f"| {name} | {n_rank:.0e} | " + " | ".join(cells) + " |")
 
 if __name__ == "__main__":

@@ -122,6 +122,32 @@ fn one_two_and_three_ranks_give_the_same_weights() {
     }
 }
 
+/// Five ranks (one fold step and two doubling rounds of the reduction tree):
+/// two runs give the same bits, and the weights agree with one process.
+#[test]
+fn five_ranks_give_the_same_bits_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("adam.toml");
+    std::fs::write(
+        &cfg,
+        tiny("ls-adam").replace("n_train = 30", "n_train = 61"),
+    )
+    .unwrap();
+    let run = |k: usize, tag: &str| {
+        let out = dir.path().join(format!("{tag}{k}"));
+        ok(
+            &mpirun(k, &cfg, &out, &[]),
+            &format!("ls-adam on {k} ranks"),
+        );
+        weights(&out)
+    };
+    let (a, b) = (run(5, "a"), run(5, "b"));
+    let bits = |w: &[f64]| w.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&a), bits(&b), "5 ranks: two runs differ");
+    let e = rel(&a, &run(1, "a"));
+    assert!(e < 1e-10, "5 ranks differ from 1 by {e:e}");
+}
+
 #[test]
 fn a_rank_that_dies_ends_the_job_with_an_error() {
     let dir = tempfile::tempdir().unwrap();

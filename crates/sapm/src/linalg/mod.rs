@@ -5,6 +5,7 @@ mod lstsq;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 mod reduce;
+pub mod reduce_tree;
 mod regularization;
 mod solve_into;
 

@@ -3,16 +3,18 @@
 //!
 //! Determinism: `MPI_Allreduce` may add the ranks' buffers in any order (the
 //! order depends on the implementation, the message size and the rank
-//! count), so its bits could change between runs. We gather every rank's
-//! partial sums instead (`MPI_Allgather`) and add them in rank order on
-//! every rank: the same bits for a given `K` on every run and every rank, at
-//! `K` times the receive volume of an all-reduce (see docs/distributed.md).
+//! count), so its bits could change between runs. We run our own
+//! fixed-order recursive doubling over point-to-point messages instead
+//! ([`super::reduce_tree`]): the same bits for a given `K` on every run and
+//! every rank, at `ceil(log2 K)` buffer exchanges (see docs/distributed.md).
 
 use super::Reducer;
+use super::reduce_tree::{PointToPoint, tree_all_reduce_sum};
 use crate::error::{Error, Result};
 use mpi::Threading;
+use mpi::point_to_point::send_receive_into;
 use mpi::topology::SimpleCommunicator;
-use mpi::traits::{Communicator, CommunicatorCollectives};
+use mpi::traits::{Communicator, Destination, Source};
 use std::sync::Mutex;
 
 /// An initialised MPI environment; finalised when dropped.
@@ -73,7 +75,7 @@ impl FailHook {
     }
 }
 
-/// [`Reducer`] over `MPI_COMM_WORLD`: all-gather, then the sum in rank order.
+/// [`Reducer`] over `MPI_COMM_WORLD`: fixed-order recursive doubling.
 pub struct MpiReducer {
     /// One collective at a time (the handle itself is not `Send`: each call
     /// takes `MPI_COMM_WORLD` afresh).
@@ -101,11 +103,9 @@ impl Reducer for MpiReducer {
             return Ok(());
         }
         let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let world = SimpleCommunicator::world();
-        let mut all = vec![0.0; buf.len() * self.size];
-        world.all_gather_into(&buf[..], &mut all[..]);
-        sum_in_rank_order(&all, buf);
-        Ok(())
+        let mut link = World(SimpleCommunicator::world());
+        let mut scratch = Vec::new();
+        tree_all_reduce_sum(&mut link, self.rank, self.size, buf, &mut scratch)
     }
     fn rank(&self) -> usize {
         self.rank
@@ -115,27 +115,22 @@ impl Reducer for MpiReducer {
     }
 }
 
-/// `out[i] = sum_r parts[r * len + i]`, added in rank order from rank 0.
-fn sum_in_rank_order(parts: &[f64], out: &mut [f64]) {
-    let len = out.len();
-    out.copy_from_slice(&parts[..len]);
-    for part in parts.chunks_exact(len.max(1)).skip(1) {
-        for (o, p) in out.iter_mut().zip(part) {
-            *o += p;
-        }
+/// Point-to-point messages on `MPI_COMM_WORLD` (blocking; the tree's
+/// schedule pairs every send with a receive).
+struct World(SimpleCommunicator);
+
+impl PointToPoint for World {
+    fn send(&mut self, to: usize, buf: &[f64]) -> Result<()> {
+        self.0.process_at_rank(to as i32).send(buf);
+        Ok(())
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partial_sums_are_added_in_rank_order() {
-        let parts = [1.0, 1e16, -1e16, 2.0, 1.0, 3.0];
-        let mut out = [0.0; 2];
-        sum_in_rank_order(&parts, &mut out);
-        // ((1 + -1e16) + 1) = -1e16 exactly in rank order; another order gives -1e16 + 2.
-        assert_eq!(out, [(1.0 + -1e16) + 1.0, (1e16 + 2.0) + 3.0]);
+    fn receive(&mut self, from: usize, buf: &mut [f64]) -> Result<()> {
+        self.0.process_at_rank(from as i32).receive_into(buf);
+        Ok(())
+    }
+    fn exchange(&mut self, partner: usize, out: &[f64], into: &mut [f64]) -> Result<()> {
+        let p = self.0.process_at_rank(partner as i32);
+        send_receive_into(out, &p, into, &p);
+        Ok(())
     }
 }
