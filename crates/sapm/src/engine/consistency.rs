@@ -117,6 +117,21 @@ fn inv_sqrt(x: f64) -> f64 {
 /// Per-point constants `(c1, c2)` of `|rho_n| <= c1 sqrt(j_n) + c2 j_n` for a
 /// set with scales `s`: `w[l] = |W_l|_F` for every layer, `omega[l]` the layer
 /// weights of `J` (`omega[L-1] = 1`), `k = [sup |s'|, sup |s''|, sup |s'''|]`.
+/// `dd_l`: bounds on the exact first derivative of hidden layer `l`'s
+/// pre-activation along any input direction of 2-norm `<= vmax`,
+/// `dd_0 = |W_0| vmax`, `dd_l = sup|s'| |W_l| dd_{l-1}` (`w[l] = |W_l|_F`).
+pub fn exact_derivative_bounds(w: &[f64], k1: f64, vmax: f64) -> Vec<f64> {
+    let mut out = Vec::with_capacity(w.len().saturating_sub(1));
+    for l in 0..w.len().saturating_sub(1) {
+        let dd = match l {
+            0 => w[0] * vmax,
+            _ => k1 * w[l] * out[l - 1],
+        };
+        out.push(dd);
+    }
+    out
+}
+
 /// The recursion of docs/method.md: after hidden layer `l`, the value error
 /// is at most `a_l S`, `sqrt(H_l)` times it `x_l S`, a first-derivative
 /// error `b_l S`, a second-derivative error `c_l S + q_l S^2`, an exact first
@@ -125,6 +140,7 @@ pub fn set_constants(w: &[f64], omega: &[f64], k: [f64; 3], s: &SetScales) -> (f
     let [k1, k2, k3] = k;
     let k23 = k2.max(k3);
     let depth = w.len();
+    let exact = exact_derivative_bounds(w, k1, s.vmax);
     let (mut a, mut x, mut b, mut c, mut q, mut dd) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     for l in 0..depth.saturating_sub(1) {
         let (wl, r) = (w[l], inv_sqrt(omega[l]));
@@ -137,7 +153,7 @@ pub fn set_constants(w: &[f64], omega: &[f64], k: [f64; 3], s: &SetScales) -> (f
         let nb = r + mul(wl, mul(k1, b) + mul(k2, x));
         let nc = r + mul(wl, mul(k1, c) + mul(k23, x) + mul(2.0 * k2, mul(dd, b)));
         let nq = mul(wl, mul(k1, q) + mul(k2, mul(b, b)));
-        dd = if l == 0 { wl * s.vmax } else { k1 * wl * dd };
+        dd = exact[l];
         (a, x, b, c, q) = (na, nx, nb, nc, nq);
     }
     let wo = w[depth - 1];

@@ -8,7 +8,7 @@
 
 use super::second_rows::omega_reference2;
 use super::*;
-use crate::engine::consistency::rows_bound;
+use crate::engine::consistency::{exact_derivative_bounds, rows_bound};
 use crate::engine::loss::{channel_inputs0, next_inputs};
 use crate::engine::{Channel, OmegaRows, Readout};
 use crate::net::WeightInit;
@@ -425,4 +425,67 @@ fn second_order_bound_is_nearly_attained() {
         worst > 0.5 && worst <= 1.0 + 1e-9,
         "largest J_LS / bound {worst}"
     );
+}
+
+/// `exact_derivative_bounds` bounds the true first derivatives of the hidden
+/// pre-activations (the exact `D1` auxiliaries) on random nets, and a
+/// one-unit chain with zero biases at `x = 0` (`sin'(0) = 1 = sup |sin'|`)
+/// attains it at every layer.
+#[test]
+fn exact_derivative_bounds_hold_and_are_attained() {
+    for seed in 0..40u64 {
+        let act = [Activation::Sin, Activation::Tanh][seed as usize % 2];
+        let owned = case((seed % 4) as usize, seed);
+        let d = owned[0].x.nrows();
+        let net = net(act, d, 2 + (seed as usize / 2) % 4, 3, 1.5, seed);
+        let sets: Vec<RowSet<'_>> = owned.iter().map(Owned::set).collect();
+        let aux = forward_channel_aux(&net, &sets);
+        let w: Vec<f64> = net.weight_norms_sq().iter().map(|v| v.sqrt()).collect();
+        let k1 = act.derivative_sups()[0];
+        for (s, set) in sets.iter().enumerate() {
+            let vmax = crate::engine::consistency::SetScales::of(set).vmax;
+            let dd = exact_derivative_bounds(&w, k1, vmax);
+            for k in 0..set.dirs.len() {
+                for (l, m) in aux[s][1 + k].iter().enumerate() {
+                    for n in 0..m.ncols() {
+                        let got = m.col(n).norm_l2();
+                        assert!(
+                            got <= dd[l] * (1.0 + 1e-12),
+                            "seed {seed} layer {l}: {got} > {}",
+                            dd[l]
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let ws = [0.7, -1.3, 2.1, 0.4];
+    let layers: Vec<Mat<f64>> = ws
+        .iter()
+        .map(|&v| Mat::from_fn(1, 2, |_, j| if j == 0 { v } else { 0.0 }))
+        .collect();
+    let chain = Network::from_layers(Activation::Sin, layers).unwrap();
+    let owned = Owned {
+        x: Mat::zeros(1, 1),
+        dirs: vec![Mat::from_fn(1, 1, |_, _| -2.5)],
+        pairs: Vec::new(),
+        terms: vec![(Channel::D1(0), 1.0)],
+        scales: Vec::new(),
+        target: Mat::zeros(1, 1),
+        weight: 1.0,
+        omega: OMEGA,
+    };
+    let sets = vec![owned.set()];
+    let aux = forward_channel_aux(&chain, &sets);
+    let w: Vec<f64> = ws.iter().map(|v: &f64| v.abs()).collect();
+    let dd = exact_derivative_bounds(&w, 1.0, 2.5);
+    assert_eq!(dd.len(), 3);
+    for (l, m) in aux[0][1].iter().enumerate() {
+        let got = m[(0, 0)].abs();
+        assert!(
+            (got - dd[l]).abs() <= 1e-14 * dd[l],
+            "layer {l}: {got} vs {}",
+            dd[l]
+        );
+    }
 }

@@ -74,3 +74,33 @@ fn probes_are_the_derivative_gap_only_with_derivative_channels() {
     assert!(gap.is_finite());
     assert_eq!(t.probes(&net), vec![gap]);
 }
+
+/// The held per-point memory that `sapm bench --memory` reports is `A` and
+/// `D`, `16 H` bytes per point, and the model that sizes runs before they
+/// allocate (`perf::penalty_bytes_per_sample`, `H` padded to 8 rows) is at
+/// most one padding above it, never below.
+#[test]
+fn held_memory_per_point_is_the_sizing_model() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for widths in [vec![2, 5, 4, 3, 1], vec![1, 8, 8, 1], vec![3, 20, 2]] {
+        let n = 50;
+        let x = Mat::from_fn(widths[0], n, |_, _| rng.random_range(-1.0..1.0));
+        let y = Mat::from_fn(widths[widths.len() - 1], n, |_, _| {
+            rng.random_range(-1.0..1.0)
+        });
+        let net = NetworkSpec::new(widths.clone()).build(1).unwrap();
+        let sets = vec![RowSet::regression(x.as_ref(), y.as_ref())];
+        let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets, 0);
+        t.start(&net).unwrap();
+        let m = t.memory().unwrap();
+        assert_eq!(m.samples, n);
+        let h: usize = widths[1..widths.len() - 1].iter().sum();
+        assert_eq!(m.per_sample(), 16.0 * h as f64, "{widths:?}: {m:?}");
+        let model = crate::perf::penalty_bytes_per_sample(&widths);
+        assert!(
+            model >= m.per_sample() && model < m.per_sample() + 16.0 * 8.0,
+            "{widths:?}: model {model} vs {m:?}"
+        );
+        assert_eq!(m.total(), m.aux + m.direction + m.workspace);
+    }
+}
