@@ -21,7 +21,8 @@ mod train_figures;
 
 pub use checkpoint_file::{CheckpointFile, checkpoint_config};
 pub use distributed::{
-    check_rank_checkpoints, fit_distributed, fit_distributed_checkpointed, rank_file_name,
+    check_rank_checkpoints, fit_distributed, fit_distributed_checkpointed, fit_shard_checkpointed,
+    rank_file_name,
 };
 pub use summary::{Diagnostics, Summary, WindowSummary, aux_diagnostics, diagnostics};
 
