@@ -55,8 +55,8 @@ impl Affine {
     }
 
     /// [`Affine::fit`] to the columns of all processes of `reducer`, `v`
-    /// holding this process's: sums added in rank order (one process: the
-    /// same bits as [`Affine::fit`]), minima and maxima exact.
+    /// holding this process's: sums added in the reducer's fixed order (one
+    /// process: the same bits as [`Affine::fit`]), minima and maxima exact.
     pub fn fit_on(kind: ScaleKind, v: MatRef<'_, f64>, reducer: &dyn Reducer) -> Result<Affine> {
         let d = v.nrows();
         let row = |i: usize| (0..v.ncols()).map(move |j| v[(i, j)]);

@@ -131,7 +131,8 @@ pub fn fit_shard_checkpointed(
         return Err(Error::config("pde", "a PINN run has no data shard"));
     }
     check_split(&shard.split)?;
-    // The scaling of all processes' training rows (sums in rank order;
+    // The scaling of all processes' training rows (sums in the reducer's
+    // fixed order;
     // one process: the bits of `Scaling::fit`), the same on every process.
     let (x, y) = (shard.split.train.x.as_ref(), shard.split.train.y.as_ref());
     let scaling = Scaling::fit_on(cfg.data.scale_kind(), x, y, reducer.as_ref())?;

@@ -88,8 +88,8 @@ fn merge_r<'a>(k: usize, rs: impl Iterator<Item = MatRef<'a, f64>>) -> Mat<f64> 
 }
 
 /// The figures of `train` (this process's rows) joined over the processes
-/// of `reducer`: sums added in rank order, maxima and minima exact, R
-/// factors merged in rank order. Three collectives, of `4 + L + m`, `m`
+/// of `reducer`: sums added in the reducer's fixed order, maxima and
+/// minima exact, R factors merged in rank order. Three collectives, of `4 + L + m`, `m`
 /// and `K (k^2 + 1 + 2 d)` numbers; every process gets the same figures.
 /// `out_scale`: the output scales of `data.scale` (errors and the constant
 /// predictor in the data's units).
