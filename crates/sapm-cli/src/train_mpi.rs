@@ -10,7 +10,8 @@ use anyhow::{Result, bail};
 use sapm::checkpoint::StateReader;
 use sapm::driver::{NoObserver, Status};
 use sapm::fit::{
-    CheckpointFile, check_rank_checkpoints, fit_distributed_checkpointed, rank_file_name,
+    CheckpointFile, check_rank_checkpoints, fit_distributed_checkpointed, fit_shard_checkpointed,
+    rank_file_name,
 };
 use sapm::linalg::SharedReducer;
 use sapm::linalg::mpi::MpiSession;
@@ -63,9 +64,10 @@ fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
     };
     let cfg = load_config(a, reader.as_ref())?;
     sapm::fit::build::check_distributed(&cfg)?;
-    // PINN runs sample their points from `[pde]` on every rank.
-    let data = match cfg.pde {
-        None => Some(cfg.data.load(cfg.seed)?),
+    // Each rank reads its rows of the data (before the output folder is
+    // locked); PINN runs sample their points from `[pde]` on every rank.
+    let shard = match cfg.pde {
+        None => Some(cfg.data.load_shard(cfg.seed, rank, size)?),
         Some(_) => None,
     };
     // Rank 0 owns the output folder; it is locked before training starts.
@@ -82,15 +84,23 @@ fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
     }
     // Every rank writes its own checkpoint file, at the same iterations.
     let mut ckpt = CheckpointFile::new(&out.join(&own_file), &cfg);
-    let fitted = pool.install(|| {
-        fit_distributed_checkpointed(
+    let fitted = pool.install(|| match &shard {
+        Some(s) => fit_shard_checkpointed(
             &cfg,
-            data.as_ref(),
+            s,
             reducer,
             &mut NoObserver,
             Some(&mut ckpt),
             reader.as_mut(),
-        )
+        ),
+        None => fit_distributed_checkpointed(
+            &cfg,
+            None,
+            reducer,
+            &mut NoObserver,
+            Some(&mut ckpt),
+            reader.as_mut(),
+        ),
     })?;
     let Some(outdir) = outdir else {
         return Ok(ExitCode::SUCCESS);

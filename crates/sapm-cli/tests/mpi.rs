@@ -1,7 +1,8 @@
 //! `mpirun -n K sapm train` (feature `mpi`; needs Open MPI's `mpirun`):
 //! 1, 2 and 3 ranks give the same weights to 1e-10 relative for every method
 //! that runs distributed; a rank that dies mid-run ends the job with an error
-//! within seconds; unsupported methods are refused by name.
+//! within seconds, and so does a bad value in one rank's rows of a data file
+//! (each rank reads only its rows); unsupported methods are refused by name.
 #![cfg(feature = "mpi")]
 
 mod common;
@@ -167,6 +168,58 @@ fn a_rank_that_dies_ends_the_job_with_an_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("SAPM_MPI_DIE_AFTER"), "{err}");
     assert!(!dir.path().join("out").join("model.json").exists());
+}
+
+/// Each rank reads only its rows of a data file: 2 ranks on a CSV file
+/// (seeded split, standard scaling from sums over the shards) give the
+/// weights of 1 rank to 1e-10; a non-finite value in rank 1's rows of a
+/// `.npy` file ends the job within seconds with the whole read's message.
+#[test]
+fn ranks_read_their_rows_and_a_bad_row_ends_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut text = String::from("x,y\n");
+    for j in 0..90 {
+        let x = 3.0 * (j as f64 * 0.37).sin() + 5.0;
+        text += &format!("{x},{}\n", (x * x).sin() * 40.0 + 7.0);
+    }
+    std::fs::write(d.join("d.csv"), text).unwrap();
+    let cfg = |train: &str, test: &str| {
+        let text = tiny("ls-adam").replace(
+            "[data]\nn_train = 30\nn_test = 40\n",
+            &format!(
+                "[data]\ntrain = {:?}\n{test}",
+                d.join(train).display().to_string()
+            ),
+        );
+        let path = d.join(format!("{train}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let csv = cfg("d.csv", "");
+    let one = mpirun(1, &csv, &d.join("one"), &[]);
+    ok(&one, "1 rank");
+    let two = mpirun(2, &csv, &d.join("two"), &[]);
+    ok(&two, "2 ranks");
+    let e = rel(&weights(&d.join("two")), &weights(&d.join("one")));
+    assert!(e < 1e-10, "2 ranks vs 1: {e:e}");
+
+    let mut v: Vec<f64> = (0..80).map(|k| k as f64 / 80.0).collect();
+    v[2 * 30 + 1] = f64::NAN; // row 30: rank 1's half of 40 rows
+    sapm::data::write_npy(&d.join("bad.npy"), 40, 2, &v).unwrap();
+    sapm::data::write_npy(&d.join("test.npy"), 2, 2, &[0.1, 0.2, 0.3, 0.4]).unwrap();
+    let test = format!("test = {:?}\n", d.join("test.npy").display().to_string());
+    let t0 = Instant::now();
+    let o = mpirun(2, &cfg("bad.npy", &test), &d.join("bad"), &[]);
+    let took = t0.elapsed();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "the job succeeded");
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert!(
+        err.contains("rank 1 of 2") && err.contains("row 30, column 1: value NaN is not finite"),
+        "{err}"
+    );
+    assert!(!d.join("bad").join("model.json").exists());
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //! (to 0) and never divided by zero.
 
 use crate::error::{Error, Result};
+use crate::linalg::{LocalReducer, Reducer, all_gather};
 use faer::{Mat, MatMut, MatRef};
 use serde::{Deserialize, Serialize};
 
@@ -50,26 +51,51 @@ pub struct Affine {
 impl Affine {
     /// The map `kind` fits to the rows of `v` (one row per column of the data).
     pub fn fit(kind: ScaleKind, v: MatRef<'_, f64>) -> Affine {
-        let n = v.ncols().max(1) as f64;
+        Affine::fit_on(kind, v, &LocalReducer).expect("the local reducer does not fail")
+    }
+
+    /// [`Affine::fit`] to the columns of all processes of `reducer`, `v`
+    /// holding this process's: sums added in the reducer's fixed order (one
+    /// process: the same bits as [`Affine::fit`]), minima and maxima exact.
+    pub fn fit_on(kind: ScaleKind, v: MatRef<'_, f64>, reducer: &dyn Reducer) -> Result<Affine> {
+        let d = v.nrows();
         let row = |i: usize| (0..v.ncols()).map(move |j| v[(i, j)]);
-        let (shift, scale) = (0..v.nrows())
-            .map(|i| match kind {
-                ScaleKind::None => (0.0, 1.0),
-                ScaleKind::Standard => {
-                    // Two passes: the mean, then squares of deviations (no cancellation).
-                    let mean = row(i).sum::<f64>() / n;
-                    let var = row(i).map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
-                    (mean, usable(var.sqrt()))
-                }
-                ScaleKind::Minmax => {
-                    let lo = row(i).fold(f64::INFINITY, f64::min);
-                    let hi = row(i).fold(f64::NEG_INFINITY, f64::max);
-                    // Halves first, so (hi - lo) cannot overflow near f64::MAX.
-                    (lo / 2.0 + hi / 2.0, usable(hi / 2.0 - lo / 2.0))
-                }
-            })
-            .unzip();
-        Affine { shift, scale }
+        let (shift, scale) = match kind {
+            ScaleKind::None => (vec![0.0; d], vec![1.0; d]),
+            ScaleKind::Standard => {
+                // Two passes: the mean, then squares of deviations (no cancellation).
+                let mut sums: Vec<f64> = (0..d).map(|i| row(i).sum::<f64>()).collect();
+                sums.push(v.ncols() as f64);
+                reducer.all_reduce_sum(&mut sums)?;
+                let n = sums[d].max(1.0);
+                let mean: Vec<f64> = sums[..d].iter().map(|s| s / n).collect();
+                let mut dev: Vec<f64> = (0..d)
+                    .map(|i| row(i).map(|x| (x - mean[i]) * (x - mean[i])).sum::<f64>())
+                    .collect();
+                reducer.all_reduce_sum(&mut dev)?;
+                let scale = dev.iter().map(|s| usable((s / n).sqrt())).collect();
+                (mean, scale)
+            }
+            ScaleKind::Minmax => {
+                let mut local: Vec<f64> = (0..d)
+                    .map(|i| row(i).fold(f64::INFINITY, f64::min))
+                    .collect();
+                local.extend((0..d).map(|i| row(i).fold(f64::NEG_INFINITY, f64::max)));
+                let all = all_gather(reducer, &local)?;
+                let fold = |at: usize, f: fn(f64, f64) -> f64, init: f64| {
+                    all.iter().map(|p| p[at]).fold(init, f)
+                };
+                (0..d)
+                    .map(|i| {
+                        let lo = fold(i, f64::min, f64::INFINITY);
+                        let hi = fold(d + i, f64::max, f64::NEG_INFINITY);
+                        // Halves first, so (hi - lo) cannot overflow near f64::MAX.
+                        (lo / 2.0 + hi / 2.0, usable(hi / 2.0 - lo / 2.0))
+                    })
+                    .unzip()
+            }
+        };
+        Ok(Affine { shift, scale })
     }
 
     /// Number of columns mapped.
@@ -150,6 +176,24 @@ impl Scaling {
             inputs: Affine::fit(kind, x),
             outputs: Affine::fit(kind, y),
         })
+    }
+
+    /// [`Scaling::fit`] to the training samples of all processes of
+    /// `reducer`, `x` and `y` holding this process's (see [`Affine::fit_on`]).
+    pub fn fit_on(
+        kind: ScaleKind,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        reducer: &dyn Reducer,
+    ) -> Result<Option<Scaling>> {
+        if kind == ScaleKind::None {
+            return Ok(None);
+        }
+        Ok(Some(Scaling {
+            kind,
+            inputs: Affine::fit_on(kind, x, reducer)?,
+            outputs: Affine::fit_on(kind, y, reducer)?,
+        }))
     }
 
     /// Network outputs (`m x N`, scaled units) back in the data's units.

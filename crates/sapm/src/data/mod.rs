@@ -7,12 +7,14 @@
 mod builtin;
 mod csv;
 mod npy;
+mod shard;
 mod stream;
 
 pub use self::csv::parse_csv;
 pub use builtin::{BUILTINS, builtin};
 pub use csv::{Table, read_csv_table};
 pub use npy::{npy_bytes_with_header, npy_padded_header, parse_npy, read_npy_table, write_npy};
+pub use shard::ShardSplit;
 pub use stream::RowReader;
 
 use crate::error::{Error, Result};
@@ -152,31 +154,41 @@ pub struct Split {
 impl Split {
     /// Seeded random split of `data`: a fraction `test_fraction` in (0, 1) goes to the test set.
     pub fn random(data: Dataset, test_fraction: f64, seed: u64) -> Result<Split> {
-        if !(test_fraction > 0.0 && test_fraction < 1.0) {
-            return Err(Error::config(
-                "data.test_fraction",
-                format!("must be in (0, 1), got {test_fraction}"),
-            ));
-        }
-        let n = data.len();
-        let n_test = ((n as f64) * test_fraction).round() as usize;
-        if n_test == 0 || n_test >= n {
-            return Err(Error::Data(format!(
-                "cannot split {n} samples with test_fraction {test_fraction}: need at least one train and one test sample"
-            )));
-        }
-        let mut idx: Vec<usize> = (0..n).collect();
-        idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_5B11));
-        let (test, train) = idx.split_at(n_test);
-        let mut train = train.to_vec();
-        let mut test = test.to_vec();
-        train.sort_unstable();
-        test.sort_unstable();
+        let (train, test) = split_rows(data.len(), test_fraction, seed)?;
         Ok(Split {
             train: data.subset(&train),
             test: data.subset(&test),
         })
     }
+}
+
+/// The rows of [`Split::random`] of `n` samples: training and test rows,
+/// each sorted (they depend on `n`, the fraction and the seed only).
+pub(crate) fn split_rows(
+    n: usize,
+    test_fraction: f64,
+    seed: u64,
+) -> Result<(Vec<usize>, Vec<usize>)> {
+    if !(test_fraction > 0.0 && test_fraction < 1.0) {
+        return Err(Error::config(
+            "data.test_fraction",
+            format!("must be in (0, 1), got {test_fraction}"),
+        ));
+    }
+    let n_test = ((n as f64) * test_fraction).round() as usize;
+    if n_test == 0 || n_test >= n {
+        return Err(Error::Data(format!(
+            "cannot split {n} samples with test_fraction {test_fraction}: need at least one train and one test sample"
+        )));
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_5B11));
+    let (test, train) = idx.split_at(n_test);
+    let mut train = train.to_vec();
+    let mut test = test.to_vec();
+    train.sort_unstable();
+    test.sort_unstable();
+    Ok((train, test))
 }
 
 /// A column chosen by name (CSV header) or by 0-based index.

@@ -100,6 +100,44 @@ impl RowReader {
         &self.path
     }
 
+    /// The number of data rows when the header says it (`.npy`); a CSV
+    /// file has to be read to the end to know (`None`).
+    pub fn total_rows(&self) -> Option<usize> {
+        match &self.src {
+            Source::Csv(_) => None,
+            Source::Npy { lay, .. } => Some(lay.rows),
+            Source::Whole(t) => Some(t.rows),
+        }
+    }
+
+    /// Pass over the next `n` rows (fewer at the end of the file). A C-order
+    /// `.npy` file seeks past them (their values are neither read nor
+    /// checked); a CSV file reads and checks them as [`Self::next_batch`].
+    pub fn skip(&mut self, n: usize) -> Result<()> {
+        match &mut self.src {
+            Source::Npy { file, lay, .. } => {
+                let n = n.min(lay.rows - self.rows);
+                let bytes = (n * lay.cols * lay.item) as i64;
+                file.seek_relative(bytes)
+                    .map_err(|e| Error::io(&self.path, e))?;
+                self.rows += n;
+            }
+            Source::Whole(t) => self.rows += n.min(t.rows - self.rows),
+            Source::Csv(_) => {
+                let mut scratch = Vec::new();
+                let mut left = n;
+                while left > 0 {
+                    let got = self.next_batch(left.min(4096), &mut scratch)?;
+                    if got == 0 {
+                        break;
+                    }
+                    left -= got;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Up to `max` more rows, row-major, into `out` (cleared first); returns
     /// the number of rows, 0 at the end. A file without any data row is an
     /// error, as for [`read_table`].

@@ -52,7 +52,8 @@ pub(super) fn fit_pde_shard(
     {
         done[k].task = Task::Pde(Box::new(whole(k)?));
     }
-    join(cfg, done)
+    // Without collectives: only rank 0 holds the whole points.
+    join(cfg, done, &crate::linalg::LocalReducer)
 }
 
 #[cfg(test)]

@@ -180,7 +180,7 @@ pub(crate) fn march_checkpointed(
     let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;
     let mut windows: Vec<Window> = Vec::with_capacity(stages.len());
     for (k, s) in stages.into_iter().enumerate() {
-        let summary = summarize(cfg, &s.task, &s.net, &s.res)?;
+        let summary = summarize(cfg, &s.task, &s.net, &s.res, &crate::linalg::LocalReducer)?;
         let (names, outs) = s.task.names();
         let scaling = s.task.model_scaling();
         let Task::Pde(p) = s.task else {

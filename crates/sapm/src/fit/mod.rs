@@ -17,10 +17,12 @@ mod distributed_pde;
 pub mod march;
 mod schedule;
 pub mod summary;
+mod train_figures;
 
 pub use checkpoint_file::{CheckpointFile, checkpoint_config};
 pub use distributed::{
-    check_rank_checkpoints, fit_distributed, fit_distributed_checkpointed, rank_file_name,
+    check_rank_checkpoints, fit_distributed, fit_distributed_checkpointed, fit_shard_checkpointed,
+    rank_file_name,
 };
 pub use summary::{Diagnostics, Summary, WindowSummary, aux_diagnostics, diagnostics};
 
@@ -29,6 +31,7 @@ use crate::config::Checked;
 use crate::data::{Dataset, Split};
 use crate::driver::{NoObserver, Observer};
 use crate::error::{Error, Result};
+use crate::linalg::{LocalReducer, Reducer};
 use crate::model::Model;
 use crate::record::Record;
 use crate::scale::Scaling;
@@ -135,7 +138,7 @@ pub fn fit_checkpointed(
             reducer: crate::linalg::local_reducer(),
         };
         let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;
-        let mut fitted = join(cfg, stages)?;
+        let mut fitted = join(cfg, stages, &LocalReducer)?;
         fitted.model = fitted.model.with_scaling(scaling)?;
         return Ok(fitted);
     };
@@ -178,7 +181,7 @@ pub fn fit_checkpointed(
         reducer: crate::linalg::local_reducer(),
     };
     let done = run_stages(cfg, &plan, observer, checkpoint, resume)?;
-    join(cfg, done)
+    join(cfg, done, &LocalReducer)
 }
 
 /// The problems a PINN run trains on, in turn, on one network: the
@@ -197,7 +200,9 @@ fn pde_stages(pde: &PdeConfig) -> Vec<PdeConfig> {
 /// One [`Fitted`] from the stages of a carried schedule: the last stage's
 /// model and summary, with the history, iterations, seconds and counters of
 /// all stages.
-fn join(cfg: &Checked, stages: Vec<StageOut<'_>>) -> Result<Fitted> {
+/// `reducer` joins a regression summary's training figures over the
+/// processes (see [`summary::summarize`]).
+fn join(cfg: &Checked, stages: Vec<StageOut<'_>>, reducer: &dyn Reducer) -> Result<Fitted> {
     let (history, iterations, seconds, stats) = joined_history(&stages);
     let last = stages
         .into_iter()
@@ -208,7 +213,7 @@ fn join(cfg: &Checked, stages: Vec<StageOut<'_>>) -> Result<Fitted> {
     res.iterations = iterations;
     res.seconds = seconds;
     res.stats = stats;
-    let summary = summarize(cfg, &last.task, &last.net, &res)?;
+    let summary = summarize(cfg, &last.task, &last.net, &res, reducer)?;
     let (names, outs) = last.task.names();
     let scaling = last.task.model_scaling();
     Ok(Fitted {

@@ -1,14 +1,15 @@
 //! End-of-run numbers: the fragility and consistency diagnostics, and the
 //! summary of a run (one writer for every task kind).
 
+use super::train_figures::{TrainFigures, design_pass, train_figures};
 use crate::config::{Checked, Method, TrainConfig};
 use crate::data::{Dataset, Split};
 use crate::driver::{RunResult, Status};
 use crate::engine::consistency::rows_bound;
 use crate::engine::loss::{Weighting, consistency_constant};
 use crate::error::Result;
-use crate::linalg::condition_number;
-use crate::net::{ForwardCache, Network};
+use crate::linalg::{LocalReducer, Reducer};
+use crate::net::Network;
 use crate::record::TrainerStats;
 use crate::task::Task;
 use crate::task::pde::loss::pinn_loss;
@@ -83,18 +84,22 @@ impl Spikes {
     /// The spikes of `net` on `data`, errors in the data's units (`out_scale`:
     /// the output scales of `data.scale`).
     pub fn of(net: &Network, data: &Split, out_scale: Option<&[f64]>) -> Spikes {
-        let (tx, ty) = (data.test.x.as_ref(), data.test.y.as_ref());
-        let d = tx.nrows();
-        let train = data.train.x.as_ref();
-        let bound = |i: usize, f: fn(f64, f64) -> f64, init: f64| {
-            (0..train.ncols()).fold(init, |m, j| f(m, train[(i, j)]))
-        };
-        let lo: Vec<f64> = (0..d).map(|i| bound(i, f64::min, f64::INFINITY)).collect();
-        let hi: Vec<f64> = (0..d)
-            .map(|i| bound(i, f64::max, f64::NEG_INFINITY))
-            .collect();
+        let f = local_figures(net, &data.train, out_scale);
+        Spikes::from_figures(net, &data.test, &f, out_scale)
+    }
+
+    /// The spikes on `test`, with the training set's bounding box and
+    /// largest error from its figures.
+    fn from_figures(
+        net: &Network,
+        test: &Dataset,
+        train: &TrainFigures,
+        out_scale: Option<&[f64]>,
+    ) -> Spikes {
+        let (tx, ty) = (test.x.as_ref(), test.y.as_ref());
+        let (lo, hi) = (&train.lo, &train.hi);
         let inside: Vec<usize> = (0..tx.ncols())
-            .filter(|&j| (0..d).all(|i| (lo[i]..=hi[i]).contains(&tx[(i, j)])))
+            .filter(|&j| (0..tx.nrows()).all(|i| (lo[i]..=hi[i]).contains(&tx[(i, j)])))
             .collect();
         let pick =
             |m: MatRef<'_, f64>| Mat::from_fn(m.nrows(), inside.len(), |i, k| m[(i, inside[k])]);
@@ -103,14 +108,18 @@ impl Spikes {
         } else {
             max_abs_error_in_units(net, pick(tx).as_ref(), pick(ty).as_ref(), out_scale)
         };
-        let train_err = max_abs_error_in_units(net, train, data.train.y.as_ref(), out_scale);
         Spikes {
             max_abs_error_between: between,
             max_abs_error_test: max_abs_error_in_units(net, tx, ty, out_scale),
-            max_abs_error_train: train_err,
-            ratio: between / train_err,
+            max_abs_error_train: train.max_abs_error,
+            ratio: between / train.max_abs_error,
         }
     }
+}
+
+/// The training figures of one process's whole training set.
+fn local_figures(net: &Network, train: &Dataset, out_scale: Option<&[f64]>) -> TrainFigures {
+    train_figures(net, train, out_scale, &LocalReducer).expect("the local reducer does not fail")
 }
 
 /// `omega` and the round-off floor of the auxiliary loss for `net` on inputs `x`.
@@ -119,15 +128,16 @@ pub fn aux_diagnostics(
     x: faer::MatRef<'_, f64>,
     weighting: Weighting,
 ) -> (Vec<f64>, f64) {
+    aux_floor(net, &design_pass(net, x).1, x.ncols(), weighting)
+}
+
+/// `omega` and the round-off floor `eps^2 sum_l omega_l |Z_l|_F^2 / N` from
+/// the pre-activations' sums `z_sq` over `n` samples.
+fn aux_floor(net: &Network, z_sq: &[f64], n: usize, weighting: Weighting) -> (Vec<f64>, f64) {
     let omega = weighting.omega(&net.weight_norms_sq());
-    let mut cache = ForwardCache::new(net.widths(), x.ncols());
-    net.forward_into(x, &mut cache);
-    let floor = (0..net.depth())
-        .map(|l| omega[l] * cache.z[l].squared_norm_l2())
-        .sum::<f64>()
-        * f64::EPSILON
-        * f64::EPSILON
-        / x.ncols().max(1) as f64;
+    let floor =
+        (0..net.depth()).map(|l| omega[l] * z_sq[l]).sum::<f64>() * f64::EPSILON * f64::EPSILON
+            / n.max(1) as f64;
     (omega, floor)
 }
 
@@ -137,6 +147,19 @@ pub fn aux_diagnostics(
 pub fn diagnostics(
     net: &Network,
     data: &Split,
+    aux_loss: Option<f64>,
+    out_scale: Option<&[f64]>,
+) -> Diagnostics {
+    let f = local_figures(net, &data.train, out_scale);
+    diagnostics_from(net, &data.test, &f, aux_loss, out_scale)
+}
+
+/// [`diagnostics`] from the training figures `train` (of one process, or
+/// joined over the processes of a multi-process run) and the whole `test` set.
+fn diagnostics_from(
+    net: &Network,
+    test: &Dataset,
+    train: &TrainFigures,
     aux_loss: Option<f64>,
     out_scale: Option<&[f64]>,
 ) -> Diagnostics {
@@ -150,35 +173,37 @@ pub fn diagnostics(
                 .unwrap_or(f64::NAN)
         })
         .product();
-    let mut cache = ForwardCache::new(net.widths(), data.train.len());
-    net.forward_into(data.train.x.as_ref(), &mut cache);
-    let output_design_cond = condition_number(cache.p[net.depth() - 1].as_ref().transpose());
     // Means over samples and outputs, as the recorded MSEs.
-    let m = data.test.output_dim().max(1) as f64;
-    let test_mse = mse_in_units(net, data.test.x.as_ref(), data.test.y.as_ref(), out_scale) / m;
-    let pred32 = net.predict_f32(data.test.x.as_ref());
-    let (p32, ty) = (pred32.as_ref(), data.test.y.as_ref());
+    let m = test.output_dim().max(1) as f64;
+    let test_mse = mse_in_units(net, test.x.as_ref(), test.y.as_ref(), out_scale) / m;
+    let pred32 = net.predict_f32(test.x.as_ref());
+    let (p32, ty) = (pred32.as_ref(), test.y.as_ref());
     let test_sq_f32 = match out_scale {
         Some(sc) => sq_diff_scaled(p32, ty, sc),
         None => sq_diff(p32, ty),
     };
-    let test_mse_f32 = test_sq_f32 / (data.test.len().max(1) as f64 * m);
-    let train_mse = mse(net, data.train.x.as_ref(), data.train.y.as_ref());
+    let test_mse_f32 = test_sq_f32 / (test.len().max(1) as f64 * m);
+    // As `mse` (mean over samples, summed over outputs): the scale of J.
+    let train_mse = if train.n == 0 {
+        0.0
+    } else {
+        train.sq_error_sum / train.n as f64
+    };
     let hidden: usize = net.widths()[1..net.depth()].iter().sum();
     Diagnostics {
         output_weight_norm_sq: *weight_norms_sq.last().unwrap_or(&0.0),
         weight_norms_sq,
         spectral_norm_product,
-        output_design_cond,
+        output_design_cond: train.output_design_cond,
         test_mse_f32,
         fragile: test_mse_f32.is_nan() || test_mse_f32 > 2.0 * test_mse + 1e-10,
         ls_over_aux: aux_loss.map(|a| train_mse / a),
         consistency_bound: consistency_constant(net.depth(), net.activation().lipschitz()),
-        constant_predictor_mse: data.train.constant_predictor_mse_in_units(out_scale),
+        constant_predictor_mse: train.constant_predictor_mse,
         aux_bytes_per_sample: if aux_loss.is_some() { hidden * 8 } else { 0 },
         omega: None,
         aux_roundoff_floor: None,
-        spikes: Some(Spikes::of(net, data, out_scale)),
+        spikes: Some(Spikes::from_figures(net, test, train, out_scale)),
     }
 }
 
@@ -246,11 +271,16 @@ fn canonical_config<S: serde::Serializer>(
 }
 
 /// The summary of a finished run of `cfg` on `task` with the final `net`.
+/// A regression task's training set is this process's rows, and `reducer`
+/// joins the training figures over the processes (every process of a
+/// multi-process run calls this; one process passes the local reducer).
+/// PDE tasks are summarised on the points they hold, without collectives.
 pub(crate) fn summarize(
     cfg: &Checked,
     task: &Task<'_>,
     net: &Network,
     res: &RunResult,
+    reducer: &dyn Reducer,
 ) -> Result<Summary> {
     let aux_loss = res
         .aux_loss
@@ -294,16 +324,17 @@ pub(crate) fn summarize(
             let out_scale = scaling.map(|s| s.outputs.scale.as_slice());
             summary.train_mse = column("train_mse").unwrap_or(f64::NAN);
             summary.test_mse = column("test_mse").unwrap_or(f64::NAN);
-            summary.n_train = data.train.len();
+            let f = train_figures(net, &data.train, out_scale, reducer)?;
+            summary.n_train = f.n;
             summary.n_test = data.test.len();
-            let mut d = diagnostics(net, data, aux_loss, out_scale);
+            let mut d = diagnostics_from(net, &data.test, &f, aux_loss, out_scale);
             let w = match cfg.method {
                 Method::Pm => Some(Weighting::Constant(cfg.pm.beta)),
                 Method::Sapm | Method::SapmGn => Some(Weighting::SelfAdaptive),
                 _ => None,
             };
             if let Some(w) = w {
-                let (omega, floor) = aux_diagnostics(net, data.train.x.as_ref(), w);
+                let (omega, floor) = aux_floor(net, &f.z_sq, f.n, w);
                 d.omega = Some(omega);
                 d.aux_roundoff_floor = Some(floor);
             }

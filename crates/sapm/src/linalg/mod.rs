@@ -15,7 +15,7 @@ pub use lstsq::{
 };
 pub use reduce::{
     DEFAULT_BLOCK, LocalReducer, MIN_BLOCK, MIN_BLOCKS, PerThread, Reducer, SampleBlocks,
-    SharedReducer, balanced_block, local_reducer, reduce_or_nan, shard_range,
+    SharedReducer, all_gather, balanced_block, local_reducer, reduce_or_nan, shard_range,
 };
 pub use regularization::Regularization;
 pub use solve_into::{

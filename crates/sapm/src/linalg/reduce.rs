@@ -60,6 +60,25 @@ pub fn reduce_or_nan(reducer: &dyn Reducer, buf: &mut [f64]) {
     }
 }
 
+/// Every participant's `local` (all of the same length), in rank order,
+/// through the sum reducer: each participant fills its own slot of a
+/// zeroed buffer, so the sum is exact. For maxima, minima and anything
+/// merged in a fixed order (R factors) across participants.
+pub fn all_gather(reducer: &dyn Reducer, local: &[f64]) -> Result<Vec<Vec<f64>>> {
+    let (rank, size) = (reducer.rank(), reducer.size());
+    if size == 1 {
+        return Ok(vec![local.to_vec()]);
+    }
+    let n = local.len();
+    if n == 0 {
+        return Ok(vec![Vec::new(); size]);
+    }
+    let mut all = vec![0.0; n * size];
+    all[rank * n..(rank + 1) * n].copy_from_slice(local);
+    reducer.all_reduce_sum(&mut all)?;
+    Ok(all.chunks(n).map(<[f64]>::to_vec).collect())
+}
+
 /// The contiguous rows `rank N / K .. (rank + 1) N / K` of `0..n` that
 /// participant `rank` of `size` trains on: every row exactly once, shards
 /// differ in length by at most one, and the order of rows is kept.
