@@ -115,7 +115,10 @@ fn subset_batch_losses_average_to_the_full_loss_over_an_epoch() {
                 "{problem} epoch {epoch}: {mean} vs {full}"
             );
             // Each batch alone is not the full loss.
-            assert!(losses.iter().all(|l| (l - full).abs() > 1e-6 * full), "{losses:?}");
+            assert!(
+                losses.iter().all(|l| (l - full).abs() > 1e-6 * full),
+                "{losses:?}"
+            );
         }
     }
 }
@@ -198,16 +201,15 @@ fn impossible_batch_settings_are_refused_by_name() {
         refused("", &s)
     };
     let e = with(&["pde.batch={mode=\"resample\"}"]);
-    assert!(e.contains("pde.batch") && e.contains("train.batch_size"), "{e}");
+    assert!(
+        e.contains("pde.batch") && e.contains("train.batch_size"),
+        "{e}"
+    );
     let e = with(&["train.batch_size=8", "pde.batch={mode=\"stream\"}"]);
     assert!(e.contains("stream") && e.contains("resample"), "{e}");
     let e = with(&["train.batch_size=8", "pde.batch={size=3}"]);
     assert!(e.contains("size"), "{e}");
-    let e = with(&[
-        "train.batch_size=8",
-        RESAMPLE,
-        "pde.sampling=\"grid\"",
-    ]);
+    let e = with(&["train.batch_size=8", RESAMPLE, "pde.sampling=\"grid\""]);
     assert!(e.contains("pde.batch.mode") && e.contains("grid"), "{e}");
     let e = with(&[
         "train.batch_size=8",
@@ -224,7 +226,10 @@ fn impossible_batch_settings_are_refused_by_name() {
                 "train.batch_size=8",
             ],
         );
-        assert!(e.contains("train.batch_size") && e.contains("ls-adam"), "{m}: {e}");
+        assert!(
+            e.contains("train.batch_size") && e.contains("ls-adam"),
+            "{m}: {e}"
+        );
     }
     // Subset batches compose with refinement and time marching.
     checked(

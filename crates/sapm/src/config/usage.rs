@@ -12,11 +12,8 @@ pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
     let m = cfg.method;
     let (section, leaf) = key.split_once('.').unwrap_or((key, ""));
     match section {
-        "train" if leaf == "batch_size" => {
-            (m != Method::LsAdam).then(|| {
-                format!("mini-batches are read by ls-adam only, not by method {m}")
-            })
-        }
+        "train" if leaf == "batch_size" => (m != Method::LsAdam)
+            .then(|| format!("mini-batches are read by ls-adam only, not by method {m}")),
         "method" | "seed" | "threads" | "train" => None,
         "network" => {
             let n = &cfg.network;

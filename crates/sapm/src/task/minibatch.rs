@@ -163,6 +163,9 @@ impl Objective for MiniBatch<'_> {
     fn set_step(&mut self, step: u64) {
         self.step = step;
     }
+    fn stochastic(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

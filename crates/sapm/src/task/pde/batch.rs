@@ -186,6 +186,9 @@ impl Objective for PinnBatches<'_> {
     fn set_step(&mut self, step: u64) {
         self.step = step;
     }
+    fn stochastic(&self) -> bool {
+        true
+    }
 }
 
 fn pick(m: &Mat<f64>, idx: &[usize]) -> Mat<f64> {
