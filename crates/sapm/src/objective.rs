@@ -19,6 +19,12 @@ pub trait Objective: Send {
     /// stochastic objectives pick their batch from it, so a resumed run sees
     /// the same batches. Deterministic objectives ignore it.
     fn set_step(&mut self, _step: u64) {}
+    /// Whether the value is a batch estimate that varies from step to step
+    /// (mini-batches): the driver then does not judge the run by its last
+    /// value against its best one.
+    fn stochastic(&self) -> bool {
+        false
+    }
 }
 
 /// A loss that is a sum of squares, `value = |r(theta)|^2`, with a residual

@@ -149,6 +149,13 @@ fn single_stage_pinn_runs_resume_bit_for_bit() {
         &["method=lm"],
         &["method=lm", "lm.line_search=true"],
         &["method=varpro"],
+        // Mini-batches of the points, subset and resampled.
+        &["method=ls-adam", "train.batch_size=8"],
+        &[
+            "method=ls-adam",
+            "train.batch_size=8",
+            "pde.batch={mode=\"resample\"}",
+        ],
     ] {
         check_pinn(extra);
     }
@@ -227,6 +234,10 @@ fn curriculum_and_time_marching_pinn_runs_resume_bit_for_bit() {
         (&["method=ls-adam", "pde.curriculum=[1.0]"], &[4, 9]),
         (&["method=sapm", "pde.time_windows=3"], &[2, 7, 13]),
         (&["method=ls-adam", "pde.time_windows=2"], &[5, 6, 10]),
+        (
+            &["method=ls-adam", "pde.time_windows=2", "train.batch_size=7"],
+            &[5, 6, 10],
+        ),
     ] {
         let cfg = sets(extra);
         let full = fit_checkpointed(&cfg, None, &mut NoObserver, None, None).unwrap();

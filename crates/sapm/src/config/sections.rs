@@ -90,9 +90,10 @@ pub struct TrainSection {
     /// (0 = no floor): a synced write costs milliseconds, more than many
     /// iterations of a small network.
     pub checkpoint_seconds: f64,
-    /// `ls-adam` on regression data: samples per step (0 = full batch; at
-    /// least the sample count is full batch too), reshuffled every epoch
-    /// from the seed. One iteration is then one mini-batch step.
+    /// `ls-adam`: samples (or interior collocation points, drawn as
+    /// `pde.batch` says) per step (0 = full batch; at least the sample
+    /// count is full batch too), reshuffled every epoch from the seed. One
+    /// iteration is then one mini-batch step.
     pub batch_size: usize,
 }
 

@@ -12,17 +12,8 @@ pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
     let m = cfg.method;
     let (section, leaf) = key.split_once('.').unwrap_or((key, ""));
     match section {
-        "train" if leaf == "batch_size" => {
-            if m != Method::LsAdam {
-                Some(format!(
-                    "mini-batches are read by ls-adam only, not by method {m}"
-                ))
-            } else if cfg.pde.is_some() {
-                Some("mini-batches are for regression data, not `[pde]` runs".into())
-            } else {
-                None
-            }
-        }
+        "train" if leaf == "batch_size" => (m != Method::LsAdam)
+            .then(|| format!("mini-batches are read by ls-adam only, not by method {m}")),
         "method" | "seed" | "threads" | "train" => None,
         "network" => {
             let n = &cfg.network;
@@ -138,6 +129,10 @@ pub fn unused_reason(cfg: &TrainConfig, key: &str) -> Option<String> {
                 "omega_floor" | "omega_deriv" if !matches!(m, Method::Pm | Method::Sapm) => {
                     Some(format!("it weights PM/SAPM rows, not read by method {m}"))
                 }
+                "batch" if cfg.train.batch_size == 0 || m != Method::LsAdam => Some(
+                    "it draws the mini-batches of `train.batch_size` (ls-adam), which is not set"
+                        .into(),
+                ),
                 "window_local_time" if p.time_windows <= 1 => {
                     Some("it is only read with `pde.time_windows > 1`".into())
                 }

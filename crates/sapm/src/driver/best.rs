@@ -124,6 +124,7 @@ mod tests {
     struct Scripted {
         objectives: Vec<f64>,
         lagged: bool,
+        stochastic: bool,
         steps: usize,
     }
 
@@ -133,6 +134,9 @@ mod tests {
         }
         fn start(&mut self, _net: &Network) -> crate::Result<()> {
             Ok(())
+        }
+        fn stochastic(&self) -> bool {
+            self.stochastic
         }
         fn step(&mut self, net: &mut Network) -> crate::Result<StepOutcome> {
             let p: Vec<f64> = net.params().iter().map(|v| v + 1.0).collect();
@@ -148,11 +152,17 @@ mod tests {
 
     /// The run's result and how many +1 steps the returned model has had.
     fn script(objectives: &[f64], lagged: bool) -> (RunResult, f64) {
+        script_as(objectives, lagged, false)
+    }
+
+    /// [`script`] for a trainer whose objective is (or is not) a batch estimate.
+    fn script_as(objectives: &[f64], lagged: bool, stochastic: bool) -> (RunResult, f64) {
         let start = NetworkSpec::new(vec![1, 2, 1]).build(0).unwrap();
         let mut net = start.clone();
         let mut t = Scripted {
             objectives: objectives.to_vec(),
             lagged,
+            stochastic,
             steps: 0,
         };
         let rules = StopRules {
@@ -191,6 +201,13 @@ mod tests {
         let (res, steps) = script(&[20.0, 0.44, 12.9, 0.5, 0.4], false);
         assert_eq!(res.status, Status::MaxIterations, "{}", res.message);
         assert_eq!(steps, 5.0);
+        // Mini-batch losses: the last and the best are of other batches, so
+        // the run ends with its last model.
+        for objectives in [&[20.0, 0.44, 0.6, 2.0, 12.9][..], &[1.0, 0.5, 0.8, 1.2]] {
+            let (res, steps) = script_as(objectives, true, true);
+            assert_eq!(res.status, Status::MaxIterations, "{}", res.message);
+            assert_eq!(steps, objectives.len() as f64);
+        }
     }
 
     #[test]

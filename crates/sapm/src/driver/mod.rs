@@ -422,7 +422,10 @@ pub fn run_with(
     if status == Status::MaxIterations {
         message = format!("reached max_iterations = {}", rules.max_iterations);
     }
+    // A mini-batch objective's last and best values are of different
+    // batches: comparing them says nothing about the run.
     if !matches!(status, Status::Diverged | Status::Interrupted)
+        && !trainer.stochastic()
         && let Some(why) = lp.best.ended_badly(lp.last_objective)
     {
         status = Status::Diverged;

@@ -9,6 +9,7 @@ use crate::linalg::{SharedReducer, local_reducer};
 use crate::net::Network;
 use crate::optim::{Adam, Elm, GradientDescent, Lbfgs, Lm, SapmGn, Sequence, Trainer};
 use crate::task::minibatch::MiniBatch;
+use crate::task::pde::batch::PinnBatches;
 use crate::task::{Residual, Task};
 
 /// Build the trainer `cfg` asks for on `task`. Gradient methods see the
@@ -54,11 +55,17 @@ pub fn build_trainer_on<'a>(
     }
     Ok(match cfg.method {
         Method::LsGd => Box::new(GradientDescent::new(obj(), cfg.gd.lr)),
-        Method::LsAdam => match task.regression_data() {
+        Method::LsAdam => match (task, task.regression_data()) {
             // batch_size >= N is full batch, bit for bit.
-            Some((x, y)) if cfg.train.batch_size > 0 && cfg.train.batch_size < x.ncols() => {
+            (_, Some((x, y))) if cfg.train.batch_size > 0 && cfg.train.batch_size < x.ncols() => {
                 let mb = MiniBatch::new(net, x, y, cfg.train.batch_size, cfg.seed);
                 Box::new(Adam::new(Box::new(mb), cfg.adam))
+            }
+            (Task::Pde(p), _) if cfg.train.batch_size > 0 => {
+                match PinnBatches::new(p, cfg.train.batch_size, cfg.seed)? {
+                    Some(b) => Box::new(Adam::new(Box::new(b), cfg.adam)),
+                    None => adam(),
+                }
             }
             _ => adam(),
         },

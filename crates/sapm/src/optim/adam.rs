@@ -106,6 +106,9 @@ impl Trainer for Adam<'_> {
             new_phase: false,
         })
     }
+    fn stochastic(&self) -> bool {
+        self.obj.stochastic()
+    }
     fn save_state<'s>(&'s self, w: &mut StateWriter<'s>) -> Result<()> {
         w.f64s("m", &self.m);
         w.f64s("v", &self.v);

@@ -80,6 +80,11 @@ pub trait Trainer {
     fn probes(&mut self, _net: &Network) -> Vec<f64> {
         Vec::new()
     }
+    /// Whether the reported objective is a mini-batch estimate (see
+    /// [`crate::objective::Objective::stochastic`]).
+    fn stochastic(&self) -> bool {
+        false
+    }
     /// Counters for the summary.
     fn stats(&self) -> TrainerStats {
         TrainerStats::default()

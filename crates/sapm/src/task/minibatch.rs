@@ -14,16 +14,64 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+/// Batches of `size` of `n` items: epoch `e` is a permutation of the items
+/// drawn from `seed` and `e`, cut into `ceil(n / size)` batches (the last one
+/// shorter); step `t` takes batch `t mod B` of epoch `t / B`. The regression
+/// mini-batches and the PINN subset batches (`task::pde::batch`) use it.
+#[derive(Debug, Clone)]
+pub struct EpochOrder {
+    seed: u64,
+    size: usize,
+    /// The permutation of the current epoch, and which epoch it is.
+    order: Vec<usize>,
+    epoch: Option<u64>,
+}
+
+impl EpochOrder {
+    /// Batches of `size` (clamped to `1..=n`) of `n` items, shuffled from `seed`.
+    pub fn new(n: usize, size: usize, seed: u64) -> Self {
+        EpochOrder {
+            seed,
+            size: size.clamp(1, n.max(1)),
+            order: (0..n).collect(),
+            epoch: None,
+        }
+    }
+
+    /// Items per (full) batch.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Batches per epoch.
+    pub fn batches(&self) -> usize {
+        self.order.len().div_ceil(self.size)
+    }
+
+    /// The item indices of step `t`'s batch.
+    pub fn batch_of(&mut self, t: u64) -> &[usize] {
+        let nb = self.batches().max(1) as u64;
+        let (epoch, slot) = (t / nb, (t % nb) as usize);
+        if self.epoch != Some(epoch) {
+            self.order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                self.seed ^ 0xBA7C_0000 ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            self.order.shuffle(&mut rng);
+            self.epoch = Some(epoch);
+        }
+        let lo = slot * self.size;
+        &self.order[lo..(lo + self.size).min(self.order.len())]
+    }
+}
+
 /// Mini-batch `J_LS` over `(x, y)` for a stochastic optimiser.
 pub struct MiniBatch<'a> {
     x: MatRef<'a, f64>,
     y: MatRef<'a, f64>,
-    seed: u64,
     size: usize,
     step: u64,
-    /// The permutation of the current epoch, and which epoch it is.
-    order: Vec<usize>,
-    epoch: Option<u64>,
+    order: EpochOrder,
     xb: Mat<f64>,
     yb: Mat<f64>,
     /// One `LsGrad` per batch length (full and the shorter last batch).
@@ -46,11 +94,9 @@ impl<'a> MiniBatch<'a> {
         MiniBatch {
             x,
             y,
-            seed,
             size,
             step: 0,
-            order: (0..n).collect(),
-            epoch: None,
+            order: EpochOrder::new(n, size, seed),
             xb: Mat::zeros(x.nrows(), size),
             yb: Mat::zeros(y.nrows(), size),
             full: LsGrad::new(net, size, DEFAULT_BLOCK),
@@ -60,23 +106,12 @@ impl<'a> MiniBatch<'a> {
 
     /// Batches per epoch.
     pub fn batches(&self) -> usize {
-        self.x.ncols().div_ceil(self.size)
+        self.order.batches()
     }
 
     /// The sample indices of step `t`'s batch.
     pub fn batch_of(&mut self, t: u64) -> &[usize] {
-        let nb = self.batches() as u64;
-        let (epoch, slot) = (t / nb, (t % nb) as usize);
-        if self.epoch != Some(epoch) {
-            self.order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
-            let mut rng = ChaCha8Rng::seed_from_u64(
-                self.seed ^ 0xBA7C_0000 ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            );
-            self.order.shuffle(&mut rng);
-            self.epoch = Some(epoch);
-        }
-        let lo = slot * self.size;
-        &self.order[lo..(lo + self.size).min(self.order.len())]
+        self.order.batch_of(t)
     }
 
     /// Copy step `t`'s batch into `xb`, `yb`; returns its length.
@@ -127,6 +162,9 @@ impl Objective for MiniBatch<'_> {
     }
     fn set_step(&mut self, step: u64) {
         self.step = step;
+    }
+    fn stochastic(&self) -> bool {
+        true
     }
 }
 

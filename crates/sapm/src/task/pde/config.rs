@@ -58,6 +58,7 @@ pub enum Sampling {
 /// | `curriculum` | `[]` | transport problems: speeds trained before `beta`, each with the `[train]` budget |
 /// | `time_windows` | 1 | time marching: `K > 1` trains `K` networks on consecutive windows of `t` |
 /// | `window_local_time` | true | time marching: each window's network sees `s = (t - t_k) / h` in `[0, 1]` |
+/// | `batch` | | with `train.batch_size`: `{ mode = "subset" \| "resample", boundary = n }`, how collocation batches are drawn (`batch.rs`) |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PdeConfig {
@@ -151,6 +152,9 @@ pub struct PdeConfig {
     /// rather than `t` itself.
     #[serde(skip_serializing_if = "is_true")]
     pub window_local_time: bool,
+    /// Mini-batches (`train.batch_size`): subset or resampled points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<super::batch::BatchConfig>,
 }
 
 /// Default `pde.max_test_points`: 101 x 101 = 10,201 fits, so 1-D and 2-D
@@ -221,6 +225,7 @@ impl Default for PdeConfig {
             curriculum: Vec::new(),
             time_windows: 1,
             window_local_time: true,
+            batch: None,
         }
     }
 }
@@ -356,6 +361,9 @@ impl PdeConfig {
         crate::task::pde::window::check_windows(self.time_windows)?;
         if let Some(r) = &self.refine {
             r.check(self)?;
+        }
+        if let Some(b) = &self.batch {
+            b.check(self)?;
         }
         if self.time_windows > 1 && !self.curriculum.is_empty() {
             return Err(Error::config(

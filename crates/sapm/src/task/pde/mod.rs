@@ -9,6 +9,7 @@
 //! It comes either from Rust closures ([`Problem`]) or from the `[pde]`
 //! section of a config ([`PdeConfig`]), whose expressions are parsed by [`Expr`].
 
+pub mod batch;
 mod boundary;
 mod config;
 mod designs;

@@ -50,12 +50,28 @@ impl PinnData {
     /// NaN/Inf in `c`, `f`, `g` or the exact solution (naming the point) and an
     /// empty inflow boundary.
     pub fn sample(p: &Problem, cfg: &PdeConfig, seed: u64) -> Result<PinnData> {
+        Self::sample_with(p, cfg, seed, true)
+    }
+
+    /// [`PinnData::sample`] without the test grid (`test = false`): the
+    /// fresh collocation batches of `pde.batch.mode = "resample"`.
+    pub(super) fn sample_with(
+        p: &Problem,
+        cfg: &PdeConfig,
+        seed: u64,
+        test: bool,
+    ) -> Result<PinnData> {
         p.validate()?;
         let d = p.dim();
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5_EED0_F9DE);
         let interior = interior_points(p, cfg, &mut rng)?;
+        let test = if test {
+            test_points(p, cfg)
+        } else {
+            Vec::new()
+        };
         if p.op.is_second_order() {
-            return second_order(p, cfg, interior, &mut rng);
+            return second_order(p, cfg, interior, test, &mut rng);
         }
         let boundary = sample_boundary(p, cfg, &mut rng)?;
         if boundary.is_empty() {
@@ -64,7 +80,6 @@ impl PinnData {
                 p.name
             )));
         }
-        let test = test_points(p, cfg);
         let de = p.embedded_dim();
         let to_mat = |pts: &[Vec<f64>]| Mat::from_fn(d, pts.len(), |i, j| pts[j][i]);
         let mut e_int = Mat::zeros(de, interior.len());
@@ -133,11 +148,11 @@ fn second_order(
     p: &Problem,
     cfg: &PdeConfig,
     interior: Vec<Vec<f64>>,
+    test: Vec<Vec<f64>>,
     rng: &mut ChaCha8Rng,
 ) -> Result<PinnData> {
     let d = p.dim();
     let s = sample_second(p, cfg, &interior, rng)?;
-    let test = test_points(p, cfg);
     let to_mat = |pts: &[Vec<f64>]| Mat::from_fn(d, pts.len(), |i, j| pts[j][i]);
     let exact = |pts: &[Vec<f64>]| {
         p.exact
