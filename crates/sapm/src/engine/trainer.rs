@@ -393,7 +393,10 @@ impl Trainer for PenaltyTrainer<'_> {
             v.push("derivative_gap".into());
         }
         if self.sets.iter().any(|s| !s.pairs.is_empty()) {
-            v.extend(["derivative_gap_first".into(), "derivative_gap_second".into()]);
+            v.extend([
+                "derivative_gap_first".into(),
+                "derivative_gap_second".into(),
+            ]);
         }
         v
     }

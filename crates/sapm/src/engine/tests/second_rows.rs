@@ -255,12 +255,8 @@ fn the_derivative_gap_splits_into_first_and_second_derivative_parts() {
     for (net, task) in second_cases(7) {
         let name = task.problem.name.clone();
         let sets = task.row_sets();
-        let mut t = PenaltyTrainer::with_sets(
-            small_blocks(),
-            Weighting::SelfAdaptive,
-            sets.clone(),
-            0,
-        );
+        let mut t =
+            PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets.clone(), 0);
         t.start(&net).unwrap();
         let mut aux = forward_channel_aux(&net, &sets);
         let (mut den1, mut den2, mut count) = (0.0, 0.0, 0.0);
@@ -299,7 +295,11 @@ fn the_derivative_gap_splits_into_first_and_second_derivative_parts() {
         assert!(close(g.all, (num / (den1 + den2)).sqrt()), "{name}: {g:?}");
         assert_eq!(
             t.probe_names(),
-            ["derivative_gap", "derivative_gap_first", "derivative_gap_second"]
+            [
+                "derivative_gap",
+                "derivative_gap_first",
+                "derivative_gap_second"
+            ]
         );
         assert_eq!(t.probes(&net), vec![g.all, g.first, g.second.unwrap()]);
     }

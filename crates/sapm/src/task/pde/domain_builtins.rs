@@ -140,7 +140,7 @@ impl Problem {
 
     /// `-(u_xx + u_yy) = 0` on the L-shape of [`Problem::poisson2d_lshape`]
     /// with the corner singularity: exact `u = r^(2/3) sin(2 theta / 3)`
-    /// about the re-entrant corner `(0.5, 0.5)` (see [`corner_polar`]),
+    /// about the re-entrant corner `(0.5, 0.5)` (`theta` as in `corner_polar`),
     /// `u = 0` on the two edges meeting there (part `hole`), `u` = the exact
     /// solution on the outer sides. `u` is only `H^(1+2/3 - eps)`: its
     /// gradient blows up like `r^(-1/3)` at the corner.

@@ -302,13 +302,16 @@ fn the_corner_solution_is_harmonic_zero_on_the_corner_edges_and_finite_at_the_co
         // The five-point stencil inside the L (off the branch cut in the
         // hole) and away from the corner.
         let stencil = [(e, 0.0), (-e, 0.0), (0.0, e), (0.0, -e), (0.0, 0.0)];
-        if stencil.iter().any(|(a, b)| !dom.contains(&[x[0] + a, x[1] + b]))
+        if stencil
+            .iter()
+            .any(|(a, b)| !dom.contains(&[x[0] + a, x[1] + b]))
             || corner_distance(&x) < 0.05 + 2.0 * e
         {
             continue;
         }
         let at = |dx: f64, dy: f64| u(&[x[0] + dx, x[1] + dy]);
-        let lap = (at(e, 0.0) + at(-e, 0.0) + at(0.0, e) + at(0.0, -e) - 4.0 * at(0.0, 0.0)) / (e * e);
+        let lap =
+            (at(e, 0.0) + at(-e, 0.0) + at(0.0, e) + at(0.0, -e) - 4.0 * at(0.0, 0.0)) / (e * e);
         // Stencil error ~ e^2 |u''''| / 6 ~ e^2 r^(2/3 - 4); 2e-3 at r = 0.05.
         assert!(lap.abs() < 1e-2, "lap u = {lap} at {x:?}");
         seen += 1;
@@ -316,7 +319,10 @@ fn the_corner_solution_is_harmonic_zero_on_the_corner_edges_and_finite_at_the_co
     // u = 0 on the two edges at the corner; the exact value elsewhere.
     for k in 0..=50 {
         let s = 0.5 + 0.5 * k as f64 / 50.0;
-        assert!(u(&[0.5, s]).abs() < 1e-15 && u(&[s, 0.5]).abs() < 1e-15, "{s}");
+        assert!(
+            u(&[0.5, s]).abs() < 1e-15 && u(&[s, 0.5]).abs() < 1e-15,
+            "{s}"
+        );
     }
     assert_eq!(u(&[0.5, 0.5]), 0.0);
     // theta = 3 pi / 4 on the diagonal below the corner, pi / 2 on x < 0.5.
