@@ -346,6 +346,13 @@ pub(crate) fn report(f: &Fitted, out: &Path, p: &Phases) {
     }
 }
 
+/// ` (second derivatives g)` when the run has second-derivative auxiliaries.
+fn second_gap(s: &sapm::fit::Summary) -> String {
+    s.derivative_gap_second
+        .map(|g| format!(" (second derivatives {g:.2e})"))
+        .unwrap_or_default()
+}
+
 fn report_lines(f: &Fitted, out: &Path, p: &Phases) -> Vec<String> {
     let s = &f.summary;
     let mut lines = Vec::new();
@@ -375,7 +382,7 @@ fn report_lines(f: &Fitted, out: &Path, p: &Phases) -> Vec<String> {
             s.pde_loss.unwrap_or(f64::NAN),
             s.bc_loss.unwrap_or(f64::NAN),
             s.derivative_gap
-                .map(|g| format!(", derivative gap {g:.2e}"))
+                .map(|g| format!(", derivative gap {g:.2e}{}", second_gap(s)))
                 .unwrap_or_default(),
             s.diagnostics.output_weight_norm_sq,
             out.display()

@@ -13,6 +13,17 @@ use crate::perf::PenaltyFlops;
 use faer::Mat;
 use serde::Serialize;
 
+/// The derivative gap `|d - dz|_F / |dz|_F` of [`PenaltyTrainer::derivative_gaps`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DerivativeGaps {
+    /// Over every derivative auxiliary.
+    pub all: f64,
+    /// Over the first-derivative auxiliaries.
+    pub first: f64,
+    /// Over the second-derivative auxiliaries (`None` without them).
+    pub second: Option<f64>,
+}
+
 /// The block-major buffer `buf` (`A` or `D`) of every set as
 /// `[set][channel][hidden layer]` matrices, each `m_l x N_s`; layers
 /// without `keep(l)` are zero.
@@ -190,29 +201,41 @@ impl PenaltyTrainer<'_> {
     /// (`None` without derivative channels or before `start`), over every
     /// process's points.
     pub fn derivative_gap(&mut self, net: &Network) -> Option<f64> {
+        self.derivative_gaps(net).map(|g| g.all)
+    }
+
+    /// The derivative gap over every derivative auxiliary, and over the
+    /// first- and the second-derivative auxiliaries apart (`None` without
+    /// derivative channels or before `start`), over every process's points.
+    pub fn derivative_gaps(&mut self, net: &Network) -> Option<DerivativeGaps> {
         let st = self.st.as_mut()?;
-        let (mut num, mut den) = (0.0, 0.0);
+        let mut sums = [0.0; 4];
         let mut any = false;
         for (ss, set) in st.sets.iter_mut().zip(&self.sets) {
             if ss.passes.shape.chans > 1 {
                 any = true;
-                let (a, b) = ss.passes.derivative_gap(net, set, &ss.a);
-                num += a;
-                den += b;
+                let part = ss.passes.derivative_gap(net, set, &ss.a);
+                for (s, p) in sums.iter_mut().zip(part) {
+                    *s += p;
+                }
             }
         }
         // Every process's shard (the same sets, so the same `any`, on all).
-        let mut sums = [num, den];
         if any {
             crate::linalg::reduce_or_nan(st.reducer.as_ref(), &mut sums);
         }
-        let [num, den] = sums;
-        any.then(|| {
+        let ratio = |num: f64, den: f64| {
             if den > 0.0 {
                 (num / den).sqrt()
             } else {
                 f64::NAN
             }
+        };
+        let second = self.sets.iter().any(|s| !s.pairs.is_empty());
+        any.then(|| DerivativeGaps {
+            all: ratio(sums[0] + sums[2], sums[1] + sums[3]),
+            first: ratio(sums[0], sums[1]),
+            second: second.then(|| ratio(sums[2], sums[3])),
         })
     }
 

@@ -20,7 +20,7 @@ mod tests;
 
 pub use crate::task::rows::{Channel, OmegaRows, Readout, RowSet};
 pub use config::{AuxInit, AuxOrder, OmegaMode, PenaltyConfig, SweepOrder};
-pub use inspect::PenaltyMemory;
+pub use inspect::{DerivativeGaps, PenaltyMemory};
 pub use trainer::PenaltyTrainer;
 pub use weight_step::capped_solve;
 

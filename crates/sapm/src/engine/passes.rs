@@ -173,7 +173,7 @@ pub(crate) struct Slot {
     pub r: Vec<f64>,
     pub gsq: Vec<f64>,
     pub slope: Vec<f64>,
-    pub gap: (f64, f64),
+    pub gap: [f64; 4],
     pub gram: Vec<Mat<f64>>,
     pub rhs: Vec<Mat<f64>>,
     pub rf: Vec<Mat<f64>>,
@@ -197,7 +197,7 @@ impl Slot {
             r: vec![0.0; depth],
             gsq: vec![0.0; depth],
             slope: vec![0.0; depth],
-            gap: (0.0, 0.0),
+            gap: [0.0; 4],
             gram,
             rhs,
             rf,
@@ -369,27 +369,27 @@ impl SetPasses {
             });
     }
 
-    /// `(sum |d - dz|^2, sum |dz|^2)` over the derivative channels of every
-    /// hidden layer: the auxiliaries against the network's true directional
-    /// derivatives.
+    /// `[sum |d - dz|^2, sum |dz|^2]` over the first-derivative channels of
+    /// every hidden layer, then the same over the second-derivative channels:
+    /// the auxiliaries against the network's true input derivatives.
     pub(crate) fn derivative_gap(
         &mut self,
         net: &Network,
         set: &RowSet<'_>,
         a: &[f64],
-    ) -> (f64, f64) {
+    ) -> [f64; 4] {
         if self.shape.chans < 2 {
-            return (0.0, 0.0);
+            return [0.0; 4];
         }
         self.prepare();
         let shape = &self.shape;
         let act = self.act;
         let pool = &self.pool;
-        let mut total = (0.0, 0.0);
+        let mut total = [0.0; 4];
         let work = |_b: usize, r: std::ops::Range<usize>, slot: &mut Slot| {
             let nb = r.len();
             let slab = shape.slab(a, &r);
-            slot.gap = (0.0, 0.0);
+            slot.gap = [0.0; 4];
             pool.with(|s| {
                 layer_inputs(shape, act, set, slab, &r, 0, &mut s.pa);
                 for l in 0..shape.depth() - 1 {
@@ -409,10 +409,12 @@ impl SetPasses {
                             s.ea[c].as_ref().submatrix(0, 0, m, nb),
                             shape.layer(slab, l, c, nb),
                         );
+                        // Channels past the directions are second derivatives.
+                        let k = if c > shape.dirs() { 2 } else { 0 };
                         for j in 0..nb {
                             for (x, y) in col(dz, j).iter().zip(col(d, j)) {
-                                slot.gap.0 += (y - x) * (y - x);
-                                slot.gap.1 += x * x;
+                                slot.gap[k] += (y - x) * (y - x);
+                                slot.gap[k + 1] += x * x;
                             }
                         }
                     }
@@ -424,8 +426,9 @@ impl SetPasses {
         };
         let fold = |_first: usize, slots: &mut [Slot]| {
             for s in slots.iter() {
-                total.0 += s.gap.0;
-                total.1 += s.gap.1;
+                for (t, g) in total.iter_mut().zip(s.gap) {
+                    *t += g;
+                }
             }
         };
         self.blocks.for_each_wave(&mut self.slots, work, fold);

@@ -390,19 +390,27 @@ impl Trainer for PenaltyTrainer<'_> {
         self.locate_non_finite()
     }
 
+    /// `derivative_gap`, and with second-derivative channels its first- and
+    /// second-derivative parts (`derivative_gap_first`, `_second`).
     fn probe_names(&self) -> Vec<String> {
+        let mut v = Vec::new();
         if self.sets.iter().any(|s| s.channels() > 1) {
-            vec!["derivative_gap".into()]
-        } else {
-            Vec::new()
+            v.push("derivative_gap".into());
         }
+        if self.sets.iter().any(|s| !s.pairs.is_empty()) {
+            v.extend([
+                "derivative_gap_first".into(),
+                "derivative_gap_second".into(),
+            ]);
+        }
+        v
     }
 
     fn probes(&mut self, net: &Network) -> Vec<f64> {
-        match self.derivative_gap(net) {
-            Some(g) => vec![g],
-            None if self.probe_names().is_empty() => Vec::new(),
-            None => vec![f64::NAN],
+        let n = self.probe_names().len();
+        match self.derivative_gaps(net) {
+            Some(g) => [g.all, g.first, g.second.unwrap_or(f64::NAN)][..n].to_vec(),
+            None => vec![f64::NAN; n],
         }
     }
 

@@ -169,6 +169,34 @@ mod tests {
         }
     }
 
+    /// The derivative gaps of a second-order SAPM run (combined, first- and
+    /// second-derivative parts) go through the reducer: every process
+    /// reports the single-process figures, not its own shard's.
+    #[test]
+    fn pinn_derivative_gaps_are_over_every_shard() {
+        let cfg = config("sapm", "heat1d", "");
+        let gaps = |k: usize| {
+            on_threads(k, |_, r| {
+                let f = fit_distributed_checkpointed(&cfg, None, r, &mut NoObserver, None, None)
+                    .unwrap();
+                let s = &f.summary;
+                [
+                    s.derivative_gap,
+                    s.derivative_gap_first,
+                    s.derivative_gap_second,
+                ]
+                .map(|g| g.unwrap())
+            })
+        };
+        let one = gaps(1)[0];
+        assert!(one.iter().all(|g| *g > 0.0 && g.is_finite()), "{one:?}");
+        for g in gaps(2) {
+            for (x, y) in g.iter().zip(&one) {
+                assert!((x - y).abs() <= 1e-6 * y, "{g:?} vs {one:?}");
+            }
+        }
+    }
+
     /// What does not run on several processes is refused by name, and so
     /// are more processes than points (on every process alike).
     #[test]

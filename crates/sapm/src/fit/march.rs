@@ -34,7 +34,7 @@
 
 use super::checkpoint_file::CheckpointFile;
 use super::schedule::{Plan, StageOut, run_stages};
-use super::summary::{WindowSummary, summarize};
+use super::summary::{Summary, WindowSummary, summarize};
 use crate::checkpoint::StateReader;
 use crate::config::{Checked, TrainConfig};
 use crate::driver::{Observer, Status};
@@ -369,11 +369,15 @@ impl Marched {
         summary.rel_l2_f32 = Some(self.rel_l2_f32);
         summary.pde_loss = Some(mean(&|f| f.summary.pde_loss));
         summary.bc_loss = Some(mean(&|f| f.summary.bc_loss));
-        summary.derivative_gap = self
-            .windows
-            .iter()
-            .filter_map(|w| w.fitted.summary.derivative_gap)
-            .reduce(f64::max);
+        let worst = |g: &dyn Fn(&Summary) -> Option<f64>| {
+            self.windows
+                .iter()
+                .filter_map(|w| g(&w.fitted.summary))
+                .reduce(f64::max)
+        };
+        summary.derivative_gap = worst(&|s| s.derivative_gap);
+        summary.derivative_gap_first = worst(&|s| s.derivative_gap_first);
+        summary.derivative_gap_second = worst(&|s| s.derivative_gap_second);
         summary.n_train = self.windows.iter().map(|w| w.fitted.summary.n_train).sum();
         summary.n_test = self.x_test.ncols();
         summary.windows = Some(summaries);

@@ -252,6 +252,14 @@ pub struct Summary {
     /// network's true directional derivatives (hidden layers, interior points).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub derivative_gap: Option<f64>,
+    /// Second-order PM/SAPM-PINN: the same over the first-derivative
+    /// auxiliaries alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub derivative_gap_first: Option<f64>,
+    /// Second-order PM/SAPM-PINN: the same over the second-derivative
+    /// auxiliaries alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub derivative_gap_second: Option<f64>,
     /// Time-marching PDE runs: one entry per time window (the other fields then
     /// describe the piecewise solution; `diagnostics` are the last window's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -315,6 +323,8 @@ pub(crate) fn summarize(
         pde_loss: None,
         bc_loss: None,
         derivative_gap: column("derivative_gap"),
+        derivative_gap_first: column("derivative_gap_first"),
+        derivative_gap_second: column("derivative_gap_second"),
         windows: None,
         version: env!("CARGO_PKG_VERSION").to_string(),
         config: cfg.config().clone(),

@@ -208,3 +208,63 @@ fn second_order_rows_give_the_same_bits_on_any_thread_count() {
     let run = |threads: usize| three_steps(threads, &net0, task.row_sets());
     assert_eq!(run(1), run(2));
 }
+
+/// With exact first-derivative auxiliaries and the second-derivative ones
+/// of the last hidden layer all off by `delta`, the first-derivative gap is
+/// 0 and the second-derivative gap is `delta sqrt(count) / |e|_F`; the
+/// combined gap divides by both norms.
+#[test]
+fn the_derivative_gap_splits_into_first_and_second_derivative_parts() {
+    let delta = 0.01;
+    for (net, task) in second_cases(7) {
+        let name = task.problem.name.clone();
+        let sets = task.row_sets();
+        let mut t =
+            PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets.clone(), 0);
+        t.start(&net).unwrap();
+        let mut aux = forward_channel_aux(&net, &sets);
+        let (mut den1, mut den2, mut count) = (0.0, 0.0, 0.0);
+        for (a, set) in aux.iter_mut().zip(&sets) {
+            let nd = set.dirs.len();
+            for (c, chan) in a.iter_mut().enumerate().skip(1) {
+                let last = chan.len() - 1;
+                for (l, m) in chan.iter_mut().enumerate() {
+                    let sq = m.squared_norm_l2();
+                    if c <= nd {
+                        den1 += sq;
+                        continue;
+                    }
+                    den2 += sq;
+                    if l == last {
+                        count += (m.nrows() * m.ncols()) as f64;
+                        for j in 0..m.ncols() {
+                            for i in 0..m.nrows() {
+                                m[(i, j)] += delta;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(count > 0.0 && den1 > 0.0 && den2 > 0.0, "{name}");
+        t.set_channel_aux(&net, &aux).unwrap();
+        let g = t.derivative_gaps(&net).unwrap();
+        let num = count * delta * delta;
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b;
+        assert!(g.first <= 1e-14, "{name}: first {}", g.first);
+        assert!(
+            close(g.second.unwrap(), (num / den2).sqrt()),
+            "{name}: second {g:?}"
+        );
+        assert!(close(g.all, (num / (den1 + den2)).sqrt()), "{name}: {g:?}");
+        assert_eq!(
+            t.probe_names(),
+            [
+                "derivative_gap",
+                "derivative_gap_first",
+                "derivative_gap_second"
+            ]
+        );
+        assert_eq!(t.probes(&net), vec![g.all, g.first, g.second.unwrap()]);
+    }
+}

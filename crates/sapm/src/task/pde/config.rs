@@ -33,7 +33,7 @@ pub enum Sampling {
 ///
 /// | key | default | meaning |
 /// |---|---|---|
-/// | `problem` | `transport1d` | `transport1d`, `transport_inflow`, `steady1d`, the second-order `poisson1d`, `poisson2d`, `poisson2d_mixed`, `heat1d`, `helmholtz2d`, `convdiff1d`, `poisson2d_lshape`, `poisson2d_disk`, `poisson2d_hole_robin`, or `custom` |
+/// | `problem` | `transport1d` | `transport1d`, `transport_inflow`, `steady1d`, the second-order `poisson1d`, `poisson2d`, `poisson2d_mixed`, `heat1d`, `helmholtz2d`, `convdiff1d`, `poisson2d_lshape`, `poisson2d_lshape_corner`, `poisson2d_disk`, `poisson2d_hole_robin`, or `custom` |
 /// | `beta` | 1.0 | transport speed of `transport1d` / `transport_inflow` |
 /// | `k` | 1.0 | wave number of `helmholtz2d` (1..4 in the studies) |
 /// | `eps` | 0.01 | diffusion of `convdiff1d` (boundary layer of width `eps`) |
@@ -231,7 +231,7 @@ impl Default for PdeConfig {
 }
 
 /// Built-in problem names.
-pub const PROBLEMS: [&str; 13] = [
+pub const PROBLEMS: [&str; 14] = [
     "transport1d",
     "transport_inflow",
     "steady1d",
@@ -242,13 +242,14 @@ pub const PROBLEMS: [&str; 13] = [
     "helmholtz2d",
     "convdiff1d",
     "poisson2d_lshape",
+    "poisson2d_lshape_corner",
     "poisson2d_disk",
     "poisson2d_hole_robin",
     "custom",
 ];
 
 /// The built-in second-order problems.
-pub const SECOND_ORDER_PROBLEMS: [&str; 9] = [
+pub const SECOND_ORDER_PROBLEMS: [&str; 10] = [
     "poisson1d",
     "poisson2d",
     "poisson2d_mixed",
@@ -256,6 +257,7 @@ pub const SECOND_ORDER_PROBLEMS: [&str; 9] = [
     "helmholtz2d",
     "convdiff1d",
     "poisson2d_lshape",
+    "poisson2d_lshape_corner",
     "poisson2d_disk",
     "poisson2d_hole_robin",
 ];
@@ -418,6 +420,7 @@ impl PdeConfig {
             "helmholtz2d" => Problem::helmholtz2d(self.k),
             "convdiff1d" => Problem::convdiff1d(self.eps),
             "poisson2d_lshape" => Problem::poisson2d_lshape(),
+            "poisson2d_lshape_corner" => Problem::poisson2d_lshape_corner(),
             "poisson2d_disk" => Problem::poisson2d_disk(),
             "poisson2d_hole_robin" => Problem::poisson2d_hole_robin(),
             _ => self.custom()?,

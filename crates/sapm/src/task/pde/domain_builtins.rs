@@ -1,6 +1,7 @@
 //! The built-in second-order problems on non-box domains, each with its
-//! exact solution: Poisson 2-D on an L-shape and on the unit disk, and a
-//! plate with a hole with a Robin condition on the hole.
+//! exact solution: Poisson 2-D on an L-shape (smooth, and Laplace with the
+//! re-entrant corner singularity) and on the unit disk, and a plate with a
+//! hole with a Robin condition on the hole.
 
 use super::boundary::BoundaryPiece;
 use super::domain::{Domain, Part, Shape};
@@ -88,6 +89,34 @@ fn sin_sin(x: &[f64]) -> f64 {
     (PI * x[0]).sin() * (PI * x[1]).sin()
 }
 
+/// The L-shape `[0, 1]^2` minus `[0.5, 1]^2` (parts `outer`, `hole`).
+fn lshape() -> Domain {
+    Domain {
+        parts: vec![
+            part("outer", square(0.0, 1.0)),
+            part("hole", square(0.5, 1.0)),
+        ],
+        difference: true,
+    }
+}
+
+/// `(r, theta)` about the L-shape's re-entrant corner `(0.5, 0.5)`, `theta`
+/// in `[0, 2 pi)` from the edge `x = 0.5, y > 0.5` (`theta = 0`) through the
+/// L to the edge `y = 0.5, x > 0.5` (`theta = 3 pi / 2`).
+pub(crate) fn corner_polar(x: &[f64]) -> (f64, f64) {
+    let (dx, dy) = (x[0] - 0.5, x[1] - 0.5);
+    let theta = (dy.atan2(dx) - PI / 2.0).rem_euclid(2.0 * PI);
+    ((dx * dx + dy * dy).sqrt(), theta)
+}
+
+/// `r^(2/3) sin(2 theta / 3)` about the re-entrant corner: harmonic, zero on
+/// the two edges at the corner, its gradient singular there (the value is
+/// 0 at `r = 0`, never NaN).
+fn corner_u(x: &[f64]) -> f64 {
+    let (r, theta) = corner_polar(x);
+    r.powf(2.0 / 3.0) * (2.0 * theta / 3.0).sin()
+}
+
 impl Problem {
     /// Centre of the hole of [`Problem::poisson2d_hole_robin`].
     pub const HOLE_CENTER: [f64; 2] = [0.5, 0.5];
@@ -100,19 +129,31 @@ impl Problem {
     /// `sin(pi y)` on `x = 0.5`, `sin(pi x)` on `y = 0.5`); exact
     /// `u = sin(pi x) sin(pi y)`.
     pub fn poisson2d_lshape() -> Problem {
-        let domain = Domain {
-            parts: vec![
-                part("outer", square(0.0, 1.0)),
-                part("hole", square(0.5, 1.0)),
-            ],
-            difference: true,
-        };
         on_domain(
             "poisson2d_lshape",
-            domain,
+            lshape(),
             Arc::new(|x| 2.0 * PI * PI * sin_sin(x)),
             vec![("all", dirichlet(Arc::new(sin_sin)))],
             Arc::new(sin_sin),
+        )
+    }
+
+    /// `-(u_xx + u_yy) = 0` on the L-shape of [`Problem::poisson2d_lshape`]
+    /// with the corner singularity: exact `u = r^(2/3) sin(2 theta / 3)`
+    /// about the re-entrant corner `(0.5, 0.5)` (`theta` as in `corner_polar`),
+    /// `u = 0` on the two edges meeting there (part `hole`), `u` = the exact
+    /// solution on the outer sides. `u` is only `H^(1+2/3 - eps)`: its
+    /// gradient blows up like `r^(-1/3)` at the corner.
+    pub fn poisson2d_lshape_corner() -> Problem {
+        on_domain(
+            "poisson2d_lshape_corner",
+            lshape(),
+            Arc::new(|_| 0.0),
+            vec![
+                ("hole", dirichlet(Arc::new(|_| 0.0))),
+                ("outer", dirichlet(Arc::new(corner_u))),
+            ],
+            Arc::new(corner_u),
         )
     }
 

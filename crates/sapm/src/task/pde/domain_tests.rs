@@ -235,6 +235,7 @@ const SAMPLINGS: [Sampling; 4] = [
 fn sampled_points_are_inside_and_on_the_boundary_with_the_domain_normals() {
     let sds: Vec<(&str, Sdf)> = vec![
         ("poisson2d_lshape", cases().swap_remove(3).2),
+        ("poisson2d_lshape_corner", cases().swap_remove(3).2),
         ("poisson2d_disk", Box::new(sd_ball(vec![0.0, 0.0], 1.0))),
         ("poisson2d_hole_robin", cases().swap_remove(4).2),
     ];

@@ -36,6 +36,7 @@ fn cases() -> Vec<(Problem, Derivs)> {
         Problem::poisson2d_hole_robin(),
         Box::new(move |x| sq(x, 1.0)),
     ));
+    v.push((Problem::poisson2d_lshape_corner(), Box::new(corner_derivs)));
     v.push((
         Problem::poisson2d_disk(),
         Box::new(|x| {
@@ -92,17 +93,42 @@ fn cases() -> Vec<(Problem, Derivs)> {
     v
 }
 
+/// `u = Im(w^(2/3))`, `w = -i (z - c)` on the branch `arg w in [0, 2 pi)`
+/// (the corner problem's `theta`): `f(z) = w^(2/3)` is analytic off the
+/// branch cut (inside the hole), so `grad u = (Im f', Re f')` and
+/// `Hess u = [[Im f'', Re f''], [Re f'', -Im f'']]`.
+fn corner_derivs(x: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let (r, t) = crate::task::pde::domain_builtins::corner_polar(x);
+    let a = 2.0 / 3.0;
+    // w^p = r^p (cos p t, sin p t); f' = -i a w^(a-1), f'' = -a (a-1) w^(a-2).
+    let pow = |p: f64| (r.powf(p) * (p * t).cos(), r.powf(p) * (p * t).sin());
+    let (c1, s1) = pow(a - 1.0);
+    let (f1re, f1im) = (a * s1, -a * c1);
+    let (c2, s2) = pow(a - 2.0);
+    let (f2re, f2im) = (-a * (a - 1.0) * c2, -a * (a - 1.0) * s2);
+    (vec![f1im, f1re], vec![f2im, f2re, f2re, -f2im])
+}
+
+/// Points of the problem's bounding box, in its domain, and (for the
+/// singular corner problem) at least 0.1 from the corner.
 fn points(p: &Problem, n: usize) -> Vec<Vec<f64>> {
-    (0..n)
+    (0..)
         .map(|k| {
             (0..p.dim())
                 .map(|i| {
                     let r = ((k * 7 + i * 3) as f64 * 0.618_034).fract();
                     p.lo[i] + (0.02 + 0.96 * r) * (p.hi[i] - p.lo[i])
                 })
-                .collect()
+                .collect::<Vec<f64>>()
         })
+        .filter(|x| p.domain.as_ref().is_none_or(|d| d.contains(x)))
+        .filter(|x| p.name != "poisson2d_lshape_corner" || corner_distance(x) > 0.1)
+        .take(n)
         .collect()
+}
+
+fn corner_distance(x: &[f64]) -> f64 {
+    (x[0] - 0.5).hypot(x[1] - 0.5)
 }
 
 #[test]
@@ -261,4 +287,53 @@ fn missing_and_superfluous_boundary_data_are_refused() {
     let mut p = Problem::poisson2d();
     p.periodic[0] = true;
     assert!(p.validate().unwrap_err().to_string().contains("periodic"));
+}
+
+#[test]
+fn the_corner_solution_is_harmonic_zero_on_the_corner_edges_and_finite_at_the_corner() {
+    use rand::{RngExt, SeedableRng};
+    let p = Problem::poisson2d_lshape_corner();
+    let u = p.exact.clone().unwrap();
+    let dom = p.domain.clone().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let (mut seen, e) = (0, 1e-3);
+    while seen < 200 {
+        let x = [rng.random_range(0.0..1.0), rng.random_range(0.0..1.0)];
+        // The five-point stencil inside the L (off the branch cut in the
+        // hole) and away from the corner.
+        let stencil = [(e, 0.0), (-e, 0.0), (0.0, e), (0.0, -e), (0.0, 0.0)];
+        if stencil
+            .iter()
+            .any(|(a, b)| !dom.contains(&[x[0] + a, x[1] + b]))
+            || corner_distance(&x) < 0.05 + 2.0 * e
+        {
+            continue;
+        }
+        let at = |dx: f64, dy: f64| u(&[x[0] + dx, x[1] + dy]);
+        let lap =
+            (at(e, 0.0) + at(-e, 0.0) + at(0.0, e) + at(0.0, -e) - 4.0 * at(0.0, 0.0)) / (e * e);
+        // Stencil error ~ e^2 |u''''| / 6 ~ e^2 r^(2/3 - 4); 2e-3 at r = 0.05.
+        assert!(lap.abs() < 1e-2, "lap u = {lap} at {x:?}");
+        seen += 1;
+    }
+    // u = 0 on the two edges at the corner; the exact value elsewhere.
+    for k in 0..=50 {
+        let s = 0.5 + 0.5 * k as f64 / 50.0;
+        assert!(
+            u(&[0.5, s]).abs() < 1e-15 && u(&[s, 0.5]).abs() < 1e-15,
+            "{s}"
+        );
+    }
+    assert_eq!(u(&[0.5, 0.5]), 0.0);
+    // theta = 3 pi / 4 on the diagonal below the corner, pi / 2 on x < 0.5.
+    let d = 0.3_f64;
+    let want = d.powf(2.0 / 3.0);
+    assert!((u(&[0.5 - d, 0.5]) - want * (PI / 3.0).sin()).abs() < 1e-15);
+    assert!((u(&[0.5, 0.5 - d]) - want * (PI * 2.0 / 3.0).sin()).abs() < 1e-15);
+    let c = d / 2f64.sqrt();
+    assert!((u(&[0.5 - c, 0.5 - c]) - want * (PI / 2.0).sin()).abs() < 1e-15);
+    // The outer sides carry the exact values; the hole's edges zero.
+    assert_eq!(p.pieces.len(), 2);
+    assert_eq!((p.pieces[0].value)(&[0.5, 0.8]), 0.0);
+    assert_eq!((p.pieces[1].value)(&[0.0, 0.2]), u(&[0.0, 0.2]));
 }
