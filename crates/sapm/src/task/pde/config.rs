@@ -5,6 +5,7 @@ use super::domain_config::{BuiltDomain, DomainConfig};
 use super::expr::Expr;
 use super::problem::PdeScale;
 use super::problem::{Problem, ScalarFn};
+pub use super::refine_config::RefineConfig;
 use super::second_spec::{BcConfig, SecondSpec, custom_second};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -362,7 +363,8 @@ impl PdeConfig {
         }
         crate::task::pde::window::check_windows(self.time_windows)?;
         if let Some(r) = &self.refine {
-            r.check(self)?;
+            r.check_counts()?;
+            self.check_refinable()?;
         }
         if let Some(b) = &self.batch {
             b.check(self)?;
@@ -554,51 +556,16 @@ impl PdeConfig {
     }
 }
 
-/// `pde.refine = { rounds = R, add = n, candidates = m }`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefineConfig {
-    /// Refinement rounds (stages after the first), each with the `[train]` budget.
-    pub rounds: usize,
-    /// Interior points added per round.
-    pub add: usize,
-    /// Fresh candidate points per round, the `add` of largest residual kept.
-    pub candidates: usize,
-}
-
-/// Most rounds and candidates.
-const MAX_ROUNDS: usize = 100;
-const MAX_CANDIDATES: usize = 1 << 20;
-
-impl RefineConfig {
-    /// Check the counts and that `pde` can be refined.
-    pub(crate) fn check(&self, pde: &PdeConfig) -> Result<()> {
-        let key = |leaf: &str| format!("pde.refine.{leaf}");
-        if !(1..=MAX_ROUNDS).contains(&self.rounds) {
-            return Err(Error::config(
-                key("rounds"),
-                format!("must be in 1..={MAX_ROUNDS}, got {}", self.rounds),
-            ));
-        }
-        if self.add == 0 {
-            return Err(Error::config(key("add"), "must be >= 1, got 0"));
-        }
-        if !(self.add..=MAX_CANDIDATES).contains(&self.candidates) {
-            return Err(Error::config(
-                key("candidates"),
-                format!(
-                    "must be in add..={MAX_CANDIDATES} ({}..), got {}",
-                    self.add, self.candidates
-                ),
-            ));
-        }
-        if !pde.is_second_order() {
+impl PdeConfig {
+    /// `pde.refine` needs a second-order problem on one stage.
+    fn check_refinable(&self) -> Result<()> {
+        if !self.is_second_order() {
             return Err(Error::config(
                 "pde.refine",
                 "adaptive refinement is for second-order problems",
             ));
         }
-        if !pde.curriculum.is_empty() || pde.time_windows > 1 {
+        if !self.curriculum.is_empty() || self.time_windows > 1 {
             return Err(Error::config(
                 "pde.refine",
                 "adaptive refinement cannot be combined with pde.curriculum or pde.time_windows",

@@ -23,6 +23,7 @@ pub mod loss;
 mod operator;
 mod problem;
 pub(crate) mod refine;
+mod refine_config;
 mod sampling;
 mod second_builtins;
 pub mod second_loss;
