@@ -17,70 +17,17 @@
 //! the interior's share of the boundary: `ceil(batch_size n_boundary /
 //! n_interior)`.
 
-use super::config::{PdeConfig, Sampling};
+use super::batch_config::BatchMode;
+use super::config::PdeConfig;
 use super::loss::PinnObjective;
 use super::second_loss::SecondObjective;
 use super::second_sampling::{PointOp, SecondRows};
 use super::{PdeTask, PinnData};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::net::Network;
 use crate::objective::Objective;
 use crate::task::minibatch::EpochOrder;
 use faer::Mat;
-use serde::{Deserialize, Serialize};
-
-/// Where a PINN mini-batch comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum BatchMode {
-    /// A subset of the fixed points, reshuffled every epoch.
-    #[default]
-    Subset,
-    /// Fresh points from the sampler at every step.
-    Resample,
-}
-
-/// `pde.batch = { mode = "subset" | "resample", boundary = n }`: how the
-/// collocation batches of `train.batch_size` are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct BatchConfig {
-    /// Subset of the fixed points or fresh points.
-    pub mode: BatchMode,
-    /// Boundary points per step (0: the interior's share, see the module doc).
-    pub boundary: usize,
-}
-
-impl BatchConfig {
-    /// Check that `pde`'s points can be batched this way.
-    pub(crate) fn check(&self, pde: &PdeConfig) -> Result<()> {
-        if self.mode == BatchMode::Resample {
-            if pde.sampling == Sampling::Grid {
-                return Err(Error::config(
-                    "pde.batch.mode",
-                    "\"resample\" draws fresh points every step, but pde.sampling = \"grid\" gives the same grid every time; use \"random\", \"lhs\" or \"sobol\", or mode \"subset\"",
-                ));
-            }
-            if pde.refine.is_some() {
-                return Err(Error::config(
-                    "pde.batch.mode",
-                    "\"resample\" does not train on the fixed points that pde.refine adds to; use mode \"subset\" with refinement",
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Boundary points per step for `batch` interior points, when the
-    /// points number `n_int` and `n_bc`.
-    pub fn boundary_size(&self, batch: usize, n_int: usize, n_bc: usize) -> usize {
-        if self.boundary > 0 {
-            self.boundary
-        } else {
-            (batch.saturating_mul(n_bc)).div_ceil(n_int.max(1)).max(1)
-        }
-    }
-}
 
 /// How the batches are drawn.
 enum Draw {

@@ -1,6 +1,7 @@
 //! `[pde]`: the problem, its points and the loss weights, and building the
 //! [`Problem`] it names.
 
+use super::batch_config::{BatchConfig, BatchMode};
 use super::domain_config::{BuiltDomain, DomainConfig};
 use super::expr::Expr;
 use super::problem::PdeScale;
@@ -155,7 +156,7 @@ pub struct PdeConfig {
     pub window_local_time: bool,
     /// Mini-batches (`train.batch_size`): subset or resampled points.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch: Option<super::batch::BatchConfig>,
+    pub batch: Option<BatchConfig>,
 }
 
 /// Default `pde.max_test_points`: 101 x 101 = 10,201 fits, so 1-D and 2-D
@@ -367,7 +368,7 @@ impl PdeConfig {
             self.check_refinable()?;
         }
         if let Some(b) = &self.batch {
-            b.check(self)?;
+            self.check_batch(b)?;
         }
         if self.time_windows > 1 && !self.curriculum.is_empty() {
             return Err(Error::config(
@@ -570,6 +571,25 @@ impl PdeConfig {
                 "pde.refine",
                 "adaptive refinement cannot be combined with pde.curriculum or pde.time_windows",
             ));
+        }
+        Ok(())
+    }
+
+    /// Check that the points can be batched as `b` says.
+    fn check_batch(&self, b: &BatchConfig) -> Result<()> {
+        if b.mode == BatchMode::Resample {
+            if self.sampling == Sampling::Grid {
+                return Err(Error::config(
+                    "pde.batch.mode",
+                    "\"resample\" draws fresh points every step, but pde.sampling = \"grid\" gives the same grid every time; use \"random\", \"lhs\" or \"sobol\", or mode \"subset\"",
+                ));
+            }
+            if self.refine.is_some() {
+                return Err(Error::config(
+                    "pde.batch.mode",
+                    "\"resample\" does not train on the fixed points that pde.refine adds to; use mode \"subset\" with refinement",
+                ));
+            }
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 //! section of a config ([`PdeConfig`]), whose expressions are parsed by [`Expr`].
 
 pub mod batch;
+pub mod batch_config;
 mod boundary;
 mod config;
 mod designs;
