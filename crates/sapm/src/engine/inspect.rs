@@ -273,12 +273,26 @@ impl PenaltyTrainer<'_> {
         (lo, hi): (usize, usize),
         t: f64,
     ) -> (f64, super::loss::SetAux) {
+        let all = vec![true; net.depth()];
+        self.trial_objective_masked(net, (lo, hi), &all, t)
+    }
+
+    /// [`Self::trial_objective`] with only the layers of `lo..=hi` that
+    /// `mask` names moving (the trial pass then reads the others' slab).
+    #[cfg(test)]
+    pub(crate) fn trial_objective_masked(
+        &mut self,
+        net: &Network,
+        (lo, hi): (usize, usize),
+        mask: &[bool],
+        t: f64,
+    ) -> (f64, super::loss::SetAux) {
         let depth = net.depth();
         self.update_scalings(net);
         let st = self.st.as_mut().expect("started");
         st.moved.fill(false);
-        for m in &mut st.moved[lo..=hi] {
-            *m = true;
+        for (m, &on) in st.moved[lo..=hi].iter_mut().zip(&mask[lo..=hi]) {
+            *m = on;
         }
         st.gradient(net, &self.sets, (0, depth - 1));
         st.trial(net, &self.sets, (lo, hi + 1), t);
@@ -294,6 +308,14 @@ impl PenaltyTrainer<'_> {
         st.accumulate(&self.sets, self.cfg.block);
         self.reduce_gram()?;
         self.weight_step(net, l)
+    }
+
+    /// Rows stacked into each layer's weight-step data by one accumulation.
+    #[cfg(test)]
+    pub(crate) fn weight_rows(&mut self) -> Vec<usize> {
+        let st = self.st.as_mut().expect("started");
+        st.accumulate(&self.sets, self.cfg.block);
+        st.data.iter().map(|d| d.rows).collect()
     }
 
     /// Where the first non-finite auxiliary is, named.

@@ -160,9 +160,19 @@ pub(super) fn assert_trial_objective_is_moved_j(
 ) {
     let sets = t.sets().to_vec();
     let o2 = omega2(t);
-    for range in [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2)] {
+    // The last case leaves layer 1 in place inside the moved range.
+    let all = [true; 3];
+    let cases = [
+        ((0, 0), all),
+        ((1, 1), all),
+        ((2, 2), all),
+        ((1, 2), all),
+        ((0, 2), all),
+        ((0, 2), [true, false, true]),
+    ];
+    for (range, mask) in cases {
         let step = 0.37;
-        let (j, d) = t.trial_objective(net, range, step);
+        let (j, d) = t.trial_objective_masked(net, range, &mask, step);
         let mut moved = aux.clone();
         for (ms, ds) in moved.iter_mut().zip(&d) {
             for (mc, dc) in ms.iter_mut().zip(ds) {
@@ -174,7 +184,7 @@ pub(super) fn assert_trial_objective_is_moved_j(
         let want = rows_objective(net, &sets, &moved, Weighting::SelfAdaptive, &o2);
         assert!(
             (j - want).abs() <= 1e-12 * want,
-            "{label} range {range:?}: trial J {j} vs {want}"
+            "{label} range {range:?} {mask:?}: trial J {j} vs {want}"
         );
     }
 }

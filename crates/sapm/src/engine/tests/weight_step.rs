@@ -142,3 +142,25 @@ fn regression_rows_objective_is_j_sapm() {
         assert!((j - want).abs() <= 1e-13 * want, "{j} vs {want}");
     }
 }
+
+/// The weight step of a hidden layer stacks one row per point and channel
+/// of every set, the output layer one per point (its readout combines the
+/// channels): the row count sets the QR path's rank test.
+#[test]
+fn weight_steps_stack_one_row_per_point_and_channel() {
+    let (net, data, _) = pinn(8);
+    for solver in [SolveMethod::Qr, SolveMethod::Cholesky] {
+        let cfg = PenaltyConfig {
+            solver,
+            ..small_blocks()
+        };
+        let mut t = PenaltyTrainer::with_sets(cfg, Weighting::SelfAdaptive, data.row_sets(), 0);
+        t.start(&net).unwrap();
+        let sets = t.sets().to_vec();
+        let hidden: usize = sets.iter().map(|s| s.channels() * s.n()).sum();
+        let output: usize = sets.iter().map(|s| s.n()).sum();
+        let mut want = vec![hidden; net.depth() - 1];
+        want.push(output);
+        assert_eq!(t.weight_rows(), want, "{solver:?}");
+    }
+}
