@@ -264,21 +264,9 @@ impl PenaltyTrainer<'_> {
         out
     }
 
-    /// `J` at the trial point `A - t D` of hidden layers `lo..=hi` (the
-    /// direction from one pass over every layer), and that direction.
-    #[cfg(test)]
-    pub(crate) fn trial_objective(
-        &mut self,
-        net: &Network,
-        (lo, hi): (usize, usize),
-        t: f64,
-    ) -> (f64, super::loss::SetAux) {
-        let all = vec![true; net.depth()];
-        self.trial_objective_masked(net, (lo, hi), &all, t)
-    }
-
-    /// [`Self::trial_objective`] with only the layers of `lo..=hi` that
-    /// `mask` names moving (the trial pass then reads the others' slab).
+    /// `J` at the trial point `A - t D` of the hidden layers of `lo..=hi`
+    /// that `mask` names (the direction from one pass over every layer; the
+    /// trial pass reads the other layers' slab), and that direction.
     #[cfg(test)]
     pub(crate) fn trial_objective_masked(
         &mut self,
