@@ -33,9 +33,20 @@ SCRIPT = textwrap.dedent(
 )
 
 
+
+def _default_sigint():
+    # A runner started as a background job (`cmd &` without job control)
+    # passes SIGINT on as ignored, and Python then installs no
+    # KeyboardInterrupt handler: give the child the disposition a terminal has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def test_ctrl_c_stops_the_fit_and_keeps_the_model():
     p = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
     )
     try:
         assert p.stdout.readline().strip() == "start"
@@ -62,6 +73,7 @@ def test_uncaught_ctrl_c_exits_with_keyboard_interrupt():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
     try:
         assert p.stdout.readline().strip() == "start"
@@ -96,7 +108,11 @@ PINN = textwrap.dedent(
 
 def test_ctrl_c_during_solve_attaches_the_solution():
     p = subprocess.Popen(
-        [sys.executable, "-c", PINN], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", PINN],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
     )
     try:
         assert p.stdout.readline().strip() == "start"
