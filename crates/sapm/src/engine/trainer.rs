@@ -38,7 +38,7 @@ use super::passes::{Accumulate, LayerData, SetInfo, SetPasses};
 use super::state::{SetState, State};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::{Error, Result};
-use crate::linalg::{LayerSolveWs, SharedReducer, SolveMethod, local_reducer};
+use crate::linalg::{LayerSolveWs, SharedReducer, SolveMethod, all_gather, local_reducer};
 use crate::net::Network;
 use crate::optim::{StepOutcome, Trainer, TrainerStats};
 use crate::perf::PenaltyFlops;
@@ -194,19 +194,12 @@ impl PenaltyTrainer<'_> {
             .iter()
             .map(|s| s.readout.coef_max(Channel::Value))
             .collect();
-        let (rank, size) = (self.reducer.rank(), self.reducer.size());
-        if size == 1 {
+        if self.reducer.size() == 1 {
             return Ok(local);
         }
-        let mut all = vec![0.0; local.len() * size];
-        all[rank * local.len()..(rank + 1) * local.len()].copy_from_slice(&local);
-        self.reducer.all_reduce_sum(&mut all)?;
+        let all = all_gather(&*self.reducer, &local)?;
         Ok((0..local.len())
-            .map(|s| {
-                (0..size)
-                    .map(|r| all[r * local.len() + s])
-                    .fold(0.0, f64::max)
-            })
+            .map(|s| all.iter().map(|r| r[s]).fold(0.0, f64::max))
             .collect())
     }
 }
