@@ -40,9 +40,12 @@ def _default_sigint():
     # KeyboardInterrupt handler: give the child the disposition a terminal has.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
-def test_ctrl_c_stops_the_fit_and_keeps_the_model():
+
+def _interrupt(script, delay):
+    """Runs `script` in a child, sends SIGINT `delay` seconds after it printed
+    "start", and returns (returncode, stdout, stderr, seconds it took to end)."""
     p = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT],
+        [sys.executable, "-c", script],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -50,14 +53,19 @@ def test_ctrl_c_stops_the_fit_and_keeps_the_model():
     )
     try:
         assert p.stdout.readline().strip() == "start"
-        time.sleep(1.5)  # into the training loop
+        time.sleep(delay)  # into the training loop
         t0 = time.perf_counter()
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
         waited = time.perf_counter() - t0
     finally:
         p.kill()
-    assert p.returncode == 0, (out, err)
+    return p.returncode, out, err, waited
+
+
+def test_ctrl_c_stops_the_fit_and_keeps_the_model():
+    code, out, err, waited = _interrupt(SCRIPT, 1.5)
+    assert code == 0, (out, err)
     words = out.split()
     assert words[:2] == ["caught", "interrupted"], out
     assert int(words[2]) > 0, out  # iterations done before the signal
@@ -68,21 +76,9 @@ def test_ctrl_c_stops_the_fit_and_keeps_the_model():
 
 
 def test_uncaught_ctrl_c_exits_with_keyboard_interrupt():
-    p = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT.replace("except KeyboardInterrupt as e:", "except ZeroDivisionError as e:")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_default_sigint,
-    )
-    try:
-        assert p.stdout.readline().strip() == "start"
-        time.sleep(1.0)
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-    finally:
-        p.kill()
-    assert p.returncode != 0
+    script = SCRIPT.replace("except KeyboardInterrupt as e:", "except ZeroDivisionError as e:")
+    code, out, err, _ = _interrupt(script, 1.0)
+    assert code != 0
     assert "KeyboardInterrupt" in err, err
 
 
@@ -107,21 +103,8 @@ PINN = textwrap.dedent(
 
 
 def test_ctrl_c_during_solve_attaches_the_solution():
-    p = subprocess.Popen(
-        [sys.executable, "-c", PINN],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_default_sigint,
-    )
-    try:
-        assert p.stdout.readline().strip() == "start"
-        time.sleep(1.5)
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-    finally:
-        p.kill()
-    assert p.returncode == 0, (out, err)
+    code, out, err, _ = _interrupt(PINN, 1.5)
+    assert code == 0, (out, err)
     words = out.split()
     assert words[:2] == ["caught", "interrupted"] and int(words[2]) > 0, out
     assert "(5,)" in out
