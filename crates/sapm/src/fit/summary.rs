@@ -543,7 +543,12 @@ mod tests {
 
         let mut bad = data.test.y.clone();
         bad[(1, 3)] = f64::NAN;
-        let nan = crate::task::regression::max_abs_error(&net, data.test.x.as_ref(), bad.as_ref());
+        let nan = crate::task::regression::max_abs_error_in_units(
+            &net,
+            data.test.x.as_ref(),
+            bad.as_ref(),
+            None,
+        );
         assert!(nan.is_nan());
     }
 }

@@ -41,44 +41,43 @@ pub fn sq_error_sum(
     y: MatRef<'_, f64>,
     out_scale: Option<&[f64]>,
 ) -> f64 {
-    let blocks = SampleBlocks::new(x.ncols(), DEFAULT_BLOCK);
-    blocks.sum(|r| {
-        let mut cache = ForwardCache::new(net.widths(), r.len());
-        net.forward_into(x.subcols(r.start, r.len()), &mut cache);
-        match out_scale {
-            Some(sc) => sq_diff_scaled(cache.output(), y.subcols(r.start, r.len()), sc),
-            None => sq_diff(cache.output(), y.subcols(r.start, r.len())),
-        }
-    })
+    let per_block = map_blocks(net, x, y, |u, t| match out_scale {
+        Some(sc) => sq_diff_scaled(u, t, sc),
+        None => sq_diff(u, t),
+    });
+    per_block.into_iter().sum()
 }
 
-/// `max |u(x_n) - y_n|` over samples and outputs: the sup-norm error (NaN
-/// if any prediction is NaN, 0 with no samples).
-pub fn max_abs_error(net: &Network, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
-    max_abs_error_in_units(net, x, y, None)
-}
-
-/// [`max_abs_error`] with output `i`'s errors multiplied by `out_scale[i]`
-/// (see [`mse_in_units`]).
+/// `max |u(x_n) - y_n|` over samples and outputs, output `i`'s errors
+/// multiplied by `out_scale[i]` (see [`mse_in_units`]): the sup-norm error
+/// (NaN if any prediction is NaN, 0 with no samples).
 pub fn max_abs_error_in_units(
     net: &Network,
     x: MatRef<'_, f64>,
     y: MatRef<'_, f64>,
     out_scale: Option<&[f64]>,
 ) -> f64 {
-    let blocks = SampleBlocks::new(x.ncols(), DEFAULT_BLOCK);
-    let per_block = blocks.map(|r| {
-        let mut cache = ForwardCache::new(net.widths(), r.len());
-        net.forward_into(x.subcols(r.start, r.len()), &mut cache);
-        let (u, t) = (cache.output(), y.subcols(r.start, r.len()));
-        match out_scale {
-            Some(sc) => (0..u.nrows()).fold(0.0, |m, i| {
-                nan_max(m, sc[i] * max_abs_diff(u.subrows(i, 1), t.subrows(i, 1)))
-            }),
-            None => max_abs_diff(u, t),
-        }
+    let per_block = map_blocks(net, x, y, |u, t| match out_scale {
+        Some(sc) => (0..u.nrows()).fold(0.0, |m, i| {
+            nan_max(m, sc[i] * max_abs_diff(u.subrows(i, 1), t.subrows(i, 1)))
+        }),
+        None => max_abs_diff(u, t),
     });
     per_block.into_iter().fold(0.0, nan_max)
+}
+
+/// `f(predictions, targets)` of every block of samples, in block order.
+fn map_blocks<T: Send>(
+    net: &Network,
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    f: impl Fn(MatRef<'_, f64>, MatRef<'_, f64>) -> T + Sync + Send,
+) -> Vec<T> {
+    SampleBlocks::new(x.ncols(), DEFAULT_BLOCK).map(|r| {
+        let mut cache = ForwardCache::new(net.widths(), r.len());
+        net.forward_into(x.subcols(r.start, r.len()), &mut cache);
+        f(cache.output(), y.subcols(r.start, r.len()))
+    })
 }
 
 /// `max |a - b|` over all entries (NaN if any difference is NaN).
