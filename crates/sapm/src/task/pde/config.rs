@@ -232,7 +232,8 @@ impl Default for PdeConfig {
     }
 }
 
-/// Built-in problem names.
+/// Built-in problem names: three first-order ones, the second-order ones,
+/// then `custom`.
 pub const PROBLEMS: [&str; 14] = [
     "transport1d",
     "transport_inflow",
@@ -250,19 +251,8 @@ pub const PROBLEMS: [&str; 14] = [
     "custom",
 ];
 
-/// The built-in second-order problems.
-pub const SECOND_ORDER_PROBLEMS: [&str; 10] = [
-    "poisson1d",
-    "poisson2d",
-    "poisson2d_mixed",
-    "heat1d",
-    "helmholtz2d",
-    "convdiff1d",
-    "poisson2d_lshape",
-    "poisson2d_lshape_corner",
-    "poisson2d_disk",
-    "poisson2d_hole_robin",
-];
+/// The built-in second-order problems (the middle of [`PROBLEMS`]).
+const SECOND_ORDER_PROBLEMS: &[&str] = PROBLEMS.split_at(3).1.split_at(10).0;
 
 impl PdeConfig {
     /// Whether the problem is second order (a second-order built-in, or

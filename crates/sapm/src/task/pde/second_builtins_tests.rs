@@ -337,3 +337,19 @@ fn the_corner_solution_is_harmonic_zero_on_the_corner_edges_and_finite_at_the_co
     assert_eq!((p.pieces[0].value)(&[0.5, 0.8]), 0.0);
     assert_eq!((p.pieces[1].value)(&[0.0, 0.2]), u(&[0.0, 0.2]));
 }
+
+#[test]
+fn the_config_calls_second_order_exactly_the_problems_whose_operator_is() {
+    use crate::task::pde::{PROBLEMS, PdeConfig};
+    let mut second = 0;
+    for name in PROBLEMS.iter().filter(|n| **n != "custom") {
+        let cfg = PdeConfig {
+            problem: (*name).into(),
+            ..PdeConfig::default()
+        };
+        let p = cfg.problem().unwrap();
+        assert_eq!(cfg.is_second_order(), p.op.is_second_order(), "{name}");
+        second += usize::from(p.op.is_second_order());
+    }
+    assert_eq!(second, 10);
+}
