@@ -479,6 +479,28 @@ mod tests {
         assert_eq!(pm, vec![0.3, 0.3, 0.3, 1.0]);
     }
 
+    /// Two inputs, `depth - 1` hidden layers of `width`, two outputs.
+    fn two_to_two(depth: usize, width: usize, act: Activation) -> NetworkSpec {
+        let mut widths = vec![2];
+        widths.extend(std::iter::repeat_n(width, depth - 1));
+        widths.push(2);
+        NetworkSpec::new(widths).with_activation(act)
+    }
+
+    /// Adds `scale * U(-1, 1)` to every entry of `a`; returns the sum of the
+    /// squared perturbations.
+    fn perturb(a: &mut Mat<f64>, scale: f64, rng: &mut ChaCha8Rng) -> f64 {
+        let mut dd = 0.0;
+        for j in 0..a.ncols() {
+            for i in 0..a.nrows() {
+                let d = scale * rng.random_range(-1.0..1.0);
+                a[(i, j)] += d;
+                dd += d * d;
+            }
+        }
+        dd
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// The consistency bound on auxiliaries chosen to make it nearly tight:
@@ -497,23 +519,13 @@ mod tests {
             dscale in 0.01f64..2.0,
         ) {
             let act = Activation::ALL[act_i];
-            let mut widths = vec![2];
-            widths.extend(std::iter::repeat_n(width, depth - 1));
-            widths.push(2);
-            let net = NetworkSpec::new(widths).with_activation(act).build(seed).unwrap();
+            let net = two_to_two(depth, width, act).build(seed).unwrap();
             let (x, _) = data(11, 2, 2, seed ^ 0x5a);
             let n = x.ncols() as f64;
             let mut aux = AuxVars::forward(&net, x.as_ref());
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let last = depth - 2;
-            let mut dd = 0.0;
-            for j in 0..aux.a[last].ncols() {
-                for i in 0..aux.a[last].nrows() {
-                    let d = dscale * rng.random_range(-1.0..1.0);
-                    aux.a[last][(i, j)] += d;
-                    dd += d * d;
-                }
-            }
+            let dd = perturb(&mut aux.a[last], dscale, &mut rng);
             // Targets the output layer fits exactly from the perturbed auxiliaries.
             let targets = |net: &Network| {
                 let mut p = ones_row_mat(width, x.ncols());
@@ -550,10 +562,7 @@ mod tests {
             ascale in 0.0f64..3.0,
         ) {
             let act = Activation::ALL[act_i];
-            let mut widths = vec![2];
-            widths.extend(std::iter::repeat_n(width, depth - 1));
-            widths.push(2);
-            let mut spec = NetworkSpec::new(widths).with_activation(act);
+            let mut spec = two_to_two(depth, width, act);
             spec.init = crate::net::WeightInit::Uniform;
             spec.init_range = wscale;
             let net = spec.build(seed).unwrap();
@@ -561,11 +570,7 @@ mod tests {
             let mut aux = AuxVars::forward(&net, x.as_ref());
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             for a in &mut aux.a {
-                for j in 0..a.ncols() {
-                    for i in 0..a.nrows() {
-                        a[(i, j)] += ascale * rng.random_range(-1.0..1.0);
-                    }
-                }
+                perturb(a, ascale, &mut rng);
             }
             let ls = mse(&net, x.as_ref(), y.as_ref());
             let j = objective(&net, &aux, x.as_ref(), y.as_ref(), Weighting::SelfAdaptive);

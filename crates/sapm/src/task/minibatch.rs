@@ -130,34 +130,34 @@ impl<'a> MiniBatch<'a> {
     }
 }
 
-impl Objective for MiniBatch<'_> {
-    /// The loss of the batch the next step would use.
-    fn value(&mut self, net: &Network) -> f64 {
-        let nb = self.gather(self.step);
-        let (xb, yb) = (
-            self.xb.as_ref().subcols(0, nb),
-            self.yb.as_ref().subcols(0, nb),
-        );
+impl MiniBatch<'_> {
+    /// The batch of step `step` gathered, with the gradient workspace of its
+    /// length.
+    fn batch(&mut self, step: u64) -> (&mut LsGrad, MatRef<'_, f64>, MatRef<'_, f64>) {
+        let nb = self.gather(step);
         let g = if nb == self.size {
             &mut self.full
         } else {
             self.last.as_mut().expect("short batch")
         };
+        (
+            g,
+            self.xb.as_ref().subcols(0, nb),
+            self.yb.as_ref().subcols(0, nb),
+        )
+    }
+}
+
+impl Objective for MiniBatch<'_> {
+    /// The loss of the batch the next step would use.
+    fn value(&mut self, net: &Network) -> f64 {
+        let (g, xb, yb) = self.batch(self.step);
         g.loss(net, xb, yb)
     }
     /// Batch loss and gradient of the current step; moves to the next step.
     fn value_grad(&mut self, net: &Network, grad: &mut [f64]) -> f64 {
-        let nb = self.gather(self.step);
         self.step += 1;
-        let (xb, yb) = (
-            self.xb.as_ref().subcols(0, nb),
-            self.yb.as_ref().subcols(0, nb),
-        );
-        let g = if nb == self.size {
-            &mut self.full
-        } else {
-            self.last.as_mut().expect("short batch")
-        };
+        let (g, xb, yb) = self.batch(self.step - 1);
         g.loss_grad(net, xb, yb, grad)
     }
     fn set_step(&mut self, step: u64) {

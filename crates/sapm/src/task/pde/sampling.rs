@@ -297,15 +297,16 @@ fn sample_boundary(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Result
         }
         return Ok(out);
     }
+    // The area of face `i` (the box's extent in the other coordinates).
+    let area = |i: usize| -> f64 {
+        (0..d)
+            .filter(|&j| j != i)
+            .map(|j| p.hi[j] - p.lo[j])
+            .product()
+    };
+    let total: f64 = faces.iter().map(|&(i, _)| area(i)).sum();
     match cfg.sampling {
         Sampling::Random => {
-            let area = |i: usize| -> f64 {
-                (0..d)
-                    .filter(|&j| j != i)
-                    .map(|j| p.hi[j] - p.lo[j])
-                    .product()
-            };
-            let total: f64 = faces.iter().map(|&(i, _)| area(i)).sum();
             let max_tries = 1000 * cfg.n_boundary;
             let mut tries = 0;
             while out.len() < cfg.n_boundary && tries < max_tries {
@@ -330,13 +331,6 @@ fn sample_boundary(p: &Problem, cfg: &PdeConfig, rng: &mut ChaCha8Rng) -> Result
         Sampling::Lhs | Sampling::Sobol => {
             // First coordinate picks the face by area, the others place the
             // point on it; kept where the face is inflow.
-            let area = |i: usize| -> f64 {
-                (0..d)
-                    .filter(|&j| j != i)
-                    .map(|j| p.hi[j] - p.lo[j])
-                    .product()
-            };
-            let total: f64 = faces.iter().map(|&(i, _)| area(i)).sum();
             let mut bad = None;
             out = designs::draw(cfg.sampling, cfg.n_boundary, d, rng, |u| {
                 let mut r = u[0] * total;
