@@ -26,6 +26,21 @@ fn tiny(sets: &[&str], seeds: usize, iterations: usize) -> StudyOptions {
     }
 }
 
+/// One seed, 0.05 s per run, width 4, and `sets`.
+fn timed(sets: &[&str]) -> StudyOptions {
+    let mut all = vec!["network.width=4".to_string()];
+    all.extend(sets.iter().map(|s| s.to_string()));
+    StudyOptions {
+        seeds: Some(1),
+        seconds: Some(0.05),
+        sets: all,
+        jobs: 2,
+        threads_per_run: 1,
+        command: "sapm study (test)".into(),
+        ..Default::default()
+    }
+}
+
 /// Run a study and check the promised files; returns the report text.
 fn check(name: &str, opts: &StudyOptions, plots: &[&str], expect_runs: usize) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -395,22 +410,11 @@ fn default_budgets_fit_the_stated_time() {
 /// table per problem and the error-against-time plot.
 #[test]
 fn optimizers_study_end_to_end() {
-    let opts = StudyOptions {
-        seeds: Some(1),
-        seconds: Some(0.05),
-        sets: [
-            "network.width=4",
-            "study.pinn_seconds=0.05",
-            "study.problems=[\"sin_x2-L6\", \"steady1d\"]",
-            "study.methods=[\"ls-adam\", \"sapm\", \"lm\"]",
-        ]
-        .map(String::from)
-        .to_vec(),
-        jobs: 2,
-        threads_per_run: 1,
-        command: "sapm study (test)".into(),
-        ..Default::default()
-    };
+    let opts = timed(&[
+        "study.pinn_seconds=0.05",
+        "study.problems=[\"sin_x2-L6\", \"steady1d\"]",
+        "study.methods=[\"ls-adam\", \"sapm\", \"lm\"]",
+    ]);
     let report = check("optimizers", &opts, &["error_time"], 6);
     for s in ["## sin_x2-L6", "## steady1d", "| lm |", "spike ratio"] {
         assert!(report.contains(s), "{s}: {report}");
@@ -442,24 +446,13 @@ fn optimizers_study_end_to_end() {
 /// 2-D error maps, and names the refused method with the library's reason.
 #[test]
 fn second_order_study_end_to_end() {
-    let opts = StudyOptions {
-        seeds: Some(1),
-        seconds: Some(0.05),
-        sets: [
-            "network.width=4",
-            "pde.n_interior=40",
-            "pde.n_boundary=12",
-            "pde.n_test=11",
-            "study.problems=[\"poisson1d\", \"poisson2d\"]",
-            "study.methods=[\"ls-adam\", \"elm\", \"varpro\", \"pm\"]",
-        ]
-        .map(String::from)
-        .to_vec(),
-        jobs: 2,
-        threads_per_run: 1,
-        command: "sapm study (test)".into(),
-        ..Default::default()
-    };
+    let opts = timed(&[
+        "pde.n_interior=40",
+        "pde.n_boundary=12",
+        "pde.n_test=11",
+        "study.problems=[\"poisson1d\", \"poisson2d\"]",
+        "study.methods=[\"ls-adam\", \"elm\", \"varpro\", \"pm\"]",
+    ]);
     let (specs, _) = sapm_study::study::plan("second-order", &opts).unwrap();
     let pm_runs = specs.iter().any(|s| s.label == "pm");
     let runs = if pm_runs { 8 } else { 6 };

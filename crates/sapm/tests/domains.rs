@@ -187,25 +187,13 @@ fn the_corner_singularity_trains_with_lm_adam_lbfgs_and_sapm() {
 #[test]
 fn the_least_squares_methods_train_on_the_new_domains() {
     for problem in ["poisson2d_disk", "poisson2d_hole_robin"] {
-        for (m, sets) in [
-            ("ls-adam", vec!["train.max_iterations=600", "adam.lr=0.01"]),
-            ("ls-lbfgs", vec!["train.max_iterations=150"]),
-            (
-                "ls-adam-lbfgs",
-                vec![
-                    "train.max_iterations=250",
-                    "adam_lbfgs.adam_steps=100",
-                    "adam.lr=0.01",
-                ],
-            ),
-            ("lm", vec!["train.max_iterations=20"]),
-        ] {
+        for (m, sets) in runs::ls_methods(600, 20) {
             let mut all = vec![
                 format!("method={m}"),
                 format!("pde.problem={problem}"),
                 "pde.sampling=lhs".into(),
             ];
-            all.extend(sets.iter().map(|s| s.to_string()));
+            all.extend(sets);
             let sets: Vec<&str> = all.iter().map(String::as_str).collect();
             let f = fit_pde(&cfg(SMALL, &sets), &mut NoObserver).unwrap();
             runs::assert_rel_l2_fell(&f, 0.1, &format!("{problem} {m}"));

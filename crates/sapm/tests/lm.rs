@@ -15,6 +15,9 @@ use std::ops::Range;
 
 #[path = "support/runs.rs"]
 mod runs;
+#[path = "support/varpro_fd.rs"]
+mod varpro_fd;
+use varpro_fd::check_reduced_gradient_and_kaufman_jacobian;
 
 use runs::on_threads;
 
@@ -274,6 +277,8 @@ fn small_net_interpolation_reaches_the_residual_floor_monotonically() {
     }
 }
 
+/// VarPro's reduced gradient and Kaufman Jacobian on regression residuals
+/// against finite differences of the reduced residual.
 #[test]
 fn varpro_reduced_gradient_matches_finite_differences() {
     let (x, y) = sin_data(30, 1);
@@ -283,36 +288,7 @@ fn varpro_reduced_gradient_matches_finite_differences() {
         &net,
         1e-10,
     );
-    vp.prepare(&mut net).unwrap();
-    let (m, ph) = (vp.residual_count(), vp.dim(&net));
-    let mut r = vec![0.0; m];
-    vp.residuals_into(&net, &mut r);
-    let mut normal = Normal::new(true, vp.factored(), m, ph);
-    normal.linearize(&mut vp, &net, &r);
-    let g: Vec<f64> = normal.grad().iter().map(|v| 2.0 * v).collect();
-    // f(theta_h) = min over the output layer of |r|^2.
-    let mut theta = vec![0.0; ph];
-    vp.params_into(&net, &mut theta);
-    let mut f_at = |t: &[f64]| {
-        let mut n2 = net.clone();
-        vp.set_params(&mut n2, t).unwrap();
-        let mut rr = vec![0.0; m];
-        vp.residuals_into(&n2, &mut rr)
-    };
-    let h = 1e-6;
-    for k in 0..ph {
-        let mut tp = theta.clone();
-        tp[k] += h;
-        let fp = f_at(&tp);
-        tp[k] -= 2.0 * h;
-        let fm = f_at(&tp);
-        let fd = (fp - fm) / (2.0 * h);
-        assert!(
-            (fd - g[k]).abs() <= 1e-6 * (1e-4 + g[k].abs()),
-            "param {k}: fd {fd:e} vs {:e}",
-            g[k]
-        );
-    }
+    check_reduced_gradient_and_kaufman_jacobian(&mut vp, &mut net, "sin");
 }
 
 #[test]

@@ -39,24 +39,14 @@ bc = [
 
 #[test]
 fn every_least_squares_method_lowers_the_error_on_poisson1d() {
-    for (m, sets) in [
-        ("ls-adam", vec!["train.max_iterations=2000", "adam.lr=0.01"]),
-        ("ls-lbfgs", vec!["train.max_iterations=150"]),
-        (
-            "ls-adam-lbfgs",
-            vec![
-                "train.max_iterations=250",
-                "adam_lbfgs.adam_steps=100",
-                "adam.lr=0.01",
-            ],
-        ),
-        ("lm", vec!["train.max_iterations=25"]),
-        // The penalty methods on second-derivative auxiliaries.
-        ("sapm", vec!["train.max_iterations=40"]),
-        ("pm", vec!["train.max_iterations=40"]),
-    ] {
+    let mut methods = runs::ls_methods(2000, 25);
+    // The penalty methods on second-derivative auxiliaries.
+    for m in ["sapm", "pm"] {
+        methods.push((m, vec!["train.max_iterations=40".to_string()]));
+    }
+    for (m, sets) in methods {
         let mut all = vec![format!("method={m}"), "train.record_every=5".into()];
-        all.extend(sets.iter().map(|s| s.to_string()));
+        all.extend(sets);
         let sets: Vec<&str> = all.iter().map(String::as_str).collect();
         let f = fit_pde(&cfg(POISSON1D, &sets), &mut NoObserver).unwrap();
         let first = f.history[0].values[3];
@@ -106,59 +96,53 @@ fn a_custom_heat_problem_with_a_neumann_face_trains_with_lm() {
 
 #[test]
 fn bad_specs_are_refused_before_any_training() {
-    let set = |k: &str| format!("pde.{k}");
-    for (sets, want) in [
-        (vec![set("order=3")], vec!["pde.order", "order 3"]),
+    // `pde.bc` with one piece per `(face, kind, value)`.
+    let bc = |pieces: &[(&str, &str, &str)]| {
+        let p: Vec<String> = pieces
+            .iter()
+            .map(|(f, k, v)| format!("{{ face = \"{f}\", kind = \"{k}\", value = \"{v}\" }}"))
+            .collect();
+        format!("bc=[{}]", p.join(", "))
+    };
+    for (set, want) in [
+        ("order=3".to_string(), vec!["pde.order", "order 3"]),
+        ("f=\"sin(q)\"".into(), vec!["pde.f", "unknown variable `q`"]),
         (
-            vec![set("f=\"sin(q)\"")],
-            vec!["pde.f", "unknown variable `q`"],
-        ),
-        (
-            vec![set("a=[[\"-0.1\", \"1\"], [\"0\", \"0\"]]")],
+            "a=[[\"-0.1\", \"1\"], [\"0\", \"0\"]]".into(),
             vec!["pde.a", "not symmetric"],
         ),
         (
-            vec![set("a=[[\"-0.1\", \"x\"], [\"t\", \"0\"]]")],
+            "a=[[\"-0.1\", \"x\"], [\"t\", \"0\"]]".into(),
             vec!["not symmetric"],
         ),
         (
-            vec![set(
-                "bc=[{ face = \"x_lo\", kind = \"neumann\", value = \"0\" }, { face = \"t_lo\", kind = \"initial\", value = \"1\" }]",
-            )],
+            bc(&[("x_lo", "neumann", "0"), ("t_lo", "initial", "1")]),
             vec!["face x_hi has no boundary data", "second order in `x`"],
         ),
         (
-            vec![set(
-                "bc=[{ face = \"x_lo\", kind = \"dirichlet\", value = \"0\" }, { face = \"x_hi\", kind = \"dirichlet\", value = \"0\" }]",
-            )],
+            bc(&[("x_lo", "dirichlet", "0"), ("x_hi", "dirichlet", "0")]),
             vec!["face t_lo has no boundary data", "inflow"],
         ),
         (
-            vec![set(
-                "bc=[{ face = \"x_lo\", kind = \"robin\", value = \"0\" }]",
-            )],
+            bc(&[("x_lo", "robin", "0")]),
             vec!["pde.bc[0].alpha", "robin"],
         ),
         (
-            vec![set(
-                "bc=[{ face = \"t_hi\", kind = \"initial\", value = \"0\" }]",
-            )],
+            bc(&[("t_hi", "initial", "0")]),
             vec!["pde.bc[0].kind", "lower face"],
         ),
         (
-            vec![set(
-                "bc=[{ face = \"y_lo\", kind = \"dirichlet\", value = \"0\" }]",
-            )],
+            bc(&[("y_lo", "dirichlet", "0")]),
             vec!["pde.bc[0].on", "x_lo, x_hi, t_lo, t_hi"],
         ),
-        (vec![set("g=\"0\"")], vec!["pde.g", "pde.bc"]),
-        (vec![set("k=2")], vec!["pde.k", "helmholtz2d"]),
-        (vec![set("periodic=[true, false]")], vec!["periodic"]),
+        ("g=\"0\"".into(), vec!["pde.g", "pde.bc"]),
+        ("k=2".into(), vec!["pde.k", "helmholtz2d"]),
+        ("periodic=[true, false]".into(), vec!["periodic"]),
     ] {
-        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
-        let e = refused(HEAT_CUSTOM, &sets);
+        let set = format!("pde.{set}");
+        let e = refused(HEAT_CUSTOM, &[set.as_str()]);
         for w in want {
-            assert!(e.contains(w), "{sets:?}: {e}");
+            assert!(e.contains(w), "{set}: {e}");
         }
     }
     // A second-order key on a first-order custom problem is unused.

@@ -9,7 +9,6 @@ use sapm::fit::fit_pde;
 use sapm::linalg::SolveMethod;
 use sapm::net::{Network, NetworkSpec};
 use sapm::objective::LeastSquares;
-use sapm::optim::lm::normal::Normal;
 use sapm::optim::lm::{LmModel, Residuals, VarPro};
 use sapm::optim::{Elm, Trainer};
 use sapm::task::pde::second_loss::SecondObjective;
@@ -17,6 +16,9 @@ use sapm::task::pde::{PdeConfig, PinnData, Problem};
 
 #[path = "support/runs.rs"]
 mod runs;
+#[path = "support/varpro_fd.rs"]
+mod varpro_fd;
+use varpro_fd::check_reduced_gradient_and_kaufman_jacobian;
 
 fn problems() -> Vec<Problem> {
     vec![Problem::poisson1d(), Problem::heat1d()]
@@ -95,62 +97,15 @@ fn the_eliminated_output_layer_is_the_least_squares_solution() {
     }
 }
 
-/// `f(theta_h) = min over the output layer of |r|^2 + mu |theta_L|^2`:
-/// VarPro's gradient `2 J_K^T r` is its exact gradient, and the Kaufman
-/// Jacobian `J_K = (I - Q Q^T) dr/dtheta_h` is the projection of the
-/// reduced residual's Jacobian onto the complement of `range(A)` (the
-/// reduced Jacobian's other term lies in `range(A)`).
+/// VarPro's reduced gradient and Kaufman Jacobian on second-order rows
+/// against finite differences of the reduced residual.
 #[test]
 fn reduced_gradient_and_kaufman_jacobian_match_finite_differences() {
     for p in problems() {
         let d = data(&p);
         let mut net = net(&p, 4);
         let mut vp = varpro(&d, &net, 1e-10);
-        vp.prepare(&mut net).unwrap();
-        let (m, ph) = (vp.residual_count(), vp.dim(&net));
-        let mut r = vec![0.0; m];
-        vp.residuals_into(&net, &mut r);
-        let mut normal = Normal::new(true, vp.factored(), m, ph);
-        normal.linearize(&mut vp, &net, &r);
-        let g: Vec<f64> = normal.grad().iter().map(|v| 2.0 * v).collect();
-        let mut jh = Mat::zeros(m, ph);
-        vp.jacobian_rows_into(&net, 0..m, jh.as_mut());
-        let q = vp.projector().unwrap().to_owned();
-        let project = |j: &Mat<f64>| j - &q * (q.transpose() * j);
-        let jk = project(&jh);
-
-        let mut theta = vec![0.0; ph];
-        vp.params_into(&net, &mut theta);
-        let mut reduced = |t: &[f64]| {
-            let mut n2 = net.clone();
-            vp.set_params(&mut n2, t).unwrap();
-            let mut rr = vec![0.0; m];
-            let f = vp.residuals_into(&n2, &mut rr);
-            (f, rr)
-        };
-        let h = 1e-6;
-        let mut fd = Mat::zeros(m, ph);
-        for k in 0..ph {
-            let mut tp = theta.clone();
-            tp[k] += h;
-            let (fp, rp) = reduced(&tp);
-            tp[k] -= 2.0 * h;
-            let (fm, rm) = reduced(&tp);
-            let dfd = (fp - fm) / (2.0 * h);
-            assert!(
-                (dfd - g[k]).abs() <= 1e-6 * (1e-4 + g[k].abs()),
-                "{} param {k}: fd {dfd:e} vs {:e}",
-                p.name,
-                g[k]
-            );
-            for i in 0..m {
-                fd[(i, k)] = (rp[i] - rm[i]) / (2.0 * h);
-            }
-        }
-        let fdk = project(&fd);
-        let scale = jk.norm_max();
-        let err = (&fdk - &jk).norm_max() / scale;
-        assert!(err < 1e-6, "{}: Kaufman Jacobian off by {err:e}", p.name);
+        check_reduced_gradient_and_kaufman_jacobian(&mut vp, &mut net, &p.name);
     }
 }
 

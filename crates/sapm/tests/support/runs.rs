@@ -72,3 +72,30 @@ pub fn assert_rel_l2_fell(f: &Fitted, factor: f64, label: &str) -> (f64, f64) {
     );
     (first, last)
 }
+
+/// The least-squares methods with short budgets for a small PINN: `ls-adam`
+/// (`adam_iterations` at lr 0.01), `ls-lbfgs`, `ls-adam-lbfgs` and `lm`
+/// (`lm_iterations`); each with its `--set` list.
+pub fn ls_methods(
+    adam_iterations: usize,
+    lm_iterations: usize,
+) -> Vec<(&'static str, Vec<String>)> {
+    let adam = format!("train.max_iterations={adam_iterations}");
+    let lm = format!("train.max_iterations={lm_iterations}");
+    [
+        ("ls-adam", vec![adam.as_str(), "adam.lr=0.01"]),
+        ("ls-lbfgs", vec!["train.max_iterations=150"]),
+        (
+            "ls-adam-lbfgs",
+            vec![
+                "train.max_iterations=250",
+                "adam_lbfgs.adam_steps=100",
+                "adam.lr=0.01",
+            ],
+        ),
+        ("lm", vec![lm.as_str()]),
+    ]
+    .into_iter()
+    .map(|(m, sets)| (m, sets.into_iter().map(String::from).collect()))
+    .collect()
+}
