@@ -23,6 +23,49 @@ pub fn build_trainer<'a>(
     build_trainer_on(cfg, task, net, &local_reducer())
 }
 
+/// Mini-batches over every process's samples, `(x, y)` being this process's
+/// shard [`crate::linalg::shard_range`] of them; the batches are one
+/// process's batches of the whole set, the losses and gradients summed over
+/// `reducer`. `None` when a batch would hold every sample (full batch, as
+/// on one process).
+fn sharded_batches<'a>(
+    cfg: &Checked,
+    net: &Network,
+    x: faer::MatRef<'a, f64>,
+    y: faer::MatRef<'a, f64>,
+    reducer: &SharedReducer,
+) -> Result<Option<Box<dyn crate::objective::Objective + 'a>>> {
+    let mut n = [x.ncols() as f64];
+    reducer.all_reduce_sum(&mut n)?;
+    let total = n[0] as usize;
+    if cfg.train.batch_size >= total {
+        return Ok(None);
+    }
+    let mine = crate::linalg::shard_range(total, reducer.rank(), reducer.size());
+    if mine.len() != x.ncols() {
+        return Err(Error::Data(format!(
+            "process {} holds {} training samples where the shards of {total} over {} processes give it {}",
+            reducer.rank(),
+            x.ncols(),
+            reducer.size(),
+            mine.len()
+        )));
+    }
+    let mb = MiniBatch::sharded(
+        net,
+        x,
+        y,
+        (mine.start, total),
+        cfg.train.batch_size,
+        cfg.seed,
+    );
+    Ok(Some(Box::new(crate::objective::ShardedObjective::new(
+        Box::new(mb),
+        reducer.clone(),
+        net.num_params(),
+    ))))
+}
+
 /// Methods that run on several processes, each on its shard of the samples.
 pub const DISTRIBUTED_METHODS: [Method; 8] = [
     Method::LsGd,
@@ -57,6 +100,12 @@ pub fn build_trainer_on<'a>(
         Method::LsGd => Box::new(GradientDescent::new(obj(), cfg.gd.lr)),
         Method::LsAdam => match (task, task.regression_data()) {
             // batch_size >= N is full batch, bit for bit.
+            (_, Some((x, y))) if cfg.train.batch_size > 0 && reducer.size() > 1 => {
+                match sharded_batches(cfg, net, x, y, reducer)? {
+                    Some(mb) => Box::new(Adam::new(mb, cfg.adam)),
+                    None => adam(),
+                }
+            }
             (_, Some((x, y))) if cfg.train.batch_size > 0 && cfg.train.batch_size < x.ncols() => {
                 let mb = MiniBatch::new(net, x, y, cfg.train.batch_size, cfg.seed);
                 Box::new(Adam::new(Box::new(mb), cfg.adam))
@@ -198,10 +247,10 @@ pub fn check_distributed(cfg: &Checked) -> Result<()> {
             "\"dual\" needs every residual in one process; several processes solve the primal system (\"auto\" or \"primal\")",
         ));
     }
-    if cfg.train.batch_size > 0 {
+    if cfg.train.batch_size > 0 && cfg.pde.is_some() {
         return Err(Error::config(
             "train.batch_size",
-            "mini-batches do not run on several processes yet (full batch: 0)",
+            "collocation mini-batches do not run on several processes yet (full batch: 0; regression mini-batches do)",
         ));
     }
     if cfg.train.max_seconds > 0.0 {

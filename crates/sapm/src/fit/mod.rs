@@ -13,6 +13,8 @@ mod checkpoint_file;
 pub mod distributed;
 #[cfg(test)]
 mod distributed_harness;
+#[cfg(test)]
+mod distributed_minibatch_tests;
 mod distributed_pde;
 pub mod march;
 mod schedule;

@@ -136,6 +136,9 @@ pub struct LsGrad {
     n: usize,
     /// Samples over all processes (`n` in a single process): the mean's divisor.
     total: usize,
+    /// The most samples the buffers were made for, and the block cap asked for.
+    capacity: usize,
+    block: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -175,7 +178,26 @@ impl LsGrad {
             slots,
             n,
             total: n,
+            capacity: n,
+            block,
         }
+    }
+
+    /// Re-targets the buffers at `n <= ` the constructor's samples, the mean
+    /// dividing by `total` (a process's share of a mini-batch drawn over all
+    /// processes: its length changes from step to step). The blocks are those
+    /// [`LsGrad::new`] would make for `n`, never wider than the buffers.
+    pub fn set_len(&mut self, n: usize, total: usize) {
+        assert!(
+            n <= self.capacity,
+            "{n} samples for buffers of {}",
+            self.capacity
+        );
+        if n != self.n {
+            self.blocks = SampleBlocks::new(n, crate::linalg::balanced_block(n, self.block));
+            self.n = n;
+        }
+        self.total = total;
     }
 
     /// Divide by `total` samples (all processes' shards) instead of this shard's.
