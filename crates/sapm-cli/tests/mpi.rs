@@ -84,8 +84,20 @@ fn ok(o: &Output, what: &str) {
 #[test]
 fn one_two_and_three_ranks_give_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();
-    for method in ["ls-gd", "ls-adam", "ls-lbfgs", "pm", "sapm", "lm"] {
-        let text = tiny(method).replace("n_train = 30", "n_train = 61");
+    // `ls-adam` with 16-sample batches: every rank draws the whole set's batches.
+    for (method, batch) in [
+        ("ls-gd", 0),
+        ("ls-adam", 0),
+        ("ls-adam", 16),
+        ("ls-lbfgs", 0),
+        ("pm", 0),
+        ("sapm", 0),
+        ("lm", 0),
+    ] {
+        let mut text = tiny(method).replace("n_train = 30", "n_train = 61");
+        if batch > 0 {
+            text.push_str(&format!("batch_size = {batch}\n"));
+        }
         let penalty = method == "pm" || method == "sapm";
         let write = |name: &str, extra: &str| {
             let cfg = dir.path().join(format!("{name}.toml"));
@@ -97,9 +109,9 @@ fn one_two_and_three_ranks_give_the_same_weights() {
             std::fs::write(&cfg, t).unwrap();
             cfg
         };
-        let cfg = write(method, "");
+        let cfg = write(&format!("{method}{batch}"), "");
         let run = |k: usize, cfg: &Path, tag: &str| {
-            let out = dir.path().join(format!("{method}-{tag}{k}"));
+            let out = dir.path().join(format!("{method}{batch}-{tag}{k}"));
             ok(
                 &mpirun(k, cfg, &out, &[]),
                 &format!("{method} on {k} ranks"),

@@ -103,4 +103,7 @@ impl Objective for ShardedObjective<'_> {
     fn set_step(&mut self, step: u64) {
         self.inner.set_step(step);
     }
+    fn stochastic(&self) -> bool {
+        self.inner.stochastic()
+    }
 }

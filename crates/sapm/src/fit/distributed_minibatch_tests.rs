@@ -25,6 +25,28 @@ fn params_on(k: usize, cfg: &Checked, data: &Split) -> Vec<Vec<f64>> {
     })
 }
 
+/// A small batch at a small learning rate: batch losses go up and down, which
+/// the driver must not take for divergence (the objective is stochastic on
+/// every process count, not only on one).
+#[test]
+fn noisy_batch_losses_end_as_on_one_process() {
+    let cfg = TrainConfig::from_toml_str(
+        "method = \"ls-adam\"\nseed = 3\n[network]\ndepth = 3\nwidth = 6\n[data]\nn_train = 61\nn_test = 40\n[train]\nmax_iterations = 15\nrecord_every = 5\nbatch_size = 16\n",
+        &[],
+        None,
+    )
+    .unwrap();
+    let data = cfg.data.load(cfg.seed).unwrap();
+    for k in [1, 2] {
+        let ends = on_threads(k, |_, r| {
+            let f = fit_distributed(&cfg, &data, r, &mut NoObserver).unwrap();
+            (f.summary.status, f.summary.iterations)
+        });
+        assert_eq!(ends[0].1, 15, "{k} processes: {:?}", ends[0].0);
+        assert_eq!(ends[0], ends[k - 1]);
+    }
+}
+
 /// 2 and 3 processes train to the weights of one (1e-10 relative; the
 /// gradient sums differ in order only), the same bits on every process;
 /// a batch over every sample is full batch, bit for bit.
