@@ -15,15 +15,16 @@ pub mod distributed;
 mod distributed_harness;
 mod distributed_pde;
 pub mod march;
+mod rank_checkpoints;
+#[cfg(test)]
+mod recut_tests;
 mod schedule;
 pub mod summary;
 mod train_figures;
 
 pub use checkpoint_file::{CheckpointFile, checkpoint_config};
-pub use distributed::{
-    check_rank_checkpoints, fit_distributed, fit_distributed_checkpointed, fit_shard_checkpointed,
-    rank_file_name,
-};
+pub use distributed::{fit_distributed, fit_distributed_checkpointed, fit_shard_checkpointed};
+pub use rank_checkpoints::{open_rank_checkpoints, rank_file_name};
 pub use summary::{Diagnostics, Summary, WindowSummary, aux_diagnostics, diagnostics};
 
 use crate::checkpoint::StateReader;

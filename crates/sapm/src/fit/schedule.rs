@@ -83,14 +83,14 @@ pub(crate) fn run_stages<'d>(
         let metrics = task.metrics_on(Some(&plan.reducer));
         let fp = task.fingerprint();
         let here = if k == start { resume.take() } else { None };
-        if let Some(r) = here.as_deref() {
-            let saved = r.int("run.data_fingerprint")?;
-            if saved != fp {
-                return Err(r.err(format!(
-                    "field `meta.run.data_fingerprint`: the checkpoint was written for other {} ({saved:016x}, this run has {fp:016x})",
-                    task.data_name()
-                )));
-            }
+        if let Some(r) = here.as_deref()
+            && let Some(saved) = r.data_fingerprint()?
+            && saved != fp
+        {
+            return Err(r.err(format!(
+                "field `meta.run.data_fingerprint`: the checkpoint was written for other {} ({saved:016x}, this run has {fp:016x})",
+                task.data_name()
+            )));
         }
         if let Some(c) = checkpoint.as_deref_mut() {
             c.data = fp;
