@@ -204,3 +204,50 @@ fn a_missing_rank_file_is_named() {
         }
     }
 }
+
+/// The rows fingerprint of 1, 2 and 3 processes holding their shards is the
+/// same on every process; one changed value changes it.
+#[test]
+fn rows_fingerprint_does_not_depend_on_the_sharding() {
+    use crate::data::ShardSplit;
+    use crate::task::Task;
+    let cfg = TrainConfig::from_toml_str("[data]\nn_train = 41\nn_test = 7\n", &[], None).unwrap();
+    let mut data = cfg.data.load(3).unwrap();
+    let on = |data: &Split, k: usize| {
+        on_threads(k, |rank, r| {
+            let s = ShardSplit::of(data, rank, k).unwrap();
+            Task::Regression(&s.split, None)
+                .rows_fingerprint(r.as_ref())
+                .unwrap()
+        })
+    };
+    let one = on(&data, 1)[0];
+    for k in [2, 3] {
+        assert!(on(&data, k).iter().all(|&f| f == one), "{k} processes");
+    }
+    data.train.y[(0, 20)] += 1e-12;
+    assert_ne!(on(&data, 3)[0], one);
+}
+
+/// Resumed on another number of processes with one training value changed,
+/// the rows fingerprint (over all processes' rows) refuses it on every
+/// process. (On as many, each file's own fingerprint refuses it on the
+/// process holding the row: `sapm train` then ends the job through
+/// `MPI_Abort`; threads would wait for the others.)
+#[test]
+fn other_rows_are_refused_on_another_number_of_processes() {
+    let cfg = TrainConfig::from_toml_str(&regression("sapm", 7, 3, ""), &[], None).unwrap();
+    let mut data = cfg.data.load(3).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    weights(run_on(2, &cfg, Some(&data), dir.path(), false), "sapm");
+    data.train.y[(0, 200)] += 1e-9;
+    for k in [3, 1] {
+        for r in run_on(k, &cfg, Some(&data), dir.path(), true) {
+            let e = r.expect_err("resumed on other data").to_string();
+            assert!(
+                e.contains("rows_fingerprint") && e.contains("written for other data"),
+                "{k}: {e}"
+            );
+        }
+    }
+}

@@ -83,17 +83,18 @@ pub(crate) fn run_stages<'d>(
         let metrics = task.metrics_on(Some(&plan.reducer));
         let fp = task.fingerprint();
         let here = if k == start { resume.take() } else { None };
-        if let Some(r) = here.as_deref()
-            && let Some(saved) = r.data_fingerprint()?
-            && saved != fp
-        {
-            return Err(r.err(format!(
-                "field `meta.run.data_fingerprint`: the checkpoint was written for other {} ({saved:016x}, this run has {fp:016x})",
-                task.data_name()
-            )));
+        // Over every process's rows (two collectives), when checkpointing
+        // or resuming (alike on every process).
+        let rows = match (checkpoint.is_some(), here.is_some()) {
+            (false, false) => 0,
+            _ => task.rows_fingerprint(plan.reducer.as_ref())?,
+        };
+        if let Some(r) = here.as_deref() {
+            check_data(r, fp, rows, task.data_name())?;
         }
         if let Some(c) = checkpoint.as_deref_mut() {
             c.data = fp;
+            c.rows = rows;
             c.stage = k;
         }
         let res = run_with(
@@ -125,6 +126,28 @@ pub(crate) fn run_stages<'d>(
         }
     }
     Ok(done)
+}
+
+/// The checkpoint `r` was written on this process's data (fingerprint
+/// `fp`); resumed on another number of processes, on the rows of all
+/// processes (fingerprint `rows`: each file's own is of its shard).
+fn check_data(r: &StateReader, fp: u64, rows: u64, what: &str) -> Result<()> {
+    let (key, saved, have) = match r.data_fingerprint()? {
+        Some(saved) => ("data_fingerprint", saved, fp),
+        None if !r.has_meta("run.rows_fingerprint") => {
+            return Err(r.err(format!(
+                "field `meta.run.rows_fingerprint` is missing (written by an earlier sapm): resume it on the {} processes that wrote it",
+                r.written_by().unwrap_or(1)
+            )));
+        }
+        None => ("rows_fingerprint", r.int("run.rows_fingerprint")?, rows),
+    };
+    if saved != have {
+        return Err(r.err(format!(
+            "field `meta.run.{key}`: the checkpoint was written for other {what} ({saved:016x}, this run has {have:016x})"
+        )));
+    }
+    Ok(())
 }
 
 /// The initial network of a stage (from the run seed).
