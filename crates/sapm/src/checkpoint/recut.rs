@@ -33,6 +33,10 @@ pub struct RowSpan {
     pub at: usize,
 }
 
+/// `copy(src, from, dst, to, count)`: move `count` rows from `src` to `dst`
+/// in a trainer's layout of per-point state.
+pub type CopyRows<'a> = dyn Fn(&[f64], RowSpan, &mut [f64], RowSpan, usize) + 'a;
+
 impl Recut {
     /// The writing processes `j` whose rows can overlap those of process
     /// `rank` of `size`, for any row count: row `x` of `N` is process `j`'s of
@@ -92,7 +96,7 @@ impl StateReader {
         total: usize,
         width: usize,
         out: &mut [f64],
-        copy: &dyn Fn(&[f64], RowSpan, &mut [f64], RowSpan, usize),
+        copy: &CopyRows<'_>,
     ) -> Result<()> {
         let full = self.full(name);
         let Some((from, rank, size)) = self.recut.as_ref().map(|r| (r.from, r.rank, r.size)) else {
