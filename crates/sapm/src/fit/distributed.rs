@@ -112,7 +112,8 @@ pub fn fit_shard_checkpointed(
         .as_ref()
         .map(|s| scale_split(s, &shard.split))
         .transpose()?;
-    let shard = scaled.as_ref().unwrap_or(&shard.split);
+    let raw = &shard.split;
+    let shard = scaled.as_ref().unwrap_or(raw);
     let sc = scaling.as_ref();
     let build = |_: usize, _: &[StageOut<'_>]| Ok(Task::Regression(shard, sc));
     let summary_reducer = reducer.clone();
@@ -120,6 +121,7 @@ pub fn fit_shard_checkpointed(
         stages: 1,
         carry: true,
         task: &build,
+        raw: Some(raw),
         reducer,
     };
     let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;

@@ -136,6 +136,7 @@ pub fn fit_checkpointed(
             stages: 1,
             carry: true,
             task: &build,
+            raw: None,
             reducer: crate::linalg::local_reducer(),
         };
         let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;
@@ -179,6 +180,7 @@ pub fn fit_checkpointed(
         stages: base + rounds,
         carry: true,
         task: &build,
+        raw: None,
         reducer: crate::linalg::local_reducer(),
     };
     let done = run_stages(cfg, &plan, observer, checkpoint, resume)?;

@@ -166,6 +166,14 @@ fn regression_checkpoints_of_two_processes_resume_on_one_and_three() {
         let text = |iters, seed| regression(method, iters, seed, "");
         resumes_on_one_and_three(&text, Some(&data), tol, method);
     }
+    // Scaled data (fitted from sums over processes: the scaled rows differ
+    // by round-off between numbers of processes, the rows they come from do
+    // not).
+    let text = |iters, seed| {
+        regression("ls-lbfgs", iters, seed, "")
+            .replace("[data]\n", "[data]\nscale = \"standard\"\n")
+    };
+    resumes_on_one_and_three(&text, Some(&data), 1e-10, "ls-lbfgs, scaled data");
 }
 
 /// PINN (transport1d, interior and boundary points re-cut): SAPM and

@@ -9,6 +9,7 @@ use super::build::build_trainer_on;
 use super::checkpoint_file::{CheckpointFile, StageRecord, read_schedule};
 use crate::checkpoint::StateReader;
 use crate::config::Checked;
+use crate::data::Split;
 use crate::driver::{Checkpointer, Observer, RunOptions, RunResult, Status, run_with};
 use crate::error::Result;
 use crate::linalg::SharedReducer;
@@ -31,6 +32,10 @@ pub(crate) struct Plan<'p, 'd> {
     pub carry: bool,
     /// The task of stage `k` given the finished stages.
     pub task: &'p dyn Fn(usize, &[StageOut<'d>]) -> Result<Task<'d>>,
+    /// The unscaled training rows of a regression task whose scaling is
+    /// fitted from sums over processes (its scaled rows differ by round-off
+    /// between numbers of processes): what the rows fingerprint is of.
+    pub raw: Option<&'p Split>,
     /// Sums over the processes of the run (each task holding its shard).
     pub reducer: SharedReducer,
 }
@@ -87,7 +92,10 @@ pub(crate) fn run_stages<'d>(
         // or resuming (alike on every process).
         let rows = match (checkpoint.is_some(), here.is_some()) {
             (false, false) => 0,
-            _ => task.rows_fingerprint(plan.reducer.as_ref())?,
+            _ => match plan.raw {
+                Some(raw) => Task::Regression(raw, None).rows_fingerprint(plan.reducer.as_ref())?,
+                None => task.rows_fingerprint(plan.reducer.as_ref())?,
+            },
         };
         if let Some(r) = here.as_deref() {
             check_data(r, fp, rows, task.data_name())?;
