@@ -62,11 +62,6 @@ impl Recut {
             parts,
         }
     }
-
-    /// Processes that wrote the checkpoint.
-    pub fn from(&self) -> usize {
-        self.from
-    }
 }
 
 impl StateReader {
