@@ -7,16 +7,14 @@
 
 use crate::train_cmd::{Phases, TrainArgs, load_config, report, write_run};
 use anyhow::{Result, bail};
-use sapm::checkpoint::StateReader;
 use sapm::driver::{NoObserver, Status};
 use sapm::fit::{
-    CheckpointFile, check_rank_checkpoints, fit_distributed_checkpointed, fit_shard_checkpointed,
+    CheckpointFile, fit_distributed_checkpointed, fit_shard_checkpointed, open_rank_checkpoints,
     rank_file_name,
 };
 use sapm::linalg::SharedReducer;
 use sapm::linalg::mpi::MpiSession;
 use sapm::outdir::OutDir;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,8 +56,9 @@ fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
         bail!(crate::Usage("--out is required".into()));
     };
     let own_file = rank_file_name(rank, size);
+    // The checkpoint of a run on any number of processes (one collective).
     let mut reader = match &a.resume {
-        Some(dir) => Some(open_rank_checkpoint(dir, &own_file, size)?),
+        Some(dir) => Some(open_rank_checkpoints(dir, &reducer)?),
         None => None,
     };
     let cfg = load_config(a, reader.as_ref())?;
@@ -79,9 +78,6 @@ fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads)
         .build()?;
-    if let Some(r) = &reader {
-        check_rank_checkpoints(r, &reducer)?;
-    }
     // Every rank writes its own checkpoint file, at the same iterations.
     let mut ckpt = CheckpointFile::new(&out.join(&own_file), &cfg);
     let fitted = pool.install(|| match &shard {
@@ -120,37 +116,4 @@ fn run(a: &TrainArgs, reducer: SharedReducer, rank: usize) -> Result<ExitCode> {
         Status::Diverged => ExitCode::from(3),
         _ => ExitCode::SUCCESS,
     })
-}
-
-/// This rank's checkpoint in `dir`, or an error that says how the run in
-/// `dir` can be resumed (on how many processes, or without mpirun).
-fn open_rank_checkpoint(dir: &Path, own: &str, size: usize) -> Result<StateReader> {
-    let p = dir.join(own);
-    if p.exists() {
-        return Ok(StateReader::open(&p)?);
-    }
-    let other = std::fs::read_dir(dir)
-        .ok()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .find_map(|n| {
-            n.strip_prefix("checkpoint.rank0-of-")?
-                .strip_suffix(".sapm")?
-                .parse::<usize>()
-                .ok()
-        });
-    let hint = match other {
-        Some(k) => {
-            format!("the run was checkpointed by {k} processes: resume it with mpirun -n {k}")
-        }
-        None if dir.join(sapm::checkpoint::FILE_NAME).exists() => {
-            "it holds a single-process checkpoint: resume it without mpirun".into()
-        }
-        None => "was the run started with train.checkpoint_every > 0?".into(),
-    };
-    bail!(
-        "--resume {} on {size} processes: no {own} in that folder ({hint})",
-        dir.display()
-    )
 }

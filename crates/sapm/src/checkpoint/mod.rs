@@ -52,9 +52,11 @@
 //! ```
 
 mod reader;
+mod recut;
 mod writer;
 
 pub use reader::StateReader;
+pub use recut::{Recut, RowSpan};
 pub use writer::StateWriter;
 
 use serde::{Deserialize, Serialize};

@@ -20,6 +20,9 @@ pub struct StateReader {
     index: HashMap<String, usize>,
     src: Box<dyn Source>,
     prefix: String,
+    /// The files of the processes that wrote a checkpoint resumed by a
+    /// process of a run on several processes (see `recut.rs`).
+    pub(super) recut: Option<Box<super::Recut>>,
 }
 
 impl std::fmt::Debug for StateReader {
@@ -141,6 +144,7 @@ impl StateReader {
             index,
             src,
             prefix: String::new(),
+            recut: None,
         })
     }
 

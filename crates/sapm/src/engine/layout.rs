@@ -11,6 +11,8 @@
 //! this is the layout of the regression engine before the merge, so its
 //! numbers did not move.
 
+use crate::checkpoint::RowSpan;
+use crate::linalg::balanced_block;
 use crate::net::activation::Activation;
 use crate::net::{col, col_mut};
 use faer::linalg::matmul::matmul;
@@ -98,6 +100,38 @@ impl Shape {
     pub(crate) fn layer_span(&self, l: usize, nb: usize) -> std::ops::Range<usize> {
         let o = self.off[l] * nb;
         o..o + self.chans * self.m(l) * nb
+    }
+    /// Where point `j`'s hidden layer `l`, channel `c` starts in a buffer of
+    /// `n` points in blocks of `balanced_block(n, block)` (as
+    /// [`super::passes::SetPasses`] blocks them).
+    fn point_at(&self, block: usize, n: usize, j: usize, l: usize, c: usize) -> usize {
+        let b = balanced_block(n, block);
+        let start = j / b * b;
+        start * self.hidden_rows + self.at(l, c, b.min(n - start)) + (j - start) * self.m(l)
+    }
+
+    /// Copy `count` points' values from `src` (rows `from`) to `dst` (rows
+    /// `to`), both block by block as [`Shape::point_at`] says: resuming a
+    /// checkpoint on another number of processes re-cuts the auxiliaries.
+    pub(crate) fn copy_points(
+        &self,
+        block: usize,
+        src: &[f64],
+        from: RowSpan,
+        dst: &mut [f64],
+        to: RowSpan,
+        count: usize,
+    ) {
+        for k in 0..count {
+            for l in 0..self.depth() - 1 {
+                let m = self.m(l);
+                for c in 0..self.chans {
+                    let s = self.point_at(block, from.n, from.at + k, l, c);
+                    let d = self.point_at(block, to.n, to.at + k, l, c);
+                    dst[d..d + m].copy_from_slice(&src[s..s + m]);
+                }
+            }
+        }
     }
     /// The slab of the block covering `range` in a block-major buffer.
     pub(crate) fn slab<'s>(&self, buf: &'s [f64], range: &std::ops::Range<usize>) -> &'s [f64] {

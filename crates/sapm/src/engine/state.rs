@@ -16,6 +16,8 @@ use std::time::Instant;
 /// One set's buffers.
 pub(crate) struct SetState {
     pub passes: SetPasses,
+    /// Points of the set over all processes.
+    pub total: usize,
     /// Auxiliaries, `N H` values block by block (see `layout.rs`).
     pub a: Vec<f64>,
     /// Search direction, same layout.

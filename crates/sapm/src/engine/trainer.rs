@@ -260,6 +260,7 @@ impl Trainer for PenaltyTrainer<'_> {
                 };
                 SetState {
                     passes,
+                    total: total as usize,
                     d: vec![0.0; h * n],
                     a,
                     o,
@@ -435,8 +436,15 @@ impl Trainer for PenaltyTrainer<'_> {
         // forward-initialised auxiliaries are then overwritten.
         self.start(net)?;
         let st = self.st.as_mut().expect("started");
+        // Each set's rows of the auxiliaries (from the files of the
+        // processes that wrote them when resuming on another number).
+        let block = self.cfg.block;
         for (s, ss) in st.sets.iter_mut().enumerate() {
-            r.finite_f64s_into(&Self::entry(s), &mut ss.a)?;
+            let sh = &ss.passes.shape;
+            let copy = |src: &[f64], from, dst: &mut [f64], to, count| {
+                sh.copy_points(block, src, from, dst, to, count);
+            };
+            r.rows_into(&Self::entry(s), ss.total, sh.hidden_rows, &mut ss.a, &copy)?;
         }
         st.update_omega_rows();
         r.finite_f64s_into("r", &mut st.r)?;

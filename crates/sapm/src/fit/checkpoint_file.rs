@@ -39,6 +39,9 @@ pub struct CheckpointFile {
     config: String,
     /// Fingerprint of the current stage's data (or PINN points), set by the fit.
     pub(crate) data: u64,
+    /// [`crate::task::Task::rows_fingerprint`] of the current stage: the
+    /// same in every process's file, for any number of processes.
+    pub(crate) rows: u64,
     /// The current stage of the schedule.
     pub(crate) stage: usize,
     /// The finished stages.
@@ -58,6 +61,7 @@ impl CheckpointFile {
             seconds: 0.0,
             config: cfg.to_toml(),
             data: 0,
+            rows: 0,
             stage: 0,
             done: Vec::new(),
         }
@@ -75,6 +79,7 @@ impl Checkpointer for CheckpointFile {
         w.scope("run", |w| {
             w.text("config", &self.config);
             w.int("data_fingerprint", self.data);
+            w.int("rows_fingerprint", self.rows);
             w.int("iteration", iteration as u64);
         });
         w.scope("schedule", |w| {

@@ -44,39 +44,11 @@ pub fn fit_distributed(
     fit_distributed_checkpointed(cfg, Some(data), reducer, observer, None, None)
 }
 
-/// The checkpoint file of process `rank` of `size`: every process writes
-/// its own (its shard's auxiliaries are its own; the rest is the same on
-/// every process), and the name says how many processes resume it.
-pub fn rank_file_name(rank: usize, size: usize) -> String {
-    format!("checkpoint.rank{rank}-of-{size}.sapm")
-}
-
-/// Check that every process resumes from the same iteration (a job killed
-/// while the processes were writing can leave files one checkpoint apart).
-pub fn check_rank_checkpoints(reader: &StateReader, reducer: &SharedReducer) -> Result<()> {
-    let (rank, size) = (reducer.rank(), reducer.size());
-    let mut its = vec![0.0; size];
-    its[rank] = reader.int("run.iteration")? as f64;
-    reducer.all_reduce_sum(&mut its)?;
-    if its.iter().any(|&i| i != its[0]) {
-        let list: Vec<String> = its
-            .iter()
-            .enumerate()
-            .map(|(r, i)| format!("rank {r}: {i}"))
-            .collect();
-        return Err(reader.err(format!(
-            "the processes' checkpoints were taken after different iterations ({}); the job was stopped while writing them: restart the run",
-            list.join(", ")
-        )));
-    }
-    Ok(())
-}
-
 /// [`fit_distributed`] writing this process's checkpoints to `checkpoint`
 /// (every `train.checkpoint_every` iterations exactly: `checkpoint_seconds`
 /// is not used, it would let the processes disagree) and resuming from
-/// `resume`, this process's file of a run on as many processes (check it
-/// with [`check_rank_checkpoints`] first). `data` is the whole regression
+/// `resume`, the checkpoint of a run on any number of processes (open it
+/// with [`super::open_rank_checkpoints`]). `data` is the whole regression
 /// split (`None`: this process reads its rows of `[data]`,
 /// [`crate::data::DataConfig::load_shard`]); PINN runs take their points
 /// from `[pde]`.
@@ -140,7 +112,8 @@ pub fn fit_shard_checkpointed(
         .as_ref()
         .map(|s| scale_split(s, &shard.split))
         .transpose()?;
-    let shard = scaled.as_ref().unwrap_or(&shard.split);
+    let raw = &shard.split;
+    let shard = scaled.as_ref().unwrap_or(raw);
     let sc = scaling.as_ref();
     let build = |_: usize, _: &[StageOut<'_>]| Ok(Task::Regression(shard, sc));
     let summary_reducer = reducer.clone();
@@ -148,6 +121,7 @@ pub fn fit_shard_checkpointed(
         stages: 1,
         carry: true,
         task: &build,
+        raw: Some(raw),
         reducer,
     };
     let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;
@@ -165,6 +139,7 @@ mod tests {
     use crate::config::TrainConfig;
     use crate::driver::NoObserver;
     use crate::fit::distributed_harness::{on_threads, rel};
+    use crate::fit::{open_rank_checkpoints, rank_file_name};
 
     fn params_on(k: usize, cfg: &Checked, data: &Split) -> Vec<Vec<f64>> {
         on_threads(k, |_, r| {
@@ -186,9 +161,7 @@ mod tests {
             let path = dir.join(rank_file_name(rank, k));
             let mut ck = CheckpointFile::new(&path, cfg);
             let mut reader = if resume {
-                let rd = StateReader::open(&path)?;
-                check_rank_checkpoints(&rd, &r)?;
-                Some(rd)
+                Some(open_rank_checkpoints(dir, &r)?)
             } else {
                 None
             };

@@ -43,6 +43,7 @@ pub(super) fn fit_pde_shard(
         stages: stages.len(),
         carry: true,
         task: &build,
+        raw: None,
         reducer,
     };
     let mut done = run_stages(cfg, &plan, observer, checkpoint, resume)?;

@@ -175,6 +175,7 @@ pub(crate) fn march_checkpointed(
         stages: opts.windows,
         carry: false,
         task: &build,
+        raw: None,
         reducer: crate::linalg::local_reducer(),
     };
     let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;

@@ -17,15 +17,16 @@ mod distributed_harness;
 mod distributed_minibatch_tests;
 mod distributed_pde;
 pub mod march;
+mod rank_checkpoints;
+#[cfg(test)]
+mod recut_tests;
 mod schedule;
 pub mod summary;
 mod train_figures;
 
 pub use checkpoint_file::{CheckpointFile, checkpoint_config};
-pub use distributed::{
-    check_rank_checkpoints, fit_distributed, fit_distributed_checkpointed, fit_shard_checkpointed,
-    rank_file_name,
-};
+pub use distributed::{fit_distributed, fit_distributed_checkpointed, fit_shard_checkpointed};
+pub use rank_checkpoints::{open_rank_checkpoints, rank_file_name};
 pub use summary::{Diagnostics, Summary, WindowSummary, aux_diagnostics, diagnostics};
 
 use crate::checkpoint::StateReader;
@@ -137,6 +138,7 @@ pub fn fit_checkpointed(
             stages: 1,
             carry: true,
             task: &build,
+            raw: None,
             reducer: crate::linalg::local_reducer(),
         };
         let stages = run_stages(cfg, &plan, observer, checkpoint, resume)?;
@@ -180,6 +182,7 @@ pub fn fit_checkpointed(
         stages: base + rounds,
         carry: true,
         task: &build,
+        raw: None,
         reducer: crate::linalg::local_reducer(),
     };
     let done = run_stages(cfg, &plan, observer, checkpoint, resume)?;

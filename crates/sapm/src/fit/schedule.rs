@@ -9,6 +9,7 @@ use super::build::build_trainer_on;
 use super::checkpoint_file::{CheckpointFile, StageRecord, read_schedule};
 use crate::checkpoint::StateReader;
 use crate::config::Checked;
+use crate::data::Split;
 use crate::driver::{Checkpointer, Observer, RunOptions, RunResult, Status, run_with};
 use crate::error::Result;
 use crate::linalg::SharedReducer;
@@ -31,6 +32,10 @@ pub(crate) struct Plan<'p, 'd> {
     pub carry: bool,
     /// The task of stage `k` given the finished stages.
     pub task: &'p dyn Fn(usize, &[StageOut<'d>]) -> Result<Task<'d>>,
+    /// The unscaled training rows of a regression task whose scaling is
+    /// fitted from sums over processes (its scaled rows differ by round-off
+    /// between numbers of processes): what the rows fingerprint is of.
+    pub raw: Option<&'p Split>,
     /// Sums over the processes of the run (each task holding its shard).
     pub reducer: SharedReducer,
 }
@@ -83,17 +88,21 @@ pub(crate) fn run_stages<'d>(
         let metrics = task.metrics_on(Some(&plan.reducer));
         let fp = task.fingerprint();
         let here = if k == start { resume.take() } else { None };
+        // Over every process's rows (two collectives), when checkpointing
+        // or resuming (alike on every process).
+        let rows = match (checkpoint.is_some(), here.is_some()) {
+            (false, false) => 0,
+            _ => match plan.raw {
+                Some(raw) => Task::Regression(raw, None).rows_fingerprint(plan.reducer.as_ref())?,
+                None => task.rows_fingerprint(plan.reducer.as_ref())?,
+            },
+        };
         if let Some(r) = here.as_deref() {
-            let saved = r.int("run.data_fingerprint")?;
-            if saved != fp {
-                return Err(r.err(format!(
-                    "field `meta.run.data_fingerprint`: the checkpoint was written for other {} ({saved:016x}, this run has {fp:016x})",
-                    task.data_name()
-                )));
-            }
+            check_data(r, fp, rows, task.data_name())?;
         }
         if let Some(c) = checkpoint.as_deref_mut() {
             c.data = fp;
+            c.rows = rows;
             c.stage = k;
         }
         let res = run_with(
@@ -125,6 +134,28 @@ pub(crate) fn run_stages<'d>(
         }
     }
     Ok(done)
+}
+
+/// The checkpoint `r` was written on this process's data (fingerprint
+/// `fp`); resumed on another number of processes, on the rows of all
+/// processes (fingerprint `rows`: each file's own is of its shard).
+fn check_data(r: &StateReader, fp: u64, rows: u64, what: &str) -> Result<()> {
+    let (key, saved, have) = match r.data_fingerprint()? {
+        Some(saved) => ("data_fingerprint", saved, fp),
+        None if !r.has_meta("run.rows_fingerprint") => {
+            return Err(r.err(format!(
+                "field `meta.run.rows_fingerprint` is missing (written by an earlier sapm): resume it on the {} processes that wrote it",
+                r.written_by().unwrap_or(1)
+            )));
+        }
+        None => ("rows_fingerprint", r.int("run.rows_fingerprint")?, rows),
+    };
+    if saved != have {
+        return Err(r.err(format!(
+            "field `meta.run.{key}`: the checkpoint was written for other {what} ({saved:016x}, this run has {have:016x})"
+        )));
+    }
+    Ok(())
 }
 
 /// The initial network of a stage (from the run seed).

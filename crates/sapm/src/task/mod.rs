@@ -7,6 +7,7 @@ pub mod minibatch;
 pub mod pde;
 pub mod regression;
 pub mod regression_jacobian;
+mod row_fingerprint;
 pub mod rows;
 
 use crate::checkpoint::fingerprint_mats;
