@@ -138,7 +138,7 @@ mod tests {
     use super::*;
     use crate::config::TrainConfig;
     use crate::driver::NoObserver;
-    use crate::fit::distributed_harness::{on_threads, rel};
+    use crate::fit::distributed_harness::{assert_shards_agree, on_threads, rel, tolerance};
     use crate::fit::{open_rank_checkpoints, rank_file_name};
 
     fn params_on(k: usize, cfg: &Checked, data: &Split) -> Vec<Vec<f64>> {
@@ -273,46 +273,17 @@ mod tests {
     /// moves the weights ~2e-8: K processes must stay within 10x of that.
     #[test]
     fn one_two_and_three_shards_give_the_same_weights() {
-        for method in [
-            "ls-gd",
-            "ls-adam",
-            "ls-lbfgs",
-            "ls-adam-lbfgs",
-            "pm",
-            "sapm",
-            "lm",
-            "elm",
-        ] {
+        for method in crate::fit::build::DISTRIBUTED_METHODS.map(|m| m.name()) {
             let cfg = config(method, "");
             let data = cfg.data.load(cfg.seed).unwrap();
             let one = params_on(1, &cfg, &data);
-            let tol = if method == "pm" || method == "sapm" {
-                let other = config(method, "block = 64\n");
-                let reblocked = params_on(1, &other, &data);
-                10.0 * rel(&reblocked[0], &one[0]).max(1e-11)
-            } else if method == "elm" {
-                // The normal equations square the design's condition
-                // number: one process solving by QR instead is the yardstick.
-                let qr = params_on(1, &config(method, "qr"), &data);
-                10.0 * rel(&qr[0], &one[0]).max(1e-11)
-            } else {
-                1e-10
-            };
-            for k in [2, 3] {
-                let many = params_on(k, &cfg, &data);
-                eprintln!(
-                    "{method}: {k} shards vs 1: {:.1e} (tolerance {tol:.1e})",
-                    rel(&many[0], &one[0])
-                );
-                for p in &many {
-                    assert_eq!(p, &many[0], "{method}: processes disagree");
-                    let e = rel(p, &one[0]);
-                    assert!(
-                        e < tol,
-                        "{method}, {k} shards: relative difference {e:e} > {tol:e}"
-                    );
-                }
-            }
+            let tol = tolerance(
+                method,
+                &one[0],
+                || params_on(1, &config(method, "block = 64\n"), &data).remove(0),
+                || params_on(1, &config(method, "qr"), &data).remove(0),
+            );
+            assert_shards_agree(method, &one[0], tol, |k| params_on(k, &cfg, &data));
         }
     }
 

@@ -73,3 +73,46 @@ pub(crate) fn rel(a: &[f64], b: &[f64]) -> f64 {
     let n: f64 = b.iter().map(|y| y * y).sum();
     (d / n).sqrt()
 }
+
+/// The tolerance of `K` processes against one for `method`: 1e-10 relative,
+/// except PM/SAPM, whose Cholesky weight steps amplify round-off (10x the
+/// spread of one process with another block size, `reblocked`), and ELM,
+/// whose normal equations square the design's condition number (10x the
+/// spread of one process solving by QR, `qr`).
+pub(crate) fn tolerance(
+    method: &str,
+    one: &[f64],
+    reblocked: impl FnOnce() -> Vec<f64>,
+    qr: impl FnOnce() -> Vec<f64>,
+) -> f64 {
+    match method {
+        "pm" | "sapm" => 10.0 * rel(&reblocked(), one).max(1e-11),
+        "elm" => 10.0 * rel(&qr(), one).max(1e-11),
+        _ => 1e-10,
+    }
+}
+
+/// On 2 and 3 processes (`params_on(k)`, the weights of every process):
+/// the same bits on every process, and within `tol` of one process's `one`.
+pub(crate) fn assert_shards_agree(
+    label: &str,
+    one: &[f64],
+    tol: f64,
+    params_on: impl Fn(usize) -> Vec<Vec<f64>>,
+) {
+    for k in [2, 3] {
+        let many = params_on(k);
+        eprintln!(
+            "{label}: {k} shards vs 1: {:.1e} (tolerance {tol:.1e})",
+            rel(&many[0], one)
+        );
+        for p in &many {
+            assert_eq!(p, &many[0], "{label}: processes disagree");
+            let e = rel(p, one);
+            assert!(
+                e < tol,
+                "{label}, {k} shards: relative difference {e:e} > {tol:e}"
+            );
+        }
+    }
+}

@@ -62,7 +62,7 @@ mod tests {
     use crate::config::{Checked, TrainConfig};
     use crate::driver::NoObserver;
     use crate::fit::build::check_distributed;
-    use crate::fit::distributed_harness::{on_threads, rel};
+    use crate::fit::distributed_harness::{assert_shards_agree, on_threads, tolerance};
     use crate::fit::fit_distributed_checkpointed;
 
     fn config(method: &str, problem: &str, extra: &str) -> Checked {
@@ -101,45 +101,20 @@ mod tests {
     #[test]
     fn pinn_on_one_two_and_three_shards_gives_the_same_weights() {
         for problem in ["transport1d", "heat1d"] {
-            for method in [
-                "ls-gd",
-                "ls-adam",
-                "ls-lbfgs",
-                "ls-adam-lbfgs",
-                "pm",
-                "sapm",
-                "lm",
-                "elm",
-            ] {
+            for method in crate::fit::build::DISTRIBUTED_METHODS.map(|m| m.name()) {
                 if (problem, method) == ("transport1d", "elm") {
                     continue; // elm runs on second-order PDEs only
                 }
                 let cfg = config(method, problem, "");
                 let one = params_on(1, &cfg);
-                let tol = if method == "pm" || method == "sapm" {
-                    let other = config(method, problem, "block = 16\n");
-                    10.0 * rel(&params_on(1, &other)[0], &one[0]).max(1e-11)
-                } else if method == "elm" {
-                    let qr = config(method, problem, "qr");
-                    10.0 * rel(&params_on(1, &qr)[0], &one[0]).max(1e-11)
-                } else {
-                    1e-10
-                };
-                for k in [2, 3] {
-                    let many = params_on(k, &cfg);
-                    eprintln!(
-                        "{problem} {method}: {k} shards vs 1: {:.1e} (tolerance {tol:.1e})",
-                        rel(&many[0], &one[0])
-                    );
-                    for p in &many {
-                        assert_eq!(p, &many[0], "{method} {problem}: processes disagree");
-                        let e = rel(p, &one[0]);
-                        assert!(
-                            e < tol,
-                            "{method} {problem}, {k} shards: relative difference {e:e} > {tol:e}"
-                        );
-                    }
-                }
+                let tol = tolerance(
+                    method,
+                    &one[0],
+                    || params_on(1, &config(method, problem, "block = 16\n")).remove(0),
+                    || params_on(1, &config(method, problem, "qr")).remove(0),
+                );
+                let label = format!("{problem} {method}");
+                assert_shards_agree(&label, &one[0], tol, |k| params_on(k, &cfg));
             }
         }
     }
