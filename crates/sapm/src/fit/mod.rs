@@ -12,7 +12,7 @@ pub mod build;
 mod checkpoint_file;
 pub mod distributed;
 #[cfg(test)]
-mod distributed_harness;
+pub(crate) mod distributed_harness;
 mod distributed_pde;
 pub mod march;
 mod schedule;
