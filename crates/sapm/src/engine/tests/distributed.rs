@@ -29,15 +29,16 @@ fn shard<'a>(set: &RowSet<'a>, rank: usize, k: usize) -> RowSet<'a> {
 /// Two processes give the weights of one (Cholesky weight steps, the path
 /// of every multi-process run), with Jacobi and Gauss-Seidel auxiliary
 /// steps (the latter reduces residual sums of layer ranges not starting at
-/// 0), on PINN rows whose value coefficients vary from point to point and
-/// peak in the second shard (the curvature bound of the auxiliary step uses
+/// 0), on PINN rows with a value term whose coefficient varies from point
+/// to point and peaks in the second shard (the curvature bound of the auxiliary step uses
 /// the largest over every process). The tolerance is ten times the change
 /// one process sees from another block size (another summation order).
 #[test]
 fn two_processes_give_the_weights_of_one() {
     let (net0, data, _) = pinn(29);
     let base = data.row_sets();
-    // A per-point factor 0.5 .. 2 on every value term, largest at the last point.
+    // A value term `r(x) u` on every set (per-point factor 0.5 .. 2, largest
+    // at the last point), next to the derivative terms of the PDE rows.
     let ramps: Vec<Mat<f64>> = base
         .iter()
         .map(|s| Mat::from_fn(1, s.n(), |_, j| 0.5 + 1.5 * j as f64 / (s.n() - 1) as f64))
@@ -47,18 +48,26 @@ fn two_processes_give_the_weights_of_one() {
         .zip(&ramps)
         .map(|(s, ramp)| {
             let mut s = s.clone();
-            s.readout.scales = (0..s.readout.terms.len())
-                .map(|t| match s.readout.terms[t].0 {
-                    Channel::Value => Some(ramp.as_ref()),
-                    _ => s.readout.scales.get(t).copied().flatten(),
-                })
+            let terms = s.readout.terms.len();
+            let mut scales: Vec<_> = (0..terms)
+                .map(|t| s.readout.scales.get(t).copied().flatten())
                 .collect();
+            match s.readout.terms.iter().position(|t| t.0 == Channel::Value) {
+                Some(t) => scales[t] = Some(ramp.as_ref()),
+                None => {
+                    s.readout.terms.push((Channel::Value, 1.0));
+                    scales.push(Some(ramp.as_ref()));
+                }
+            }
+            s.readout.scales = scales;
             s
         })
         .collect();
+    // Sets with derivative channels scale their last hidden layer's step by
+    // the largest value coefficient, which only the second shard holds.
     assert!(
         sets.iter()
-            .any(|s| s.readout.coef_max(Channel::Value) > 0.0)
+            .any(|s| !s.dirs.is_empty() && s.readout.coef_max(Channel::Value) > 0.0)
     );
     for aux_order in [AuxOrder::Jacobi, AuxOrder::GaussSeidel] {
         let run = |k: usize, block: usize| {
