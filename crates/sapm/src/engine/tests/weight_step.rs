@@ -195,3 +195,34 @@ fn every_singular_weight_step_counts_one_fallback() {
         assert_eq!(t.stats().solves, 3 * 3, "{solver:?}");
     }
 }
+
+/// A forward sweep (`sweep = "forward"`) gives each layer the coupled ridge
+/// of the lower layers' new residuals: one step equals, to round-off, layer
+/// weight steps in the order 0, 1, ... with every residual sum recomputed
+/// (`set_channel_aux` at the new weights) after each.
+#[test]
+fn forward_sweep_steps_see_the_new_residuals_of_the_lower_layers() {
+    let mut rng = ChaCha8Rng::seed_from_u64(51);
+    let n = 60;
+    let x = Mat::from_fn(2, n, |_, _| rng.random_range(-1.0..1.0));
+    let y = Mat::from_fn(1, n, |_, j| (3.0f64 * x[(0, j)]).sin() * x[(1, j)]);
+    let net0 = NetworkSpec::new(vec![2, 6, 5, 1]).build(52).unwrap();
+    let cfg = PenaltyConfig {
+        sweep: SweepOrder::Forward,
+        ..small_blocks()
+    };
+    let w = Weighting::SelfAdaptive;
+    let sets = || vec![RowSet::regression(x.as_ref(), y.as_ref())];
+    let (mut t, aux) = perturbed_trainer(cfg, w, sets(), &net0, 53, 0.3);
+    let mut got = net0.clone();
+    t.step(&mut got).unwrap();
+    let (mut r, _) = perturbed_trainer(cfg, w, sets(), &net0, 53, 0.3);
+    let mut want = net0.clone();
+    for l in 0..want.depth() {
+        r.weight_step_alone(&mut want, l).unwrap();
+        r.set_channel_aux(&want, &aux).unwrap();
+    }
+    let e = crate::fit::distributed_harness::rel(&got.params(), &want.params());
+    assert!(e <= 1e-12, "forward step vs layer by layer: {e:e}");
+    assert!(crate::fit::distributed_harness::rel(&got.params(), &net0.params()) > 1e-3);
+}
