@@ -12,7 +12,7 @@ pub mod build;
 mod checkpoint_file;
 pub mod distributed;
 #[cfg(test)]
-mod distributed_harness;
+pub(crate) mod distributed_harness;
 #[cfg(test)]
 mod distributed_minibatch_tests;
 mod distributed_pde;

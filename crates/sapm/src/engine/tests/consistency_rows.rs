@@ -489,3 +489,62 @@ fn exact_derivative_bounds_hold_and_are_attained() {
         );
     }
 }
+
+/// `rows_bound` is the recursion of docs/method.md ("Consistency of derivative
+/// rows"), unrolled here by hand for two hidden layers of one unit: tanh
+/// (`K1 = 1`, `K2 = 4 / (3 sqrt 3)`, `K23 = K3 = 2`), PM weights `beta` (so
+/// `r = 1 / sqrt(beta)` on both hidden layers), one direction of largest norm
+/// `v`; a second-derivative set and a value + first-derivative set.
+#[test]
+fn rows_bound_is_the_documented_recursion_on_two_hidden_layers() {
+    let (w0, w1, w2) = (0.7f64, 1.3f64, 2.1f64);
+    let layers: Vec<Mat<f64>> = [w0, -w1, w2]
+        .iter()
+        .map(|&v| Mat::from_fn(1, 2, |_, j| if j == 0 { v } else { 0.0 }))
+        .collect();
+    let net = Network::from_layers(Activation::Tanh, layers).unwrap();
+    let (beta, floor, deriv, v) = (0.25f64, 0.5f64, 2.0f64, 2.5f64);
+    let (k1, k2, k23) = (1.0, 4.0 / (3.0 * 3f64.sqrt()), 2.0);
+    let (r, sf, sd) = (1.0 / beta.sqrt(), 1.0 / floor.sqrt(), 1.0 / deriv.sqrt());
+    // Layer 1 (all errors zero before it), then layer 2.
+    let (a1, x1, b1, c1, q1, d1) = (r * sf, r * sd, r, r, 0.0, w0 * v);
+    let a2 = k1 * w1 * a1 + r * sf;
+    let x2 = k1 * w1 * x1 + r * sd;
+    let b2 = r + w1 * (k1 * b1 + k2 * x1);
+    let c2 = r + w1 * (k1 * c1 + k23 * x1 + 2.0 * k2 * d1 * b1);
+    let q2 = w1 * (k1 * q1 + k2 * b1 * b1);
+    let d2 = k1 * w1 * d1;
+    let n = 4;
+    let owned = |terms: Vec<(Channel, f64)>, pairs: Vec<(usize, usize)>| Owned {
+        x: Mat::from_fn(1, n, |_, j| 0.1 * j as f64),
+        dirs: vec![Mat::from_fn(1, n, |_, j| [1.0, -v, 0.5, 2.0][j])],
+        pairs,
+        terms,
+        scales: Vec::new(),
+        target: Mat::zeros(1, n),
+        weight: 0.5,
+        omega: Some(OmegaRows { floor, deriv }),
+    };
+    let close = |got: f64, want: f64, what: &str| {
+        assert!(
+            (got - want).abs() <= 1e-13 * want,
+            "{what}: {got} vs {want}"
+        );
+    };
+    let ch = 1.5;
+    let second = owned(vec![(Channel::D2(0, 0), -ch)], vec![(0, 0)]);
+    let b = rows_bound(&net, &[second.set()], Weighting::Constant(beta));
+    let lin = ch * (k1 * c2 + k23 * x2 + 2.0 * k2 * d2 * b2);
+    close(b.c1, 1.0 + w2 * lin, "c1, second-derivative rows");
+    let quad = ch * (k1 * q2 + k2 * b2 * b2);
+    close(b.c2, w2 * quad * (n as f64 / 0.5).sqrt(), "c2");
+    let (cu, cd) = (0.8, 0.3);
+    let first = owned(
+        vec![(Channel::Value, cu), (Channel::D1(0), -cd)],
+        Vec::new(),
+    );
+    let b = rows_bound(&net, &[first.set()], Weighting::Constant(beta));
+    let lin = cu * k1 * a2 + cd * (k1 * b2 + k2 * x2);
+    close(b.c1, 1.0 + w2 * lin, "c1, value and first-derivative rows");
+    assert_eq!(b.c2, 0.0);
+}

@@ -175,3 +175,63 @@ fn scaled_direction_is_the_gradient_over_the_curvature_bound() {
         }
     }
 }
+
+/// On a value-only set (regression) the scaled direction of hidden layer `l`
+/// is the raw gradient over the layer's curvature bound
+/// `(2/N)(omega_l + omega_{l+1} K^2 |W_{l+1}|_F^2)` (docs/method.md), with
+/// `omega` computed here from the weights (SAPM: the product of the later
+/// layers' `|W_j|_F^2`; PM: `beta`, 1 on the output) and sigmoid's `K = 1/4`.
+#[test]
+fn value_direction_is_the_gradient_over_the_layer_curvature_bound() {
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    let n = 40;
+    let x = Mat::from_fn(2, n, |_, _| rng.random_range(-1.0..1.0));
+    let y = Mat::from_fn(1, n, |_, _| rng.random_range(-1.0..1.0));
+    let net = NetworkSpec::new(vec![2, 5, 4, 3, 1])
+        .with_activation(Activation::Sigmoid)
+        .build(32)
+        .unwrap();
+    let depth = net.depth();
+    let norm2: Vec<f64> = (0..depth)
+        .map(|l| {
+            let w = net.weight(l);
+            let mut s = 0.0;
+            for j in 0..w.ncols() {
+                for i in 0..w.nrows() {
+                    s += w[(i, j)] * w[(i, j)];
+                }
+            }
+            s
+        })
+        .collect();
+    for (w, beta) in [
+        (Weighting::SelfAdaptive, None),
+        (Weighting::Constant(0.3), Some(0.3)),
+    ] {
+        let omega: Vec<f64> = (0..depth)
+            .map(|l| match beta {
+                Some(b) if l + 1 < depth => b,
+                Some(_) => 1.0,
+                None => norm2[l + 1..].iter().product(),
+            })
+            .collect();
+        let sets = vec![RowSet::regression(x.as_ref(), y.as_ref())];
+        let (mut t, _) = perturbed_trainer(small_blocks(), w, sets, &net, 33, 0.2);
+        let g = t.raw_gradient(&net);
+        let (_, d) = t.trial_objective_masked(&net, (0, depth - 2), &[true; 4], 0.1);
+        for l in 0..depth - 1 {
+            let bound = 2.0 / n as f64 * (omega[l] + omega[l + 1] * 0.0625 * norm2[l + 1]);
+            let (gl, dl) = (&g[0][0][l], &d[0][0][l]);
+            for j in 0..n {
+                for i in 0..gl.nrows() {
+                    let want = gl[(i, j)] / bound;
+                    assert!(
+                        (dl[(i, j)] - want).abs() <= 1e-13 * want.abs().max(1e-300),
+                        "{w:?} layer {l} ({i}, {j}): {} vs {want}",
+                        dl[(i, j)]
+                    );
+                }
+            }
+        }
+    }
+}

@@ -104,3 +104,33 @@ fn held_memory_per_point_is_the_sizing_model() {
         assert_eq!(m.total(), m.aux + m.direction + m.workspace);
     }
 }
+
+/// The reported workspace holds the passes' per-thread block scratch: from
+/// blocks of 8 to blocks of 256 points it grows by at least one thread's
+/// current and next layer inputs (`k_max` rows, bias row included) and a
+/// residual block (`m_max` rows), 8 bytes an entry; nothing else in it
+/// depends on the block length (Gram accumulation, no `Omega` rows).
+#[test]
+fn workspace_holds_the_block_scratch_of_the_passes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let widths = vec![3, 12, 7, 2];
+    let n = 512;
+    let x = Mat::from_fn(3, n, |_, _| rng.random_range(-1.0..1.0));
+    let y = Mat::from_fn(2, n, |_, _| rng.random_range(-1.0..1.0));
+    let net = NetworkSpec::new(widths.clone()).build(1).unwrap();
+    let workspace = |block: usize| {
+        let cfg = PenaltyConfig {
+            block,
+            solver: SolveMethod::Cholesky,
+            ..PenaltyConfig::default()
+        };
+        let sets = vec![RowSet::regression(x.as_ref(), y.as_ref())];
+        let mut t = PenaltyTrainer::with_sets(cfg, Weighting::SelfAdaptive, sets, 0);
+        t.start(&net).unwrap();
+        t.memory().unwrap().workspace
+    };
+    let (kmax, mmax) = (12 + 1, 12);
+    let grown = workspace(256) as f64 - workspace(8) as f64;
+    let least = 8.0 * (256.0 - 8.0) * (2 * kmax + mmax) as f64;
+    assert!(grown >= least, "grew by {grown} bytes, < {least}");
+}

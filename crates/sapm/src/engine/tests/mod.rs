@@ -4,6 +4,7 @@
 mod armijo;
 mod consistency_rows;
 mod direction;
+mod distributed;
 mod flops;
 mod init_and_probes;
 mod loss_formulas;

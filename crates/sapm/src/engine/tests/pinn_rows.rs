@@ -268,3 +268,29 @@ fn trial_points_match_the_reference_for_every_moved_range() {
         assert_trial_objective_is_moved_j(&mut t, &net, &aux, "");
     }
 }
+
+/// A step's weight sweep uses the residual sums of the current `Omega^2`
+/// rows: the previous step's auxiliary step moved the derivative
+/// auxiliaries, so `Omega` and the coupled ridges (sums of the lower layers'
+/// weighted residuals) change. Stepping on gives the same weights, bit for
+/// bit, as a fresh trainer handed the same weights and auxiliaries (whose
+/// `set_channel_aux` recomputes `Omega` and every residual sum).
+#[test]
+fn a_step_sees_the_omega_of_the_moved_derivative_auxiliaries() {
+    let (net0, data, _) = pinn(23);
+    let w = Weighting::SelfAdaptive;
+    let mut net = net0.clone();
+    let mut t = PenaltyTrainer::with_sets(small_blocks(), w, data.row_sets(), 0);
+    t.start(&net).unwrap();
+    let o_start = omega2(&t);
+    t.step(&mut net).unwrap();
+    let aux = t.channel_aux().unwrap();
+    let mut fresh = PenaltyTrainer::with_sets(small_blocks(), w, data.row_sets(), 0);
+    fresh.start(&net).unwrap();
+    fresh.set_channel_aux(&net, &aux).unwrap();
+    assert_ne!(omega2(&fresh), o_start, "Omega did not move");
+    let (mut n1, mut n2) = (net.clone(), net.clone());
+    t.step(&mut n1).unwrap();
+    fresh.step(&mut n2).unwrap();
+    assert_eq!(n1.params(), n2.params());
+}

@@ -119,3 +119,24 @@ fn non_finite_auxiliaries_name_layer_and_sample() {
         Some("auxiliary a_2 (layer 2) became NaN (sample 7)")
     );
 }
+
+/// A network without a hidden layer has no auxiliaries: `start` refuses it
+/// with a configuration error that says so, and takes one hidden layer.
+#[test]
+fn a_network_without_hidden_layer_is_refused() {
+    let x = Mat::from_fn(2, 6, |i, j| (i + j) as f64 * 0.1);
+    let y = Mat::from_fn(1, 6, |_, j| j as f64 * 0.2);
+    for (widths, ok) in [(vec![2, 1], false), (vec![2, 3, 1], true)] {
+        let net = NetworkSpec::new(widths.clone()).build(1).unwrap();
+        let sets = vec![RowSet::regression(x.as_ref(), y.as_ref())];
+        let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets, 0);
+        match t.start(&net) {
+            Ok(()) => assert!(ok, "{widths:?} accepted"),
+            Err(e) => {
+                assert!(!ok, "{widths:?}: {e}");
+                assert!(e.to_string().contains("hidden layer"), "{e}");
+            }
+        }
+        assert_eq!(PenaltyTrainer::check_network(&net).is_ok(), ok);
+    }
+}

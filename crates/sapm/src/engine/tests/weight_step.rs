@@ -164,3 +164,65 @@ fn weight_steps_stack_one_row_per_point_and_channel() {
         assert_eq!(t.weight_rows(), want, "{solver:?}");
     }
 }
+
+/// The summary counts every weight step that took the SVD fallback: a first
+/// layer whose two inputs are equal has a singular Gram matrix and no ridge
+/// (no layer below it gives a coupled one, `ridge = prox = 0`), so it falls
+/// back at every sweep; the other layers (independent inputs, 64 points
+/// against at most 6 columns, SAPM ridges) never do: 3 steps, 3 fallbacks,
+/// with either solver.
+#[test]
+fn every_singular_weight_step_counts_one_fallback() {
+    let mut rng = ChaCha8Rng::seed_from_u64(41);
+    let n = 64;
+    let x0: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let x = Mat::from_fn(2, n, |_, j| x0[j]);
+    let y = Mat::from_fn(1, n, |_, j| (2.0 * x0[j]).sin());
+    let net0 = NetworkSpec::new(vec![2, 5, 4, 1]).build(42).unwrap();
+    for solver in [SolveMethod::Qr, SolveMethod::Cholesky] {
+        let cfg = PenaltyConfig {
+            solver,
+            ..small_blocks()
+        };
+        let sets = vec![RowSet::regression(x.as_ref(), y.as_ref())];
+        let mut t = PenaltyTrainer::with_sets(cfg, Weighting::SelfAdaptive, sets, 0);
+        let mut net = net0.clone();
+        t.start(&net).unwrap();
+        for _ in 0..3 {
+            t.step(&mut net).unwrap();
+        }
+        assert_eq!(t.stats().solve_fallbacks, 3, "{solver:?}");
+        assert_eq!(t.stats().solves, 3 * 3, "{solver:?}");
+    }
+}
+
+/// A forward sweep (`sweep = "forward"`) gives each layer the coupled ridge
+/// of the lower layers' new residuals: one step equals, to round-off, layer
+/// weight steps in the order 0, 1, ... with every residual sum recomputed
+/// (`set_channel_aux` at the new weights) after each.
+#[test]
+fn forward_sweep_steps_see_the_new_residuals_of_the_lower_layers() {
+    let mut rng = ChaCha8Rng::seed_from_u64(51);
+    let n = 60;
+    let x = Mat::from_fn(2, n, |_, _| rng.random_range(-1.0..1.0));
+    let y = Mat::from_fn(1, n, |_, j| (3.0f64 * x[(0, j)]).sin() * x[(1, j)]);
+    let net0 = NetworkSpec::new(vec![2, 6, 5, 1]).build(52).unwrap();
+    let cfg = PenaltyConfig {
+        sweep: SweepOrder::Forward,
+        ..small_blocks()
+    };
+    let w = Weighting::SelfAdaptive;
+    let sets = || vec![RowSet::regression(x.as_ref(), y.as_ref())];
+    let (mut t, aux) = perturbed_trainer(cfg, w, sets(), &net0, 53, 0.3);
+    let mut got = net0.clone();
+    t.step(&mut got).unwrap();
+    let (mut r, _) = perturbed_trainer(cfg, w, sets(), &net0, 53, 0.3);
+    let mut want = net0.clone();
+    for l in 0..want.depth() {
+        r.weight_step_alone(&mut want, l).unwrap();
+        r.set_channel_aux(&want, &aux).unwrap();
+    }
+    let e = crate::fit::distributed_harness::rel(&got.params(), &want.params());
+    assert!(e <= 1e-12, "forward step vs layer by layer: {e:e}");
+    assert!(crate::fit::distributed_harness::rel(&got.params(), &net0.params()) > 1e-3);
+}
