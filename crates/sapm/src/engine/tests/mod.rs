@@ -103,6 +103,36 @@ pub(super) fn perturb(aux: &mut SetAux, seed: u64, s: f64) {
     }
 }
 
+/// Five SAPM/PM steps of a trainer started on `sets` with weighting `w`:
+/// within each (Omega^2 fixed at its start, `omega(sets, aux)`) `J` does
+/// not increase, and after them it is below its start. Returns the trainer.
+pub(super) fn assert_steps_lower_j<'a>(
+    net: &mut Network,
+    sets: Vec<RowSet<'a>>,
+    w: Weighting,
+    label: &str,
+    omega: impl Fn(&[RowSet<'_>], &SetAux) -> Vec<Vec<Vec<f64>>>,
+) -> PenaltyTrainer<'a> {
+    let mut t = PenaltyTrainer::with_sets(small_blocks(), w, sets, 0);
+    t.start(net).unwrap();
+    let sets = t.sets().to_vec();
+    let j0 = t.aux_loss().unwrap();
+    let mut last = j0;
+    for _ in 0..5 {
+        let aux = t.channel_aux().unwrap();
+        let before = rows_objective(net, &sets, &aux, w, &omega(&sets, &aux));
+        let out = t.step(net).unwrap();
+        assert!(
+            out.objective <= before * (1.0 + 1e-10),
+            "{label} {w:?}: {} > {before}",
+            out.objective
+        );
+        last = out.objective;
+    }
+    assert!(last < j0, "{label} {w:?}: {last} !< {j0}");
+    t
+}
+
 pub(super) fn small_blocks() -> PenaltyConfig {
     // Several blocks per set, so block folds and slab offsets are exercised.
     PenaltyConfig {

@@ -180,23 +180,8 @@ fn sapm_iterations_do_not_increase_j_on_second_order_rows() {
         let name = task.problem.name.clone();
         for w in [Weighting::SelfAdaptive, Weighting::Constant(1.0)] {
             let mut net = net0.clone();
-            let mut t = PenaltyTrainer::with_sets(small_blocks(), w, task.row_sets(), 0);
-            t.start(&net).unwrap();
-            let sets = t.sets().to_vec();
-            let j0 = t.aux_loss().unwrap();
-            let mut last = j0;
-            for _ in 0..5 {
-                let aux = t.channel_aux().unwrap();
-                let before = rows_objective(&net, &sets, &aux, w, &omega_all(&task, &sets, &aux));
-                let out = t.step(&mut net).unwrap();
-                assert!(
-                    out.objective <= before * (1.0 + 1e-10),
-                    "{name} {w:?}: {} > {before}",
-                    out.objective
-                );
-                last = out.objective;
-            }
-            assert!(last < j0, "{name} {w:?}: {last} !< {j0}");
+            let omega = |sets: &[RowSet<'_>], aux: &SetAux| omega_all(&task, sets, aux);
+            let mut t = assert_steps_lower_j(&mut net, task.row_sets(), w, &name, omega);
             assert!(t.derivative_gap(&net).unwrap().is_finite());
         }
     }
