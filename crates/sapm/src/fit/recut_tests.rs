@@ -6,7 +6,7 @@ use crate::config::{Checked, TrainConfig};
 use crate::data::Split;
 use crate::driver::NoObserver;
 use crate::error::Result;
-use crate::fit::distributed_harness::{on_threads, rel};
+use crate::fit::distributed_harness::{self, on_threads, rel};
 use crate::fit::{
     CheckpointFile, fit_distributed_checkpointed, open_rank_checkpoints, rank_file_name,
 };
@@ -111,13 +111,9 @@ fn resumes_on_one_and_three(
     }
 }
 
-/// One process's spread of PM/SAPM (10x another block size: 64 for
-/// regression, 16 for PINNs) as in the 1/2/3-process agreement tests; 1e-10
-/// for the others.
+/// [`distributed_harness::tolerance`] for `method`: one process's PM/SAPM
+/// spread with another block size (64 for regression, 16 for PINNs).
 fn tolerance(method: &str, cfg: &dyn Fn(&str) -> Checked, data: Option<&Split>) -> f64 {
-    if method != "pm" && method != "sapm" {
-        return 1e-10;
-    }
     let one = |c: &Checked| {
         on_threads(1, |_, r| {
             let f = fit_distributed_checkpointed(c, data, r, &mut NoObserver, None, None);
@@ -126,7 +122,12 @@ fn tolerance(method: &str, cfg: &dyn Fn(&str) -> Checked, data: Option<&Split>) 
         .remove(0)
     };
     let block = if data.is_some() { 64 } else { 16 };
-    10.0 * rel(&one(&cfg(&format!("block = {block}\n"))), &one(&cfg(""))).max(1e-11)
+    distributed_harness::tolerance(
+        method,
+        &one(&cfg("")),
+        || one(&cfg(&format!("block = {block}\n"))),
+        || unreachable!("no ELM case here"),
+    )
 }
 
 fn regression(method: &str, iters: usize, seed: u64, extra: &str) -> String {
