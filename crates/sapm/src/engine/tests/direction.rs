@@ -235,3 +235,96 @@ fn value_direction_is_the_gradient_over_the_layer_curvature_bound() {
         }
     }
 }
+
+/// On PINN rows, through the trainer, at depths 3 and 5 (every other
+/// per-point test net has depth 4): the value slot of hidden layer `l` at
+/// point `j` is the raw gradient over `scale (omega_l Omega^2_{l,j} +
+/// omega_{l+1} |W_{l+1}|^2 (K^2 onext_j + dmax_j))`, where `onext_j` is
+/// `Omega^2_{l+1,j}` below the last hidden layer and the squared value
+/// coefficient of the readout (0.7 here, a term added to the PDE rows) at
+/// it; first-derivative slots use `scale (omega_l + omega_{l+1} |W_{l+1}|^2
+/// K^2)`. SAPM (`omega_l` the product of the later `|W_j|^2`), tanh
+/// (`K = 1`), `scale = 2 alpha_s / N_s`.
+#[test]
+fn pinn_direction_of_every_hidden_layer_uses_the_next_rows_or_the_value_coefficient() {
+    use crate::engine::{Channel, Readout};
+    let (_, data, _) = pinn(41);
+    let vc = 0.7;
+    let sets: Vec<RowSet<'_>> = data
+        .row_sets()
+        .into_iter()
+        .map(|mut s| {
+            if !s.dirs.is_empty() {
+                let mut terms = s.readout.terms.clone();
+                terms.push((Channel::Value, vc));
+                let mut scales = s.readout.scales.clone();
+                if !scales.is_empty() {
+                    scales.push(None);
+                }
+                s.readout = Readout {
+                    terms,
+                    scales,
+                    target: s.readout.target,
+                };
+            }
+            s
+        })
+        .collect();
+    assert!(sets.iter().any(|s| !s.dirs.is_empty()));
+    for widths in [vec![3, 5, 4, 1], vec![3, 5, 4, 3, 4, 1]] {
+        let net = NetworkSpec::new(widths.clone()).build(42).unwrap();
+        let depth = net.depth();
+        let norm2: Vec<f64> = (0..depth)
+            .map(|l| net.weight(l).squared_norm_l2())
+            .collect();
+        let omega = |l: usize| norm2[l + 1..].iter().product::<f64>();
+        let (mut t, aux) = perturbed_trainer(
+            small_blocks(),
+            Weighting::SelfAdaptive,
+            sets.clone(),
+            &net,
+            43,
+            0.3,
+        );
+        let g = t.raw_gradient(&net);
+        let mask = vec![true; depth - 1];
+        let (_, d) = t.trial_objective_masked(&net, (0, depth - 2), &mask, 0.1);
+        let mut checked = 0;
+        for (s, set) in sets.iter().enumerate() {
+            if set.dirs.is_empty() {
+                continue;
+            }
+            let o2 = t.omega_rows(s).unwrap();
+            let nd = set.dirs.len();
+            let scale = 2.0 * set.weight / set.n() as f64;
+            for l in 0..depth - 1 {
+                let next = omega(l + 1) * norm2[l + 1];
+                for j in 0..set.n() {
+                    let dmax = (0..aux[s][0][l].nrows())
+                        .map(|i| (1..=nd).map(|c| aux[s][c][l][(i, j)].powi(2)).sum::<f64>())
+                        .fold(0.0, f64::max);
+                    let onext = if l + 2 == depth {
+                        vc * vc
+                    } else {
+                        o2[l + 1][j]
+                    };
+                    let value = scale * (omega(l) * o2[l][j] + next * (onext + dmax));
+                    let first = scale * (omega(l) + next);
+                    for (c, bound) in (0..=nd).map(|c| (c, if c == 0 { value } else { first })) {
+                        let (gl, dl) = (&g[s][c][l], &d[s][c][l]);
+                        for i in 0..gl.nrows() {
+                            let want = gl[(i, j)] / bound;
+                            assert!(
+                                (dl[(i, j)] - want).abs() <= 1e-12 * want.abs().max(1e-300),
+                                "widths {widths:?} set {s} layer {l} channel {c} ({i}, {j}): {} vs {want}",
+                                dl[(i, j)]
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 0);
+    }
+}
