@@ -548,3 +548,30 @@ fn rows_bound_is_the_documented_recursion_on_two_hidden_layers() {
     close(b.c1, 1.0 + w2 * lin, "c1, value and first-derivative rows");
     assert_eq!(b.c2, 0.0);
 }
+
+/// `Omega^2` floors of 0 and -0 (both pass the `floor >= 0` check) leave the
+/// value rows unweighted: the bound is `+inf`, never `-inf`.
+#[test]
+fn a_zero_floor_of_either_sign_gives_an_infinite_bound() {
+    use crate::engine::consistency::{SetScales, set_constants};
+    for floor in [0.0, -0.0] {
+        let s = SetScales {
+            cu: 1.0,
+            cd: 0.5,
+            ch: 0.0,
+            vmax: 1.0,
+            has_dirs: true,
+            floor,
+            deriv: 1.0,
+        };
+        let (c1, _) = set_constants(&[1.0, 1.0, 1.0], &[1.0, 1.0, 1.0], [1.0; 3], &s);
+        assert_eq!(c1, f64::INFINITY, "floor {floor:?}");
+        let s = SetScales {
+            floor: 1.0,
+            deriv: floor,
+            ..s
+        };
+        let (c1, _) = set_constants(&[1.0, 1.0, 1.0], &[1.0, 1.0, 1.0], [1.0; 3], &s);
+        assert_eq!(c1, f64::INFINITY, "deriv {floor:?}");
+    }
+}

@@ -64,6 +64,9 @@ fn probes_are_the_derivative_gap_only_with_derivative_channels() {
     t.start(&net).unwrap();
     assert!(t.probe_names().is_empty());
     assert!(t.probes(&net).is_empty());
+    // No derivative channel, no gap (not a NaN one).
+    assert!(t.derivative_gaps(&net).is_none());
+    assert!(t.derivative_gap(&net).is_none());
 
     let (net, data, _) = pinn(6);
     let mut t =

@@ -121,3 +121,19 @@ fn forward_channel_aux_is_the_hidden_layers_of_the_forward_start() {
         }
     }
 }
+
+/// `AuxVars::is_finite` looks at every entry of every layer.
+#[test]
+fn aux_vars_are_finite_only_without_nan_or_infinity() {
+    let net = NetworkSpec::new(vec![2, 4, 3, 1]).build(9).unwrap();
+    let x = Mat::from_fn(2, 5, |i, j| (i + 2 * j) as f64 / 10.0);
+    let aux = AuxVars::forward(&net, x.as_ref());
+    assert!(aux.is_finite());
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        for (l, (i, j)) in [(0, (0, 0)), (1, (2, 4)), (0, (3, 2))] {
+            let mut a = aux.clone();
+            a.a[l][(i, j)] = bad;
+            assert!(!a.is_finite(), "{bad} at layer {l} ({i}, {j})");
+        }
+    }
+}
