@@ -116,3 +116,90 @@ fn not_resumable(name: &str) -> Error {
         format!("method {name} cannot be checkpointed or resumed"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::{Metrics, NoObserver, StopRules, run};
+    use crate::net::NetworkSpec;
+    use crate::objective::Objective;
+    use crate::task::regression::LsObjective;
+    use faer::Mat;
+
+    /// A trainer with only the required methods.
+    struct Bare;
+    impl Trainer for Bare {
+        fn name(&self) -> &str {
+            "bare"
+        }
+        fn start(&mut self, _net: &Network) -> Result<()> {
+            Ok(())
+        }
+        fn step(&mut self, _net: &mut Network) -> Result<StepOutcome> {
+            Ok(StepOutcome::new(2.0, false))
+        }
+    }
+
+    /// The defaults claim nothing: no auxiliary loss, progress, probes,
+    /// noise, counters or non-finite state.
+    #[test]
+    fn the_defaults_report_nothing_of_their_own() {
+        let net = NetworkSpec::new(vec![1, 2, 1]).build(0).unwrap();
+        let mut b = Bare;
+        assert_eq!(b.aux_loss(), None);
+        assert!(b.progress().is_empty());
+        assert!(b.probe_names().is_empty());
+        assert!(b.probes(&net).is_empty());
+        assert!(!b.stochastic());
+        assert_eq!(b.stats(), TrainerStats::default());
+        assert_eq!(b.non_finite_state(), None);
+    }
+
+    /// `J_LS` of the data, the one metric.
+    struct TrainLoss<'a>(faer::MatRef<'a, f64>, faer::MatRef<'a, f64>);
+    impl Metrics for TrainLoss<'_> {
+        fn names(&self) -> Vec<String> {
+            vec!["j_ls".into()]
+        }
+        fn eval(&self, net: &Network) -> Vec<f64> {
+            vec![LsObjective::new(net, self.0, self.1).value(net)]
+        }
+    }
+
+    /// Least-squares methods have no auxiliary loss: none in any history row
+    /// or the result, and the first row's objective is the train loss.
+    #[test]
+    fn least_squares_runs_record_no_auxiliary_loss() {
+        let x = Mat::from_fn(1, 12, |_, j| j as f64 / 11.0);
+        let y = Mat::from_fn(1, 12, |_, j| (3.0 * j as f64 / 11.0).sin());
+        let net0 = NetworkSpec::new(vec![1, 4, 1]).build(3).unwrap();
+        let metrics = TrainLoss(x.as_ref(), y.as_ref());
+        let want0 = metrics.eval(&net0)[0];
+        let obj = || Box::new(LsObjective::new(&net0, x.as_ref(), y.as_ref()));
+        let trainers: Vec<Box<dyn Trainer + '_>> = vec![
+            Box::new(adam::Adam::new(obj(), adam::AdamConfig::default())),
+            Box::new(lbfgs::Lbfgs::new(obj(), lbfgs::LbfgsConfig::default())),
+            Box::new(gd::GradientDescent::new(obj(), 1e-2)),
+        ];
+        for mut t in trainers {
+            let mut net = net0.clone();
+            let rules = StopRules {
+                max_iterations: 3,
+                ..Default::default()
+            };
+            let res = run(t.as_mut(), &mut net, &metrics, &rules, 1, &mut NoObserver).unwrap();
+            assert_eq!(res.aux_loss, None, "{}", t.name());
+            assert!(
+                res.history.iter().all(|r| r.aux_loss.is_none()),
+                "{}",
+                t.name()
+            );
+            assert_eq!(
+                res.history[0].objective.to_bits(),
+                want0.to_bits(),
+                "{}",
+                t.name()
+            );
+        }
+    }
+}
