@@ -161,6 +161,29 @@ impl StateReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::StateWriter;
+
+    fn reader() -> StateReader {
+        let mut w = StateWriter::new();
+        w.int("n", 1);
+        let mut out = Vec::new();
+        w.write_to(&mut out).unwrap();
+        StateReader::parse(std::path::Path::new("x.ckpt"), &out).unwrap()
+    }
+
+    /// A reader knows how many processes wrote its checkpoint only when it
+    /// holds their files.
+    #[test]
+    fn written_by_is_the_number_of_writing_processes() {
+        assert_eq!(reader().written_by(), None);
+        for (from, size) in [(2, 1), (3, 2), (2, 3)] {
+            let parts = Recut::sources(from, 0, size)
+                .map(|j| (j, reader()))
+                .collect();
+            let r = reader().with_recut(Recut::new(from, 0, size, parts));
+            assert_eq!(r.written_by(), Some(from), "{from} -> {size}");
+        }
+    }
 
     /// For every row count, the writing processes whose rows a process takes
     /// are among its sources, every writer has an owner among the processes
