@@ -164,8 +164,13 @@ mod tests {
     use crate::checkpoint::StateWriter;
 
     fn reader() -> StateReader {
+        reader_of(1)
+    }
+
+    /// A checkpoint whose data fingerprint is `fp`.
+    fn reader_of(fp: u64) -> StateReader {
         let mut w = StateWriter::new();
-        w.int("n", 1);
+        w.scope("run", |w| w.int("data_fingerprint", fp));
         let mut out = Vec::new();
         w.write_to(&mut out).unwrap();
         StateReader::parse(std::path::Path::new("x.ckpt"), &out).unwrap()
@@ -182,6 +187,22 @@ mod tests {
                 .collect();
             let r = reader().with_recut(Recut::new(from, 0, size, parts));
             assert_eq!(r.written_by(), Some(from), "{from} -> {size}");
+        }
+    }
+
+    /// The data fingerprint to check: the file's own; resuming on as many
+    /// processes as wrote it, that of this process's own file (its only
+    /// part); on another number, none (rows are checked by their counts).
+    #[test]
+    fn the_data_fingerprint_is_of_the_own_file_on_as_many_processes() {
+        assert_eq!(reader_of(7).data_fingerprint().unwrap(), Some(7));
+        for (from, size, rank) in [(2, 2, 1), (3, 3, 0), (2, 1, 0), (2, 3, 2)] {
+            let parts = Recut::sources(from, rank, size)
+                .map(|j| (j, reader_of(100 + j as u64)))
+                .collect();
+            let r = reader_of(7).with_recut(Recut::new(from, rank, size, parts));
+            let want = (from == size).then_some(100 + rank as u64);
+            assert_eq!(r.data_fingerprint().unwrap(), want, "{from} -> {size}");
         }
     }
 
