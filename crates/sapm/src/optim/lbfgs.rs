@@ -387,6 +387,29 @@ mod tests {
 
     /// `a/2 |p|^2` inside the ball `|p| <= radius`, `inf` outside (or
     /// everywhere when `radius` is 0).
+    /// Every vector of numbers in a blob, however nested, must have `n`
+    /// values; the error names where one does not.
+    #[test]
+    fn check_vectors_finds_a_short_vector_anywhere() {
+        let ok = serde_json::json!({"param": [1.0, 2.0, 3.0], "s": [[0.0, 1.0, null], []], "k": 5});
+        assert_eq!(check_vectors(&ok, 3, "state"), Ok(()));
+        let bad = [
+            (serde_json::json!([1.0, 2.0]), "state has 2 values"),
+            (
+                serde_json::json!({"a": {"grad": [1.0, 2.0, 3.0, 4.0]}}),
+                "state.a.grad has 4",
+            ),
+            (
+                serde_json::json!({"s": [[0.0, 1.0, 2.0], [1.0]]}),
+                "state.s[1] has 1",
+            ),
+        ];
+        for (v, want) in bad {
+            let e = check_vectors(&v, 3, "state").unwrap_err();
+            assert!(e.starts_with(want), "{e}");
+        }
+    }
+
     struct Walled {
         a: f64,
         radius: f64,

@@ -120,7 +120,9 @@ fn not_resumable(name: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Method;
     use crate::driver::{Metrics, NoObserver, StopRules, run};
+    use crate::linalg::SolveMethod;
     use crate::net::NetworkSpec;
     use crate::objective::Objective;
     use crate::task::regression::LsObjective;
@@ -167,7 +169,8 @@ mod tests {
     }
 
     /// Least-squares methods have no auxiliary loss: none in any history row
-    /// or the result, and the first row's objective is the train loss.
+    /// or the result, and the first row's objective is the train loss. Each
+    /// trainer's name is its method's in the config.
     #[test]
     fn least_squares_runs_record_no_auxiliary_loss() {
         let x = Mat::from_fn(1, 12, |_, j| j as f64 / 11.0);
@@ -176,12 +179,26 @@ mod tests {
         let metrics = TrainLoss(x.as_ref(), y.as_ref());
         let want0 = metrics.eval(&net0)[0];
         let obj = || Box::new(LsObjective::new(&net0, x.as_ref(), y.as_ref()));
-        let trainers: Vec<Box<dyn Trainer + '_>> = vec![
-            Box::new(adam::Adam::new(obj(), adam::AdamConfig::default())),
-            Box::new(lbfgs::Lbfgs::new(obj(), lbfgs::LbfgsConfig::default())),
-            Box::new(gd::GradientDescent::new(obj(), 1e-2)),
+        let trainers: Vec<(Method, Box<dyn Trainer + '_>)> = vec![
+            (
+                Method::LsAdam,
+                Box::new(adam::Adam::new(obj(), adam::AdamConfig::default())),
+            ),
+            (
+                Method::LsLbfgs,
+                Box::new(lbfgs::Lbfgs::new(obj(), lbfgs::LbfgsConfig::default())),
+            ),
+            (
+                Method::LsGd,
+                Box::new(gd::GradientDescent::new(obj(), 1e-2)),
+            ),
+            (
+                Method::Elm,
+                Box::new(elm::Elm::new(x.as_ref(), y.as_ref(), 0.0, SolveMethod::Qr)),
+            ),
         ];
-        for mut t in trainers {
+        for (method, mut t) in trainers {
+            assert_eq!(t.name(), method.name());
             let mut net = net0.clone();
             let rules = StopRules {
                 max_iterations: 3,
