@@ -160,6 +160,28 @@ mod tests {
         }
     }
 
+    /// Phases of zero iterations are skipped at the start, but never the
+    /// last one (its count is ignored).
+    #[test]
+    fn zero_iteration_phases_are_skipped_but_not_the_last() {
+        let mut net = crate::net::NetworkSpec::new(vec![1, 2, 1])
+            .build(0)
+            .unwrap();
+        let mut s = Sequence::new(
+            "zeros",
+            vec![
+                (Box::new(Phase(None)), 0),
+                (Box::new(Phase(None)), 0),
+                (Box::new(Phase(Some("last"))), 0),
+            ],
+        );
+        s.start(&net).unwrap();
+        assert_eq!(s.non_finite_state().as_deref(), Some("last"));
+        s.step(&mut net).unwrap();
+        s.step(&mut net).unwrap();
+        assert_eq!(s.non_finite_state().as_deref(), Some("last"));
+    }
+
     /// The running phase's state and progress are the sequence's.
     #[test]
     fn state_and_progress_are_the_running_phases() {
