@@ -111,8 +111,9 @@ fn held_memory_per_point_is_the_sizing_model() {
 /// The reported workspace holds the passes' per-thread block scratch: from
 /// blocks of 8 to blocks of 256 points it grows by at least one thread's
 /// current and next layer inputs (`k_max` rows, bias row included) and a
-/// residual block (`m_max` rows), 8 bytes an entry; nothing else in it
-/// depends on the block length (Gram accumulation, no `Omega` rows).
+/// residual block (`m_max` rows), 8 bytes an entry, and by no more than a
+/// few such blocks per thread; nothing else in it depends on the block
+/// length (Gram accumulation, no `Omega` rows).
 #[test]
 fn workspace_holds_the_block_scratch_of_the_passes() {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
@@ -136,4 +137,10 @@ fn workspace_holds_the_block_scratch_of_the_passes() {
     let grown = workspace(256) as f64 - workspace(8) as f64;
     let least = 8.0 * (256.0 - 8.0) * (2 * kmax + mmax) as f64;
     assert!(grown >= least, "grew by {grown} bytes, < {least}");
+    // And it is a sum of buffers, not more: at most `8 (k_max + m_max)`
+    // values a point per thread, one thread spare (measured: ~145 on 1, 2
+    // and 4 threads, here 200).
+    let most =
+        8.0 * (256.0 - 8.0) * (8 * (kmax + mmax) * (rayon::current_num_threads() + 1)) as f64;
+    assert!(grown <= most, "grew by {grown} bytes, > {most}");
 }

@@ -122,13 +122,16 @@ fn forward_channel_aux_is_the_hidden_layers_of_the_forward_start() {
     }
 }
 
-/// `AuxVars::is_finite` looks at every entry of every layer.
+/// `AuxVars::is_finite` looks at every entry of every layer; `bytes` counts
+/// 8 bytes an entry.
 #[test]
 fn aux_vars_are_finite_only_without_nan_or_infinity() {
     let net = NetworkSpec::new(vec![2, 4, 3, 1]).build(9).unwrap();
     let x = Mat::from_fn(2, 5, |i, j| (i + 2 * j) as f64 / 10.0);
     let aux = AuxVars::forward(&net, x.as_ref());
     assert!(aux.is_finite());
+    assert_eq!(aux.n(), 5);
+    assert_eq!(aux.bytes(), 8 * (4 + 3) * 5);
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         for (l, (i, j)) in [(0, (0, 0)), (1, (2, 4)), (0, (3, 2))] {
             let mut a = aux.clone();
