@@ -160,3 +160,37 @@ fn armijo_rule_is_sufficient_decrease_with_c_1e_4() {
     assert!(!armijo_accepts(1.0, f64::NAN, 1.0, 1.0));
     assert!(!armijo_accepts(1.0, f64::NEG_INFINITY, 1.0, 1.0));
 }
+
+/// One iteration's auxiliary step moves the auxiliaries of every hidden
+/// layer, Jacobi (one step over all of them) as Gauss-Seidel (one per
+/// layer), also at depths where `depth - 2` is not `depth / 2`.
+#[test]
+fn one_auxiliary_step_moves_every_hidden_layer() {
+    for widths in [
+        vec![2, 5, 1],
+        vec![2, 4, 4, 4, 4, 1],
+        vec![2, 3, 3, 3, 3, 3, 1],
+    ] {
+        for order in [AuxOrder::Jacobi, AuxOrder::GaussSeidel] {
+            let (x, y) = regression(9);
+            let mut net = NetworkSpec::new(widths.clone()).build(2).unwrap();
+            let cfg = PenaltyConfig {
+                aux_order: order,
+                ..small_blocks()
+            };
+            let mut t =
+                PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
+            t.start(&net).unwrap();
+            t.step(&mut net).unwrap();
+            let before = t.channel_aux().unwrap();
+            t.step(&mut net).unwrap();
+            let after = t.channel_aux().unwrap();
+            let hidden = widths.len() - 2;
+            assert_eq!(after[0][0].len(), hidden, "{widths:?}");
+            for l in 0..hidden {
+                let moved = (&after[0][0][l] - &before[0][0][l]).norm_max();
+                assert!(moved > 0.0, "{widths:?} {order:?}: layer {l} did not move");
+            }
+        }
+    }
+}

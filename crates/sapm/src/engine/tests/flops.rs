@@ -85,3 +85,46 @@ fn one_iteration_counts_the_model_flops() {
         }
     }
 }
+
+/// On PINN row sets the passes' work counts every point once per channel
+/// (a derivative channel is one more row of the point): the update, the
+/// residual-and-direction pass and the activations follow the model at
+/// `sum_sets n * channels` rows.
+#[test]
+fn pinn_work_counts_each_point_once_per_channel() {
+    let (mut net, data, _) = pinn(4);
+    let sets = data.row_sets();
+    let rows: usize = sets.iter().map(|s| s.n() * s.channels()).sum();
+    assert!(sets.iter().any(|s| s.channels() > 1));
+    let widths = net.widths().to_vec();
+    let depth = widths.len() - 1;
+    let mut t = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets, 0);
+    t.start(&net).unwrap();
+    t.step(&mut net).unwrap();
+    let before = t.flops().unwrap();
+    t.step(&mut net).unwrap();
+    let f = t.flops().unwrap().since(&before);
+    let trials = f.trial_passes as f64;
+    // Each step starts with Omega^2 following the derivative auxiliaries of
+    // the last step, and a residual pass (no directions) refreshes `R_l`.
+    assert_eq!(f.gradient_passes, 2);
+    let moved: f64 = (0..depth - 1)
+        .map(|l| perf::axpy_flops(&widths, rows, l))
+        .sum();
+    let dir: f64 = (0..depth - 1)
+        .map(|l| perf::direction_flops(&widths, rows, l))
+        .sum();
+    let res = perf::residual_flops(&widths, rows, 0, depth - 1);
+    let acts = perf::activation_count(&widths, rows, 0, depth - 1);
+    for (got, want, part) in [
+        (f.update, moved, "update"),
+        (f.gradient, 2.0 * res + dir, "gradient"),
+        (f.trial, trials * (res + moved), "trial"),
+        (f.activations, (3.0 + trials) * acts, "activations"),
+    ] {
+        assert!(
+            (got - want).abs() <= 1e-12 * want,
+            "{part}: {got} vs the model's {want}"
+        );
+    }
+}
