@@ -144,3 +144,31 @@ fn workspace_holds_the_block_scratch_of_the_passes() {
         8.0 * (256.0 - 8.0) * (8 * (kmax + mmax) * (rayon::current_num_threads() + 1)) as f64;
     assert!(grown <= most, "grew by {grown} bytes, > {most}");
 }
+
+/// A network constant in its inputs has zero input derivatives, so the gap
+/// of nonzero derivative auxiliaries relative to them is undefined: NaN,
+/// not an infinite gap (nor the zero gap of exact auxiliaries).
+#[test]
+fn a_gap_relative_to_zero_derivatives_is_nan() {
+    let (mut net, data, _) = pinn(8);
+    let k0 = net.widths()[0];
+    for i in 0..net.layer(0).nrows() {
+        for j in 0..k0 {
+            net.layer_mut(0)[(i, j)] = 0.0;
+        }
+    }
+    let sets = data.row_sets();
+    let mut exact = PenaltyTrainer::with_sets(small_blocks(), Weighting::SelfAdaptive, sets, 0);
+    exact.start(&net).unwrap();
+    assert!(exact.derivative_gap(&net).unwrap().is_nan());
+    let (mut t, _) = perturbed_trainer(
+        small_blocks(),
+        Weighting::SelfAdaptive,
+        data.row_sets(),
+        &net,
+        3,
+        0.2,
+    );
+    let g = t.derivative_gaps(&net).unwrap();
+    assert!(g.all.is_nan() && g.first.is_nan(), "{g:?}");
+}
