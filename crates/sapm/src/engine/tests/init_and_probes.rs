@@ -172,3 +172,85 @@ fn a_gap_relative_to_zero_derivatives_is_nan() {
     let g = t.derivative_gaps(&net).unwrap();
     assert!(g.all.is_nan() && g.first.is_nan(), "{g:?}");
 }
+
+/// Exactly: on `T` worker threads the reported workspace changes from
+/// blocks of 8 to blocks of 256 points by `T` times the growth of one
+/// thread's block scratch (the current and next layer inputs, residuals,
+/// trial residuals, the combined and weighted designs, the per-point sums
+/// and, for TSQR, the stacked rows and the QR workspaces of each distinct
+/// shape) plus the wave slots (one per block in flight, at most
+/// `DATA_WAVE`: per layer a Gram matrix and right-hand side, or a TSQR
+/// factor, and three sums).
+#[test]
+fn workspace_is_every_thread_s_block_scratch_exactly() {
+    use crate::linalg::{QrWs, mat_bytes};
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let widths = vec![3, 12, 7, 2];
+    let depth = widths.len() - 1;
+    let n = 512;
+    let x = Mat::from_fn(3, n, |_, _| rng.random_range(-1.0..1.0));
+    let y = Mat::from_fn(2, n, |_, _| rng.random_range(-1.0..1.0));
+    let net = NetworkSpec::new(widths.clone()).build(1).unwrap();
+    let (kmax, mmax) = (12 + 1, 12);
+    let buf = |r: usize, c: usize| mat_bytes(&Mat::<f64>::zeros(r, c));
+    // One thread's scratch with blocks of `nb` points (one channel).
+    let scratch = |nb: usize, tsqr: bool| {
+        let mut b = 4 * buf(kmax, nb) + 5 * buf(mmax, nb) + 8 * nb;
+        if tsqr {
+            b += buf(nb, kmax + mmax);
+            let mut shapes: Vec<_> = (0..depth)
+                .map(|l| (nb, widths[l] + 1 + widths[l + 1]))
+                .collect();
+            shapes.sort_unstable();
+            shapes.dedup();
+            b += shapes
+                .iter()
+                .map(|&(r, c)| QrWs::new(r, c).bytes())
+                .sum::<usize>();
+        }
+        b
+    };
+    let slot = |tsqr: bool| {
+        (0..depth)
+            .map(|l| {
+                let (k, m) = (widths[l] + 1, widths[l + 1]);
+                if tsqr {
+                    buf(k + m, k + m)
+                } else {
+                    buf(k, k) + buf(k, m)
+                }
+            })
+            .sum::<usize>()
+            + 24 * depth
+    };
+    let held = |nb: usize, tsqr: bool, threads: usize| {
+        let wave = crate::engine::DATA_WAVE.min(n.div_ceil(nb));
+        (threads * scratch(nb, tsqr) + wave * slot(tsqr)) as i64
+    };
+    for threads in [1, 2] {
+        for solver in [SolveMethod::Cholesky, SolveMethod::Qr] {
+            let workspace = |block: usize| {
+                let cfg = PenaltyConfig {
+                    block,
+                    solver,
+                    ..PenaltyConfig::default()
+                };
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| {
+                        let sets = vec![RowSet::regression(x.as_ref(), y.as_ref())];
+                        let mut t =
+                            PenaltyTrainer::with_sets(cfg, Weighting::SelfAdaptive, sets, 0);
+                        t.start(&net).unwrap();
+                        t.memory().unwrap().workspace
+                    })
+            };
+            let tsqr = solver == SolveMethod::Qr;
+            let want = held(256, tsqr, threads) - held(8, tsqr, threads);
+            let got = workspace(256) as i64 - workspace(8) as i64;
+            assert_eq!(got, want, "{threads} threads, {solver:?}");
+        }
+    }
+}
