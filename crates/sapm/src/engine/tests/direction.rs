@@ -244,7 +244,8 @@ fn value_direction_is_the_gradient_over_the_layer_curvature_bound() {
 /// coefficient of the readout (0.7 here, a term added to the PDE rows) at
 /// it; first-derivative slots use `scale (omega_l + omega_{l+1} |W_{l+1}|^2
 /// K^2)`. SAPM (`omega_l` the product of the later `|W_j|^2`), tanh
-/// (`K = 1`), `scale = 2 alpha_s / N_s`.
+/// (`K = 1`) and the logistic sigmoid (`K = 1/4`, where a misplaced `K^2`
+/// shows), `scale = 2 alpha_s / N_s`.
 #[test]
 fn pinn_direction_of_every_hidden_layer_uses_the_next_rows_or_the_value_coefficient() {
     use crate::engine::{Channel, Readout};
@@ -271,8 +272,14 @@ fn pinn_direction_of_every_hidden_layer_uses_the_next_rows_or_the_value_coeffici
         })
         .collect();
     assert!(sets.iter().any(|s| !s.dirs.is_empty()));
-    for widths in [vec![3, 5, 4, 1], vec![3, 5, 4, 3, 4, 1]] {
+    let cases = [
+        (vec![3, 5, 4, 1], Activation::Tanh, 1.0),
+        (vec![3, 5, 4, 3, 4, 1], Activation::Tanh, 1.0),
+        (vec![3, 5, 4, 3, 1], Activation::Sigmoid, 1.0 / 16.0),
+    ];
+    for (widths, act, k2) in cases {
         let net = NetworkSpec::new(widths.clone()).build(42).unwrap();
+        let net = Network::from_layers(act, net.layers().to_vec()).unwrap();
         let depth = net.depth();
         let norm2: Vec<f64> = (0..depth)
             .map(|l| net.weight(l).squared_norm_l2())
@@ -308,15 +315,15 @@ fn pinn_direction_of_every_hidden_layer_uses_the_next_rows_or_the_value_coeffici
                     } else {
                         o2[l + 1][j]
                     };
-                    let value = scale * (omega(l) * o2[l][j] + next * (onext + dmax));
-                    let first = scale * (omega(l) + next);
+                    let value = scale * (omega(l) * o2[l][j] + next * (k2 * onext + dmax));
+                    let first = scale * (omega(l) + next * k2);
                     for (c, bound) in (0..=nd).map(|c| (c, if c == 0 { value } else { first })) {
                         let (gl, dl) = (&g[s][c][l], &d[s][c][l]);
                         for i in 0..gl.nrows() {
                             let want = gl[(i, j)] / bound;
                             assert!(
                                 (dl[(i, j)] - want).abs() <= 1e-12 * want.abs().max(1e-300),
-                                "widths {widths:?} set {s} layer {l} channel {c} ({i}, {j}): {} vs {want}",
+                                "{act} widths {widths:?} set {s} layer {l} channel {c} ({i}, {j}): {} vs {want}",
                                 dl[(i, j)]
                             );
                             checked += 1;
