@@ -279,3 +279,41 @@ fn a_step_sees_the_omega_of_the_moved_derivative_auxiliaries() {
     fresh.step(&mut n2).unwrap();
     assert_eq!(n1.params(), n2.params());
 }
+
+/// A readout whose terms on one channel cancel nominally (`+1` and `-1`)
+/// but not point by point (different per-point scales) still reads that
+/// channel: `J` and its gradient in every auxiliary match the reference and
+/// finite differences, also when no other channel is read.
+#[test]
+fn nominally_cancelling_per_point_coefficients_still_read_their_channel() {
+    use crate::engine::{Channel, Readout};
+    let (net, data, _) = pinn(12);
+    let sets0 = data.row_sets();
+    let n = sets0.iter().find(|s| !s.dirs.is_empty()).unwrap().n();
+    let a = Mat::from_fn(1, n, |_, j| 1.0 + 0.1 * j as f64);
+    let b = Mat::from_fn(1, n, |_, j| 0.5 - 0.05 * j as f64);
+    let sets: Vec<RowSet<'_>> = sets0
+        .into_iter()
+        .map(|mut s| {
+            if !s.dirs.is_empty() {
+                s.readout = Readout {
+                    terms: vec![(Channel::D1(0), 1.0), (Channel::D1(0), -1.0)],
+                    scales: vec![Some(a.as_ref()), Some(b.as_ref())],
+                    target: s.readout.target,
+                };
+            }
+            s
+        })
+        .collect();
+    for w in [Weighting::SelfAdaptive, Weighting::Constant(2.0)] {
+        let (mut t, aux) = perturbed_trainer(small_blocks(), w, sets.clone(), &net, 13, 0.3);
+        let o2 = omega2(&t);
+        let f = |x: &SetAux| rows_objective(&net, &sets, x, w, &o2);
+        let j0 = f(&aux);
+        let got = t.aux_loss().unwrap();
+        assert!((got - j0).abs() <= 1e-13 * j0, "{w:?}: {got} vs {j0}");
+        let g = t.raw_gradient(&net);
+        let checked = assert_aux_gradient_by_fd(&aux, &g, f, j0, &format!("{w:?}"));
+        assert!(!checked.is_empty());
+    }
+}
