@@ -194,3 +194,37 @@ fn one_auxiliary_step_moves_every_hidden_layer() {
         }
     }
 }
+
+/// An auxiliary step that no halving makes a descent step (`tau` 1e30, 50
+/// halvings leave it ~1e15 times the curvature step) is rejected and
+/// counted, once per step; the kept step size shrinks, so a later step is
+/// accepted and the count stops growing. At the curvature step nothing is
+/// rejected.
+#[test]
+fn rejected_auxiliary_steps_are_counted() {
+    let net = NetworkSpec::new(vec![2, 6, 6, 1]).build(4).unwrap();
+    let (x, y) = regression(5);
+    let counts = |tau: f64, steps: usize| {
+        let cfg = PenaltyConfig {
+            tau,
+            ..small_blocks()
+        };
+        let mut net = net.clone();
+        let mut t = PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
+        t.start(&net).unwrap();
+        (0..steps)
+            .map(|_| {
+                t.step(&mut net).unwrap();
+                t.stats().aux_rejections
+            })
+            .collect::<Vec<_>>()
+    };
+    let c = counts(1e30, 4);
+    assert_eq!(c[0], 1, "{c:?}");
+    assert!(
+        c.windows(2).all(|p| p[1] == p[0] || p[1] == p[0] + 1),
+        "{c:?}"
+    );
+    assert!(c[3] < 4, "never accepted: {c:?}");
+    assert_eq!(counts(1.0, 4), vec![0; 4]);
+}
