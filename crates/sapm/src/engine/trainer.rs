@@ -276,12 +276,6 @@ impl Trainer for PenaltyTrainer<'_> {
             SweepOrder::Backward => (0..depth).rev().collect(),
             SweepOrder::Forward => (0..depth).collect(),
         };
-        let pack_len: usize = (0..depth)
-            .map(|l| {
-                let k = w[l] + 1;
-                k * (k + 1) / 2 + k * w[l + 1]
-            })
-            .sum();
         let mut st = State {
             sets,
             mode,
@@ -300,7 +294,8 @@ impl Trainer for PenaltyTrainer<'_> {
                 .map(|l| LayerSolveWs::new(w[l] + 1, w[l + 1]))
                 .collect(),
             w_new: (0..depth).map(|l| Mat::zeros(w[l + 1], w[l] + 1)).collect(),
-            pack: Vec::with_capacity(pack_len),
+            // Grows to the packed Gram data at the first reduction.
+            pack: Vec::new(),
             nref: totals[0] / first.weight,
             reducer: self.reducer.clone(),
             k2: net.activation().lipschitz().powi(2),
