@@ -128,3 +128,43 @@ fn pinn_work_counts_each_point_once_per_channel() {
         );
     }
 }
+
+/// A Gauss-Seidel iteration takes one auxiliary step per hidden layer and
+/// none on the output layer: one direction pass per hidden layer, over the
+/// residuals of that layer and the next (of every layer for the first).
+#[test]
+fn gauss_seidel_takes_one_direction_pass_per_hidden_layer() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let n = 29;
+    let x = Mat::from_fn(2, n, |_, _| rng.random_range(-1.0f64..1.0));
+    let y = Mat::from_fn(1, n, |_, j| (x[(0, j)] + x[(1, j)]).cos());
+    for widths in [vec![2, 5, 1], vec![2, 5, 4, 3, 1]] {
+        let depth = widths.len() - 1;
+        let mut net = NetworkSpec::new(widths.clone()).build(6).unwrap();
+        let cfg = PenaltyConfig {
+            aux_order: AuxOrder::GaussSeidel,
+            ..small_blocks()
+        };
+        let mut t = PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
+        t.start(&net).unwrap();
+        t.step(&mut net).unwrap();
+        let before = t.flops().unwrap();
+        t.step(&mut net).unwrap();
+        let f = t.flops().unwrap().since(&before);
+        assert_eq!(f.gradient_passes, depth - 1, "{widths:?}");
+        // The backward sweep's first step (the last hidden layer) follows
+        // the weight steps, so its pass recomputes every layer's residual.
+        let want: f64 = perf::residual_flops(&widths, n, 0, depth - 1)
+            + (0..depth - 2)
+                .map(|l| perf::residual_flops(&widths, n, l, l + 1))
+                .sum::<f64>()
+            + (0..depth - 1)
+                .map(|l| perf::direction_flops(&widths, n, l))
+                .sum::<f64>();
+        assert!(
+            (f.gradient - want).abs() <= 1e-12 * want,
+            "{widths:?}: {} vs {want}",
+            f.gradient
+        );
+    }
+}
