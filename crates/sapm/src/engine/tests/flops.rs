@@ -168,3 +168,29 @@ fn gauss_seidel_takes_one_direction_pass_per_hidden_layer() {
         );
     }
 }
+
+/// A forward sweep recomputes the residual of each weight-stepped layer
+/// but the last before the next layer's step: with one Jacobi auxiliary
+/// step, `depth - 1 + 1` residual passes an iteration.
+#[test]
+fn forward_sweeps_take_one_residual_pass_between_layer_steps() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let n = 23;
+    let x = Mat::from_fn(2, n, |_, _| rng.random_range(-1.0f64..1.0));
+    let y = Mat::from_fn(1, n, |_, j| (x[(0, j)] * x[(1, j)]).sin());
+    for widths in [vec![2, 5, 1], vec![2, 5, 4, 3, 1]] {
+        let depth = widths.len() - 1;
+        let mut net = NetworkSpec::new(widths.clone()).build(7).unwrap();
+        let cfg = PenaltyConfig {
+            sweep: SweepOrder::Forward,
+            ..small_blocks()
+        };
+        let mut t = PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
+        t.start(&net).unwrap();
+        t.step(&mut net).unwrap();
+        let before = t.flops().unwrap();
+        t.step(&mut net).unwrap();
+        let f = t.flops().unwrap().since(&before);
+        assert_eq!(f.gradient_passes, depth, "{widths:?}");
+    }
+}
