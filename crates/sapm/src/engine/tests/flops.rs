@@ -129,6 +129,23 @@ fn pinn_work_counts_each_point_once_per_channel() {
     }
 }
 
+/// The work counters of a trainer's second iteration (SAPM, `cfg`) on the
+/// regression `(x, y)` from `net`.
+fn second_iteration_flops(
+    cfg: PenaltyConfig,
+    net: &Network,
+    x: &Mat<f64>,
+    y: &Mat<f64>,
+) -> perf::PenaltyFlops {
+    let mut net = net.clone();
+    let mut t = PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
+    t.start(&net).unwrap();
+    t.step(&mut net).unwrap();
+    let before = t.flops().unwrap();
+    t.step(&mut net).unwrap();
+    t.flops().unwrap().since(&before)
+}
+
 /// A Gauss-Seidel iteration takes one auxiliary step per hidden layer and
 /// none on the output layer: one direction pass per hidden layer, over the
 /// residuals of that layer and the next (of every layer for the first).
@@ -140,17 +157,12 @@ fn gauss_seidel_takes_one_direction_pass_per_hidden_layer() {
     let y = Mat::from_fn(1, n, |_, j| (x[(0, j)] + x[(1, j)]).cos());
     for widths in [vec![2, 5, 1], vec![2, 5, 4, 3, 1]] {
         let depth = widths.len() - 1;
-        let mut net = NetworkSpec::new(widths.clone()).build(6).unwrap();
+        let net = NetworkSpec::new(widths.clone()).build(6).unwrap();
         let cfg = PenaltyConfig {
             aux_order: AuxOrder::GaussSeidel,
             ..small_blocks()
         };
-        let mut t = PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
-        t.start(&net).unwrap();
-        t.step(&mut net).unwrap();
-        let before = t.flops().unwrap();
-        t.step(&mut net).unwrap();
-        let f = t.flops().unwrap().since(&before);
+        let f = second_iteration_flops(cfg, &net, &x, &y);
         assert_eq!(f.gradient_passes, depth - 1, "{widths:?}");
         // The backward sweep's first step (the last hidden layer) follows
         // the weight steps, so its pass recomputes every layer's residual.
@@ -180,17 +192,12 @@ fn forward_sweeps_take_one_residual_pass_between_layer_steps() {
     let y = Mat::from_fn(1, n, |_, j| (x[(0, j)] * x[(1, j)]).sin());
     for widths in [vec![2, 5, 1], vec![2, 5, 4, 3, 1]] {
         let depth = widths.len() - 1;
-        let mut net = NetworkSpec::new(widths.clone()).build(7).unwrap();
+        let net = NetworkSpec::new(widths.clone()).build(7).unwrap();
         let cfg = PenaltyConfig {
             sweep: SweepOrder::Forward,
             ..small_blocks()
         };
-        let mut t = PenaltyTrainer::new(cfg, Weighting::SelfAdaptive, x.as_ref(), y.as_ref(), 0);
-        t.start(&net).unwrap();
-        t.step(&mut net).unwrap();
-        let before = t.flops().unwrap();
-        t.step(&mut net).unwrap();
-        let f = t.flops().unwrap().since(&before);
+        let f = second_iteration_flops(cfg, &net, &x, &y);
         assert_eq!(f.gradient_passes, depth, "{widths:?}");
     }
 }
